@@ -1,0 +1,170 @@
+//! The broker boundary. The core asks a broker for work with [`BrokerCommand`]s
+//! (as [`crate::Output::Broker`]) and learns what happened from [`BrokerEvent`]s
+//! (as [`crate::Input::Broker`]). Any log that keeps per-partition offsets can sit
+//! behind it: the embedded in-memory broker, Kafka, or a simulated log.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::ids::{FetchId, ProduceId};
+
+/// Names one log: a topic incarnation plus a partition. A `seq` is only meaningful
+/// together with its epoch; when a topic is recreated its epochs change.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Epoch(Arc<str>);
+
+impl Epoch {
+    pub fn new(text: impl Into<Arc<str>>) -> Self {
+        Epoch(text.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Epoch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Epoch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", &*self.0)
+    }
+}
+
+/// Record header names Sluice reads and writes.
+pub mod header {
+    /// `"false"` or `"0"` marks a record that must not become the snapshot.
+    pub const RETAINED: &str = "retained";
+    /// `"standard"` or `"guaranteed"`, carried for consumers; the gateway does not act on it.
+    pub const QOS: &str = "qos";
+    /// The subject a reply is expected on.
+    pub const REPLY_TO: &str = "reply_to";
+    /// W3C trace context of the publish.
+    pub const TRACEPARENT: &str = "traceparent";
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub name: String,
+    pub value: Bytes,
+}
+
+/// One record of a partition, as the broker stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerRecord {
+    pub topic: Arc<str>,
+    pub partition: u32,
+    pub offset: u64,
+    pub key: Option<Bytes>,
+    /// `None` is a tombstone: it deletes the subject's snapshot.
+    pub payload: Option<Bytes>,
+    pub headers: Vec<Header>,
+    /// Broker timestamp, milliseconds since the Unix epoch.
+    pub timestamp_ms: i64,
+}
+
+impl BrokerRecord {
+    /// A record without a `retained` header counts as retained (last value per key).
+    pub fn is_retained(&self) -> bool {
+        match self.header(header::RETAINED) {
+            Some(value) => !matches!(&value[..], b"false" | b"0"),
+            None => true,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&Bytes> {
+        self.headers
+            .iter()
+            .find(|h| h.name == name)
+            .map(|h| &h.value)
+    }
+}
+
+/// One partition of a topic, as a gateway sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionMeta {
+    pub partition: u32,
+    pub epoch: Epoch,
+    /// The first offset the broker will deliver to this gateway as records. Anything
+    /// older is only reachable with a [`BrokerCommand::Fetch`].
+    pub start_offset: u64,
+}
+
+/// What the core asks of the broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrokerCommand {
+    /// Append a record; answer with [`BrokerEvent::Produced`].
+    Produce {
+        produce: ProduceId,
+        topic: Arc<str>,
+        partition: u32,
+        key: Option<Bytes>,
+        payload: Bytes,
+        headers: Vec<Header>,
+    },
+    /// Read back the records of `partition` with offsets in `from_offset..=to_offset`
+    /// whose key equals `key`; answer with [`BrokerEvent::Fetched`]. The broker may
+    /// stop early (bounded batches) and says where in `next_offset`.
+    Fetch {
+        fetch: FetchId,
+        topic: Arc<str>,
+        partition: u32,
+        epoch: Epoch,
+        key: Option<Bytes>,
+        from_offset: u64,
+        to_offset: u64,
+    },
+}
+
+/// Why the broker could not do what was asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BrokerError {
+    #[error("broker unavailable: {0}")]
+    Unavailable(String),
+    #[error("offset no longer in the log")]
+    OffsetOutOfRange,
+    #[error("the log's epoch changed")]
+    EpochChanged,
+    #[error("unknown topic or partition")]
+    UnknownTopic,
+    #[error("message too large for the broker")]
+    TooLarge,
+    #[error("broker error: {0}")]
+    Other(String),
+}
+
+/// The result of a fetch: matching records, and where the broker stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub records: Vec<BrokerRecord>,
+    /// Every offset below this was examined; `> to_offset` when the fetch is complete.
+    pub next_offset: u64,
+}
+
+/// What the broker tells the core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrokerEvent {
+    /// The partitions of an exposed topic. Sent at start and whenever they change
+    /// (a recreated topic comes back with new epochs).
+    TopicMeta {
+        topic: Arc<str>,
+        partitions: Vec<PartitionMeta>,
+    },
+    /// New records, in offset order per partition. Records at or below an offset the
+    /// core already processed are ignored, so redelivery is harmless.
+    Records(Vec<BrokerRecord>),
+    Produced {
+        produce: ProduceId,
+        result: Result<u64, BrokerError>,
+    },
+    Fetched {
+        fetch: FetchId,
+        result: Result<Fetched, BrokerError>,
+    },
+}

@@ -1,0 +1,22 @@
+//! # sluice-core
+//!
+//! The sans-IO heart of the Sluice gateway. It holds subscriptions, the snapshot and
+//! message caches, and the per-client outbound queues; it routes broker records to
+//! subscribers and turns publishes into produce commands. It never does I/O and never
+//! reads a clock: the caller feeds it [`Input`]s with the current time and drains
+//! [`Output`]s, in the manner of `quinn-proto` and `str0m`.
+//!
+//! Errors returned by the gateway mean bad input from the caller; a panic is a bug.
+//! Nothing a client or a broker sends can make it panic.
+
+pub mod broker;
+pub mod ids;
+pub mod partitioner;
+pub mod protocol;
+pub mod subject;
+
+pub use broker::{
+    BrokerCommand, BrokerError, BrokerEvent, BrokerRecord, Epoch, Fetched, Header, PartitionMeta,
+};
+pub use ids::{ClientId, FetchId, ProduceId, RequestId};
+pub use subject::{Subject, SubjectError};

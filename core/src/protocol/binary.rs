@@ -1,0 +1,382 @@
+//! The compact binary encoding (`sluice.v1.bin`). Layout, all integers big-endian:
+//!
+//! ```text
+//! frame   = op:u8 body
+//! str     = len:u16 utf8-bytes
+//! bytes   = len:u32 raw-bytes
+//! client  0x01 subscribe   id:u64 flags:u8 [history:u32 if flags&1] n:u16 n*(str resume:u8 [epoch:str seq:u64 if resume=1])
+//!         0x02 unsubscribe id:u64 n:u16 n*str
+//!         0x03 publish     id:u64 flags:u8 subject:str [reply_to:str if flags&4] [traceparent:str if flags&8] data:bytes
+//!                          (flags: 1 retained, 2 qos guaranteed)
+//!         0x04 ping        id:u64
+//! server  0x81 ok          id:u64
+//!         0x82 error       flags:u8 [id:u64 if flags&1] [subject:str if flags&2] code:u8 message:str
+//!         0x83 message     kind:u8 flags:u8 subject:str epoch:str seq:u64 [data:bytes unless flags&1 (tombstone)]
+//!         0x84 ack         id:u64 epoch:str seq:u64
+//!         0x85 status      status:u8 subject:str
+//! ```
+//! Trailing bytes after a frame are an error, so every frame has one encoding.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::{
+    ClientFrame, DecodeError, ErrorCode, Message, MessageKind, PublishFrame, Qos, ResumePoint,
+    ServerFrame, SubscribeItem, SyncStatus,
+};
+use crate::broker::Epoch;
+use crate::ids::RequestId;
+
+const OP_SUBSCRIBE: u8 = 0x01;
+const OP_UNSUBSCRIBE: u8 = 0x02;
+const OP_PUBLISH: u8 = 0x03;
+const OP_PING: u8 = 0x04;
+const OP_OK: u8 = 0x81;
+const OP_ERROR: u8 = 0x82;
+const OP_MESSAGE: u8 = 0x83;
+const OP_ACK: u8 = 0x84;
+const OP_STATUS: u8 = 0x85;
+
+struct Reader<'a> {
+    data: &'a [u8],
+    id: Option<RequestId>,
+}
+
+impl<'a> Reader<'a> {
+    fn err(&self, message: impl Into<String>) -> DecodeError {
+        DecodeError::new(self.id, ErrorCode::InvalidFrame, message)
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if self.data.len() < n {
+            return Err(self.err("truncated frame"));
+        }
+        let (head, tail) = self.data.split_at(n);
+        self.data = tail;
+        Ok(head)
+    }
+
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        let mut buf = [0u8; 8];
+        buf.copy_from_slice(self.take(8)?);
+        Ok(u64::from_be_bytes(buf))
+    }
+
+    fn id(&mut self) -> Result<RequestId, DecodeError> {
+        let id = RequestId(self.u64()?);
+        self.id = Some(id);
+        Ok(id)
+    }
+
+    fn str(&mut self) -> Result<String, DecodeError> {
+        let len = usize::from(self.u16()?);
+        let bytes = self.take(len)?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| self.err("string is not UTF-8"))
+    }
+
+    fn bytes(&mut self) -> Result<Bytes, DecodeError> {
+        let len = self.u32()? as usize;
+        Ok(Bytes::copy_from_slice(self.take(len)?))
+    }
+
+    fn finish<T>(self, value: T) -> Result<T, DecodeError> {
+        if self.data.is_empty() {
+            Ok(value)
+        } else {
+            Err(self.err("trailing bytes after frame"))
+        }
+    }
+}
+
+#[derive(Default)]
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u8(&mut self, v: u8) -> &mut Self {
+        self.0.push(v);
+        self
+    }
+    fn u16(&mut self, v: u16) -> &mut Self {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+    fn u32(&mut self, v: u32) -> &mut Self {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+    fn u64(&mut self, v: u64) -> &mut Self {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+    /// Strings longer than a u16 can say are cut at a character boundary; every
+    /// string the gateway sends (subjects, epochs, messages) is far below that.
+    fn str(&mut self, v: &str) -> &mut Self {
+        let mut end = v.len().min(usize::from(u16::MAX));
+        while !v.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.u16(end as u16);
+        self.0.extend_from_slice(&v.as_bytes()[..end]);
+        self
+    }
+    fn bytes(&mut self, v: &[u8]) -> &mut Self {
+        // Frames are bounded far below 4 GiB by the transport's frame limit.
+        self.u32(u32::try_from(v.len()).unwrap_or(u32::MAX));
+        self.0.extend_from_slice(v);
+        self
+    }
+}
+
+fn list_len(n: usize) -> u16 {
+    u16::try_from(n).unwrap_or(u16::MAX)
+}
+
+/// Decodes a client request.
+pub fn decode_client(data: &[u8]) -> Result<ClientFrame, DecodeError> {
+    let mut r = Reader { data, id: None };
+    let frame = match r.u8()? {
+        OP_SUBSCRIBE => {
+            let id = r.id()?;
+            let flags = r.u8()?;
+            let history = if flags & 1 != 0 { Some(r.u32()?) } else { None };
+            let n = r.u16()?;
+            let mut items = Vec::with_capacity(usize::from(n).min(256));
+            for _ in 0..n {
+                let subject = r.str()?;
+                let resume = match r.u8()? {
+                    0 => None,
+                    1 => Some(ResumePoint {
+                        epoch: Epoch::new(r.str()?),
+                        seq: r.u64()?,
+                    }),
+                    _ => return Err(r.err("resume flag must be 0 or 1")),
+                };
+                items.push(SubscribeItem { subject, resume });
+            }
+            ClientFrame::Subscribe { id, items, history }
+        }
+        OP_UNSUBSCRIBE => {
+            let id = r.id()?;
+            let n = r.u16()?;
+            let mut subjects = Vec::with_capacity(usize::from(n).min(256));
+            for _ in 0..n {
+                subjects.push(r.str()?);
+            }
+            ClientFrame::Unsubscribe { id, subjects }
+        }
+        OP_PUBLISH => {
+            let id = r.id()?;
+            let flags = r.u8()?;
+            let subject = r.str()?;
+            let reply_to = if flags & 4 != 0 { Some(r.str()?) } else { None };
+            let traceparent = if flags & 8 != 0 { Some(r.str()?) } else { None };
+            let data = r.bytes()?;
+            ClientFrame::Publish(PublishFrame {
+                id,
+                subject,
+                data,
+                retained: flags & 1 != 0,
+                qos: if flags & 2 != 0 {
+                    Qos::Guaranteed
+                } else {
+                    Qos::Standard
+                },
+                reply_to,
+                traceparent,
+            })
+        }
+        OP_PING => ClientFrame::Ping { id: r.id()? },
+        op => {
+            return Err(DecodeError::new(
+                None,
+                ErrorCode::UnknownOp,
+                format!("unknown op 0x{op:02x}"),
+            ))
+        }
+    };
+    r.finish(frame)
+}
+
+/// Encodes a client request (used by clients).
+pub fn encode_client(frame: &ClientFrame) -> Vec<u8> {
+    let mut w = Writer::default();
+    match frame {
+        ClientFrame::Subscribe { id, items, history } => {
+            w.u8(OP_SUBSCRIBE).u64(id.0).u8(u8::from(history.is_some()));
+            if let Some(h) = history {
+                w.u32(*h);
+            }
+            let n = list_len(items.len());
+            w.u16(n);
+            for item in items.iter().take(usize::from(n)) {
+                w.str(&item.subject);
+                match &item.resume {
+                    None => w.u8(0),
+                    Some(r) => w.u8(1).str(r.epoch.as_str()).u64(r.seq),
+                };
+            }
+        }
+        ClientFrame::Unsubscribe { id, subjects } => {
+            let n = list_len(subjects.len());
+            w.u8(OP_UNSUBSCRIBE).u64(id.0).u16(n);
+            for s in subjects.iter().take(usize::from(n)) {
+                w.str(s);
+            }
+        }
+        ClientFrame::Publish(p) => {
+            let flags = u8::from(p.retained)
+                | if p.qos == Qos::Guaranteed { 2 } else { 0 }
+                | if p.reply_to.is_some() { 4 } else { 0 }
+                | if p.traceparent.is_some() { 8 } else { 0 };
+            w.u8(OP_PUBLISH).u64(p.id.0).u8(flags).str(&p.subject);
+            if let Some(r) = &p.reply_to {
+                w.str(r);
+            }
+            if let Some(t) = &p.traceparent {
+                w.str(t);
+            }
+            w.bytes(&p.data);
+        }
+        ClientFrame::Ping { id } => {
+            w.u8(OP_PING).u64(id.0);
+        }
+    }
+    w.0
+}
+
+fn kind_byte(kind: MessageKind) -> u8 {
+    match kind {
+        MessageKind::Snapshot => 1,
+        MessageKind::Update => 2,
+        MessageKind::Recovered => 3,
+        MessageKind::History => 4,
+    }
+}
+
+/// Encodes a gateway frame.
+pub fn encode_server(frame: &ServerFrame) -> Vec<u8> {
+    let mut w = Writer::default();
+    match frame {
+        ServerFrame::Ok { id } => {
+            w.u8(OP_OK).u64(id.0);
+        }
+        ServerFrame::Error {
+            id,
+            subject,
+            code,
+            message,
+        } => {
+            let flags = u8::from(id.is_some()) | if subject.is_some() { 2 } else { 0 };
+            w.u8(OP_ERROR).u8(flags);
+            if let Some(id) = id {
+                w.u64(id.0);
+            }
+            if let Some(s) = subject {
+                w.str(s);
+            }
+            w.u8(code.to_byte()).str(message);
+        }
+        ServerFrame::Message(m) => {
+            w.u8(OP_MESSAGE)
+                .u8(kind_byte(m.kind))
+                .u8(u8::from(m.data.is_none()))
+                .str(&m.subject)
+                .str(m.epoch.as_str())
+                .u64(m.seq);
+            if let Some(d) = &m.data {
+                w.bytes(d);
+            }
+        }
+        ServerFrame::Ack { id, epoch, seq } => {
+            w.u8(OP_ACK).u64(id.0).str(epoch.as_str()).u64(*seq);
+        }
+        ServerFrame::Status { subject, status } => {
+            let s = match status {
+                SyncStatus::Sync => 1,
+                SyncStatus::Resync => 2,
+            };
+            w.u8(OP_STATUS).u8(s).str(subject);
+        }
+    }
+    w.0
+}
+
+/// Decodes a gateway frame (used by clients).
+pub fn decode_server(data: &[u8]) -> Result<ServerFrame, DecodeError> {
+    let mut r = Reader { data, id: None };
+    let frame = match r.u8()? {
+        OP_OK => ServerFrame::Ok { id: r.id()? },
+        OP_ERROR => {
+            let flags = r.u8()?;
+            let id = if flags & 1 != 0 { Some(r.id()?) } else { None };
+            let subject = if flags & 2 != 0 { Some(r.str()?) } else { None };
+            let code = ErrorCode::from_byte(r.u8()?).ok_or_else(|| r.err("unknown error code"))?;
+            ServerFrame::Error {
+                id,
+                subject,
+                code,
+                message: r.str()?,
+            }
+        }
+        OP_MESSAGE => {
+            let kind = match r.u8()? {
+                1 => MessageKind::Snapshot,
+                2 => MessageKind::Update,
+                3 => MessageKind::Recovered,
+                4 => MessageKind::History,
+                _ => return Err(r.err("unknown message kind")),
+            };
+            let tombstone = r.u8()? & 1 != 0;
+            let subject = Arc::from(r.str()?);
+            let epoch = Epoch::new(r.str()?);
+            let seq = r.u64()?;
+            let data = if tombstone { None } else { Some(r.bytes()?) };
+            ServerFrame::Message(Message {
+                subject,
+                data,
+                seq,
+                epoch,
+                kind,
+            })
+        }
+        OP_ACK => ServerFrame::Ack {
+            id: r.id()?,
+            epoch: Epoch::new(r.str()?),
+            seq: r.u64()?,
+        },
+        OP_STATUS => {
+            let status = match r.u8()? {
+                1 => SyncStatus::Sync,
+                2 => SyncStatus::Resync,
+                _ => return Err(r.err("unknown status")),
+            };
+            ServerFrame::Status {
+                status,
+                subject: Arc::from(r.str()?),
+            }
+        }
+        op => {
+            return Err(DecodeError::new(
+                None,
+                ErrorCode::UnknownOp,
+                format!("unknown op 0x{op:02x}"),
+            ))
+        }
+    };
+    r.finish(frame)
+}

@@ -1,0 +1,225 @@
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::ErrorCode;
+use crate::broker::Epoch;
+use crate::ids::RequestId;
+
+/// Which of the two encodings a connection speaks; chosen by WebSocket subprotocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Encoding {
+    Json,
+    Binary,
+}
+
+/// Where a client left off on one subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResumePoint {
+    pub epoch: Epoch,
+    pub seq: u64,
+}
+
+/// One subject of a subscribe request, with its resume point if the client has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscribeItem {
+    pub subject: String,
+    pub resume: Option<ResumePoint>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Qos {
+    #[default]
+    Standard,
+    Guaranteed,
+}
+
+impl Qos {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Qos::Standard => "standard",
+            Qos::Guaranteed => "guaranteed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishFrame {
+    pub id: RequestId,
+    pub subject: String,
+    pub data: Bytes,
+    /// Whether the message may become the subject's snapshot (default true).
+    pub retained: bool,
+    pub qos: Qos,
+    pub reply_to: Option<String>,
+    /// W3C trace context to carry into the Kafka record.
+    pub traceparent: Option<String>,
+}
+
+/// A request from a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientFrame {
+    Subscribe {
+        id: RequestId,
+        items: Vec<SubscribeItem>,
+        /// Ask for up to this many past messages instead of the snapshot.
+        history: Option<u32>,
+    },
+    Unsubscribe {
+        id: RequestId,
+        subjects: Vec<String>,
+    },
+    Publish(PublishFrame),
+    Ping {
+        id: RequestId,
+    },
+}
+
+impl ClientFrame {
+    pub fn id(&self) -> RequestId {
+        match self {
+            ClientFrame::Subscribe { id, .. }
+            | ClientFrame::Unsubscribe { id, .. }
+            | ClientFrame::Ping { id } => *id,
+            ClientFrame::Publish(p) => p.id,
+        }
+    }
+}
+
+/// How a message reached the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageKind {
+    /// The subject's latest retained value, sent on subscribe.
+    Snapshot,
+    /// A live message.
+    Update,
+    /// A message the client missed while away, sent on resume before `sync`.
+    Recovered,
+    /// A past message the client asked for with `history`.
+    History,
+}
+
+impl MessageKind {
+    pub const ALL: [MessageKind; 4] = [
+        MessageKind::Snapshot,
+        MessageKind::Update,
+        MessageKind::Recovered,
+        MessageKind::History,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Snapshot => "snapshot",
+            MessageKind::Update => "update",
+            MessageKind::Recovered => "recovered",
+            MessageKind::History => "history",
+        }
+    }
+}
+
+/// A message on a subject. Cloning shares the payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub subject: Arc<str>,
+    /// `None` for a tombstone: the subject's value was deleted.
+    pub data: Option<Bytes>,
+    pub seq: u64,
+    pub epoch: Epoch,
+    pub kind: MessageKind,
+}
+
+impl Message {
+    /// Bytes this message is charged against a client's outbound queue and the caches:
+    /// payload, subject and epoch, plus a fixed allowance for framing.
+    pub fn cost_bytes(&self) -> usize {
+        64 + self.subject.len()
+            + self.epoch.as_str().len()
+            + self.data.as_ref().map_or(0, Bytes::len)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncStatus {
+    /// The resume was complete: everything missed has been sent.
+    Sync,
+    /// The resume point could not be honoured; the snapshot follows instead.
+    Resync,
+}
+
+impl SyncStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncStatus::Sync => "sync",
+            SyncStatus::Resync => "resync",
+        }
+    }
+}
+
+/// A frame from the gateway to a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerFrame {
+    Ok {
+        id: RequestId,
+    },
+    Error {
+        id: Option<RequestId>,
+        subject: Option<String>,
+        code: ErrorCode,
+        message: String,
+    },
+    Message(Message),
+    Ack {
+        id: RequestId,
+        epoch: Epoch,
+        seq: u64,
+    },
+    Status {
+        subject: Arc<str>,
+        status: SyncStatus,
+    },
+}
+
+impl ServerFrame {
+    /// Bytes charged against the client's outbound queue for this frame.
+    pub fn cost_bytes(&self) -> usize {
+        match self {
+            ServerFrame::Message(m) => m.cost_bytes(),
+            ServerFrame::Error {
+                subject, message, ..
+            } => 64 + message.len() + subject.as_ref().map_or(0, String::len),
+            ServerFrame::Status { subject, .. } => 64 + subject.len(),
+            ServerFrame::Ack { epoch, .. } => 64 + epoch.as_str().len(),
+            ServerFrame::Ok { .. } => 32,
+        }
+    }
+}
+
+/// A frame that could not be decoded. Carries the request id when it could be read,
+/// so the error reply can name the request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct DecodeError {
+    pub id: Option<RequestId>,
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl DecodeError {
+    pub fn new(id: Option<RequestId>, code: ErrorCode, message: impl Into<String>) -> Self {
+        DecodeError {
+            id,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// Turns the decode failure into the error frame the client is sent.
+    pub fn into_frame(self) -> ServerFrame {
+        ServerFrame::Error {
+            id: self.id,
+            subject: None,
+            code: self.code,
+            message: self.message,
+        }
+    }
+}

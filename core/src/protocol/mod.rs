@@ -1,0 +1,63 @@
+//! Wire protocol v1: the frames, and their two encodings (JSON text, compact binary).
+//! `docs/protocol.md` is the normative description; this module is its code.
+
+pub mod binary;
+mod error_code;
+mod frame;
+pub mod json;
+
+pub use error_code::ErrorCode;
+pub use frame::{
+    ClientFrame, DecodeError, Encoding, Message, MessageKind, PublishFrame, Qos, ResumePoint,
+    ServerFrame, SubscribeItem, SyncStatus,
+};
+
+/// WebSocket subprotocol of the JSON encoding.
+pub const SUBPROTOCOL_JSON: &str = "sluice.v1.json";
+/// WebSocket subprotocol of the binary encoding.
+pub const SUBPROTOCOL_BINARY: &str = "sluice.v1.bin";
+
+impl Encoding {
+    pub fn subprotocol(self) -> &'static str {
+        match self {
+            Encoding::Json => SUBPROTOCOL_JSON,
+            Encoding::Binary => SUBPROTOCOL_BINARY,
+        }
+    }
+
+    pub fn from_subprotocol(name: &str) -> Option<Self> {
+        match name {
+            SUBPROTOCOL_JSON => Some(Encoding::Json),
+            SUBPROTOCOL_BINARY => Some(Encoding::Binary),
+            _ => None,
+        }
+    }
+
+    pub fn decode_client(self, data: &[u8]) -> Result<ClientFrame, DecodeError> {
+        match self {
+            Encoding::Json => json::decode_client(data),
+            Encoding::Binary => binary::decode_client(data),
+        }
+    }
+
+    pub fn encode_server(self, frame: &ServerFrame) -> Vec<u8> {
+        match self {
+            Encoding::Json => json::encode_server(frame),
+            Encoding::Binary => binary::encode_server(frame),
+        }
+    }
+
+    pub fn decode_server(self, data: &[u8]) -> Result<ServerFrame, DecodeError> {
+        match self {
+            Encoding::Json => json::decode_server(data),
+            Encoding::Binary => binary::decode_server(data),
+        }
+    }
+
+    pub fn encode_client(self, frame: &ClientFrame) -> Vec<u8> {
+        match self {
+            Encoding::Json => json::encode_client(frame),
+            Encoding::Binary => binary::encode_client(frame),
+        }
+    }
+}
