@@ -10,13 +10,24 @@
 //! Nothing a client or a broker sends can make it panic.
 
 pub mod broker;
+pub mod cache;
+pub mod config;
+mod gateway;
 pub mod ids;
+mod input;
+mod output;
 pub mod partitioner;
 pub mod protocol;
+pub mod stats;
 pub mod subject;
 
 pub use broker::{
     BrokerCommand, BrokerError, BrokerEvent, BrokerRecord, Epoch, Fetched, Header, PartitionMeta,
 };
+pub use config::GatewayConfig;
+pub use gateway::{Gateway, GatewayError};
 pub use ids::{ClientId, FetchId, ProduceId, RequestId};
+pub use input::Input;
+pub use output::{close_code, Output};
+pub use stats::GatewayStats;
 pub use subject::{Subject, SubjectError};

@@ -1,0 +1,50 @@
+//! The core's limits. Every queue and cache of the gateway is bounded by one of these.
+
+/// Limits and behaviour of one gateway. The defaults suit a small production node;
+/// `README.md` documents each key of the TOML config that sets them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayConfig {
+    /// Topics clients may subscribe and publish to. Others are refused with `not_exposed`.
+    pub exposed_topics: Vec<String>,
+    /// Largest client frame accepted; a larger one closes the connection with 1009.
+    pub frame_bytes_max: usize,
+    /// Subscriptions one connection may hold; more get `too_many_subscriptions`.
+    pub subscriptions_per_client_max: usize,
+    /// Bytes queued towards one client before it is disconnected as a `slow_consumer`.
+    pub client_queue_bytes_max: usize,
+    /// Publishes of one connection awaiting the broker; more get `rate_limited`.
+    pub publishes_in_flight_per_client_max: usize,
+    /// How long a publish may wait for the broker before it fails with `unavailable`.
+    pub publish_timeout_ms: u64,
+    /// Total bytes of snapshots kept; the least recently used are evicted beyond it.
+    pub snapshot_cache_bytes_max: usize,
+    /// Messages kept per subject for history and resume.
+    pub message_cache_messages_per_subject_max: usize,
+    /// Bytes kept per subject for history and resume.
+    pub message_cache_bytes_per_subject_max: usize,
+    /// Bytes kept for history and resume across all subjects; oldest evicted first.
+    pub message_cache_bytes_max: usize,
+    /// Resumes older than the cache served from the broker at once; more wait in a queue.
+    pub fetches_in_flight_max: usize,
+    /// Resumes waiting for a fetch slot; beyond it a resume gets `resync` instead.
+    pub fetch_queue_max: usize,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            exposed_topics: Vec::new(),
+            frame_bytes_max: 1024 * 1024,
+            subscriptions_per_client_max: 1024,
+            client_queue_bytes_max: 8 * 1024 * 1024,
+            publishes_in_flight_per_client_max: 1024,
+            publish_timeout_ms: 10_000,
+            snapshot_cache_bytes_max: 256 * 1024 * 1024,
+            message_cache_messages_per_subject_max: 128,
+            message_cache_bytes_per_subject_max: 1024 * 1024,
+            message_cache_bytes_max: 256 * 1024 * 1024,
+            fetches_in_flight_max: 16,
+            fetch_queue_max: 1024,
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! The gateway state machine.
+//!
+//! Methods fall into the groups `quinn-proto` uses: `handle_*` feed it what happened,
+//! `poll_*` drain what it wants done, and getters read its state. After every
+//! `handle_*` call, drain [`Gateway::poll_output`] until it returns `None`; then wait
+//! for the next input or until [`Gateway::poll_timeout`].
+
+mod client;
+mod publish;
+mod records;
+mod requests;
+mod subscribe;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+
+use crate::broker::{BrokerEvent, Epoch};
+use crate::cache::{MessageCache, SnapshotCache};
+use crate::config::GatewayConfig;
+use crate::ids::{ClientId, FetchId, ProduceId};
+use crate::input::Input;
+use crate::output::Output;
+use crate::protocol::ServerFrame;
+use crate::stats::GatewayStats;
+use crate::subject::Subject;
+
+use client::ClientState;
+use publish::PendingProduce;
+use subscribe::{FetchState, WaitingResume};
+
+/// One partition of an exposed topic, as far as this gateway has read it.
+#[derive(Debug, Clone)]
+struct PartitionState {
+    epoch: Epoch,
+    /// The next offset expected from the broker; everything below was processed.
+    next_offset: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct TopicState {
+    partitions: Vec<PartitionState>,
+}
+
+/// Why the caller's input was refused. These are caller bugs, never peer data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GatewayError {
+    #[error("client {0:?} is already connected")]
+    DuplicateClient(ClientId),
+}
+
+/// The sans-IO Sluice gateway. See the crate docs for the run loop.
+#[derive(Debug)]
+pub struct Gateway {
+    config: GatewayConfig,
+    exposed: BTreeSet<String>,
+    topics: BTreeMap<Arc<str>, TopicState>,
+    clients: BTreeMap<ClientId, ClientState>,
+    /// Routing index: who is subscribed to each subject.
+    subscribers: HashMap<Subject, BTreeSet<ClientId>>,
+    snapshots: SnapshotCache,
+    messages: MessageCache,
+    produces: HashMap<ProduceId, PendingProduce>,
+    /// Publish deadlines, earliest first.
+    produce_deadlines: BTreeSet<(u64, ProduceId)>,
+    fetches: HashMap<FetchId, FetchState>,
+    fetch_queue: VecDeque<WaitingResume>,
+    next_produce: u64,
+    next_fetch: u64,
+    outputs: VecDeque<Output>,
+    stats: GatewayStats,
+}
+
+impl Gateway {
+    pub fn new(config: GatewayConfig) -> Self {
+        Gateway {
+            exposed: config.exposed_topics.iter().cloned().collect(),
+            topics: BTreeMap::new(),
+            clients: BTreeMap::new(),
+            subscribers: HashMap::new(),
+            snapshots: SnapshotCache::new(config.snapshot_cache_bytes_max),
+            messages: MessageCache::new(
+                config.message_cache_bytes_max,
+                config.message_cache_messages_per_subject_max,
+                config.message_cache_bytes_per_subject_max,
+            ),
+            produces: HashMap::new(),
+            produce_deadlines: BTreeSet::new(),
+            fetches: HashMap::new(),
+            fetch_queue: VecDeque::new(),
+            next_produce: 0,
+            next_fetch: 0,
+            outputs: VecDeque::new(),
+            stats: GatewayStats::default(),
+            config,
+        }
+    }
+
+    pub fn config(&self) -> &GatewayConfig {
+        &self.config
+    }
+
+    /// Feeds one input. `now_ms` is the caller's monotonic clock in milliseconds.
+    pub fn handle_input(&mut self, now_ms: u64, input: Input) -> Result<(), GatewayError> {
+        match input {
+            Input::Connect { client, encoding } => {
+                if self.clients.contains_key(&client) {
+                    return Err(GatewayError::DuplicateClient(client));
+                }
+                self.clients.insert(client, ClientState::new(encoding));
+            }
+            Input::ClientData { client, data } => self.on_client_data(now_ms, client, &data),
+            Input::ClientFrame { client, frame } => self.on_client_frame(now_ms, client, frame),
+            Input::Disconnect { client } => self.drop_client(client),
+            Input::Broker(event) => match event {
+                BrokerEvent::TopicMeta { topic, partitions } => {
+                    self.on_topic_meta(topic, partitions)
+                }
+                BrokerEvent::Records(records) => {
+                    for record in records {
+                        self.on_record(record);
+                    }
+                }
+                BrokerEvent::Produced { produce, result } => self.on_produced(produce, result),
+                BrokerEvent::Fetched { fetch, result } => self.on_fetched(fetch, result),
+            },
+        }
+        Ok(())
+    }
+
+    /// Fails the publishes whose broker answer is overdue.
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        self.expire_produces(now_ms);
+    }
+
+    /// The next instruction for the caller.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When [`Gateway::handle_timeout`] must next be called, if ever.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.produce_deadlines.first().map(|(at, _)| *at)
+    }
+
+    /// The next frame to write to `client`, releasing its bytes from the client's queue.
+    pub fn poll_transmit(&mut self, client: ClientId) -> Option<ServerFrame> {
+        let state = self.clients.get_mut(&client)?;
+        let frame = state.pop();
+        if let Some(frame) = &frame {
+            self.stats.client_queue_bytes -= frame.cost_bytes() as u64;
+        }
+        frame
+    }
+
+    /// Bytes queued towards `client` right now.
+    pub fn client_queue_bytes(&self, client: ClientId) -> Option<usize> {
+        self.clients.get(&client).map(|c| c.queue_bytes)
+    }
+
+    /// Subjects `client` is subscribed to.
+    pub fn subscriptions(&self, client: ClientId) -> Vec<Subject> {
+        self.clients
+            .get(&client)
+            .map(|c| c.subscriptions.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether the broker has told this gateway about `topic`'s partitions yet.
+    pub fn topic_known(&self, topic: &str) -> bool {
+        self.topics
+            .get(topic)
+            .is_some_and(|t| !t.partitions.is_empty())
+    }
+
+    /// The next offset this gateway expects per partition of `topic`.
+    pub fn topic_positions(&self, topic: &str) -> Vec<(Epoch, u64)> {
+        self.topics
+            .get(topic)
+            .map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| (p.epoch.clone(), p.next_offset))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn stats(&self) -> GatewayStats {
+        let mut stats = self.stats.clone();
+        stats.clients_connected = self.clients.len() as u64;
+        stats.subscriptions_active = self
+            .clients
+            .values()
+            .map(|c| c.subscriptions.len() as u64)
+            .sum();
+        stats.subjects_subscribed = self.subscribers.len() as u64;
+        stats.fetches_in_flight = self.fetches.len() as u64;
+        stats.fetch_queue_len = self.fetch_queue.len() as u64;
+        stats.snapshot_cache_bytes = self.snapshots.bytes() as u64;
+        stats.snapshot_cache_entries = self.snapshots.len() as u64;
+        stats.snapshot_cache_evictions_total = self.snapshots.evictions_total();
+        stats.message_cache_bytes = self.messages.bytes() as u64;
+        stats.message_cache_messages = self.messages.messages() as u64;
+        stats.message_cache_evictions_total = self.messages.evictions_total();
+        stats
+    }
+
+    /// Queues a frame for `client`; disconnects it as a slow consumer if that would
+    /// exceed its bound. Returns false when the client is (now) gone.
+    fn send(&mut self, client: ClientId, frame: ServerFrame) -> bool {
+        let Some(state) = self.clients.get_mut(&client) else {
+            return false;
+        };
+        let cost = frame.cost_bytes();
+        if state.queue_bytes + cost > self.config.client_queue_bytes_max {
+            self.stats.slow_consumer_disconnects_total += 1;
+            self.close(client, crate::output::close_code::POLICY, "slow_consumer");
+            return false;
+        }
+        if let ServerFrame::Message(m) = &frame {
+            self.stats.messages_out_total += 1;
+            self.stats.message_bytes_out_total += m.data.as_ref().map_or(0, |d| d.len() as u64);
+        }
+        if matches!(frame, ServerFrame::Error { .. }) {
+            self.stats.client_errors_total += 1;
+        }
+        self.stats.frames_out_total += 1;
+        self.stats.client_queue_bytes += cost as u64;
+        if state.push(frame, cost) {
+            self.outputs.push_back(Output::Wake { client });
+        }
+        true
+    }
+
+    /// Forgets a client and tells the caller to close its connection.
+    fn close(&mut self, client: ClientId, code: u16, reason: &'static str) {
+        self.drop_client(client);
+        self.outputs.push_back(Output::Close {
+            client,
+            code,
+            reason,
+        });
+    }
+
+    fn drop_client(&mut self, client: ClientId) {
+        let Some(state) = self.clients.remove(&client) else {
+            return;
+        };
+        self.stats.client_queue_bytes -= state.queue_bytes as u64;
+        for subject in state.subscriptions.keys() {
+            self.remove_subscriber(subject, client);
+        }
+        self.fetch_queue.retain(|w| w.client != client);
+    }
+
+    fn remove_subscriber(&mut self, subject: &Subject, client: ClientId) {
+        if let Some(set) = self.subscribers.get_mut(subject) {
+            set.remove(&client);
+            if set.is_empty() {
+                self.subscribers.remove(subject);
+            }
+        }
+    }
+
+    /// The partition of `subject` and its state, if the topic's layout is known.
+    fn partition_of(&self, subject: &Subject) -> Option<(u32, &PartitionState)> {
+        let topic = self.topics.get(subject.topic())?;
+        let count = u32::try_from(topic.partitions.len()).ok()?;
+        if count == 0 {
+            return None;
+        }
+        let p = crate::partitioner::partition_for_key(subject.key().map(str::as_bytes), count);
+        Some((p, topic.partitions.get(p as usize)?))
+    }
+}

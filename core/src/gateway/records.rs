@@ -1,0 +1,141 @@
+//! Broker records in: caches updated, then routed to the subject's subscribers.
+
+use std::sync::Arc;
+
+use super::{Gateway, PartitionState, TopicState};
+use crate::broker::{BrokerRecord, PartitionMeta};
+use crate::ids::ClientId;
+use crate::protocol::{Message, MessageKind, ServerFrame};
+use crate::subject::Subject;
+
+impl Gateway {
+    pub(super) fn on_topic_meta(&mut self, topic: Arc<str>, partitions: Vec<PartitionMeta>) {
+        if !self.exposed.contains(topic.as_ref()) {
+            return;
+        }
+        let mut partitions = partitions;
+        partitions.sort_by_key(|p| p.partition);
+        let old = self.topics.get(&topic).cloned().unwrap_or_default();
+        let same_layout = old.partitions.len() == partitions.len()
+            && partitions
+                .iter()
+                .enumerate()
+                .all(|(i, p)| p.partition as usize == i);
+        let mut void = Vec::new(); // logs whose subscribers' positions no longer hold
+        let mut next = TopicState::default();
+        for (i, meta) in partitions.iter().enumerate() {
+            match old.partitions.get(i) {
+                Some(prev) if same_layout && prev.epoch == meta.epoch => {
+                    // Same log. If retention moved its start past what we processed, the
+                    // records in between are gone for us too.
+                    let mut state = prev.clone();
+                    if meta.start_offset > prev.next_offset {
+                        state.next_offset = meta.start_offset;
+                        void.push(i as u32);
+                    }
+                    self.messages
+                        .raise_floor(&meta.epoch, meta.start_offset.min(state.next_offset));
+                    next.partitions.push(state);
+                }
+                _ => {
+                    self.messages.raise_floor(&meta.epoch, meta.start_offset);
+                    next.partitions.push(PartitionState {
+                        epoch: meta.epoch.clone(),
+                        next_offset: meta.start_offset,
+                    });
+                    void.push(i as u32);
+                }
+            }
+        }
+        for prev in &old.partitions {
+            if !next.partitions.iter().any(|p| p.epoch == prev.epoch) {
+                self.snapshots.drop_epoch(&prev.epoch);
+                self.messages.drop_epoch(&prev.epoch);
+            }
+        }
+        let known_before = !old.partitions.is_empty();
+        self.topics.insert(topic.clone(), next);
+        if !known_before {
+            return;
+        }
+        // Subscribers of the affected subjects learn their position is void.
+        let affected: Vec<Subject> = self
+            .subscribers
+            .keys()
+            .filter(|s| s.topic() == topic.as_ref())
+            .filter(|s| {
+                !same_layout || self.partition_of(s).is_some_and(|(p, _)| void.contains(&p))
+            })
+            .cloned()
+            .collect();
+        self.resync_subjects(affected);
+    }
+
+    pub(super) fn on_record(&mut self, record: BrokerRecord) {
+        let Some(topic) = self.topics.get_mut(record.topic.as_ref()) else {
+            self.stats.records_unroutable_total += 1;
+            return;
+        };
+        let Some(partition) = topic.partitions.get_mut(record.partition as usize) else {
+            self.stats.records_unroutable_total += 1;
+            return;
+        };
+        if record.offset < partition.next_offset {
+            self.stats.records_redelivered_total += 1;
+            return;
+        }
+        partition.next_offset = record.offset + 1;
+        let epoch = partition.epoch.clone();
+        self.stats.records_in_total += 1;
+        self.stats.record_bytes_in_total += record.payload.as_ref().map_or(0, |p| p.len() as u64);
+
+        let Some(subject) = Subject::from_record(&record.topic, record.key.as_deref()) else {
+            self.stats.records_unroutable_total += 1;
+            return;
+        };
+        if self.partition_of(&subject).map(|(p, _)| p) != Some(record.partition) {
+            // Only records on the partition the subject maps to form its ordered log.
+            self.stats.records_unroutable_total += 1;
+            return;
+        }
+        let retained = record.is_retained();
+        let message = Message {
+            subject: subject.shared(),
+            data: record.payload,
+            seq: record.offset,
+            epoch: epoch.clone(),
+            kind: MessageKind::Update,
+        };
+        match &message.data {
+            None => self.snapshots.remove(&subject),
+            Some(_) if retained => self.snapshots.set(&subject, message.clone()),
+            Some(_) => {}
+        }
+        self.messages.append(&subject, message.clone());
+
+        let Some(subscribers) = self.subscribers.get(&subject) else {
+            return;
+        };
+        let targets: Vec<ClientId> = subscribers.iter().copied().collect();
+        for client in targets {
+            let wants = self
+                .clients
+                .get(&client)
+                .and_then(|c| c.subscriptions.get(&subject))
+                .is_some_and(|s| s.wants(&epoch, record.offset));
+            if !wants {
+                continue;
+            }
+            if self.send(client, ServerFrame::Message(message.clone())) {
+                if let Some(sub) = self
+                    .clients
+                    .get_mut(&client)
+                    .and_then(|c| c.subscriptions.get_mut(&subject))
+                {
+                    sub.epoch = epoch.clone();
+                    sub.after = Some(record.offset);
+                }
+            }
+        }
+    }
+}

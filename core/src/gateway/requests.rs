@@ -1,0 +1,61 @@
+//! Decoding and dispatch of client requests.
+
+use super::Gateway;
+use crate::ids::{ClientId, RequestId};
+use crate::output::close_code;
+use crate::protocol::{ClientFrame, ErrorCode, ServerFrame};
+
+impl Gateway {
+    pub(super) fn on_client_data(&mut self, now_ms: u64, client: ClientId, data: &[u8]) {
+        let Some(state) = self.clients.get(&client) else {
+            return;
+        };
+        if data.len() > self.config.frame_bytes_max {
+            self.stats.oversized_frame_disconnects_total += 1;
+            self.close(client, close_code::TOO_BIG, "frame too large");
+            return;
+        }
+        match state.encoding.decode_client(data) {
+            Ok(frame) => self.on_client_frame(now_ms, client, frame),
+            Err(err) => {
+                self.send(client, err.into_frame());
+            }
+        }
+    }
+
+    pub(super) fn on_client_frame(&mut self, now_ms: u64, client: ClientId, frame: ClientFrame) {
+        if !self.clients.contains_key(&client) {
+            return;
+        }
+        match frame {
+            ClientFrame::Subscribe { id, items, history } => {
+                self.subscribe(client, id, items, history)
+            }
+            ClientFrame::Unsubscribe { id, subjects } => self.unsubscribe(client, id, subjects),
+            ClientFrame::Publish(publish) => self.publish(now_ms, client, publish),
+            ClientFrame::Ping { id } => {
+                self.send(client, ServerFrame::Ok { id });
+            }
+        }
+    }
+
+    /// Sends an error about one request (and, if given, one subject of it).
+    pub(super) fn send_error(
+        &mut self,
+        client: ClientId,
+        id: RequestId,
+        subject: Option<&str>,
+        code: ErrorCode,
+        message: String,
+    ) -> bool {
+        self.send(
+            client,
+            ServerFrame::Error {
+                id: Some(id),
+                subject: subject.map(str::to_owned),
+                code,
+                message,
+            },
+        )
+    }
+}

@@ -1,0 +1,39 @@
+//! Counters and gauges of the core, as plain data. The observability crate turns them
+//! into Prometheus metrics; the core itself knows nothing of Prometheus.
+
+/// A snapshot of the gateway's counters (`_total`, monotonic) and gauges (current values).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GatewayStats {
+    pub clients_connected: u64,
+    pub subscriptions_active: u64,
+    pub subjects_subscribed: u64,
+    pub records_in_total: u64,
+    pub record_bytes_in_total: u64,
+    /// Records at or below an offset already processed (broker redelivery or rewind).
+    pub records_redelivered_total: u64,
+    /// Records whose key is not a valid subject, or that sit off the subject's partition.
+    pub records_unroutable_total: u64,
+    pub publishes_total: u64,
+    pub publishes_acked_total: u64,
+    pub publishes_failed_total: u64,
+    pub messages_out_total: u64,
+    pub message_bytes_out_total: u64,
+    pub frames_out_total: u64,
+    pub client_errors_total: u64,
+    pub slow_consumer_disconnects_total: u64,
+    pub oversized_frame_disconnects_total: u64,
+    pub resumes_sync_total: u64,
+    pub resumes_resync_total: u64,
+    /// Resumes that needed records older than the cache, read back from the broker.
+    pub resumes_fetched_total: u64,
+    pub fetches_in_flight: u64,
+    pub fetch_queue_len: u64,
+    pub snapshot_cache_bytes: u64,
+    pub snapshot_cache_entries: u64,
+    pub snapshot_cache_evictions_total: u64,
+    pub message_cache_bytes: u64,
+    pub message_cache_messages: u64,
+    pub message_cache_evictions_total: u64,
+    /// Bytes queued towards all clients together.
+    pub client_queue_bytes: u64,
+}
