@@ -2,7 +2,8 @@
 
 /// Limits and behaviour of one gateway. The defaults suit a small production node;
 /// `README.md` documents each key of the TOML config that sets them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct GatewayConfig {
     /// Topics clients may subscribe and publish to. Others are refused with `not_exposed`.
     pub exposed_topics: Vec<String>,

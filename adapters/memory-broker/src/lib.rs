@@ -1,0 +1,50 @@
+//! # sluice-memory-broker
+//!
+//! The embedded in-memory broker Sluice runs when no Kafka is configured, and the
+//! broker tests use when they want a real log without a Kafka cluster. It keeps
+//! Kafka's shape where the gateway relies on it: per-partition offsets from 0 that
+//! are never reused, murmur2 partitioning, epochs that change when a topic is
+//! recreated, and bounded retention that moves the log start forward.
+//!
+//! A gateway attaches with [`MemoryBroker::connect`] and talks over the broker
+//! boundary of `sluice-core`: it sends [`sluice_core::BrokerCommand`]s and receives
+//! [`sluice_core::BrokerEvent`]s, exactly as it would with the Kafka adapter.
+//!
+//! ```
+//! use sluice_core::{BrokerEvent, BrokerCommand, ProduceId};
+//! use sluice_memory_broker::{MemoryBroker, MemoryBrokerConfig, TopicConfig};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let broker = MemoryBroker::new(MemoryBrokerConfig {
+//!     topics: vec![TopicConfig { name: "vehicles".into(), partitions: 4 }],
+//!     ..MemoryBrokerConfig::default()
+//! })
+//! .unwrap();
+//! let (commands, mut events) = broker.connect();
+//! // The gateway first learns the topics, one `TopicMeta` each.
+//! assert!(matches!(events.recv().await, Some(BrokerEvent::TopicMeta { .. })));
+//! commands
+//!     .send(BrokerCommand::Produce {
+//!         produce: ProduceId(1),
+//!         topic: "vehicles".into(),
+//!         partition: 0,
+//!         key: Some("1/speed".into()),
+//!         payload: "42".into(),
+//!         headers: Vec::new(),
+//!     })
+//!     .await
+//!     .unwrap();
+//! // Then it hears the answer and, separately, the record streamed back.
+//! # }
+//! ```
+
+mod broker;
+mod config;
+mod log;
+mod session;
+mod topic;
+
+pub use broker::MemoryBroker;
+pub use config::{MemoryBrokerConfig, TopicConfig};
+pub use topic::TopicError;

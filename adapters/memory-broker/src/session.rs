@@ -1,0 +1,242 @@
+//! A session: what one connected gateway has been told, and the task that tells it
+//! the rest.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use sluice_core::{BrokerCommand, BrokerEvent, BrokerRecord};
+use tokio::sync::{mpsc, watch};
+
+use crate::broker::{MemoryBroker, State};
+
+/// Records per streamed `Records` event: big enough to amortise the channel,
+/// small enough that one batch never holds the lock long.
+pub(crate) const STREAM_BATCH_RECORDS_MAX: usize = 512;
+
+pub(crate) fn spawn(
+    broker: MemoryBroker,
+    queue_max: usize,
+) -> (mpsc::Sender<BrokerCommand>, mpsc::Receiver<BrokerEvent>) {
+    let capacity = queue_max.max(1);
+    let (commands_tx, commands_rx) = mpsc::channel(capacity);
+    let (events_tx, events_rx) = mpsc::channel(capacity);
+    let session = Session {
+        changed: broker.subscribe(),
+        broker,
+        view: View::default(),
+        commands: commands_rx,
+        events: events_tx,
+    };
+    tokio::spawn(session.run());
+    (commands_tx, events_rx)
+}
+
+struct Session {
+    broker: MemoryBroker,
+    view: View,
+    commands: mpsc::Receiver<BrokerCommand>,
+    events: mpsc::Sender<BrokerEvent>,
+    changed: watch::Receiver<u64>,
+}
+
+impl Session {
+    async fn run(mut self) {
+        tracing::debug!("memory broker: session started");
+        // True once the view had nothing to send; then we sleep until the broker
+        // changes instead of looking again.
+        let mut idle = false;
+        loop {
+            tokio::select! {
+                command = self.commands.recv() => {
+                    let Some(command) = command else { break };
+                    let answer = execute(&self.broker, command);
+                    if self.events.send(answer).await.is_err() {
+                        break;
+                    }
+                }
+                // The next event is only computed once a slot is reserved, so
+                // nothing is taken from the log that could not be delivered.
+                permit = self.events.reserve(), if !idle => {
+                    let Ok(permit) = permit else { break };
+                    // Marked seen before looking: a change after this wakes us.
+                    self.changed.borrow_and_update();
+                    let event = self.view.next_event(&self.broker.lock());
+                    match event {
+                        Some(event) => permit.send(event),
+                        None => idle = true,
+                    }
+                }
+                changed = self.changed.changed(), if idle => {
+                    // The sender lives in the broker this session holds, so it
+                    // cannot close; stop rather than spin if it ever does.
+                    if changed.is_err() {
+                        break;
+                    }
+                    idle = false;
+                }
+                () = self.events.closed() => break,
+            }
+        }
+        tracing::debug!("memory broker: session ended");
+    }
+}
+
+fn execute(broker: &MemoryBroker, command: BrokerCommand) -> BrokerEvent {
+    match command {
+        BrokerCommand::Produce {
+            produce,
+            topic,
+            partition,
+            key,
+            payload,
+            headers,
+        } => BrokerEvent::Produced {
+            produce,
+            result: broker.produce(&topic, partition, key, Some(payload), headers),
+        },
+        BrokerCommand::Fetch {
+            fetch,
+            topic,
+            partition,
+            epoch,
+            key,
+            from_offset,
+            to_offset,
+        } => BrokerEvent::Fetched {
+            fetch,
+            result: broker.fetch(
+                &topic,
+                partition,
+                &epoch,
+                key.as_deref(),
+                from_offset,
+                to_offset,
+            ),
+        },
+    }
+}
+
+/// What a session has told its gateway: which topic incarnations it announced and
+/// how far it streamed each partition.
+#[derive(Debug, Default)]
+struct View {
+    topics: BTreeMap<Arc<str>, ViewTopic>,
+    /// Round-robin start over all partitions, so a busy one can't starve the rest.
+    cursor: usize,
+}
+
+#[derive(Debug)]
+struct ViewTopic {
+    generation: u64,
+    /// Per partition, the next offset to stream.
+    positions: Vec<u64>,
+}
+
+impl View {
+    /// The next event this gateway needs, advancing the view past it. Metadata
+    /// comes before records, so a gateway always knows a log's epoch and start
+    /// before it sees a record of it.
+    fn next_event(&mut self, state: &State) -> Option<BrokerEvent> {
+        if !state.available {
+            return None;
+        }
+        self.announce_topic(state)
+            .or_else(|| self.announce_deleted(state))
+            .or_else(|| self.announce_overtaken(state))
+            .or_else(|| self.stream_records(state))
+    }
+
+    /// A topic this gateway has not seen, or has seen in an older incarnation.
+    fn announce_topic(&mut self, state: &State) -> Option<BrokerEvent> {
+        let topic = state.topics.values().find(|topic| {
+            self.topics.get(&topic.name).map(|seen| seen.generation) != Some(topic.generation)
+        })?;
+        let positions: Vec<u64> = topic.start_offsets().collect();
+        let partitions = topic.meta(positions.iter().copied());
+        self.topics.insert(
+            topic.name.clone(),
+            ViewTopic {
+                generation: topic.generation,
+                positions,
+            },
+        );
+        Some(BrokerEvent::TopicMeta {
+            topic: topic.name.clone(),
+            partitions,
+        })
+    }
+
+    fn announce_deleted(&mut self, state: &State) -> Option<BrokerEvent> {
+        let name = self
+            .topics
+            .keys()
+            .find(|name| !state.topics.contains_key(*name))?
+            .clone();
+        self.topics.remove(&name);
+        Some(BrokerEvent::TopicMeta {
+            topic: name,
+            partitions: Vec::new(),
+        })
+    }
+
+    /// Retention dropped records this gateway had not been sent yet. Rather than
+    /// skip them silently, say where the log starts now; the gateway sees the gap
+    /// between what it has and `start_offset` and resyncs its clients.
+    fn announce_overtaken(&mut self, state: &State) -> Option<BrokerEvent> {
+        let (name, seen) = self.topics.iter_mut().find(|(name, seen)| {
+            state.topics.get(*name).is_some_and(|topic| {
+                seen.positions
+                    .iter()
+                    .zip(topic.start_offsets())
+                    .any(|(position, start)| *position < start)
+            })
+        })?;
+        // Found just above, and a topic of a known generation keeps its partitions.
+        let topic = state.topics.get(name)?;
+        for (position, start) in seen.positions.iter_mut().zip(topic.start_offsets()) {
+            *position = (*position).max(start);
+        }
+        // Partitions not overtaken report where streaming resumes: no gap there.
+        Some(BrokerEvent::TopicMeta {
+            topic: name.clone(),
+            partitions: topic.meta(seen.positions.iter().copied()),
+        })
+    }
+
+    fn stream_records(&mut self, state: &State) -> Option<BrokerEvent> {
+        let mut batch: Vec<BrokerRecord> = Vec::new();
+        let mut served_last = None;
+        // Slots numbered across all partitions of all topics; serve from the
+        // cursor to the end, then wrap around.
+        for (slot_min, slot_end) in [(self.cursor, usize::MAX), (0, self.cursor)] {
+            let mut slot = 0;
+            for (name, seen) in &mut self.topics {
+                let topic = state.topics.get(name);
+                for (partition, position) in seen.positions.iter_mut().enumerate() {
+                    let this_slot = slot;
+                    slot += 1;
+                    let room = STREAM_BATCH_RECORDS_MAX - batch.len();
+                    if this_slot < slot_min || this_slot >= slot_end || room == 0 {
+                        continue;
+                    }
+                    let Some(log) = topic.and_then(|t| t.partitions.get(partition)) else {
+                        continue;
+                    };
+                    debug_assert!(
+                        *position >= log.start_offset(),
+                        "overtaken is announced first"
+                    );
+                    let taken = batch.len();
+                    batch.extend(log.records_from(*position).take(room).cloned());
+                    if let Some(record) = batch[taken..].last() {
+                        *position = record.offset + 1;
+                        served_last = Some(this_slot);
+                    }
+                }
+            }
+        }
+        let served_last = served_last?;
+        self.cursor = served_last + 1;
+        Some(BrokerEvent::Records(batch))
+    }
+}

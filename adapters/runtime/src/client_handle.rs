@@ -1,0 +1,101 @@
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use sluice_core::protocol::{Encoding, ServerFrame};
+use sluice_core::{ClientId, Input};
+use tokio::sync::Notify;
+
+use crate::runtime::Runtime;
+
+/// Why the gateway ended a client's session: a WebSocket close code and reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed {
+    pub code: u16,
+    pub reason: &'static str,
+}
+
+/// What the runtime shares with one connection's writer.
+#[derive(Default)]
+pub(crate) struct ClientSlot {
+    pub notify: Notify,
+    closed: Mutex<Option<Closed>>,
+}
+
+impl ClientSlot {
+    pub fn close(&self, code: u16, reason: &'static str) {
+        *self.closed.lock().unwrap_or_else(|p| p.into_inner()) = Some(Closed { code, reason });
+        self.notify.notify_one();
+    }
+
+    fn closed(&self) -> Option<Closed> {
+        *self.closed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// One connection's view of the gateway. Dropping it disconnects the client.
+pub struct ClientHandle {
+    runtime: Runtime,
+    id: ClientId,
+    encoding: Encoding,
+    slot: Arc<ClientSlot>,
+}
+
+impl ClientHandle {
+    pub(crate) fn new(
+        runtime: Runtime,
+        id: ClientId,
+        encoding: Encoding,
+        slot: Arc<ClientSlot>,
+    ) -> Self {
+        ClientHandle {
+            runtime,
+            id,
+            encoding,
+            slot,
+        }
+    }
+
+    pub fn id(&self) -> ClientId {
+        self.id
+    }
+
+    pub fn encoding(&self) -> Encoding {
+        self.encoding
+    }
+
+    /// Hands one complete frame from the client to the gateway.
+    pub fn receive(&self, data: Bytes) {
+        self.runtime.input(Input::ClientData {
+            client: self.id,
+            data,
+        });
+    }
+
+    /// Waits until the gateway has frames for this client and moves up to `max` of
+    /// them into `out`. Fails once the gateway closed the session.
+    pub async fn next_frames(&self, out: &mut Vec<ServerFrame>, max: usize) -> Result<(), Closed> {
+        loop {
+            if let Some(closed) = self.slot.closed() {
+                return Err(closed);
+            }
+            self.runtime.with_gateway(|gw| {
+                while out.len() < max {
+                    match gw.poll_transmit(self.id) {
+                        Some(frame) => out.push(frame),
+                        None => break,
+                    }
+                }
+            });
+            if !out.is_empty() {
+                return Ok(());
+            }
+            self.slot.notify.notified().await;
+        }
+    }
+}
+
+impl Drop for ClientHandle {
+    fn drop(&mut self) {
+        self.runtime.disconnect(self.id);
+    }
+}

@@ -1,0 +1,204 @@
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use sluice_core::protocol::Encoding;
+use sluice_core::{
+    BrokerCommand, BrokerEvent, ClientId, Gateway, GatewayConfig, GatewayStats, Input, Output,
+};
+use tokio::sync::{mpsc, Notify};
+
+use crate::client_handle::{ClientHandle, ClientSlot};
+
+/// The two directions of a broker session: commands to it, events from it. Every
+/// broker adapter (embedded, Kafka, simulated) hands one of these to the runtime.
+pub struct BrokerLink {
+    pub commands: mpsc::Sender<BrokerCommand>,
+    pub events: mpsc::Receiver<BrokerEvent>,
+}
+
+pub(crate) struct Locked {
+    pub gateway: Gateway,
+    pub slots: HashMap<ClientId, Arc<ClientSlot>>,
+}
+
+pub(crate) struct Shared {
+    locked: Mutex<Locked>,
+    /// Commands for the broker. Unbounded as a channel, but bounded by the core: at
+    /// most `publishes_in_flight_per_client_max` produces per client and
+    /// `fetches_in_flight_max` fetches are ever outstanding.
+    commands: mpsc::UnboundedSender<BrokerCommand>,
+    epoch: Instant,
+    next_client: AtomicU64,
+    timer: Arc<Notify>,
+}
+
+/// A running gateway. Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    shared: Arc<Shared>,
+}
+
+impl Runtime {
+    /// Starts the gateway on a broker session. Spawns the broker pump, the command
+    /// forwarder and the timer on the current tokio runtime.
+    pub fn start(config: GatewayConfig, broker: BrokerLink) -> Runtime {
+        let (commands, mut command_rx) = mpsc::unbounded_channel();
+        let runtime = Runtime {
+            shared: Arc::new(Shared {
+                locked: Mutex::new(Locked {
+                    gateway: Gateway::new(config),
+                    slots: HashMap::new(),
+                }),
+                commands,
+                epoch: Instant::now(),
+                next_client: AtomicU64::new(1),
+                timer: Arc::new(Notify::new()),
+            }),
+        };
+        let BrokerLink {
+            commands: broker_commands,
+            events: mut broker_events,
+        } = broker;
+        tokio::spawn(async move {
+            while let Some(command) = command_rx.recv().await {
+                if broker_commands.send(command).await.is_err() {
+                    tracing::error!("broker session ended; commands are no longer delivered");
+                    break;
+                }
+            }
+        });
+        let weak = Arc::downgrade(&runtime.shared);
+        tokio::spawn(async move {
+            while let Some(event) = broker_events.recv().await {
+                let Some(shared) = weak.upgrade() else { break };
+                Runtime { shared }.input(Input::Broker(event));
+            }
+            tracing::warn!("broker event stream ended");
+        });
+        let weak = Arc::downgrade(&runtime.shared);
+        let timer = runtime.shared.timer.clone();
+        tokio::spawn(async move {
+            loop {
+                let notified = timer.notified();
+                let wait = {
+                    let Some(shared) = weak.upgrade() else { break };
+                    let runtime = Runtime { shared };
+                    let wake_at_ms = runtime.lock().gateway.poll_timeout();
+                    wake_at_ms
+                        .map(|at_ms| Duration::from_millis(at_ms.saturating_sub(runtime.now_ms())))
+                };
+                match wait {
+                    Some(wait) => {
+                        tokio::select! {
+                            _ = tokio::time::sleep(wait) => {
+                                let Some(shared) = weak.upgrade() else { break };
+                                let runtime = Runtime { shared };
+                                let now_ms = runtime.now_ms();
+                                runtime.with_gateway(|gw| gw.handle_timeout(now_ms));
+                            }
+                            _ = notified => {}
+                        }
+                    }
+                    // Woken by a new deadline, or by the runtime's drop (see `Drop`).
+                    None => notified.await,
+                }
+            }
+        });
+        runtime
+    }
+
+    /// Milliseconds since this runtime started: the core's clock.
+    pub fn now_ms(&self) -> u64 {
+        self.shared.epoch.elapsed().as_millis() as u64
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Locked> {
+        // A poisoned lock means a panic in the core, which is a bug; keep serving.
+        self.shared.locked.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` on the gateway, then carries out everything it asked for.
+    pub(crate) fn with_gateway<R>(&self, f: impl FnOnce(&mut Gateway) -> R) -> R {
+        let mut locked = self.lock();
+        let before = locked.gateway.poll_timeout();
+        let result = f(&mut locked.gateway);
+        while let Some(output) = locked.gateway.poll_output() {
+            match output {
+                Output::Wake { client } => {
+                    if let Some(slot) = locked.slots.get(&client) {
+                        slot.notify.notify_one();
+                    }
+                }
+                Output::Close {
+                    client,
+                    code,
+                    reason,
+                } => {
+                    if let Some(slot) = locked.slots.remove(&client) {
+                        slot.close(code, reason);
+                    }
+                }
+                Output::Broker(command) => {
+                    // The forwarder only stops when the runtime is dropped.
+                    let _ = self.shared.commands.send(command);
+                }
+            }
+        }
+        if locked.gateway.poll_timeout() != before {
+            self.shared.timer.notify_one();
+        }
+        result
+    }
+
+    pub(crate) fn input(&self, input: Input) {
+        let now_ms = self.now_ms();
+        self.with_gateway(|gw| {
+            if let Err(err) = gw.handle_input(now_ms, input) {
+                tracing::error!(%err, "gateway refused input");
+            }
+        });
+    }
+
+    /// Registers a new client connection speaking `encoding`.
+    pub fn connect(&self, encoding: Encoding) -> ClientHandle {
+        let id = ClientId(self.shared.next_client.fetch_add(1, Ordering::Relaxed));
+        let slot = Arc::new(ClientSlot::default());
+        self.lock().slots.insert(id, slot.clone());
+        self.input(Input::Connect {
+            client: id,
+            encoding,
+        });
+        ClientHandle::new(self.clone(), id, encoding, slot)
+    }
+
+    pub(crate) fn disconnect(&self, client: ClientId) {
+        self.lock().slots.remove(&client);
+        self.input(Input::Disconnect { client });
+    }
+
+    /// The gateway's counters and gauges.
+    pub fn stats(&self) -> GatewayStats {
+        self.lock().gateway.stats()
+    }
+
+    /// Whether the broker has described every exposed topic.
+    pub fn topics_known(&self) -> bool {
+        let locked = self.lock();
+        let gw = &locked.gateway;
+        gw.config().exposed_topics.iter().all(|t| gw.topic_known(t))
+    }
+
+    /// The next offset this gateway will process, per partition of `topic`.
+    pub fn topic_positions(&self, topic: &str) -> Vec<(sluice_core::Epoch, u64)> {
+        self.lock().gateway.topic_positions(topic)
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Lets the timer task notice the runtime is gone.
+        self.timer.notify_one();
+    }
+}

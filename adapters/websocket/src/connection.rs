@@ -1,0 +1,136 @@
+//! One client connection: the reader feeds the core, the writer drains it.
+
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use sluice_core::close_code;
+use sluice_core::protocol::{Encoding, ServerFrame};
+use sluice_runtime::Runtime;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig as WsProtocolConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
+
+use crate::config::WebSocketConfig;
+use crate::handshake;
+
+pub async fn run(stream: TcpStream, runtime: Runtime, config: WebSocketConfig) -> io::Result<()> {
+    let mut protocol = WsProtocolConfig::default();
+    protocol.max_message_size = Some(config.frame_bytes_max);
+    protocol.max_frame_size = Some(config.frame_bytes_max);
+    let chosen = Arc::new(Mutex::new(Encoding::Json));
+    let chosen_in_callback = chosen.clone();
+    let accept = tokio_tungstenite::accept_hdr_async_with_config(
+        stream,
+        move |request: &_, response| {
+            let (response, encoding) = handshake::negotiate(request, response)?;
+            *chosen_in_callback.lock().unwrap_or_else(|p| p.into_inner()) = encoding;
+            Ok(response)
+        },
+        Some(protocol),
+    );
+    let ws = match tokio::time::timeout(Duration::from_millis(config.handshake_timeout_ms), accept)
+        .await
+    {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(err)) => return Err(io::Error::other(err)),
+        Err(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "handshake timed out",
+            ))
+        }
+    };
+    let encoding = *chosen.lock().unwrap_or_else(|p| p.into_inner());
+    let client = runtime.connect(encoding);
+    let (mut sink, mut source) = ws.split();
+    let last_heard = Arc::new(Mutex::new(Instant::now()));
+
+    let reader = {
+        let last_heard = last_heard.clone();
+        let client = &client;
+        async move {
+            while let Some(message) = source.next().await {
+                *last_heard.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+                match message {
+                    Ok(WsMessage::Text(text)) => client.receive(Bytes::from(text)),
+                    Ok(WsMessage::Binary(data)) => client.receive(data),
+                    Ok(WsMessage::Close(_)) => return None,
+                    Ok(_) => {} // pings are answered by tungstenite; pongs only refresh last_heard
+                    Err(WsError::Capacity(err)) => {
+                        tracing::debug!(%err, "client frame over the limit");
+                        return Some((close_code::TOO_BIG, "frame too large"));
+                    }
+                    Err(err) => {
+                        tracing::debug!(%err, "read failed");
+                        return None;
+                    }
+                }
+            }
+            None
+        }
+    };
+
+    let writer = async {
+        let mut frames: Vec<ServerFrame> = Vec::with_capacity(config.write_batch_frames_max);
+        let mut ping = tokio::time::interval(Duration::from_millis(config.ping_interval_ms));
+        ping.tick().await;
+        loop {
+            tokio::select! {
+                next = client.next_frames(&mut frames, config.write_batch_frames_max) => {
+                    if let Err(closed) = next {
+                        return Some((closed.code, closed.reason));
+                    }
+                    for frame in frames.drain(..) {
+                        if sink.feed(encode(encoding, &frame)).await.is_err() {
+                            return None;
+                        }
+                    }
+                    if sink.flush().await.is_err() {
+                        return None;
+                    }
+                }
+                _ = ping.tick() => {
+                    let silent = last_heard.lock().unwrap_or_else(|p| p.into_inner()).elapsed();
+                    if silent > Duration::from_millis(config.pong_timeout_ms) {
+                        return Some((close_code::POLICY, "ping timeout"));
+                    }
+                    if sink.send(WsMessage::Ping(Bytes::new())).await.is_err() {
+                        return None;
+                    }
+                }
+            }
+        }
+    };
+
+    // Whichever side ends first decides how the connection closes.
+    let close = tokio::select! {
+        close = reader => close,
+        close = writer => close,
+    };
+    drop(client);
+    if let Some((code, reason)) = close {
+        let frame = CloseFrame {
+            code: CloseCode::from(code),
+            reason: reason.into(),
+        };
+        let _ = sink.send(WsMessage::Close(Some(frame))).await;
+    }
+    let _ = sink.close().await;
+    Ok(())
+}
+
+fn encode(encoding: Encoding, frame: &ServerFrame) -> WsMessage {
+    let bytes = encoding.encode_server(frame);
+    match encoding {
+        // The JSON encoder only produces UTF-8.
+        Encoding::Json => match String::from_utf8(bytes) {
+            Ok(text) => WsMessage::Text(text.into()),
+            Err(err) => WsMessage::Binary(Bytes::from(err.into_bytes())),
+        },
+        Encoding::Binary => WsMessage::Binary(Bytes::from(bytes)),
+    }
+}

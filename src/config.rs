@@ -1,0 +1,142 @@
+//! The `sluice serve` configuration: a TOML file, overridden by `SLUICE_*` environment
+//! variables, overridden by flags. Every key and default is listed in README.md.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use sluice_core::GatewayConfig;
+use sluice_websocket::WebSocketConfig;
+
+/// Topics exposed when the configuration names none, so a first run has something to use.
+pub const DEFAULT_TOPICS: [&str; 2] = ["demo", "chat"];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address of the WebSocket listener.
+    pub listen: SocketAddr,
+    pub gateway: GatewayConfig,
+    pub websocket: WebSocketConfig,
+    pub broker: BrokerConfig,
+}
+
+/// Which broker the gateway runs on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum BrokerConfig {
+    /// The embedded in-memory broker: nothing to install, nothing survives a restart.
+    Memory {
+        /// Partitions of each exposed topic.
+        #[serde(default = "default_partitions")]
+        partitions: u32,
+        /// Records kept per partition.
+        #[serde(default = "default_retention_records_max")]
+        retention_records_max: usize,
+        /// Key + payload bytes kept per partition.
+        #[serde(default = "default_retention_bytes_max")]
+        retention_bytes_max: usize,
+    },
+}
+
+fn default_partitions() -> u32 {
+    4
+}
+fn default_retention_records_max() -> usize {
+    100_000
+}
+fn default_retention_bytes_max() -> usize {
+    64 * 1024 * 1024
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig::Memory {
+            partitions: default_partitions(),
+            retention_records_max: default_retention_records_max(),
+            retention_bytes_max: default_retention_bytes_max(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            gateway: GatewayConfig {
+                exposed_topics: DEFAULT_TOPICS.iter().map(|t| t.to_string()).collect(),
+                ..GatewayConfig::default()
+            },
+            websocket: WebSocketConfig::default(),
+            broker: BrokerConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then the file (if any), then `SLUICE_*` variables: `SLUICE_LISTEN`,
+    /// `SLUICE_GATEWAY__FRAME_BYTES_MAX`, `SLUICE_BROKER__PARTITIONS`, ...
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                anyhow::bail!("config file {} does not exist", file.display());
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        let mut config: Config = figment
+            .merge(Env::prefixed("SLUICE_").split("__"))
+            .extract()?;
+        config.websocket.frame_bytes_max = config.gateway.frame_bytes_max;
+        Ok(config)
+    }
+
+    /// Refuses settings the gateway cannot run with, with a message naming the key.
+    pub fn validate(&self) -> Result<(), String> {
+        for topic in &self.gateway.exposed_topics {
+            if !sluice_core::subject::is_valid_topic(topic) {
+                return Err(format!(
+                    "gateway.exposed_topics: {topic:?} is not a valid Kafka topic name"
+                ));
+            }
+        }
+        let positive = [
+            ("gateway.frame_bytes_max", self.gateway.frame_bytes_max),
+            (
+                "gateway.client_queue_bytes_max",
+                self.gateway.client_queue_bytes_max,
+            ),
+            (
+                "gateway.message_cache_messages_per_subject_max",
+                self.gateway.message_cache_messages_per_subject_max,
+            ),
+            (
+                "gateway.fetches_in_flight_max",
+                self.gateway.fetches_in_flight_max,
+            ),
+            (
+                "websocket.write_batch_frames_max",
+                self.websocket.write_batch_frames_max,
+            ),
+            (
+                "websocket.ping_interval_ms",
+                self.websocket.ping_interval_ms as usize,
+            ),
+        ];
+        if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(format!("{key} must be greater than 0"));
+        }
+        if self.gateway.client_queue_bytes_max < self.gateway.frame_bytes_max {
+            return Err(
+                "gateway.client_queue_bytes_max must be at least gateway.frame_bytes_max".into(),
+            );
+        }
+        let BrokerConfig::Memory { partitions, .. } = &self.broker;
+        if *partitions == 0 {
+            return Err("broker.partitions must be greater than 0".into());
+        }
+        Ok(())
+    }
+}
