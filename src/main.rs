@@ -1,7 +1,7 @@
 //! The `sluice` command: run a gateway, or talk to one.
 
-mod config;
-mod serve;
+use sluice::config::Config;
+use sluice::server::Server;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -45,12 +45,11 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve { config, listen } => {
-                let mut config = config::Config::load(config.as_deref())?;
+                let mut config = Config::load(config.as_deref())?;
                 if let Some(listen) = listen {
                     config.listen = listen;
                 }
-                config.validate().map_err(anyhow::Error::msg)?;
-                serve::run(config).await
+                serve(config).await
             }
         }
     });
@@ -72,4 +71,21 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let sluice::config::BrokerConfig::Memory { partitions, .. } = &config.broker;
+    let partitions = *partitions;
+    let topics = config.gateway.exposed_topics.join(", ");
+    let mut server = Server::start(config).await?;
+    println!("broker: embedded, in memory ({partitions} partitions per topic; nothing survives a restart)");
+    println!("exposed topics: {topics}");
+    println!("listening on {}", server.url());
+    tokio::select! {
+        result = server.wait() => result,
+        _ = tokio::signal::ctrl_c() => {
+            println!("shutting down");
+            Ok(())
+        }
+    }
 }

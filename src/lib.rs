@@ -1,0 +1,6 @@
+//! The `sluice` binary's library half: configuration and wiring of a whole gateway
+//! (broker + core runtime + transports), shared by `sluice serve` and the
+//! end-to-end tests.
+
+pub mod config;
+pub mod server;

@@ -1,0 +1,99 @@
+//! Shared by the end-to-end tests: a real gateway on a loopback port, and a raw
+//! WebSocket client that sees exactly the frames the gateway sends.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use sluice::config::Config;
+use sluice::server::Server;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Guards against hangs only; no test relies on timing.
+pub const HANG_GUARD: Duration = Duration::from_secs(20);
+
+pub async fn start(tweak: impl FnOnce(&mut Config)) -> Server {
+    let mut config = Config::default();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    tweak(&mut config);
+    config.websocket.frame_bytes_max = config.gateway.frame_bytes_max;
+    Server::start(config).await.expect("gateway starts")
+}
+
+pub struct RawClient {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl RawClient {
+    pub async fn connect(url: &str, subprotocol: &str) -> RawClient {
+        let mut request = url.into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", HeaderValue::from_str(subprotocol).unwrap());
+        let (ws, response) = tokio_tungstenite::connect_async(request).await.expect("connects");
+        assert_eq!(response.headers()["sec-websocket-protocol"], subprotocol);
+        RawClient { ws }
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::Text(text.into())).await.expect("send");
+    }
+
+    pub async fn send_binary(&mut self, data: Vec<u8>) {
+        self.ws.send(Message::Binary(data.into())).await.expect("send");
+    }
+
+    /// The next data frame, as JSON.
+    pub async fn recv(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(HANG_GUARD, self.ws.next())
+                .await
+                .expect("a frame within the hang guard")
+                .expect("connection open")
+                .expect("frame");
+            match message {
+                Message::Text(text) => return serde_json::from_str(&text).expect("gateway sends JSON"),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("unexpected frame {other:?}"),
+            }
+        }
+    }
+
+    /// The next data frame, raw binary.
+    pub async fn recv_binary(&mut self) -> Vec<u8> {
+        loop {
+            let message = tokio::time::timeout(HANG_GUARD, self.ws.next()).await.unwrap().unwrap().unwrap();
+            match message {
+                Message::Binary(data) => return data.to_vec(),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("unexpected frame {other:?}"),
+            }
+        }
+    }
+
+    /// Waits for the close frame the gateway sends.
+    pub async fn recv_close(&mut self) -> Option<CloseFrame> {
+        loop {
+            let next = tokio::time::timeout(HANG_GUARD, self.ws.next()).await.expect("close within the hang guard");
+            match next {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => continue,
+                Some(Err(err)) => panic!("connection failed instead of closing: {err}"),
+                None => return None,
+            }
+        }
+    }
+
+    /// Sends a request and returns the frame that answers it, skipping nothing: the
+    /// caller asserts on every frame it expects.
+    pub async fn request(&mut self, text: &str) -> Value {
+        self.send_text(text).await;
+        self.recv().await
+    }
+}
