@@ -48,7 +48,11 @@ impl Server {
             .with_context(|| format!("binding {}", config.listen))?;
         let local_addr = listener.local_addr()?;
         let runtime = Runtime::start(config.gateway.clone(), BrokerLink { commands, events });
-        let accept = tokio::spawn(sluice_websocket::serve(listener, runtime.clone(), config.websocket.clone()));
+        let accept = tokio::spawn(sluice_websocket::serve(
+            listener,
+            runtime.clone(),
+            config.websocket.clone(),
+        ));
         Ok(Server {
             local_addr,
             runtime,

@@ -33,20 +33,29 @@ pub struct RawClient {
 impl RawClient {
     pub async fn connect(url: &str, subprotocol: &str) -> RawClient {
         let mut request = url.into_client_request().unwrap();
-        request
-            .headers_mut()
-            .insert("sec-websocket-protocol", HeaderValue::from_str(subprotocol).unwrap());
-        let (ws, response) = tokio_tungstenite::connect_async(request).await.expect("connects");
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_str(subprotocol).unwrap(),
+        );
+        let (ws, response) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("connects");
         assert_eq!(response.headers()["sec-websocket-protocol"], subprotocol);
         RawClient { ws }
     }
 
     pub async fn send_text(&mut self, text: &str) {
-        self.ws.send(Message::Text(text.into())).await.expect("send");
+        self.ws
+            .send(Message::Text(text.into()))
+            .await
+            .expect("send");
     }
 
     pub async fn send_binary(&mut self, data: Vec<u8>) {
-        self.ws.send(Message::Binary(data.into())).await.expect("send");
+        self.ws
+            .send(Message::Binary(data.into()))
+            .await
+            .expect("send");
     }
 
     /// The next data frame, as JSON.
@@ -58,7 +67,9 @@ impl RawClient {
                 .expect("connection open")
                 .expect("frame");
             match message {
-                Message::Text(text) => return serde_json::from_str(&text).expect("gateway sends JSON"),
+                Message::Text(text) => {
+                    return serde_json::from_str(&text).expect("gateway sends JSON")
+                }
                 Message::Ping(_) | Message::Pong(_) => continue,
                 other => panic!("unexpected frame {other:?}"),
             }
@@ -68,7 +79,11 @@ impl RawClient {
     /// The next data frame, raw binary.
     pub async fn recv_binary(&mut self) -> Vec<u8> {
         loop {
-            let message = tokio::time::timeout(HANG_GUARD, self.ws.next()).await.unwrap().unwrap().unwrap();
+            let message = tokio::time::timeout(HANG_GUARD, self.ws.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
             match message {
                 Message::Binary(data) => return data.to_vec(),
                 Message::Ping(_) | Message::Pong(_) => continue,
@@ -77,10 +92,20 @@ impl RawClient {
         }
     }
 
+    /// The next WebSocket message of any kind, or `None` once the connection ends.
+    pub async fn recv_frame(&mut self) -> Option<Message> {
+        match self.ws.next().await {
+            Some(Ok(message)) => Some(message),
+            _ => None,
+        }
+    }
+
     /// Waits for the close frame the gateway sends.
     pub async fn recv_close(&mut self) -> Option<CloseFrame> {
         loop {
-            let next = tokio::time::timeout(HANG_GUARD, self.ws.next()).await.expect("close within the hang guard");
+            let next = tokio::time::timeout(HANG_GUARD, self.ws.next())
+                .await
+                .expect("close within the hang guard");
             match next {
                 Some(Ok(Message::Close(frame))) => return frame,
                 Some(Ok(_)) => continue,
