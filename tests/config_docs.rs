@@ -4,7 +4,8 @@ use sluice::config::Config;
 
 #[test]
 fn readme_config_block_is_the_defaults() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let start = readme.find("```toml\n").expect("README has a toml block") + "```toml\n".len();
     let end = start + readme[start..].find("```").unwrap();
     let dir = std::env::temp_dir().join(format!("sluice-readme-{}", std::process::id()));
@@ -14,7 +15,10 @@ fn readme_config_block_is_the_defaults() {
     let from_readme = Config::load(Some(&file)).expect("README config parses");
     let mut defaults = Config::default();
     defaults.websocket.frame_bytes_max = defaults.gateway.frame_bytes_max;
-    assert_eq!(from_readme, defaults, "README's config block differs from the defaults");
+    assert_eq!(
+        from_readme, defaults,
+        "README's config block differs from the defaults"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 

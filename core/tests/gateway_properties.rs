@@ -19,6 +19,8 @@ use sluice_core::{
 };
 
 const PARTITIONS: u32 = 3;
+/// Larger than any one frame these tests produce.
+const FRAME_COST_MAX: usize = 256;
 const CLIENTS: u64 = 3;
 const SUBJECTS: [&str; 5] = ["/t", "/t/k0", "/t/k1", "/t/k2", "/t/k3"];
 

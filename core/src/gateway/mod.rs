@@ -212,7 +212,10 @@ impl Gateway {
             return false;
         };
         let cost = frame.cost_bytes();
-        if state.queue_bytes + cost > self.config.client_queue_bytes_max {
+        // One frame is always accepted into an empty queue, so a record larger than the
+        // bound is still delivered (the bound is then that one frame) instead of
+        // disconnecting every subscriber of its subject.
+        if state.queue_bytes > 0 && state.queue_bytes + cost > self.config.client_queue_bytes_max {
             self.stats.slow_consumer_disconnects_total += 1;
             self.close(client, crate::output::close_code::POLICY, "slow_consumer");
             return false;
