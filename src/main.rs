@@ -1,5 +1,7 @@
 //! The `sluice` command: run a gateway, or talk to one.
 
+mod cli_client;
+
 use sluice::config::Config;
 use sluice::server::Server;
 
@@ -30,11 +32,51 @@ enum Command {
         #[arg(long)]
         listen: Option<SocketAddr>,
     },
+    /// Subscribe and print every message and status as a JSON line.
+    Sub {
+        /// Gateway URL(s), e.g. ws://127.0.0.1:8080/v1/ws; comma-separated for failover.
+        servers: String,
+        /// Subjects, e.g. /demo/greeting.
+        #[arg(required = true)]
+        subjects: Vec<String>,
+        /// Start with up to N past messages instead of the snapshot.
+        #[arg(long)]
+        history: Option<u32>,
+        /// Exit after printing N messages.
+        #[arg(long)]
+        count: Option<u64>,
+        /// Speak the binary encoding instead of JSON.
+        #[arg(long)]
+        binary: bool,
+    },
+    /// Publish one message and print its ack.
+    Pub {
+        /// Gateway URL(s); comma-separated for failover.
+        servers: String,
+        /// Subject, e.g. /demo/greeting.
+        subject: String,
+        /// The payload, as text.
+        data: String,
+        /// Do not make this message the subject's snapshot.
+        #[arg(long)]
+        not_retained: bool,
+        /// Mark the message qos "guaranteed".
+        #[arg(long)]
+        guaranteed: bool,
+        /// Speak the binary encoding instead of JSON.
+        #[arg(long)]
+        binary: bool,
+    },
 }
 
 fn main() -> std::process::ExitCode {
-    init_logging();
     let cli = Cli::parse();
+    // The gateway reports its progress; the client commands keep stderr for trouble.
+    init_logging(if matches!(cli.command, Command::Serve { .. }) {
+        "info"
+    } else {
+        "warn"
+    });
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(err) => {
@@ -51,6 +93,24 @@ fn main() -> std::process::ExitCode {
                 }
                 serve(config).await
             }
+            Command::Sub {
+                servers,
+                subjects,
+                history,
+                count,
+                binary,
+            } => cli_client::subscribe(&servers, &subjects, history, count, binary).await,
+            Command::Pub {
+                servers,
+                subject,
+                data,
+                not_retained,
+                guaranteed,
+                binary,
+            } => {
+                cli_client::publish(&servers, &subject, data, not_retained, guaranteed, binary)
+                    .await
+            }
         }
     });
     match result {
@@ -62,17 +122,18 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// Logs go to stderr, filtered by `RUST_LOG` (default `info`), so stdout stays clean
-/// for `sluice sub` output.
-fn init_logging() {
+/// Logs go to stderr, filtered by `RUST_LOG` (else `default_level`), so stdout stays
+/// clean for `sluice sub` output.
+fn init_logging(default_level: &str) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
-
 async fn serve(config: Config) -> anyhow::Result<()> {
     let sluice::config::BrokerConfig::Memory { partitions, .. } = &config.broker;
     let partitions = *partitions;

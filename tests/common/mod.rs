@@ -19,8 +19,10 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub const HANG_GUARD: Duration = Duration::from_secs(20);
 
 pub async fn start(tweak: impl FnOnce(&mut Config)) -> Server {
-    let mut config = Config::default();
-    config.listen = "127.0.0.1:0".parse().unwrap();
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..Config::default()
+    };
     tweak(&mut config);
     config.websocket.frame_bytes_max = config.gateway.frame_bytes_max;
     Server::start(config).await.expect("gateway starts")

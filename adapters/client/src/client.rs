@@ -1,0 +1,207 @@
+//! The application's handle on a connection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::time::Instant;
+
+use crate::command::{Command, Op};
+use crate::config::ClientConfig;
+use crate::connection::{connect_once, Channels, Connection};
+use crate::error::ClientError;
+use crate::event::Events;
+use crate::in_flight::Reply;
+use crate::options::{PublishOptions, SubscribeOptions};
+use crate::outcome::{Ack, SubscribeOutcome};
+
+/// A connection to a Sluice gateway that survives reconnects. Cheap to clone: all
+/// clones share one background task and one socket. The task ends when
+/// [`Client::close`] is called or the last clone is dropped.
+///
+/// Every call gives up after `request_timeout_ms` with [`ClientError::Timeout`],
+/// counted from the call. A call made while the client is reconnecting waits for
+/// the new connection within that time. Messages and answers share the socket, so
+/// an application that awaits a call must drain [`Events`] concurrently (another
+/// task, or `select!`): while the events queue is full, answers are not read either.
+#[derive(Debug, Clone)]
+pub struct Client {
+    commands: mpsc::Sender<Command>,
+    permits: Arc<Semaphore>,
+    request_timeout: Duration,
+}
+
+impl Client {
+    /// Connects to the first server in `config.servers` that accepts, trying each
+    /// once in order, and starts the background task. Fails with
+    /// [`ClientError::Connect`] naming every server's failure if none accepts; from
+    /// then on, connection losses are handled by reconnecting, never by an error.
+    /// The first event is [`crate::Event::Connected`].
+    pub async fn connect(config: ClientConfig) -> Result<(Client, Events), ClientError> {
+        let servers = config.validate()?;
+        let mut failures = Vec::new();
+        let mut first = None;
+        for (index, uri) in servers.iter().enumerate() {
+            match connect_once(uri.clone(), config.encoding, config.connect_timeout()).await {
+                Ok(socket) => {
+                    first = Some((index, socket));
+                    break;
+                }
+                Err(reason) => failures.push(format!("{uri}: {reason}")),
+            }
+        }
+        let Some((server_index, socket)) = first else {
+            return Err(ClientError::Connect(failures.join("; ")));
+        };
+
+        let slots = config.requests_in_flight_max.min(Semaphore::MAX_PERMITS);
+        let permits = Arc::new(Semaphore::new(slots));
+        let (command_tx, command_rx) = mpsc::channel(slots);
+        let (event_tx, event_rx) = mpsc::channel(config.events_queue_max);
+        let channels = Channels {
+            commands: command_rx,
+            events: event_tx,
+            permits: Arc::clone(&permits),
+        };
+        let connection = Connection::new(&config, servers, server_index, socket, channels);
+        tokio::spawn(connection.run());
+
+        let client = Client {
+            commands: command_tx,
+            permits,
+            request_timeout: config.request_timeout(),
+        };
+        Ok((client, Events::new(event_rx)))
+    }
+
+    /// Subscribes to `subjects`; see [`Client::subscribe_with`].
+    pub async fn subscribe(&self, subjects: &[&str]) -> Result<SubscribeOutcome, ClientError> {
+        self.subscribe_with(subjects, SubscribeOptions::default())
+            .await
+    }
+
+    /// Subscribes to `subjects`. `Ok` means the gateway took the request; subjects it
+    /// refused one by one are listed in the outcome, the others are subscribed and
+    /// their snapshot (or history) arrives as events. Subscribed subjects are
+    /// restored after every reconnect, resuming from the last message seen.
+    /// Subscribing again to a subject already subscribed renews it: the gateway
+    /// sends its start again, and the client lets it through.
+    pub async fn subscribe_with(
+        &self,
+        subjects: &[&str],
+        options: SubscribeOptions,
+    ) -> Result<SubscribeOutcome, ClientError> {
+        if subjects.is_empty() {
+            return Ok(SubscribeOutcome::default());
+        }
+        let op = Op::Subscribe {
+            subjects: subjects.iter().map(|s| s.to_string()).collect(),
+            history: options.history,
+        };
+        match self.request(op).await? {
+            Reply::Subscribed(outcome) => Ok(outcome),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Unsubscribes from `subjects`. Their messages stop reaching [`Events`] at
+    /// once, and they are not restored after a reconnect, even if this call fails.
+    pub async fn unsubscribe(&self, subjects: &[&str]) -> Result<(), ClientError> {
+        if subjects.is_empty() {
+            return Ok(());
+        }
+        let op = Op::Unsubscribe {
+            subjects: subjects.iter().map(|s| s.to_string()).collect(),
+        };
+        self.request(op).await.map(drop)
+    }
+
+    /// Publishes `data` on `subject` and waits until Kafka has it. On
+    /// [`ClientError::Disconnected`] or [`ClientError::Timeout`] the outcome is
+    /// unknown: the message may have been written. The client never publishes twice
+    /// on its own; whether to retry is the application's call.
+    pub async fn publish(
+        &self,
+        subject: &str,
+        data: impl Into<Bytes>,
+        options: PublishOptions,
+    ) -> Result<Ack, ClientError> {
+        let op = Op::Publish {
+            subject: subject.to_owned(),
+            data: data.into(),
+            options,
+        };
+        match self.request(op).await? {
+            Reply::Acked(ack) => Ok(ack),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// A round trip to the gateway, to check that the connection is alive.
+    pub async fn ping(&self) -> Result<(), ClientError> {
+        self.request(Op::Ping).await.map(drop)
+    }
+
+    /// Closes the connection for every clone: pending calls fail with
+    /// [`ClientError::Closed`], later ones too, and [`Events`] ends after the
+    /// events already queued. Returns once the connection is released; calling it
+    /// again is harmless.
+    pub async fn close(&self) {
+        let (done, closed) = oneshot::channel();
+        if self.commands.send(Command::Close { done }).await.is_ok() {
+            let _ = closed.await;
+        }
+    }
+
+    /// Whether the client is closed (by [`Client::close`] or because its task ended).
+    pub fn is_closed(&self) -> bool {
+        self.commands.is_closed()
+    }
+
+    /// For tests and fault drills: drops the current socket abruptly, without a
+    /// close frame, as a network failure would. The client then behaves as on any
+    /// connection loss: [`crate::Event::Disconnected`] with
+    /// [`crate::DisconnectReason::Killed`], requests in flight fail, and it
+    /// reconnects to the next server and resumes. Returns once the socket is
+    /// dropped; does nothing while already disconnected.
+    pub async fn kill_connection(&self) {
+        let (done, killed) = oneshot::channel();
+        if self.commands.send(Command::Kill { done }).await.is_ok() {
+            let _ = killed.await;
+        }
+    }
+
+    /// Hands `op` to the connection task and waits for its answer, all within the
+    /// request timeout. The task answers every request it takes (or drops the
+    /// reply sender when it ends, which reads as `Closed`).
+    async fn request(&self, op: Op) -> Result<Reply, ClientError> {
+        let deadline = Instant::now() + self.request_timeout;
+        let call = async {
+            let permit = Arc::clone(&self.permits)
+                .acquire_owned()
+                .await
+                .map_err(|_| ClientError::Closed)?;
+            let (reply, answer) = oneshot::channel();
+            let command = Command::Request {
+                op,
+                deadline,
+                permit,
+                reply,
+            };
+            self.commands
+                .send(command)
+                .await
+                .map_err(|_| ClientError::Closed)?;
+            answer.await.map_err(|_| ClientError::Closed)?
+        };
+        tokio::time::timeout_at(deadline, call)
+            .await
+            .map_err(|_| ClientError::Timeout)?
+    }
+}
+
+/// The task answered with the wrong kind of reply: a bug in this crate.
+fn unexpected(reply: Reply) -> ClientError {
+    ClientError::Protocol(format!("internal: unexpected reply {reply:?}"))
+}

@@ -1,0 +1,203 @@
+//! How a [`crate::Client`] connects, retries and bounds its queues.
+
+use std::time::Duration;
+
+use sluice_core::protocol::Encoding;
+use tokio_tungstenite::tungstenite::http::Uri;
+
+use crate::error::ClientError;
+
+/// The path of the gateway's WebSocket endpoint, added to a server URL that has none.
+pub const ENDPOINT_PATH: &str = "/v1/ws";
+
+/// Upper bound of every duration setting, so deadlines cannot overflow the clock.
+const DURATION_MAX_MS: u64 = 7 * 24 * 60 * 60 * 1000;
+
+/// Settings of a [`crate::Client`]. Start from [`ClientConfig::default`] and set
+/// `servers`; the other defaults suit a client on a LAN or the public internet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// Gateway URLs (`ws://host:port/v1/ws`), tried in this order; on connection loss
+    /// the client moves on to the next one (failover), wrapping around. A URL without
+    /// a path gets [`ENDPOINT_PATH`]. Default: `ws://127.0.0.1:8080/v1/ws`.
+    pub servers: Vec<String>,
+    /// Wire encoding, offered as the WebSocket subprotocol. Default: JSON, the
+    /// easier one to read in a packet capture; binary is smaller on the wire.
+    pub encoding: Encoding,
+    /// First reconnect delay, before jitter. Default: 100 ms.
+    pub backoff_initial_ms: u64,
+    /// Ceiling of the reconnect delay, so a long outage is noticed within this long
+    /// of its end. Default: 10 s.
+    pub backoff_max_ms: u64,
+    /// Limit on one connection attempt (TCP plus WebSocket handshake). Default: 5 s.
+    pub connect_timeout_ms: u64,
+    /// Limit on one request, from the call until its answer, including any wait for
+    /// a free in-flight slot or for a reconnect. Default: 10 s.
+    pub request_timeout_ms: u64,
+    /// Events buffered for the application; when full, the client stops reading the
+    /// socket (the gateway then sees a slow consumer) instead of growing. Default: 4096.
+    pub events_queue_max: usize,
+    /// Requests sent or queued but not yet answered; further calls wait for a slot.
+    /// Default: 1024.
+    pub requests_in_flight_max: usize,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            servers: vec![format!("ws://127.0.0.1:8080{ENDPOINT_PATH}")],
+            encoding: Encoding::Json,
+            backoff_initial_ms: 100,
+            backoff_max_ms: 10_000,
+            connect_timeout_ms: 5_000,
+            request_timeout_ms: 10_000,
+            events_queue_max: 4096,
+            requests_in_flight_max: 1024,
+        }
+    }
+}
+
+impl ClientConfig {
+    /// A default config for these servers.
+    pub fn with_servers<S: Into<String>>(servers: impl IntoIterator<Item = S>) -> Self {
+        ClientConfig {
+            servers: servers.into_iter().map(Into::into).collect(),
+            ..ClientConfig::default()
+        }
+    }
+
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+
+    pub(crate) fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// Checks every setting and parses the server URLs, so a typo fails at
+    /// `connect` rather than as an endless reconnect loop.
+    pub(crate) fn validate(&self) -> Result<Vec<Uri>, ClientError> {
+        if self.servers.is_empty() {
+            return Err(ClientError::InvalidConfig("`servers` is empty".into()));
+        }
+        let positive = [
+            ("backoff_initial_ms", self.backoff_initial_ms),
+            ("backoff_max_ms", self.backoff_max_ms),
+            ("connect_timeout_ms", self.connect_timeout_ms),
+            ("request_timeout_ms", self.request_timeout_ms),
+            ("events_queue_max", self.events_queue_max as u64),
+            ("requests_in_flight_max", self.requests_in_flight_max as u64),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
+            return Err(ClientError::InvalidConfig(format!("`{name}` must be > 0")));
+        }
+        if let Some((name, _)) = positive[..4].iter().find(|(_, ms)| *ms > DURATION_MAX_MS) {
+            return Err(ClientError::InvalidConfig(format!(
+                "`{name}` must be at most {DURATION_MAX_MS} (a week)"
+            )));
+        }
+        if self.backoff_max_ms < self.backoff_initial_ms {
+            return Err(ClientError::InvalidConfig(
+                "`backoff_max_ms` must be >= `backoff_initial_ms`".into(),
+            ));
+        }
+        self.servers
+            .iter()
+            .map(|url| parse_server_url(url))
+            .collect()
+    }
+}
+
+/// Parses a `ws://` URL, adding [`ENDPOINT_PATH`] when it has no path.
+pub(crate) fn parse_server_url(url: &str) -> Result<Uri, ClientError> {
+    let invalid = |reason: &str| ClientError::InvalidUrl {
+        url: url.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let uri: Uri = url.parse().map_err(|_| invalid("not a URL"))?;
+    match uri.scheme_str() {
+        Some("ws") => {}
+        Some("wss") => return Err(invalid("wss:// needs TLS, which this client lacks")),
+        _ => return Err(invalid("the scheme must be ws://")),
+    }
+    let authority = uri.authority().ok_or_else(|| invalid("no host"))?.clone();
+    if authority.host().is_empty() {
+        return Err(invalid("no host"));
+    }
+    let path = uri.path_and_query().map_or("", |p| p.as_str());
+    if path.is_empty() || path == "/" {
+        let full = format!("ws://{authority}{ENDPOINT_PATH}");
+        return full.parse().map_err(|_| invalid("not a URL"));
+    }
+    Ok(uri)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_without_a_path_gets_the_endpoint_path() {
+        let uri = parse_server_url("ws://gw.example:8080").unwrap();
+        assert_eq!(uri.to_string(), "ws://gw.example:8080/v1/ws");
+        let uri = parse_server_url("ws://gw.example:8080/").unwrap();
+        assert_eq!(uri.to_string(), "ws://gw.example:8080/v1/ws");
+    }
+
+    #[test]
+    fn a_url_with_a_path_is_kept() {
+        let uri = parse_server_url("ws://gw.example:8080/custom/ws").unwrap();
+        assert_eq!(uri.to_string(), "ws://gw.example:8080/custom/ws");
+    }
+
+    #[test]
+    fn other_schemes_are_refused() {
+        for url in [
+            "wss://gw.example/v1/ws",
+            "http://gw.example/v1/ws",
+            "gw.example",
+        ] {
+            assert!(
+                matches!(parse_server_url(url), Err(ClientError::InvalidUrl { .. })),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_default_config_is_valid() {
+        assert!(ClientConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn empty_servers_and_zero_limits_are_refused() {
+        let config = ClientConfig {
+            servers: vec![],
+            ..ClientConfig::default()
+        };
+        assert!(matches!(
+            config.validate(),
+            Err(ClientError::InvalidConfig(_))
+        ));
+        let config = ClientConfig {
+            events_queue_max: 0,
+            ..ClientConfig::default()
+        };
+        assert!(matches!(
+            config.validate(),
+            Err(ClientError::InvalidConfig(_))
+        ));
+    }
+
+    #[test]
+    fn durations_that_would_overflow_a_deadline_are_refused() {
+        let config = ClientConfig {
+            request_timeout_ms: u64::MAX,
+            ..ClientConfig::default()
+        };
+        assert!(matches!(
+            config.validate(),
+            Err(ClientError::InvalidConfig(_))
+        ));
+    }
+}

@@ -1,0 +1,108 @@
+//! What the client tells the application without being asked: messages, resume
+//! status, and connection changes, in the order they happened.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_util::Stream;
+use sluice_core::protocol::{ErrorCode, Message, SyncStatus};
+use tokio::sync::mpsc;
+
+/// One thing that happened on the client's connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A message on a subscribed subject; duplicates from a resume are already dropped.
+    Message(Message),
+    /// The outcome of a resume: `Sync` means nothing was missed; `Resync` means the
+    /// resume point could not be honoured and the snapshot follows, so the
+    /// application should replace what it holds for the subject with it.
+    Status {
+        subject: Arc<str>,
+        status: SyncStatus,
+    },
+    /// A connection is up (the first one, and every reconnect). Subscriptions are
+    /// being restored with resume; their messages follow.
+    Connected { server: String },
+    /// The connection was lost; the client is reconnecting. Requests in flight
+    /// failed with [`crate::ClientError::Disconnected`].
+    Disconnected { reason: DisconnectReason },
+    /// After a reconnect the gateway refused to restore this subscription (for
+    /// example, its topic is no longer exposed). The subject is no longer subscribed.
+    SubscriptionRejected {
+        subject: String,
+        code: ErrorCode,
+        message: String,
+    },
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// The gateway closed the WebSocket. `code` is the close code (1008 policy,
+    /// 1009 too big, 1011 internal, 4000+ Sluice-specific); `reason` says why, for
+    /// example `slow_consumer`.
+    ClosedByServer { code: u16, reason: String },
+    /// The socket failed or ended without a close frame.
+    Transport(String),
+    /// The gateway sent something the client cannot accept; the client reconnects
+    /// and resumes, so whatever that frame held is not silently lost.
+    Protocol(String),
+    /// The gateway refused, for now, to restore the subscriptions (for example the
+    /// broker is unavailable); the client reconnects after a backoff and retries.
+    RestoreFailed { code: ErrorCode, message: String },
+    /// [`crate::Client::kill_connection`] dropped the socket.
+    Killed,
+}
+
+impl fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DisconnectReason::ClosedByServer { code, reason } => {
+                write!(f, "closed by the server ({code}): {reason}")
+            }
+            DisconnectReason::Transport(detail) => write!(f, "transport: {detail}"),
+            DisconnectReason::Protocol(detail) => write!(f, "protocol: {detail}"),
+            DisconnectReason::RestoreFailed { code, message } => {
+                write!(f, "restoring subscriptions failed: {code}: {message}")
+            }
+            DisconnectReason::Killed => f.write_str("killed by the application"),
+        }
+    }
+}
+
+/// The receiving end of a client's events. It holds at most `events_queue_max`
+/// events: when it is full the client stops reading its socket until the
+/// application catches up, so memory stays bounded and the gateway sees the lag.
+/// Ends (`None`) once the client is closed or every [`crate::Client`] is dropped.
+#[derive(Debug)]
+pub struct Events {
+    rx: mpsc::Receiver<Event>,
+}
+
+impl Events {
+    pub(crate) fn new(rx: mpsc::Receiver<Event>) -> Self {
+        Events { rx }
+    }
+
+    /// The next event, waiting for one; `None` once the client is closed.
+    pub async fn next(&mut self) -> Option<Event> {
+        self.rx.recv().await
+    }
+
+    /// The next event if one is already queued.
+    pub fn try_next(&mut self) -> Option<Event> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl Stream for Events {
+    type Item = Event;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        self.rx.poll_recv(cx)
+    }
+}

@@ -1,0 +1,261 @@
+//! Which subjects the application is subscribed to and the last message it got on
+//! each: enough to restore every subscription after a reconnect without a gap, and
+//! to drop what a resume sends twice.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sluice_core::protocol::{Message, ResumePoint, SubscribeItem};
+
+/// Subscribed subjects and their resume points. Pure bookkeeping: the connection
+/// task feeds it and asks it, so every rule here is testable without a socket.
+#[derive(Debug, Default)]
+pub(crate) struct ResumeState {
+    /// `None` until the first message on the subject arrives.
+    subjects: HashMap<Arc<str>, Option<ResumePoint>>,
+}
+
+impl ResumeState {
+    /// The gateway confirmed an application's subscribe. On a subject already
+    /// subscribed this is a renewal: the gateway sends its start (snapshot or
+    /// history) again, which the application asked for, so the point is cleared to
+    /// let it through even if it is older than what was seen.
+    pub(crate) fn subscribed(&mut self, subject: &str) {
+        match self.subjects.get_mut(subject) {
+            Some(point) => *point = None,
+            None => {
+                self.subjects.insert(Arc::from(subject), None);
+            }
+        }
+    }
+
+    /// The application unsubscribed, or the gateway refused to restore the
+    /// subscription. Forgets the resume point: a later subscribe starts afresh.
+    pub(crate) fn unsubscribed(&mut self, subject: &str) {
+        self.subjects.remove(subject);
+    }
+
+    pub(crate) fn is_subscribed(&self, subject: &str) -> bool {
+        self.subjects.contains_key(subject)
+    }
+
+    /// Decides whether `message` reaches the application, and records it as the
+    /// subject's resume point if so. Dropped: messages on subjects not subscribed
+    /// (stragglers after an unsubscribe) and duplicates, meaning the same epoch as
+    /// the last message seen and a `seq` not above it. A different epoch is a new
+    /// log (the topic was recreated), so its offsets are not comparable and the
+    /// message is taken.
+    pub(crate) fn accept(&mut self, message: &Message) -> bool {
+        let Some(point) = self.subjects.get_mut(&*message.subject) else {
+            return false;
+        };
+        if let Some(last) = point {
+            if last.epoch == message.epoch && message.seq <= last.seq {
+                return false;
+            }
+        }
+        *point = Some(ResumePoint {
+            epoch: message.epoch.clone(),
+            seq: message.seq,
+        });
+        true
+    }
+
+    /// The gateway could not honour the resume point and sends the snapshot next.
+    /// That snapshot is the truth from now on, even if it is older than what was
+    /// seen (say, a lagging gateway), so the point is cleared to let it through.
+    pub(crate) fn resynced(&mut self, subject: &str) {
+        if let Some(point) = self.subjects.get_mut(subject) {
+            *point = None;
+        }
+    }
+
+    /// The subscribe items that restore every subscription on a new connection:
+    /// with `resume` where a message was seen, plain otherwise. Sorted by subject
+    /// so that restoring is deterministic.
+    pub(crate) fn restore_items(&self) -> Vec<SubscribeItem> {
+        let mut items: Vec<SubscribeItem> = self
+            .subjects
+            .iter()
+            .map(|(subject, point)| SubscribeItem {
+                subject: subject.to_string(),
+                resume: point.clone(),
+            })
+            .collect();
+        items.sort_by(|a, b| a.subject.cmp(&b.subject));
+        items
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.subjects.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use sluice_core::protocol::MessageKind;
+    use sluice_core::Epoch;
+
+    use super::*;
+
+    fn message(subject: &str, epoch: &str, seq: u64, kind: MessageKind) -> Message {
+        Message {
+            subject: Arc::from(subject),
+            data: Some(Bytes::from(format!("{epoch}@{seq}"))),
+            seq,
+            epoch: Epoch::new(epoch),
+            kind,
+        }
+    }
+
+    fn update(subject: &str, epoch: &str, seq: u64) -> Message {
+        message(subject, epoch, seq, MessageKind::Update)
+    }
+
+    fn point(epoch: &str, seq: u64) -> Option<ResumePoint> {
+        Some(ResumePoint {
+            epoch: Epoch::new(epoch),
+            seq,
+        })
+    }
+
+    #[test]
+    fn a_subject_never_seen_is_restored_with_a_plain_subscribe() {
+        let mut state = ResumeState::default();
+        state.subscribed("/a/1");
+        assert_eq!(
+            state.restore_items(),
+            vec![SubscribeItem {
+                subject: "/a/1".into(),
+                resume: None
+            }]
+        );
+    }
+
+    #[test]
+    fn a_subject_is_restored_from_the_last_message_seen() {
+        let mut state = ResumeState::default();
+        state.subscribed("/a/1");
+        state.subscribed("/b");
+        assert!(state.accept(&message("/a/1", "e1", 4, MessageKind::Snapshot)));
+        assert!(state.accept(&update("/a/1", "e1", 9)));
+        assert_eq!(
+            state.restore_items(),
+            vec![
+                SubscribeItem {
+                    subject: "/a/1".into(),
+                    resume: point("e1", 9)
+                },
+                SubscribeItem {
+                    subject: "/b".into(),
+                    resume: None
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_resumed_message_at_or_below_the_last_seq_of_the_same_epoch_is_dropped() {
+        let mut state = ResumeState::default();
+        state.subscribed("/a/1");
+        assert!(state.accept(&update("/a/1", "e1", 10)));
+        assert!(!state.accept(&message("/a/1", "e1", 10, MessageKind::Recovered)));
+        assert!(!state.accept(&message("/a/1", "e1", 7, MessageKind::Recovered)));
+        assert!(state.accept(&message("/a/1", "e1", 11, MessageKind::Recovered)));
+        assert_eq!(state.restore_items()[0].resume, point("e1", 11));
+    }
+
+    #[test]
+    fn a_dropped_duplicate_does_not_move_the_resume_point() {
+        let mut state = ResumeState::default();
+        state.subscribed("/a/1");
+        assert!(state.accept(&update("/a/1", "e1", 10)));
+        assert!(!state.accept(&update("/a/1", "e1", 3)));
+        assert_eq!(state.restore_items()[0].resume, point("e1", 10));
+    }
+
+    #[test]
+    fn a_new_epoch_is_taken_even_with_a_lower_seq() {
+        let mut state = ResumeState::default();
+        state.subscribed("/a/1");
+        assert!(state.accept(&update("/a/1", "e1", 500)));
+        assert!(state.accept(&message("/a/1", "e2", 0, MessageKind::Snapshot)));
+        assert_eq!(state.restore_items()[0].resume, point("e2", 0));
+    }
+
+    #[test]
+    fn subjects_are_deduplicated_independently() {
+        let mut state = ResumeState::default();
+        state.subscribed("/a/1");
+        state.subscribed("/a/2");
+        assert!(state.accept(&update("/a/1", "e1", 10)));
+        assert!(state.accept(&update("/a/2", "e1", 5)));
+        assert!(!state.accept(&update("/a/2", "e1", 5)));
+        assert!(state.accept(&update("/a/2", "e1", 6)));
+    }
+
+    #[test]
+    fn a_tombstone_moves_the_resume_point() {
+        let mut state = ResumeState::default();
+        state.subscribed("/a/1");
+        let mut tombstone = update("/a/1", "e1", 3);
+        tombstone.data = None;
+        assert!(state.accept(&tombstone));
+        assert_eq!(state.restore_items()[0].resume, point("e1", 3));
+    }
+
+    #[test]
+    fn messages_on_subjects_not_subscribed_are_dropped() {
+        let mut state = ResumeState::default();
+        assert!(!state.accept(&update("/a/1", "e1", 1)));
+        state.subscribed("/a/1");
+        state.unsubscribed("/a/1");
+        assert!(!state.accept(&update("/a/1", "e1", 2)));
+        assert!(state.restore_items().is_empty());
+        assert_eq!(state.len(), 0);
+    }
+
+    #[test]
+    fn unsubscribe_forgets_the_point_so_a_new_subscribe_starts_afresh() {
+        let mut state = ResumeState::default();
+        state.subscribed("/a/1");
+        assert!(state.accept(&update("/a/1", "e1", 10)));
+        state.unsubscribed("/a/1");
+        state.subscribed("/a/1");
+        assert_eq!(state.restore_items()[0].resume, None);
+        assert!(state.accept(&message("/a/1", "e1", 8, MessageKind::Snapshot)));
+    }
+
+    #[test]
+    fn subscribing_again_renews_so_the_start_is_delivered_again() {
+        let mut state = ResumeState::default();
+        state.subscribed("/a/1");
+        assert!(state.accept(&update("/a/1", "e1", 10)));
+        state.subscribed("/a/1");
+        assert!(state.is_subscribed("/a/1"));
+        assert!(state.accept(&message("/a/1", "e1", 8, MessageKind::History)));
+        assert!(state.accept(&message("/a/1", "e1", 10, MessageKind::History)));
+        assert!(!state.accept(&update("/a/1", "e1", 10)));
+        assert_eq!(state.restore_items()[0].resume, point("e1", 10));
+    }
+
+    #[test]
+    fn after_a_resync_the_snapshot_is_taken_even_if_older() {
+        let mut state = ResumeState::default();
+        state.subscribed("/a/1");
+        assert!(state.accept(&update("/a/1", "e1", 10)));
+        state.resynced("/a/1");
+        assert_eq!(state.restore_items()[0].resume, None);
+        assert!(state.accept(&message("/a/1", "e1", 8, MessageKind::Snapshot)));
+        assert!(!state.accept(&update("/a/1", "e1", 8)));
+        assert!(state.accept(&update("/a/1", "e1", 9)));
+    }
+
+    #[test]
+    fn a_resync_of_a_subject_not_subscribed_subscribes_nothing() {
+        let mut state = ResumeState::default();
+        state.resynced("/a/1");
+        assert!(!state.is_subscribed("/a/1"));
+    }
+}

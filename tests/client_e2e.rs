@@ -1,0 +1,231 @@
+//! The Rust client SDK against a real gateway: snapshot, live, acks, automatic
+//! resume after a lost connection, and failover between gateways.
+
+mod common;
+
+use std::time::Duration;
+
+use sluice::server::Server;
+use sluice_client::{Client, ClientConfig, Event, Events, MessageKind, PublishOptions, SyncStatus};
+
+async fn next_event(events: &mut Events) -> Event {
+    tokio::time::timeout(common::HANG_GUARD, events.next())
+        .await
+        .expect("an event within the hang guard")
+        .expect("events stream open")
+}
+
+/// The next message or status, skipping connection events.
+async fn next_data(events: &mut Events) -> Event {
+    loop {
+        match next_event(events).await {
+            Event::Connected { .. } | Event::Disconnected { .. } => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Runs a client whose events are consumed by the test itself; calls are driven on
+/// a task so answers and events flow together.
+async fn connect(servers: Vec<String>) -> (Client, Events) {
+    let config = ClientConfig::with_servers(servers);
+    let (client, mut events) = Client::connect(config).await.expect("connects");
+    assert!(matches!(
+        next_event(&mut events).await,
+        Event::Connected { .. }
+    ));
+    (client, events)
+}
+
+#[tokio::test]
+async fn snapshot_live_ack_and_unsubscribe() {
+    let server = common::start(|_| {}).await;
+    let (alice, mut alice_events) = connect(vec![server.url()]).await;
+    let (bob, mut bob_events) = connect(vec![server.url()]).await;
+    tokio::spawn(async move { while alice_events.next().await.is_some() {} });
+
+    let first = alice
+        .publish("/demo/sdk", "one", PublishOptions::default())
+        .await
+        .unwrap();
+    let sub = tokio::spawn({
+        let bob = bob.clone();
+        async move { bob.subscribe(&["/demo/sdk", "/hidden/x"]).await }
+    });
+    let Event::Message(snapshot) = next_data(&mut bob_events).await else {
+        panic!("expected the snapshot")
+    };
+    assert_eq!(
+        (snapshot.kind, snapshot.seq, &snapshot.epoch),
+        (MessageKind::Snapshot, first.seq, &first.epoch)
+    );
+    let outcome = sub.await.unwrap().unwrap();
+    assert_eq!(outcome.rejected.len(), 1);
+    assert_eq!(outcome.rejected[0].subject, "/hidden/x");
+
+    let second = alice
+        .publish("/demo/sdk", "two", PublishOptions::default())
+        .await
+        .unwrap();
+    let Event::Message(update) = next_data(&mut bob_events).await else {
+        panic!("expected the update")
+    };
+    assert_eq!(
+        (update.kind, update.seq, update.data.as_deref()),
+        (MessageKind::Update, second.seq, Some(&b"two"[..]))
+    );
+
+    let unsub = tokio::spawn({
+        let bob = bob.clone();
+        async move { bob.unsubscribe(&["/demo/sdk"]).await }
+    });
+    unsub.await.unwrap().unwrap();
+    alice
+        .publish("/demo/sdk", "three", PublishOptions::default())
+        .await
+        .unwrap();
+    let ping = tokio::spawn({
+        let bob = bob.clone();
+        async move { bob.ping().await }
+    });
+    ping.await.unwrap().unwrap();
+    assert!(
+        bob_events.try_next().is_none(),
+        "a message arrived after unsubscribe"
+    );
+}
+
+#[tokio::test]
+async fn lost_connection_resumes_with_exactly_the_missed_messages() {
+    let server = common::start(|_| {}).await;
+    let (publisher, mut publisher_events) = connect(vec![server.url()]).await;
+    tokio::spawn(async move { while publisher_events.next().await.is_some() {} });
+    let (reader, mut events) = connect(vec![server.url()]).await;
+    let sub = tokio::spawn({
+        let reader = reader.clone();
+        async move { reader.subscribe(&["/chat/resume"]).await }
+    });
+    publisher
+        .publish("/chat/resume", "before", PublishOptions::default())
+        .await
+        .unwrap();
+    let Event::Message(m) = next_data(&mut events).await else {
+        panic!()
+    };
+    assert_eq!(m.data.as_deref(), Some(&b"before"[..]));
+    assert!(sub.await.unwrap().unwrap().all_accepted());
+
+    reader.kill_connection().await;
+    let mut expected = Vec::new();
+    for i in 0..100 {
+        let ack = publisher
+            .publish("/chat/resume", format!("m{i}"), PublishOptions::default())
+            .await
+            .unwrap();
+        expected.push(ack.seq);
+    }
+    // The SDK reconnects by itself and resumes from the last message it saw.
+    let mut got = Vec::new();
+    loop {
+        match next_event(&mut events).await {
+            Event::Message(m) => {
+                assert_eq!(m.kind, MessageKind::Recovered);
+                got.push(m.seq);
+            }
+            Event::Status { status, .. } => {
+                assert_eq!(status, SyncStatus::Sync);
+                break;
+            }
+            Event::Disconnected { .. } | Event::Connected { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(got, expected, "exactly the missed messages, in order");
+    let live = publisher
+        .publish("/chat/resume", "live", PublishOptions::default())
+        .await
+        .unwrap();
+    let Event::Message(m) = next_data(&mut events).await else {
+        panic!()
+    };
+    assert_eq!((m.kind, m.seq), (MessageKind::Update, live.seq));
+}
+
+/// Publishes on a task, so the test can read the events that carry the answer.
+fn publish_on_task(
+    client: &Client,
+    subject: &'static str,
+    data: &'static str,
+) -> tokio::task::JoinHandle<Result<sluice_client::Ack, sluice_client::ClientError>> {
+    let client = client.clone();
+    tokio::spawn(async move {
+        client
+            .publish(subject, data, PublishOptions::default())
+            .await
+    })
+}
+
+/// A gateway in a runtime of its own, so the test can kill it whole, connections
+/// and all, as a crashed process would be.
+fn gateway_in_own_runtime() -> (String, tokio::runtime::Runtime) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server: Server = rt.block_on(common::start(|_| {}));
+    let url = server.url();
+    rt.spawn(async move {
+        let _server = server;
+        std::future::pending::<()>().await;
+    });
+    (url, rt)
+}
+
+#[tokio::test]
+async fn fails_over_to_the_next_gateway_when_one_dies() {
+    let (url_a, runtime_a) = tokio::task::spawn_blocking(gateway_in_own_runtime)
+        .await
+        .unwrap();
+    let server_b = common::start(|_| {}).await;
+    let (client, mut events) = connect(vec![url_a.clone(), server_b.url()]).await;
+    let sub = tokio::spawn({
+        let client = client.clone();
+        async move { client.subscribe(&["/demo/failover"]).await }
+    });
+    assert!(sub.await.unwrap().unwrap().all_accepted());
+    let publish = publish_on_task(&client, "/demo/failover", "on-a");
+    let Event::Message(m) = next_data(&mut events).await else {
+        panic!()
+    };
+    assert_eq!(m.data.as_deref(), Some(&b"on-a"[..]));
+    publish.await.unwrap().unwrap();
+
+    // Gateway A dies with everything in it.
+    tokio::task::spawn_blocking(move || runtime_a.shutdown_timeout(Duration::from_secs(5)))
+        .await
+        .unwrap();
+    let mut reconnected_to = None;
+    let mut resynced = false;
+    while !(reconnected_to.is_some() && resynced) {
+        match next_event(&mut events).await {
+            Event::Connected { server } => reconnected_to = Some(server),
+            // B runs its own embedded broker: another log, so the position is void.
+            Event::Status {
+                status: SyncStatus::Resync,
+                ..
+            } => resynced = true,
+            Event::Disconnected { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(reconnected_to.as_deref(), Some(server_b.url().as_str()));
+    let ack = publish_on_task(&client, "/demo/failover", "on-b");
+    let Event::Message(m) = next_data(&mut events).await else {
+        panic!()
+    };
+    assert_eq!(
+        (m.data.as_deref(), m.seq),
+        (Some(&b"on-b"[..]), ack.await.unwrap().unwrap().seq)
+    );
+}
