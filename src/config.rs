@@ -23,40 +23,44 @@ pub struct Config {
     pub broker: BrokerConfig,
 }
 
-/// Which broker the gateway runs on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum BrokerConfig {
+/// Which broker the gateway runs on, and the settings of each kind. Sections of
+/// kinds not chosen are ignored, so switching is one line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrokerConfig {
+    pub kind: BrokerKind,
+    pub memory: MemoryBrokerSettings,
+    pub kafka: sluice_kafka::KafkaConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum BrokerKind {
     /// The embedded in-memory broker: nothing to install, nothing survives a restart.
-    Memory {
-        /// Partitions of each exposed topic.
-        #[serde(default = "default_partitions")]
-        partitions: u32,
-        /// Records kept per partition.
-        #[serde(default = "default_retention_records_max")]
-        retention_records_max: usize,
-        /// Key + payload bytes kept per partition.
-        #[serde(default = "default_retention_bytes_max")]
-        retention_bytes_max: usize,
-    },
+    #[default]
+    Memory,
+    /// An Apache Kafka cluster (or any Kafka-protocol broker).
+    Kafka,
 }
 
-fn default_partitions() -> u32 {
-    4
-}
-fn default_retention_records_max() -> usize {
-    100_000
-}
-fn default_retention_bytes_max() -> usize {
-    64 * 1024 * 1024
+/// The embedded broker's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MemoryBrokerSettings {
+    /// Partitions of each exposed topic.
+    pub partitions: u32,
+    /// Records kept per partition.
+    pub retention_records_max: usize,
+    /// Key + payload bytes kept per partition.
+    pub retention_bytes_max: usize,
 }
 
-impl Default for BrokerConfig {
+impl Default for MemoryBrokerSettings {
     fn default() -> Self {
-        BrokerConfig::Memory {
-            partitions: default_partitions(),
-            retention_records_max: default_retention_records_max(),
-            retention_bytes_max: default_retention_bytes_max(),
+        MemoryBrokerSettings {
+            partitions: 4,
+            retention_records_max: 100_000,
+            retention_bytes_max: 64 * 1024 * 1024,
         }
     }
 }
@@ -77,7 +81,7 @@ impl Default for Config {
 
 impl Config {
     /// Defaults, then the file (if any), then `SLUICE_*` variables: `SLUICE_LISTEN`,
-    /// `SLUICE_GATEWAY__FRAME_BYTES_MAX`, `SLUICE_BROKER__PARTITIONS`, ...
+    /// `SLUICE_GATEWAY__FRAME_BYTES_MAX`, `SLUICE_BROKER__KAFKA__BOOTSTRAP_SERVERS`, ...
     pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
@@ -133,10 +137,18 @@ impl Config {
                 "gateway.client_queue_bytes_max must be at least gateway.frame_bytes_max".into(),
             );
         }
-        let BrokerConfig::Memory { partitions, .. } = &self.broker;
-        if *partitions == 0 {
-            return Err("broker.partitions must be greater than 0".into());
+        let (memory, kafka) = (&self.broker.memory, &self.broker.kafka);
+        match self.broker.kind {
+            BrokerKind::Memory if memory.partitions == 0 => {
+                Err("broker.memory.partitions must be greater than 0".into())
+            }
+            BrokerKind::Kafka if kafka.bootstrap_servers.trim().is_empty() => {
+                Err("broker.kafka.bootstrap_servers must name at least one broker".into())
+            }
+            BrokerKind::Kafka if kafka.produce_timeout_ms >= self.gateway.publish_timeout_ms => Err(
+                "broker.kafka.produce_timeout_ms must be below gateway.publish_timeout_ms".into(),
+            ),
+            _ => Ok(()),
         }
-        Ok(())
     }
 }

@@ -2,7 +2,7 @@
 
 mod cli_client;
 
-use sluice::config::Config;
+use sluice::config::{BrokerKind, Config};
 use sluice::server::Server;
 
 use std::net::SocketAddr;
@@ -135,11 +135,23 @@ fn init_logging(default_level: &str) {
         .init();
 }
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let sluice::config::BrokerConfig::Memory { partitions, .. } = &config.broker;
-    let partitions = *partitions;
+    let kafka = &config.broker.kafka;
+    let broker = match config.broker.kind {
+        BrokerKind::Memory => format!(
+            "embedded, in memory ({} partitions per topic; nothing survives a restart)",
+            config.broker.memory.partitions
+        ),
+        BrokerKind::Kafka => match &kafka.exposed_topic_pattern {
+            Some(pattern) => format!(
+                "Kafka at {} (also exposing topics matching {pattern})",
+                kafka.bootstrap_servers
+            ),
+            None => format!("Kafka at {}", kafka.bootstrap_servers),
+        },
+    };
     let topics = config.gateway.exposed_topics.join(", ");
+    println!("broker: {broker}");
     let mut server = Server::start(config).await?;
-    println!("broker: embedded, in memory ({partitions} partitions per topic; nothing survives a restart)");
     println!("exposed topics: {topics}");
     println!("listening on {}", server.url());
     tokio::select! {

@@ -3,51 +3,80 @@
 use std::net::SocketAddr;
 
 use anyhow::Context;
+use sluice_kafka::Bootstrap;
 use sluice_memory_broker::{MemoryBroker, MemoryBrokerConfig, TopicConfig};
 use sluice_runtime::{BrokerLink, Runtime};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::{BrokerConfig, Config};
+use crate::config::{BrokerKind, Config, MemoryBrokerSettings};
 
 /// A gateway serving on a bound address. Dropping it stops accepting connections.
 pub struct Server {
     local_addr: SocketAddr,
     runtime: Runtime,
-    broker: MemoryBroker,
+    broker: Option<MemoryBroker>,
     accept: JoinHandle<std::io::Result<()>>,
 }
 
 impl Server {
-    /// Starts the broker, the core and the listener; returns once the listener is bound.
+    /// Starts the broker session and the core, waits until the broker's snapshot
+    /// bootstrap has caught up (Kafka), then binds the listener and returns.
     pub async fn start(config: Config) -> anyhow::Result<Server> {
         config.validate().map_err(anyhow::Error::msg)?;
-        let BrokerConfig::Memory {
-            partitions,
-            retention_records_max,
-            retention_bytes_max,
-        } = &config.broker;
-        let broker = MemoryBroker::new(MemoryBrokerConfig {
-            topics: config
-                .gateway
-                .exposed_topics
-                .iter()
-                .map(|name| TopicConfig {
-                    name: name.clone(),
-                    partitions: *partitions,
+        let (link, broker) = match config.broker.kind {
+            BrokerKind::Memory => {
+                let MemoryBrokerSettings {
+                    partitions,
+                    retention_records_max,
+                    retention_bytes_max,
+                } = config.broker.memory.clone();
+                let broker = MemoryBroker::new(MemoryBrokerConfig {
+                    topics: config
+                        .gateway
+                        .exposed_topics
+                        .iter()
+                        .map(|name| TopicConfig {
+                            name: name.clone(),
+                            partitions,
+                        })
+                        .collect(),
+                    retention_records_max,
+                    retention_bytes_max,
+                    ..MemoryBrokerConfig::default()
                 })
-                .collect(),
-            retention_records_max: *retention_records_max,
-            retention_bytes_max: *retention_bytes_max,
-            ..MemoryBrokerConfig::default()
-        })
-        .map_err(|err| anyhow::anyhow!("starting the embedded broker: {err}"))?;
-        let (commands, events) = broker.connect();
+                .map_err(|err| anyhow::anyhow!("starting the embedded broker: {err}"))?;
+                let (commands, events) = broker.connect();
+                (BrokerLink { commands, events }, Some(broker))
+            }
+            BrokerKind::Kafka => {
+                let exposed = config.gateway.exposed_topics.clone();
+                let link = sluice_kafka::connect(config.broker.kafka.clone(), exposed)?;
+                let mut bootstrap = link.bootstrap.clone();
+                let link = BrokerLink {
+                    commands: link.commands,
+                    events: link.events,
+                };
+                // Runtime first, so the bootstrap's records are consumed while we wait.
+                let runtime = Runtime::start(config.gateway.clone(), link);
+                wait_for_bootstrap(&mut bootstrap).await?;
+                return Self::listen(&config, runtime, None).await;
+            }
+        };
+        let runtime = Runtime::start(config.gateway.clone(), link);
+        Self::listen(&config, runtime, broker).await
+    }
+
+    async fn listen(
+        config: &Config,
+        runtime: Runtime,
+        broker: Option<MemoryBroker>,
+    ) -> anyhow::Result<Server> {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let local_addr = listener.local_addr()?;
-        let runtime = Runtime::start(config.gateway.clone(), BrokerLink { commands, events });
         let accept = tokio::spawn(sluice_websocket::serve(
             listener,
             runtime.clone(),
@@ -74,9 +103,10 @@ impl Server {
         &self.runtime
     }
 
-    /// The embedded broker, for tools and tests that write to it as Kafka producers would.
-    pub fn broker(&self) -> &MemoryBroker {
-        &self.broker
+    /// The embedded broker, if this gateway runs on it: tools and tests write to it
+    /// as Kafka producers would.
+    pub fn broker(&self) -> Option<&MemoryBroker> {
+        self.broker.as_ref()
     }
 
     /// Runs until the listener fails.
@@ -84,6 +114,29 @@ impl Server {
         match (&mut self.accept).await {
             Ok(result) => result.context("WebSocket listener failed"),
             Err(err) => Err(anyhow::anyhow!("listener task ended: {err}")),
+        }
+    }
+}
+
+/// Waits for Kafka's snapshot bootstrap, logging why it is not done yet.
+async fn wait_for_bootstrap(bootstrap: &mut watch::Receiver<Bootstrap>) -> anyhow::Result<()> {
+    let mut last = String::new();
+    loop {
+        let state = bootstrap.borrow_and_update().clone();
+        let line = match &state {
+            Bootstrap::Ready => return Ok(()),
+            Bootstrap::Connecting(why) => format!("waiting for Kafka: {why}"),
+            Bootstrap::Reading {
+                records_done,
+                records_total,
+            } => format!("bootstrap: {records_done}/{records_total} records read"),
+        };
+        if line != last {
+            tracing::info!("{line}");
+            last = line;
+        }
+        if bootstrap.changed().await.is_err() {
+            anyhow::bail!("the Kafka session ended during bootstrap");
         }
     }
 }

@@ -1,51 +1,10 @@
 //! The `sluice` binary as a user runs it: `serve`, then `pub` and `sub` against it.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
 
-const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
+use std::process::Command;
 
-/// `sluice serve` on a free loopback port; killed on drop.
-struct Gateway {
-    child: Child,
-    url: String,
-}
-
-impl Gateway {
-    fn start() -> Gateway {
-        let mut child = Command::new(SLUICE)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env_remove("SLUICE_CONFIG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("sluice serve starts");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut printed = Vec::new();
-        let url = loop {
-            let line = lines
-                .next()
-                .expect("serve prints where it listens")
-                .unwrap();
-            if let Some(url) = line.strip_prefix("listening on ") {
-                break url.to_owned();
-            }
-            printed.push(line);
-        };
-        assert!(
-            printed.iter().any(|l| l == "exposed topics: demo, chat"),
-            "{printed:?}"
-        );
-        Gateway { child, url }
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::process::{GatewayProcess, SLUICE};
 
 fn sluice(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(SLUICE)
@@ -61,7 +20,12 @@ fn sluice(args: &[&str]) -> (bool, String, String) {
 
 #[test]
 fn pub_prints_the_ack_and_sub_prints_json_lines() {
-    let gw = Gateway::start();
+    let gw = GatewayProcess::start(None);
+    assert!(
+        gw.banner.iter().any(|l| l == "exposed topics: demo, chat"),
+        "{:?}",
+        gw.banner
+    );
     let (ok, out, err) = sluice(&["pub", &gw.url, "/demo/greeting", "hello"]);
     assert!(ok, "{err}");
     let ack: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
@@ -89,7 +53,12 @@ fn pub_prints_the_ack_and_sub_prints_json_lines() {
 
 #[test]
 fn clear_errors_for_bad_use() {
-    let gw = Gateway::start();
+    let gw = GatewayProcess::start(None);
+    assert!(
+        gw.banner.iter().any(|l| l == "exposed topics: demo, chat"),
+        "{:?}",
+        gw.banner
+    );
     let (ok, _, err) = sluice(&["pub", &gw.url, "/secret/x", "data"]);
     assert!(!ok);
     assert!(err.contains("not_exposed"), "{err}");

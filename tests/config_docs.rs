@@ -1,25 +1,51 @@
 //! The configuration README.md documents is the configuration the code has.
 
-use sluice::config::Config;
+use sluice::config::{BrokerKind, Config};
 
-#[test]
-fn readme_config_block_is_the_defaults() {
+/// The README's TOML blocks, each loaded as a config file.
+fn readme_configs() -> Vec<Config> {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme.find("```toml\n").expect("README has a toml block") + "```toml\n".len();
-    let end = start + readme[start..].find("```").unwrap();
     let dir = std::env::temp_dir().join(format!("sluice-readme-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("sluice.toml");
-    std::fs::write(&file, &readme[start..end]).unwrap();
-    let from_readme = Config::load(Some(&file)).expect("README config parses");
+    let configs = readme
+        .split("```toml\n")
+        .skip(1)
+        .enumerate()
+        .map(|(i, block)| {
+            let file = dir.join(format!("block-{i}.toml"));
+            std::fs::write(&file, &block[..block.find("```").unwrap()]).unwrap();
+            Config::load(Some(&file))
+                .unwrap_or_else(|e| panic!("README toml block {i} does not parse: {e}"))
+        })
+        .collect();
+    std::fs::remove_dir_all(dir).unwrap();
+    configs
+}
+
+#[test]
+fn readme_config_blocks_are_the_defaults() {
+    let configs = readme_configs();
+    assert_eq!(
+        configs.len(),
+        2,
+        "README has the full reference and the Kafka example"
+    );
     let mut defaults = Config::default();
     defaults.websocket.frame_bytes_max = defaults.gateway.frame_bytes_max;
     assert_eq!(
-        from_readme, defaults,
-        "README's config block differs from the defaults"
+        configs[0], defaults,
+        "README's reference block differs from the defaults"
     );
-    std::fs::remove_dir_all(dir).unwrap();
+
+    let mut kafka = defaults.clone();
+    kafka.gateway.exposed_topics = vec!["vehicles".into()];
+    kafka.broker.kind = BrokerKind::Kafka;
+    assert_eq!(
+        configs[1], kafka,
+        "README's Kafka block differs from the Kafka defaults"
+    );
+    configs[1].validate().unwrap();
 }
 
 #[test]

@@ -216,7 +216,7 @@ async fn history_tombstones_and_binary_payloads() {
     );
 
     // A tombstone written to the log deletes the snapshot and reaches subscribers as null data.
-    let broker = server.broker();
+    let broker = server.broker().unwrap();
     broker
         .produce_keyed(
             "demo",
@@ -271,6 +271,7 @@ async fn slow_consumer_is_disconnected_and_others_go_on() {
     for i in 0..2000 {
         server
             .broker()
+            .unwrap()
             .produce_keyed(
                 "demo",
                 Some(bytes::Bytes::from_static(b"firehose")),

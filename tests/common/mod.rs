@@ -2,6 +2,9 @@
 //! WebSocket client that sees exactly the frames the gateway sends.
 #![allow(dead_code)]
 
+pub mod process;
+pub mod tansu;
+
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};

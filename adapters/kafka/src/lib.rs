@@ -1,0 +1,81 @@
+//! # sluice-kafka
+//!
+//! Kafka behind the broker boundary. Each gateway reads **every partition** of every
+//! exposed topic by manual assignment (no consumer group, no rebalances), first from
+//! the bootstrap start point to the high watermark (rebuilding snapshots), then live.
+//! Publishes go through an idempotent producer with `acks=all`. Resumes older than
+//! the gateway's cache are read back from the log by short-lived fetch consumers.
+//! `seq` is the record offset; the epoch is derived from the topic's UUID and the
+//! partition, so a recreated topic yields new epochs.
+
+mod client_config;
+mod config;
+mod fetcher;
+mod producer;
+mod record;
+mod session;
+mod topic_id;
+mod topology;
+
+use std::sync::Arc;
+
+use rdkafka::consumer::StreamConsumer;
+use rdkafka::producer::FutureProducer;
+use sluice_core::{BrokerCommand, BrokerEvent};
+use tokio::sync::{mpsc, watch};
+
+pub use config::KafkaConfig;
+pub use session::Bootstrap;
+
+/// The gateway's end of a Kafka session.
+pub struct KafkaLink {
+    pub commands: mpsc::Sender<BrokerCommand>,
+    pub events: mpsc::Receiver<BrokerEvent>,
+    /// Bootstrap progress; `Bootstrap::Ready` once the snapshots are rebuilt.
+    pub bootstrap: watch::Receiver<Bootstrap>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaSetupError {
+    #[error("kafka.exposed_topic_pattern is not a valid regex: {0}")]
+    Pattern(#[from] regex::Error),
+    #[error("cannot create the Kafka client: {0}")]
+    Client(#[from] rdkafka::error::KafkaError),
+}
+
+/// Starts a session on the current tokio runtime. `exposed_topics` are the
+/// gateway's listed topics; `config.exposed_topic_pattern` adds more.
+pub fn connect(
+    config: KafkaConfig,
+    exposed_topics: Vec<String>,
+) -> Result<KafkaLink, KafkaSetupError> {
+    let exposure =
+        topology::Exposure::new(exposed_topics, config.exposed_topic_pattern.as_deref())?;
+    let consumer: StreamConsumer = client_config::consumer(&config).create()?;
+    let producer: FutureProducer = client_config::producer(&config).create()?;
+    let (command_tx, command_rx) = mpsc::channel(config.events_queue_max.max(1));
+    let (event_tx, event_rx) = mpsc::channel(config.events_queue_max.max(1));
+    let (bootstrap_tx, bootstrap_rx) = watch::channel(Bootstrap::Connecting("starting".into()));
+    let topology = Arc::new(topology::Topology::default());
+    tokio::spawn(session::run_commands(
+        config.clone(),
+        topology.clone(),
+        producer,
+        command_rx,
+        event_tx.clone(),
+    ));
+    let session = session::Session {
+        config,
+        exposure,
+        topology,
+        consumer: Arc::new(consumer),
+        events: event_tx,
+        bootstrap: bootstrap_tx,
+    };
+    tokio::spawn(session.run());
+    Ok(KafkaLink {
+        commands: command_tx,
+        events: event_rx,
+        bootstrap: bootstrap_rx,
+    })
+}

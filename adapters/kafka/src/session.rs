@@ -1,0 +1,411 @@
+//! One gateway's session with Kafka: metadata refresh, live consumption by manual
+//! assignment of every partition, the snapshot bootstrap, and the commands (produce,
+//! fetch) the core sends.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::FutureExt;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::producer::FutureProducer;
+use rdkafka::{Offset, TopicPartitionList};
+use sluice_core::{BrokerCommand, BrokerEvent, PartitionMeta};
+use tokio::sync::{mpsc, watch, Semaphore};
+
+use crate::fetcher::{self, FetchRequest};
+use crate::record::to_record;
+use crate::topic_id::describe_topic_ids;
+use crate::topology::{Exposure, TopicLayout, Topology};
+use crate::KafkaConfig;
+
+/// Progress of the snapshot bootstrap, for readiness.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bootstrap {
+    /// Waiting for Kafka's metadata (the string says why, e.g. the broker is down).
+    Connecting(String),
+    /// Reading the exposed topics up to the high watermarks seen at start.
+    Reading {
+        records_done: u64,
+        records_total: u64,
+    },
+    /// Caught up: snapshots are rebuilt and live consumption runs.
+    Ready,
+}
+
+/// A partition the bootstrap must read up to `target` (exclusive).
+struct Target {
+    target: u64,
+    start: u64,
+}
+
+pub(crate) struct Session {
+    pub config: KafkaConfig,
+    pub exposure: Exposure,
+    pub topology: Arc<Topology>,
+    pub consumer: Arc<StreamConsumer>,
+    pub events: mpsc::Sender<BrokerEvent>,
+    pub bootstrap: watch::Sender<Bootstrap>,
+}
+
+impl Session {
+    /// Runs until the gateway drops its end of the events channel.
+    pub async fn run(self) {
+        let mut refresh = tokio::time::interval(Duration::from_millis(
+            self.config.metadata_refresh_ms.max(100),
+        ));
+        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut progress = tokio::time::interval(Duration::from_millis(500));
+        let mut targets: Option<BTreeMap<(String, u32), Target>> = None;
+        let mut positions: BTreeMap<(String, u32), u64> = BTreeMap::new();
+        let mut last_log = Instant::now();
+        let topic_names: BTreeMap<String, Arc<str>> = BTreeMap::new();
+        let mut topic_names = topic_names;
+        loop {
+            tokio::select! {
+                _ = self.events.closed() => break,
+                _ = refresh.tick() => {
+                    match self.refresh().await {
+                        Ok(assigned) => {
+                            // Until ready, everything assigned must be read up to its
+                            // high watermark, and every listed topic must exist.
+                            if *self.bootstrap.borrow() != Bootstrap::Ready {
+                                let all = targets.get_or_insert_with(BTreeMap::new);
+                                all.extend(assigned);
+                                let missing = self.missing_listed_topics();
+                                if !missing.is_empty() {
+                                    let why = format!("exposed topics not in Kafka yet: {}", missing.join(", "));
+                                    self.bootstrap.send_replace(Bootstrap::Connecting(why));
+                                }
+                            }
+                        }
+                        Err(err) => {
+                            tracing::warn!(%err, "Kafka metadata refresh failed");
+                            if targets.is_none() {
+                                self.bootstrap.send_replace(Bootstrap::Connecting(err));
+                            }
+                        }
+                    }
+                    // Every topic ever seen gets a shared name for its records.
+                    for topic in self.topology.topics() {
+                        topic_names.entry(topic.clone()).or_insert_with(|| Arc::from(topic.as_str()));
+                    }
+                }
+                message = self.consumer.recv() => {
+                    let message = match message {
+                        Ok(message) => message,
+                        Err(err) => {
+                            tracing::warn!(%err, "Kafka consumer error");
+                            continue;
+                        }
+                    };
+                    let mut batch = Vec::new();
+                    let mut next = Some(message);
+                    while let Some(message) = next.take() {
+                        use rdkafka::Message;
+                        let topic = topic_names
+                            .entry(message.topic().to_owned())
+                            .or_insert_with(|| Arc::from(message.topic()))
+                            .clone();
+                        let record = to_record(&message, &topic);
+                        positions.insert((record.topic.to_string(), record.partition), record.offset + 1);
+                        batch.push(record);
+                        if batch.len() < self.config.batch_records_max.max(1) {
+                            next = self.consumer.recv().now_or_never().and_then(Result::ok);
+                        }
+                    }
+                    if self.events.send(BrokerEvent::Records(batch)).await.is_err() {
+                        break;
+                    }
+                }
+                _ = progress.tick(), if targets.is_some() && *self.bootstrap.borrow() != Bootstrap::Ready => {
+                    let Some(targets) = &targets else { continue };
+                    if !self.missing_listed_topics().is_empty() {
+                        continue;
+                    }
+                    self.merge_positions(&mut positions);
+                    let (done, total) = targets.iter().fold((0u64, 0u64), |(done, total), (tp, t)| {
+                        let at = positions.get(tp).copied().unwrap_or(t.start).min(t.target);
+                        (done + at.saturating_sub(t.start), total + t.target.saturating_sub(t.start))
+                    });
+                    if done >= total {
+                        tracing::info!(records = total, "Kafka bootstrap complete: snapshots rebuilt");
+                        self.bootstrap.send_replace(Bootstrap::Ready);
+                    } else {
+                        if last_log.elapsed() >= Duration::from_secs(2) {
+                            tracing::info!(done, total, "Kafka bootstrap: reading exposed topics");
+                            last_log = Instant::now();
+                        }
+                        self.bootstrap.send_replace(Bootstrap::Reading { records_done: done, records_total: total });
+                    }
+                }
+            }
+        }
+    }
+
+    fn missing_listed_topics(&self) -> Vec<String> {
+        self.exposure
+            .listed()
+            .filter(|t| self.topology.get(t).is_none())
+            .cloned()
+            .collect()
+    }
+
+    /// Folds the consumer's positions in: a partition whose tail holds no deliverable
+    /// record (transaction markers, compaction) still counts as read.
+    fn merge_positions(&self, positions: &mut BTreeMap<(String, u32), u64>) {
+        let Ok(list) = self.consumer.position() else {
+            return;
+        };
+        for element in list.elements() {
+            if let Offset::Offset(at) = element.offset() {
+                let slot = positions
+                    .entry((element.topic().to_owned(), element.partition() as u32))
+                    .or_insert(0);
+                *slot = (*slot).max(at.max(0) as u64);
+            }
+        }
+    }
+
+    /// Reads the cluster's metadata; announces new, changed and deleted exposed
+    /// topics to the core and assigns their partitions. Returns the bootstrap
+    /// targets of partitions assigned by this refresh.
+    async fn refresh(&self) -> Result<Vec<((String, u32), Target)>, String> {
+        let consumer = self.consumer.clone();
+        let config = self.config.clone();
+        let timeout = Duration::from_millis(config.request_timeout_ms);
+        let names: Vec<String> = {
+            let metadata = tokio::task::spawn_blocking({
+                let consumer = consumer.clone();
+                move || consumer.fetch_metadata(None, timeout)
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+            metadata
+                .topics()
+                .iter()
+                .filter(|t| t.error().is_none() && self.exposure.exposes(t.name()))
+                .map(|t| t.name().to_owned())
+                .collect()
+        };
+        let layouts = tokio::task::spawn_blocking({
+            let consumer = consumer.clone();
+            let names = names.clone();
+            move || -> Result<Vec<(String, TopicLayout)>, String> {
+                let ids = describe_topic_ids(consumer.client(), &names, timeout)?;
+                let metadata = consumer
+                    .fetch_metadata(None, timeout)
+                    .map_err(|e| e.to_string())?;
+                Ok(metadata
+                    .topics()
+                    .iter()
+                    .filter(|t| names.iter().any(|n| n == t.name()))
+                    .map(|t| {
+                        let layout = TopicLayout {
+                            id: ids.get(t.name()).copied().flatten(),
+                            partitions: t.partitions().len() as u32,
+                        };
+                        (t.name().to_owned(), layout)
+                    })
+                    .collect())
+            }
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+
+        let mut assigned = Vec::new();
+        let seen: Vec<String> = layouts.iter().map(|(n, _)| n.clone()).collect();
+        for (topic, layout) in layouts {
+            let old = self.topology.get(&topic);
+            if old.as_ref() == Some(&layout) || layout.partitions == 0 {
+                continue;
+            }
+            if let Some(old) = &old {
+                tracing::info!(topic, ?old, new = ?layout, "exposed topic changed; clients get resync");
+                self.unassign(&topic, old.partitions);
+            } else {
+                tracing::info!(topic, partitions = layout.partitions, "exposing topic");
+            }
+            let starts = self.start_offsets(&topic, layout.partitions).await?;
+            let partitions = (0..layout.partitions)
+                .map(|p| PartitionMeta {
+                    partition: p,
+                    epoch: layout.epoch(&topic, p),
+                    start_offset: starts[p as usize].0,
+                })
+                .collect();
+            self.topology.set(&topic, Some(layout.clone()));
+            // The core must know the layout before the first record of it arrives.
+            self.events
+                .send(BrokerEvent::TopicMeta {
+                    topic: Arc::from(topic.as_str()),
+                    partitions,
+                })
+                .await
+                .map_err(|_| "gateway gone".to_string())?;
+            let mut list = TopicPartitionList::new();
+            for (p, (start, high)) in starts.iter().enumerate() {
+                list.add_partition_offset(&topic, p as i32, Offset::Offset(*start as i64))
+                    .map_err(|e| e.to_string())?;
+                assigned.push((
+                    (topic.clone(), p as u32),
+                    Target {
+                        target: *high,
+                        start: *start,
+                    },
+                ));
+            }
+            self.consumer
+                .incremental_assign(&list)
+                .map_err(|e| e.to_string())?;
+        }
+        for topic in self.topology.topics() {
+            if !seen.contains(&topic) {
+                tracing::warn!(topic, "exposed topic disappeared from Kafka");
+                if let Some(old) = self.topology.get(&topic) {
+                    self.unassign(&topic, old.partitions);
+                }
+                self.topology.set(&topic, None);
+                let gone = BrokerEvent::TopicMeta {
+                    topic: Arc::from(topic.as_str()),
+                    partitions: Vec::new(),
+                };
+                self.events
+                    .send(gone)
+                    .await
+                    .map_err(|_| "gateway gone".to_string())?;
+            }
+        }
+        Ok(assigned)
+    }
+
+    fn unassign(&self, topic: &str, partitions: u32) {
+        let mut list = TopicPartitionList::new();
+        for p in 0..partitions {
+            list.add_partition(topic, p as i32);
+        }
+        if let Err(err) = self.consumer.incremental_unassign(&list) {
+            tracing::warn!(%err, topic, "unassigning partitions failed");
+        }
+    }
+
+    /// Per partition: where the bootstrap starts reading, and the high watermark.
+    async fn start_offsets(&self, topic: &str, partitions: u32) -> Result<Vec<(u64, u64)>, String> {
+        let consumer = self.consumer.clone();
+        let topic = topic.to_owned();
+        let timeout = Duration::from_millis(self.config.request_timeout_ms);
+        let lookback_ms = self.config.bootstrap_lookback_ms;
+        tokio::task::spawn_blocking(move || {
+            let mut starts = Vec::with_capacity(partitions as usize);
+            let since_ms = lookback_ms.map(|ms| {
+                let now_ms = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_millis() as i64;
+                now_ms - ms as i64
+            });
+            for p in 0..partitions as i32 {
+                let (low, high) = consumer
+                    .fetch_watermarks(&topic, p, timeout)
+                    .map_err(|e| e.to_string())?;
+                let (low, high) = (low.max(0) as u64, high.max(0) as u64);
+                let start = match since_ms {
+                    None => low,
+                    Some(since_ms) => {
+                        let mut query = TopicPartitionList::new();
+                        query
+                            .add_partition_offset(&topic, p, Offset::Offset(since_ms))
+                            .map_err(|e| e.to_string())?;
+                        let found = consumer
+                            .offsets_for_times(query, timeout)
+                            .map_err(|e| e.to_string())?;
+                        match found.find_partition(&topic, p).map(|e| e.offset()) {
+                            Some(Offset::Offset(at)) => (at.max(0) as u64).max(low),
+                            _ => high,
+                        }
+                    }
+                };
+                starts.push((start, high));
+            }
+            Ok(starts)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
+}
+
+/// Executes the core's commands: produces on the shared producer, fetches on
+/// bounded blocking workers. Each answer goes back as an event.
+pub(crate) async fn run_commands(
+    config: KafkaConfig,
+    topology: Arc<Topology>,
+    producer: FutureProducer,
+    mut commands: mpsc::Receiver<BrokerCommand>,
+    events: mpsc::Sender<BrokerEvent>,
+) {
+    let fetch_slots = Arc::new(Semaphore::new(config.fetch_concurrency_max.max(1)));
+    let config = Arc::new(config);
+    while let Some(command) = commands.recv().await {
+        match command {
+            BrokerCommand::Produce {
+                produce,
+                topic,
+                partition,
+                key,
+                payload,
+                headers,
+            } => {
+                let producer = producer.clone();
+                let events = events.clone();
+                let queue_timeout = Duration::from_millis(config.request_timeout_ms);
+                tokio::spawn(async move {
+                    let result = crate::producer::produce(
+                        &producer,
+                        &topic,
+                        partition,
+                        key.as_deref(),
+                        &payload,
+                        &headers,
+                        queue_timeout,
+                    )
+                    .await;
+                    let _ = events.send(BrokerEvent::Produced { produce, result }).await;
+                });
+            }
+            BrokerCommand::Fetch {
+                fetch,
+                topic,
+                partition,
+                epoch,
+                key,
+                from_offset,
+                to_offset,
+            } => {
+                let config = config.clone();
+                let topology = topology.clone();
+                let events = events.clone();
+                let slots = fetch_slots.clone();
+                tokio::spawn(async move {
+                    let Ok(_slot) = slots.acquire_owned().await else {
+                        return;
+                    };
+                    let request = FetchRequest {
+                        topic,
+                        partition,
+                        epoch,
+                        key,
+                        from_offset,
+                        to_offset,
+                    };
+                    let result = tokio::task::spawn_blocking(move || {
+                        fetcher::fetch(&config, &topology, request)
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(sluice_core::BrokerError::Other(e.to_string())));
+                    let _ = events.send(BrokerEvent::Fetched { fetch, result }).await;
+                });
+            }
+        }
+    }
+}

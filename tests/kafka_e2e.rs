@@ -1,0 +1,241 @@
+//! The gateway on a real Kafka-protocol broker (tansu): records in, publishes out,
+//! snapshots rebuilt at start, tombstones, and resume from the log.
+
+mod common;
+
+use std::time::Duration;
+
+use common::tansu::Tansu;
+use common::RawClient;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde_json::{json, Value};
+use sluice::config::{BrokerKind, Config};
+use sluice::server::Server;
+
+/// A producer that partitions like Kafka's Java client (murmur2), as other
+/// applications writing to the exposed topics would.
+fn producer(tansu: &Tansu) -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", tansu.bootstrap())
+        .set("partitioner", "murmur2_random")
+        .create()
+        .unwrap()
+}
+
+/// Writes a record and returns (partition, offset).
+async fn produce(
+    p: &FutureProducer,
+    topic: &str,
+    key: &str,
+    payload: Option<&str>,
+    headers: &[(&str, &str)],
+) -> (i32, i64) {
+    let mut h = OwnedHeaders::new();
+    for (k, v) in headers {
+        h = h.insert(Header {
+            key: k,
+            value: Some(v.as_bytes()),
+        });
+    }
+    let mut record = FutureRecord::<str, str>::to(topic).key(key).headers(h);
+    if let Some(payload) = payload {
+        record = record.payload(payload);
+    }
+    let delivery = p
+        .send(record, Duration::from_secs(10))
+        .await
+        .expect("tansu accepts the record");
+    (delivery.partition, delivery.offset)
+}
+
+pub async fn start_on_kafka(
+    tansu: &Tansu,
+    topics: &[&str],
+    tweak: impl FnOnce(&mut Config),
+) -> Server {
+    common::start(|c| {
+        c.gateway.exposed_topics = topics.iter().map(|t| t.to_string()).collect();
+        c.gateway.publish_timeout_ms = 5_000;
+        c.broker.kind = BrokerKind::Kafka;
+        c.broker.kafka = sluice_kafka::KafkaConfig {
+            bootstrap_servers: tansu.bootstrap(),
+            metadata_refresh_ms: 500,
+            produce_timeout_ms: 3_000,
+            ..sluice_kafka::KafkaConfig::default()
+        };
+        tweak(c);
+    })
+    .await
+}
+
+async fn subscribe(client: &mut RawClient, id: u64, subject: &str) {
+    let ok = client
+        .request(&json!({"op":"subscribe","id":id,"subjects":[subject]}).to_string())
+        .await;
+    assert_eq!(ok, json!({"op":"ok","id":id}));
+}
+
+/// Nothing more is queued for this client: a ping is answered next.
+async fn assert_quiet(client: &mut RawClient) {
+    assert_eq!(
+        client.request(r#"{"op":"ping","id":424242}"#).await,
+        json!({"op":"ok","id":424242})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_records_reach_subscribers_with_seq_equal_to_offset() {
+    let tansu = Tansu::start();
+    tansu.create_topic("vehicles", 4, false);
+    let server = start_on_kafka(&tansu, &["vehicles"], |_| {}).await;
+    let mut client = RawClient::connect(&server.url(), "sluice.v1.json").await;
+    subscribe(&mut client, 1, "/vehicles/1/speed").await;
+    let p = producer(&tansu);
+    produce(&p, "vehicles", "2/speed", Some("other"), &[]).await;
+    let (_, offset) = produce(&p, "vehicles", "1/speed", Some("42"), &[]).await;
+    let m = client.recv().await;
+    assert_eq!(
+        (m["type"].as_str(), m["data"].as_str(), m["seq"].as_i64()),
+        (Some("update"), Some("42"), Some(offset))
+    );
+    assert_quiet(&mut client).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_publish_lands_in_kafka_with_key_and_headers() {
+    let tansu = Tansu::start();
+    tansu.create_topic("chat", 3, false);
+    let server = start_on_kafka(&tansu, &["chat"], |_| {}).await;
+    let mut client = RawClient::connect(&server.url(), "sluice.v1.json").await;
+    let publish = r#"{"op":"publish","id":7,"subject":"/chat/room/1","data":"hi","retained":false,"qos":"guaranteed","reply_to":"/chat/replies/9","traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}"#;
+    let ack = client.request(publish).await;
+    assert_eq!(ack["op"], "ack", "{ack}");
+    let seq = ack["seq"].as_i64().unwrap();
+
+    let partition = sluice_core::partitioner::partition_for_key(Some(b"room/1"), 3) as i32;
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", tansu.bootstrap())
+        .set("group.id", "test-reader")
+        .create()
+        .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset("chat", partition, Offset::Offset(seq))
+        .unwrap();
+    consumer.assign(&assignment).unwrap();
+    let message = loop {
+        match consumer.poll(Duration::from_secs(10)) {
+            Some(Ok(m)) => break m,
+            Some(Err(e)) => panic!("{e}"),
+            None => panic!("the published record is not in Kafka"),
+        }
+    };
+    assert_eq!(
+        (message.offset(), message.key(), message.payload()),
+        (seq, Some(&b"room/1"[..]), Some(&b"hi"[..]))
+    );
+    let headers: Vec<(String, String)> = message
+        .headers()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h.key.to_owned(),
+                String::from_utf8(h.value.unwrap().to_vec()).unwrap(),
+            )
+        })
+        .collect();
+    for expected in [
+        ("retained", "false"),
+        ("qos", "guaranteed"),
+        ("reply_to", "/chat/replies/9"),
+        (
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ),
+    ] {
+        assert!(
+            headers.contains(&(expected.0.into(), expected.1.into())),
+            "{expected:?} missing from {headers:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_are_rebuilt_from_kafka_at_start_and_tombstones_delete_them() {
+    let tansu = Tansu::start();
+    tansu.create_topic("state", 2, true);
+    let p = producer(&tansu);
+    produce(&p, "state", "a", Some("a1"), &[]).await;
+    let (_, a2) = produce(&p, "state", "a", Some("a2"), &[]).await;
+    produce(&p, "state", "a", Some("typing"), &[("retained", "false")]).await;
+    produce(&p, "state", "b", Some("b1"), &[]).await;
+    produce(&p, "state", "b", None, &[]).await; // tombstone
+
+    let server = start_on_kafka(&tansu, &["state"], |_| {}).await;
+    let mut client = RawClient::connect(&server.url(), "sluice.v1.json").await;
+    subscribe(&mut client, 1, "/state/a").await;
+    let snapshot = client.recv().await;
+    assert_eq!(
+        (
+            snapshot["type"].as_str(),
+            snapshot["data"].as_str(),
+            snapshot["seq"].as_i64()
+        ),
+        (Some("snapshot"), Some("a2"), Some(a2))
+    );
+    subscribe(&mut client, 2, "/state/b").await;
+    assert_quiet(&mut client).await;
+
+    // A live tombstone reaches subscribers as null data and removes the snapshot.
+    produce(&p, "state", "a", None, &[]).await;
+    let m = client.recv().await;
+    assert_eq!(
+        (m["type"].as_str(), &m["data"]),
+        (Some("update"), &Value::Null)
+    );
+    let mut late = RawClient::connect(&server.url(), "sluice.v1.json").await;
+    subscribe(&mut late, 1, "/state/a").await;
+    assert_quiet(&mut late).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_older_than_the_cache_replays_exactly_the_missed_records_of_the_key() {
+    let tansu = Tansu::start();
+    tansu.create_topic("events", 2, false);
+    let p = producer(&tansu);
+    let (_, first) = produce(&p, "events", "k", Some("e0"), &[]).await;
+    let mut expected = Vec::new();
+    for i in 1..30 {
+        let (_, offset) = produce(&p, "events", "k", Some(&format!("e{i}")), &[]).await;
+        expected.push(offset);
+        produce(&p, "events", "other", Some("noise"), &[]).await;
+    }
+    let server = start_on_kafka(&tansu, &["events"], |c| {
+        c.gateway.message_cache_messages_per_subject_max = 2
+    })
+    .await;
+    let epoch = {
+        let mut probe = RawClient::connect(&server.url(), "sluice.v1.json").await;
+        subscribe(&mut probe, 1, "/events/k").await;
+        probe.recv().await["epoch"].clone()
+    };
+    let mut client = RawClient::connect(&server.url(), "sluice.v1.json").await;
+    let resume = json!({"op":"subscribe","id":1,"subjects":["/events/k"],"resume":{"/events/k":{"epoch":epoch,"seq":first}}});
+    assert_eq!(client.request(&resume.to_string()).await["op"], "ok");
+    let mut got = Vec::new();
+    loop {
+        let frame = client.recv().await;
+        if frame["op"] == "status" {
+            assert_eq!(frame["status"], "sync", "{frame}");
+            break;
+        }
+        assert_eq!(frame["type"], "recovered", "{frame}");
+        got.push(frame["seq"].as_i64().unwrap());
+    }
+    assert_eq!(got, expected);
+    assert!(server.runtime().stats().resumes_fetched_total >= 1);
+}
