@@ -145,9 +145,12 @@ impl Config {
             BrokerKind::Kafka if kafka.bootstrap_servers.trim().is_empty() => {
                 Err("broker.kafka.bootstrap_servers must name at least one broker".into())
             }
-            BrokerKind::Kafka if kafka.produce_timeout_ms >= self.gateway.publish_timeout_ms => Err(
-                "broker.kafka.produce_timeout_ms must be below gateway.publish_timeout_ms".into(),
-            ),
+            BrokerKind::Kafka if kafka.produce_timeout_ms >= self.gateway.publish_timeout_ms => {
+                Err(
+                    "broker.kafka.produce_timeout_ms must be below gateway.publish_timeout_ms"
+                        .into(),
+                )
+            }
             _ => Ok(()),
         }
     }

@@ -126,12 +126,10 @@ async fn a_client_publish_lands_in_kafka_with_key_and_headers() {
         .add_partition_offset("chat", partition, Offset::Offset(seq))
         .unwrap();
     consumer.assign(&assignment).unwrap();
-    let message = loop {
-        match consumer.poll(Duration::from_secs(10)) {
-            Some(Ok(m)) => break m,
-            Some(Err(e)) => panic!("{e}"),
-            None => panic!("the published record is not in Kafka"),
-        }
+    let message = match consumer.poll(Duration::from_secs(10)) {
+        Some(Ok(m)) => m,
+        Some(Err(e)) => panic!("{e}"),
+        None => panic!("the published record is not in Kafka"),
     };
     assert_eq!(
         (message.offset(), message.key(), message.payload()),

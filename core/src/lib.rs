@@ -14,6 +14,8 @@ pub mod cache;
 pub mod config;
 mod gateway;
 pub mod ids;
+#[cfg(feature = "inject-bugs")]
+pub mod injected_bug;
 mod input;
 mod output;
 pub mod partitioner;
@@ -27,6 +29,8 @@ pub use broker::{
 pub use config::GatewayConfig;
 pub use gateway::{Gateway, GatewayError};
 pub use ids::{ClientId, FetchId, ProduceId, RequestId};
+#[cfg(feature = "inject-bugs")]
+pub use injected_bug::InjectedBug;
 pub use input::Input;
 pub use output::{close_code, Output};
 pub use stats::GatewayStats;

@@ -22,6 +22,13 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub const HANG_GUARD: Duration = Duration::from_secs(20);
 
 pub async fn start(tweak: impl FnOnce(&mut Config)) -> Server {
+    // Gateway logs are shown with a failing test's output (RUST_LOG sets the level).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_test_writer()
+        .try_init();
     let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         ..Config::default()

@@ -147,6 +147,8 @@ impl Tansu {
 impl Drop for Tansu {
     fn drop(&mut self) {
         self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if std::env::var_os("SLUICE_KEEP_TANSU").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }

@@ -20,7 +20,6 @@ mod topology;
 use std::sync::Arc;
 
 use rdkafka::consumer::StreamConsumer;
-use rdkafka::producer::FutureProducer;
 use sluice_core::{BrokerCommand, BrokerEvent};
 use tokio::sync::{mpsc, watch};
 
@@ -52,7 +51,7 @@ pub fn connect(
     let exposure =
         topology::Exposure::new(exposed_topics, config.exposed_topic_pattern.as_deref())?;
     let consumer: StreamConsumer = client_config::consumer(&config).create()?;
-    let producer: FutureProducer = client_config::producer(&config).create()?;
+    let producers = Arc::new(producer::Producers::new(config.clone())?);
     let (command_tx, command_rx) = mpsc::channel(config.events_queue_max.max(1));
     let (event_tx, event_rx) = mpsc::channel(config.events_queue_max.max(1));
     let (bootstrap_tx, bootstrap_rx) = watch::channel(Bootstrap::Connecting("starting".into()));
@@ -60,7 +59,7 @@ pub fn connect(
     tokio::spawn(session::run_commands(
         config.clone(),
         topology.clone(),
-        producer,
+        producers,
         command_rx,
         event_tx.clone(),
     ));
@@ -71,6 +70,7 @@ pub fn connect(
         consumer: Arc::new(consumer),
         events: event_tx,
         bootstrap: bootstrap_tx,
+        id_failures: Default::default(),
     };
     tokio::spawn(session.run());
     Ok(KafkaLink {

@@ -3,12 +3,12 @@
 //! fetch) the core sends.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::FutureExt;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::producer::FutureProducer;
 use rdkafka::{Offset, TopicPartitionList};
 use sluice_core::{BrokerCommand, BrokerEvent, PartitionMeta};
 use tokio::sync::{mpsc, watch, Semaphore};
@@ -46,7 +46,12 @@ pub(crate) struct Session {
     pub consumer: Arc<StreamConsumer>,
     pub events: mpsc::Sender<BrokerEvent>,
     pub bootstrap: watch::Sender<Bootstrap>,
+    /// DescribeTopics failures in a row, to tell a cluster without ids from a blip.
+    pub id_failures: AtomicU32,
 }
+
+/// DescribeTopics attempts before a topic is served with a name-based epoch.
+const ID_ATTEMPTS_MAX: u32 = 3;
 
 impl Session {
     /// Runs until the gateway drops its end of the events channel.
@@ -189,15 +194,32 @@ impl Session {
                 .map(|t| t.name().to_owned())
                 .collect()
         };
+        let id_failures = self.id_failures.load(Ordering::Relaxed);
+        let known: BTreeMap<String, Option<u64>> = names
+            .iter()
+            .filter_map(|n| Some((n.clone(), self.topology.get(n)?.id)))
+            .collect();
         let layouts = tokio::task::spawn_blocking({
             let consumer = consumer.clone();
             let names = names.clone();
-            move || -> Result<Vec<(String, TopicLayout)>, String> {
-                let ids = describe_topic_ids(consumer.client(), &names, timeout)?;
+            move || -> Result<(Vec<(String, TopicLayout)>, bool), String> {
+                // Topic ids come from DescribeTopics. A cluster that cannot answer it
+                // (no controller, old broker) is tried a few times, then served with
+                // name-based epochs; topics already known keep their ids meanwhile.
+                let (ids, failed) = match describe_topic_ids(consumer.client(), &names, timeout) {
+                    Ok(ids) => (ids, false),
+                    Err(err) if id_failures + 1 < ID_ATTEMPTS_MAX && known.len() < names.len() => return Err(err),
+                    Err(err) => {
+                        if id_failures + 1 == ID_ATTEMPTS_MAX {
+                            tracing::warn!(%err, "the cluster reports no topic ids; a recreated topic will not be noticed");
+                        }
+                        (known.clone().into_iter().collect(), true)
+                    }
+                };
                 let metadata = consumer
                     .fetch_metadata(None, timeout)
                     .map_err(|e| e.to_string())?;
-                Ok(metadata
+                let layouts = metadata
                     .topics()
                     .iter()
                     .filter(|t| names.iter().any(|n| n == t.name()))
@@ -208,11 +230,24 @@ impl Session {
                         };
                         (t.name().to_owned(), layout)
                     })
-                    .collect())
+                    .collect();
+                Ok((layouts, failed))
             }
         })
         .await
-        .map_err(|e| e.to_string())??;
+        .map_err(|e| e.to_string());
+        let (layouts, ids_failed) = match layouts.and_then(|r| r) {
+            Ok(result) => result,
+            Err(err) => {
+                self.id_failures.fetch_add(1, Ordering::Relaxed);
+                return Err(err);
+            }
+        };
+        if ids_failed {
+            self.id_failures.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.id_failures.store(0, Ordering::Relaxed);
+        }
 
         let mut assigned = Vec::new();
         let seen: Vec<String> = layouts.iter().map(|(n, _)| n.clone()).collect();
@@ -340,7 +375,7 @@ impl Session {
 pub(crate) async fn run_commands(
     config: KafkaConfig,
     topology: Arc<Topology>,
-    producer: FutureProducer,
+    producers: Arc<crate::producer::Producers>,
     mut commands: mpsc::Receiver<BrokerCommand>,
     events: mpsc::Sender<BrokerEvent>,
 ) {
@@ -356,12 +391,12 @@ pub(crate) async fn run_commands(
                 payload,
                 headers,
             } => {
-                let producer = producer.clone();
+                let producers = producers.clone();
                 let events = events.clone();
                 let queue_timeout = Duration::from_millis(config.request_timeout_ms);
                 tokio::spawn(async move {
                     let result = crate::producer::produce(
-                        &producer,
+                        &producers,
                         &topic,
                         partition,
                         key.as_deref(),

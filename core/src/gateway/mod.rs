@@ -68,6 +68,9 @@ pub struct Gateway {
     next_fetch: u64,
     outputs: VecDeque<Output>,
     stats: GatewayStats,
+    /// The deliberate bug switched on for the simulator's self-test, if any.
+    #[cfg(feature = "inject-bugs")]
+    injected_bug: Option<crate::InjectedBug>,
 }
 
 impl Gateway {
@@ -91,8 +94,16 @@ impl Gateway {
             next_fetch: 0,
             outputs: VecDeque::new(),
             stats: GatewayStats::default(),
+            #[cfg(feature = "inject-bugs")]
+            injected_bug: None,
             config,
         }
+    }
+
+    /// Switches on a deliberate bug, so the simulator can prove its checker sees it.
+    #[cfg(feature = "inject-bugs")]
+    pub fn inject_bug(&mut self, bug: crate::InjectedBug) {
+        self.injected_bug = Some(bug);
     }
 
     pub fn config(&self) -> &GatewayConfig {
@@ -215,7 +226,12 @@ impl Gateway {
         // One frame is always accepted into an empty queue, so a record larger than the
         // bound is still delivered (the bound is then that one frame) instead of
         // disconnecting every subscriber of its subject.
-        if state.queue_bytes > 0 && state.queue_bytes + cost > self.config.client_queue_bytes_max {
+        let over_bound =
+            state.queue_bytes > 0 && state.queue_bytes + cost > self.config.client_queue_bytes_max;
+        #[cfg(feature = "inject-bugs")]
+        let over_bound =
+            over_bound && self.injected_bug != Some(crate::InjectedBug::ForgetQueueBound);
+        if over_bound {
             self.stats.slow_consumer_disconnects_total += 1;
             self.close(client, crate::output::close_code::POLICY, "slow_consumer");
             return false;

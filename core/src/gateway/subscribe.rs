@@ -116,6 +116,11 @@ impl Gateway {
     }
 
     pub(super) fn unsubscribe(&mut self, client: ClientId, id: RequestId, subjects: Vec<String>) {
+        #[cfg(feature = "inject-bugs")]
+        if self.injected_bug == Some(crate::InjectedBug::DeliverAfterUnsubscribe) {
+            self.send(client, ServerFrame::Ok { id });
+            return;
+        }
         for text in subjects {
             match Subject::parse(&text) {
                 Ok(subject) => {
@@ -171,6 +176,14 @@ impl Gateway {
         self.fetch_queue
             .retain(|w| !(w.client == client && w.subject == subject));
         match start {
+            #[cfg(feature = "inject-bugs")]
+            Start::Snapshot
+                if self.injected_bug == Some(crate::InjectedBug::UpdateBeforeSnapshot) =>
+            {
+                let latest = self.messages.last(&subject, 1).pop();
+                latest.is_none_or(|m| self.send(client, message_of(m, MessageKind::Update)))
+                    && self.send_snapshot(client, &subject)
+            }
             Start::Snapshot => self.send_snapshot(client, &subject),
             Start::History(n) => {
                 let n = (n as usize).min(self.config.message_cache_messages_per_subject_max);
@@ -244,6 +257,12 @@ impl Gateway {
         let covered_from = self.messages.covered_from(subject, &epoch);
         if after.saturating_add(1) >= covered_from || after.saturating_add(1) >= head {
             let missed = self.messages.after(subject, &epoch, after);
+            #[cfg(feature = "inject-bugs")]
+            let missed = if self.injected_bug == Some(crate::InjectedBug::DropRecordOnResume) {
+                missed.into_iter().skip(1).collect()
+            } else {
+                missed
+            };
             let mut last = after;
             for m in missed {
                 last = m.seq;

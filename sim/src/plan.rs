@@ -1,0 +1,330 @@
+//! The fault plan: everything about one run that is drawn from its seed before the
+//! run starts — the world's shape, the gateway's limits and, swarm-style, which
+//! faults happen and how often. Printed next to the seed, so a failure report says
+//! what kind of world failed.
+
+use std::fmt;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use sluice_core::GatewayConfig;
+
+/// One topic of the simulated log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicShape {
+    pub name: &'static str,
+    pub partitions: u32,
+    /// Keyed subjects `/name/k0 …`; the null-key subject `/name` comes on top.
+    pub keys: u32,
+}
+
+/// A fault that recurs: on average every `every_ms`, each time up to `size_max` big:
+/// milliseconds for stalls, outages, slow reads and crashes; records for a rewind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recurring {
+    pub every_ms: u64,
+    pub size_max: u64,
+}
+
+/// Everything drawn from a seed before the run. Not the run itself: the world draws
+/// its own choices from a second stream of the same seed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultPlan {
+    pub seed: u64,
+    pub topics: Vec<TopicShape>,
+    pub clients: usize,
+    /// Faults happen and apps act only during this phase; then the world heals.
+    pub fault_phase_ms: u64,
+    /// After healing, everything must settle within this much virtual time.
+    pub heal_budget_ms: u64,
+    pub client_act_every_ms: u64,
+    pub foreign_write_every_ms: u64,
+    pub client_latency_ms_max: u64,
+    pub broker_latency_ms_max: u64,
+    pub stream_every_ms: u64,
+    pub stream_batch_records_max: u64,
+    pub fetch_batch_offsets_max: u64,
+    /// Records kept per partition; older ones are deleted (Kafka's retention).
+    pub retention_records_max: Option<u64>,
+    /// Percent of writes whose payload is `large_payload_bytes` long.
+    pub large_payload_percent: u32,
+    pub large_payload_bytes: usize,
+    pub gateway: GatewayConfig,
+    /// The queue bound as drawn, when it was raised to work around a known core bug.
+    pub client_queue_bytes_drawn: Option<usize>,
+    /// Whether apps subscribe with `history` (off, in runs with retention, to work
+    /// around a known core bug).
+    pub history_subscribes: bool,
+    pub disconnect: Option<Recurring>,
+    pub slow_consumer: Option<Recurring>,
+    pub broker_stall: Option<Recurring>,
+    pub rewind: Option<Recurring>,
+    pub partition_unavailable: Option<Recurring>,
+    pub gateway_crash: Option<Recurring>,
+}
+
+const TOPIC_NAMES: [&str; 2] = ["a", "b"];
+
+/// Bugs the simulator found in the core that are not fixed yet. The default plan
+/// works around each (and says so when it prints); `--expose-core-bug NAME`
+/// (or [`FaultPlan::draw_exposing`]) lifts the workaround, so the bug shows.
+/// `sim/README.md`, "Core bugs found", describes each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KnownCoreBug {
+    /// The gateway queues a whole subscription start — `ok`, snapshots, recovered
+    /// messages, a fetched batch — at once, whatever is already queued. A start
+    /// larger than `client_queue_bytes_max` closes the client as a slow consumer,
+    /// and since its resume replays the same start, on every reconnect: it never
+    /// catches up. Workaround: the queue bound is raised above the largest start.
+    StartBurst,
+    /// When retention overtakes the gateway, the message cache keeps messages from
+    /// before the hole, and `history` serves them as if contiguous with what
+    /// follows: a silent gap. Workaround: no history subscribes with retention.
+    HistoryGap,
+}
+
+impl KnownCoreBug {
+    pub const ALL: [KnownCoreBug; 2] = [KnownCoreBug::StartBurst, KnownCoreBug::HistoryGap];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            KnownCoreBug::StartBurst => "start-burst",
+            KnownCoreBug::HistoryGap => "history-gap",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<KnownCoreBug> {
+        KnownCoreBug::ALL.into_iter().find(|b| b.name() == name)
+    }
+}
+
+/// An app holds at most this many subscriptions at once.
+pub const SUBJECTS_PER_CLIENT_MAX: usize = 4;
+
+impl FaultPlan {
+    /// Draws the plan of `seed`, keeping clear of every known core bug. Same seed,
+    /// same plan, on every platform.
+    pub fn draw(seed: u64) -> FaultPlan {
+        FaultPlan::draw_exposing(seed, &[])
+    }
+
+    /// Draws the plan of `seed` without the workarounds for the given known core
+    /// bugs, so they show.
+    pub fn draw_exposing(seed: u64, exposed: &[KnownCoreBug]) -> FaultPlan {
+        let mut plan = FaultPlan::draw_as_drawn(seed);
+        let burst_bytes = plan.start_burst_bytes_max();
+        let exposes = |bug| exposed.contains(&bug);
+        if !exposes(KnownCoreBug::StartBurst) && plan.gateway.client_queue_bytes_max < burst_bytes {
+            plan.client_queue_bytes_drawn = Some(plan.gateway.client_queue_bytes_max);
+            plan.gateway.client_queue_bytes_max = burst_bytes;
+            plan.gateway.frame_bytes_max = burst_bytes.min(plan.gateway.frame_bytes_max);
+        }
+        if !exposes(KnownCoreBug::HistoryGap) && plan.retention_records_max.is_some() {
+            plan.history_subscribes = false;
+        }
+        plan
+    }
+
+    fn draw_as_drawn(seed: u64) -> FaultPlan {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let topic_count = rng.random_range(1..=TOPIC_NAMES.len());
+        let topics: Vec<TopicShape> = TOPIC_NAMES[..topic_count]
+            .iter()
+            .map(|&name| TopicShape {
+                name,
+                partitions: rng.random_range(1..=4),
+                keys: rng.random_range(1..=5),
+            })
+            .collect();
+        // Pressure runs: a small client queue, with caches and batches small enough
+        // that subscription starts still fit in it (see `draw`).
+        let under_pressure = rng.random_bool(0.6);
+        let client_queue_bytes_max = if under_pressure {
+            rng.random_range(300..=3_000)
+        } else {
+            64 * 1024
+        };
+        let messages_per_subject = if under_pressure {
+            [0, 1, 2, 4][rng.random_range(0..4)]
+        } else {
+            [0, 1, 2, 4, 8, 128][rng.random_range(0..6)]
+        };
+        let batch_max = if under_pressure { 8 } else { 64 };
+        let gateway = GatewayConfig {
+            exposed_topics: topics.iter().map(|t| t.name.to_owned()).collect(),
+            frame_bytes_max: client_queue_bytes_max,
+            client_queue_bytes_max,
+            publishes_in_flight_per_client_max: rng.random_range(1..=16),
+            publish_timeout_ms: rng.random_range(200..=5_000),
+            snapshot_cache_bytes_max: pressure(&mut rng, 0.4, 100..=1_500, 256 << 20),
+            message_cache_messages_per_subject_max: messages_per_subject,
+            message_cache_bytes_per_subject_max: pressure(&mut rng, 0.4, 200..=2_000, 1 << 20),
+            message_cache_bytes_max: pressure(&mut rng, 0.4, 500..=10_000, 256 << 20),
+            fetches_in_flight_max: rng.random_range(1..=4),
+            fetch_queue_max: rng.random_range(0..=4),
+            ..GatewayConfig::default()
+        };
+        let large_payload_percent = if rng.random_bool(0.2) {
+            rng.random_range(1..=5)
+        } else {
+            0
+        };
+        FaultPlan {
+            seed,
+            clients: rng.random_range(1..=5),
+            fault_phase_ms: rng.random_range(5_000..=30_000),
+            heal_budget_ms: 60_000,
+            client_act_every_ms: rng.random_range(20..=300),
+            foreign_write_every_ms: rng.random_range(20..=500),
+            client_latency_ms_max: rng.random_range(1..=20),
+            broker_latency_ms_max: rng.random_range(1..=30),
+            stream_every_ms: rng.random_range(1..=20),
+            stream_batch_records_max: rng.random_range(1..=batch_max),
+            fetch_batch_offsets_max: rng.random_range(1..=batch_max),
+            retention_records_max: rng.random_bool(0.3).then(|| rng.random_range(20..=200)),
+            large_payload_percent,
+            large_payload_bytes: 2 * client_queue_bytes_max.min(4_096),
+            disconnect: recurring(&mut rng, 300..=5_000, 0..=0),
+            slow_consumer: recurring(&mut rng, 500..=5_000, 500..=8_000),
+            broker_stall: recurring(&mut rng, 500..=8_000, 10..=3_000),
+            rewind: recurring(&mut rng, 100..=3_000, 1..=20),
+            partition_unavailable: recurring(&mut rng, 500..=8_000, 10..=3_000),
+            gateway_crash: recurring(&mut rng, 1_000..=10_000, 0..=1_000),
+            gateway,
+            client_queue_bytes_drawn: None,
+            history_subscribes: true,
+            topics,
+        }
+    }
+
+    /// The most bytes the gateway may queue to one client for a start before it can
+    /// read: a restore of all its subscriptions, then a fetched batch with the cached
+    /// rest, each frame as large as the world makes them. (A burst of live records
+    /// may close a slow client too, but its resume replays only a start.)
+    fn start_burst_bytes_max(&self) -> usize {
+        let payload_max = if self.large_payload_percent > 0 {
+            self.large_payload_bytes + 16
+        } else {
+            16
+        };
+        let frame_max = 64 + 16 + 8 + payload_max;
+        let g = &self.gateway;
+        let cached = (g.message_cache_messages_per_subject_max * frame_max)
+            .min(g.message_cache_bytes_per_subject_max + frame_max)
+            .min(g.message_cache_bytes_max + frame_max);
+        let status = 64 + 16;
+        let start = status + cached + frame_max;
+        let restore = 32 + SUBJECTS_PER_CLIENT_MAX * start;
+        let fetch = self.fetch_batch_offsets_max as usize * frame_max + start;
+        restore + fetch
+    }
+}
+
+/// A small limit (cache or queue pressure) with probability `p`, else a roomy one.
+fn pressure(
+    rng: &mut ChaCha8Rng,
+    p: f64,
+    small: std::ops::RangeInclusive<usize>,
+    roomy: usize,
+) -> usize {
+    if rng.random_bool(p) {
+        rng.random_range(small)
+    } else {
+        roomy
+    }
+}
+
+/// Swarm testing: each fault class is on in about 60% of runs, at its own rate.
+fn recurring(
+    rng: &mut ChaCha8Rng,
+    every_ms: std::ops::RangeInclusive<u64>,
+    size_max: std::ops::RangeInclusive<u64>,
+) -> Option<Recurring> {
+    let on = rng.random_bool(0.6);
+    let every_ms = rng.random_range(every_ms);
+    let size_max = rng.random_range(size_max);
+    on.then_some(Recurring { every_ms, size_max })
+}
+
+fn limit(bytes: usize) -> String {
+    if bytes >= 1 << 20 {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{bytes} B")
+    }
+}
+
+impl fmt::Display for FaultPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let topics: Vec<String> = self
+            .topics
+            .iter()
+            .map(|t| format!("{} ({} partitions, {} keys)", t.name, t.partitions, t.keys))
+            .collect();
+        writeln!(
+            f,
+            "seed {}: topics {}; {} clients acting every ~{} ms; foreign writes every ~{} ms; faults for {} ms, then heal (settle within {} ms)",
+            self.seed,
+            topics.join(", "),
+            self.clients,
+            self.client_act_every_ms,
+            self.foreign_write_every_ms,
+            self.fault_phase_ms,
+            self.heal_budget_ms
+        )?;
+        let g = &self.gateway;
+        let raised = self.client_queue_bytes_drawn.map_or(String::new(), |drawn| {
+            format!(" (drawn {drawn} B, raised above the largest start: known core bug start-burst)")
+        });
+        let history = if self.history_subscribes {
+            ""
+        } else {
+            "; no history subscribes (known core bug history-gap)"
+        };
+        writeln!(
+            f,
+            "  gateway: client queue {}{raised}; message cache {} msgs & {}/subject, {} total; snapshot cache {}; {} fetches in flight, queue {}; {} publishes in flight/client, timeout {} ms",
+            limit(g.client_queue_bytes_max),
+            g.message_cache_messages_per_subject_max,
+            limit(g.message_cache_bytes_per_subject_max),
+            limit(g.message_cache_bytes_max),
+            limit(g.snapshot_cache_bytes_max),
+            g.fetches_in_flight_max,
+            g.fetch_queue_max,
+            g.publishes_in_flight_per_client_max,
+            g.publish_timeout_ms
+        )?;
+        writeln!(
+            f,
+            "  links: client latency ≤{} ms, broker latency ≤{} ms; stream every {} ms ≤{} records; fetch ≤{} offsets; retention {}; large payloads {}% of {} B",
+            self.client_latency_ms_max,
+            self.broker_latency_ms_max,
+            self.stream_every_ms,
+            self.stream_batch_records_max,
+            self.fetch_batch_offsets_max,
+            self.retention_records_max
+                .map_or("off".to_owned(), |r| format!("{r} records/partition")),
+            self.large_payload_percent,
+            self.large_payload_bytes
+        )?;
+        writeln!(
+            f,
+            "  apps: at most {SUBJECTS_PER_CLIENT_MAX} subscriptions each{history}"
+        )?;
+        let fault = |r: Option<Recurring>, unit: &str| match r {
+            None => "off".to_owned(),
+            Some(r) if unit.is_empty() => format!("every ~{} ms", r.every_ms),
+            Some(r) => format!("every ~{} ms, ≤{} {unit}", r.every_ms, r.size_max),
+        };
+        write!(
+            f,
+            "  faults: disconnect {}; slow consumer {}; broker stall {}; rewind {}; partition unavailable {}; gateway crash {}",
+            fault(self.disconnect, ""),
+            fault(self.slow_consumer, "ms"),
+            fault(self.broker_stall, "ms"),
+            fault(self.rewind, "records"),
+            fault(self.partition_unavailable, "ms"),
+            fault(self.gateway_crash, "ms down")
+        )
+    }
+}

@@ -1,0 +1,237 @@
+//! The broker's side of the world: commands from the gateway, answers and records
+//! back over a FIFO link, and other producers writing straight to the log.
+
+use bytes::Bytes;
+use rand::Rng;
+use sluice_core::broker::header;
+use sluice_core::partitioner::partition_for_key;
+use sluice_core::{BrokerCommand, BrokerError, BrokerEvent, Header};
+
+use super::World;
+use crate::event::Event;
+use crate::trace::Note;
+use crate::violation::{Invariant, Violation};
+
+impl World {
+    pub(super) fn command_to_broker(
+        &mut self,
+        incarnation: u32,
+        command: BrokerCommand,
+    ) -> Result<(), Violation> {
+        if self.broker.is_stalled(self.now_ms) {
+            let at = self.broker.stalled_until_ms;
+            self.queue.push(
+                at,
+                Event::CommandToBroker {
+                    incarnation,
+                    command,
+                },
+            );
+            return Ok(());
+        }
+        match command {
+            BrokerCommand::Produce {
+                produce,
+                topic,
+                partition,
+                key,
+                payload,
+                headers,
+            } => {
+                let Some(t) = self.broker.log.topic_index(&topic) else {
+                    return Err(self.violation(
+                        (
+                            Invariant::Answers,
+                            format!("produce to unknown topic {topic}"),
+                        ),
+                        None,
+                    ));
+                };
+                let kafka_partition =
+                    partition_for_key(key.as_deref(), self.broker.log.partition_count(t));
+                if partition != kafka_partition {
+                    return Err(self.violation(
+                        (
+                            Invariant::AckedPublish,
+                            format!("produce of key {key:?} to partition {partition}, but Kafka's partitioner says {kafka_partition}"),
+                        ),
+                        None,
+                    ));
+                }
+                let result = if self.broker.is_unavailable(self.now_ms, t, partition) {
+                    Err(BrokerError::Unavailable(format!(
+                        "partition {partition} has no leader"
+                    )))
+                } else {
+                    *self.written.entry(payload.clone()).or_insert(0) += 1;
+                    let offset = self.broker.log.append(
+                        &self.subjects,
+                        t,
+                        partition,
+                        key,
+                        Some(payload),
+                        headers,
+                        self.now_ms as i64,
+                    );
+                    self.kick_stream();
+                    Ok(offset)
+                };
+                self.note(Note::Produced {
+                    topic: t,
+                    partition,
+                    result: result.clone().map_err(|e| e.to_string()),
+                });
+                if incarnation == self.incarnation {
+                    self.send_to_gateway(BrokerEvent::Produced { produce, result });
+                }
+            }
+            BrokerCommand::Fetch {
+                fetch,
+                ref topic,
+                partition,
+                from_offset,
+                to_offset,
+                ..
+            } => {
+                if incarnation != self.incarnation {
+                    return Ok(());
+                }
+                self.coverage.fetches += 1;
+                let Some(t) = self.broker.log.topic_index(topic) else {
+                    return Err(self.violation(
+                        (
+                            Invariant::Answers,
+                            format!("fetch from unknown topic {topic}"),
+                        ),
+                        None,
+                    ));
+                };
+                let result =
+                    self.broker
+                        .fetch(self.now_ms, t, &command, self.plan.fetch_batch_offsets_max);
+                self.note(Note::Fetched {
+                    topic: t,
+                    partition,
+                    from: from_offset,
+                    to: to_offset,
+                    result: result
+                        .as_ref()
+                        .map(|f| (f.records.len(), f.next_offset))
+                        .map_err(ToString::to_string),
+                });
+                self.send_to_gateway(BrokerEvent::Fetched { fetch, result });
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends news to the gateway over the FIFO link, after the link's latency.
+    fn send_to_gateway(&mut self, event: BrokerEvent) {
+        let latency_ms = self.rng.random_range(1..=self.plan.broker_latency_ms_max);
+        let at = (self.now_ms + latency_ms).max(self.broker_link_free_ms);
+        self.broker_link_free_ms = at;
+        let incarnation = self.incarnation;
+        self.queue
+            .push(at, Event::BrokerNews { incarnation, event });
+    }
+
+    /// Makes sure the broker streams soon.
+    pub(super) fn kick_stream(&mut self) {
+        if !std::mem::replace(&mut self.stream_scheduled, true) {
+            let at = self.now_ms + self.plan.stream_every_ms;
+            self.queue.push(at, Event::BrokerStreams);
+        }
+    }
+
+    pub(super) fn broker_streams(&mut self) -> Result<(), Violation> {
+        self.stream_scheduled = false;
+        if self.gateway.is_none() {
+            return Ok(()); // the restart streams again
+        }
+        if self.broker.is_stalled(self.now_ms) {
+            self.stream_scheduled = true;
+            let at = self.broker.stalled_until_ms;
+            self.queue.push(at, Event::BrokerStreams);
+            return Ok(());
+        }
+        let events = self
+            .broker
+            .stream(self.now_ms, self.plan.stream_batch_records_max);
+        let records = events
+            .iter()
+            .map(|e| match e {
+                BrokerEvent::Records(r) => r.len(),
+                _ => 0,
+            })
+            .sum();
+        if !events.is_empty() {
+            self.note(Note::Streamed {
+                records,
+                metas: events.len() - usize::from(records > 0),
+            });
+        }
+        for event in events {
+            self.send_to_gateway(event);
+        }
+        if self.broker.has_unstreamed() {
+            self.kick_stream();
+        }
+        Ok(())
+    }
+
+    /// Another producer writes to the log: values, tombstones, non-retained records,
+    /// and now and then a record no subject can be routed from.
+    pub(super) fn foreign_write(&mut self) -> Result<(), Violation> {
+        if self.healed {
+            return Ok(());
+        }
+        let next = self.now_ms + self.around(self.plan.foreign_write_every_ms);
+        self.queue.push(next, Event::ForeignWrite);
+        let subject = self
+            .subjects
+            .get(self.rng.random_range(0..self.subjects.len()))
+            .clone();
+        let n = self.foreign_writes;
+        self.foreign_writes += 1;
+        let mut key = subject.key.clone();
+        let mut partition = subject.partition;
+        let mut headers = Vec::new();
+        let payload = match self.rng.random_range(0..100) {
+            0..10 => None,
+            10..30 => {
+                headers.push(Header {
+                    name: header::RETAINED.to_owned(),
+                    value: Bytes::from_static(b"false"),
+                });
+                Some(self.payload(format!("f{n}")))
+            }
+            30..35 => {
+                // Unroutable: off the key's partition, or a key that is no subject.
+                let partitions = self.broker.log.partition_count(subject.topic);
+                if partitions > 1 {
+                    partition = (partition + 1) % partitions;
+                } else {
+                    key = Some(Bytes::from_static(b"bad//key"));
+                }
+                Some(self.payload(format!("f{n}")))
+            }
+            _ => Some(self.payload(format!("f{n}"))),
+        };
+        let offset = self.broker.log.append(
+            &self.subjects,
+            subject.topic,
+            partition,
+            key,
+            payload,
+            headers,
+            self.now_ms as i64,
+        );
+        self.note(Note::ForeignWrite {
+            topic: subject.topic,
+            partition,
+            offset,
+        });
+        self.kick_stream();
+        Ok(())
+    }
+}

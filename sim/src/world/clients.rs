@@ -1,0 +1,504 @@
+//! The apps' side of the world: connecting and restoring subscriptions, acting,
+//! reading frames, and checking each frame read (invariants 1–5).
+
+use bytes::Bytes;
+use rand::Rng;
+use sluice_core::protocol::{
+    ClientFrame, Encoding, ErrorCode, MessageKind, PublishFrame, Qos, ServerFrame, SubscribeItem,
+    SyncStatus,
+};
+use sluice_core::{ClientId, Input, RequestId};
+
+use super::World;
+use crate::check::{Oracle, Start};
+use crate::client::{Connection, Request};
+use crate::event::Event;
+use crate::plan::SUBJECTS_PER_CLIENT_MAX;
+use crate::trace::{FrameNote, Note, RequestNote};
+use crate::violation::{Broken, Invariant, Violation};
+
+impl World {
+    pub(super) fn client_connects(&mut self, c: usize) -> Result<(), Violation> {
+        self.clients[c].connect_scheduled = false;
+        if self.clients[c].conn.is_some() {
+            return Ok(());
+        }
+        if self.gateway.is_none() {
+            self.schedule_reconnect(c);
+            return Ok(());
+        }
+        let id = ClientId(self.next_conn);
+        self.next_conn += 1;
+        let latency_ms = self.rng.random_range(1..=self.plan.client_latency_ms_max);
+        self.clients[c].conn = Some(Connection::new(id, latency_ms));
+        self.owners.insert(id, c);
+        self.note(Note::Connect {
+            client: c,
+            conn: id.0,
+        });
+        self.feed(Input::Connect {
+            client: id,
+            encoding: Encoding::Json,
+        })?;
+        // Like the SDK: every wanted subject, with its resume point if it has one.
+        let subjects: Vec<(usize, Option<u64>)> = self.clients[c]
+            .wanted
+            .iter()
+            .map(|(s, point)| (s, point.map(|p| p.seq)))
+            .collect();
+        if subjects.is_empty() {
+            return Ok(());
+        }
+        let items = self.clients[c]
+            .wanted
+            .iter()
+            .map(|(s, point)| SubscribeItem {
+                subject: self.subjects.get(s).text.clone(),
+                resume: point.cloned(),
+            })
+            .collect();
+        let request = Request::Subscribe {
+            subjects,
+            history: false,
+            by_app: false,
+        };
+        self.send(c, request, |id| ClientFrame::Subscribe {
+            id,
+            items,
+            history: None,
+        });
+        Ok(())
+    }
+
+    pub(super) fn schedule_reconnect(&mut self, c: usize) {
+        if !std::mem::replace(&mut self.clients[c].connect_scheduled, true) {
+            let at = self.now_ms + self.rng.random_range(5..=300);
+            self.queue.push(at, Event::ClientConnects { client: c });
+        }
+    }
+
+    /// The app does one thing: publish, subscribe (plainly, with history, or a
+    /// renewal), unsubscribe, or nothing.
+    pub(super) fn client_acts(&mut self, c: usize) -> Result<(), Violation> {
+        if self.healed {
+            return Ok(());
+        }
+        let next = self.now_ms + self.around(self.plan.client_act_every_ms);
+        self.queue.push(next, Event::ClientActs { client: c });
+        if self.clients[c].conn.is_none() {
+            return Ok(());
+        }
+        let subject = self.rng.random_range(0..self.subjects.len());
+        match self.rng.random_range(0..100) {
+            0..50 => self.publish(c, subject),
+            50..70 if self.clients[c].wanted.len() < SUBJECTS_PER_CLIENT_MAX => {
+                let history = (self.plan.history_subscribes && self.rng.random_bool(0.2))
+                    .then(|| self.rng.random_range(0..=4));
+                self.clients[c].wanted.want(subject);
+                let request = Request::Subscribe {
+                    subjects: vec![(subject, None)],
+                    history: history.is_some(),
+                    by_app: true,
+                };
+                let text = self.subjects.get(subject).text.clone();
+                self.send(c, request, |id| ClientFrame::Subscribe {
+                    id,
+                    items: vec![SubscribeItem {
+                        subject: text,
+                        resume: None,
+                    }],
+                    history,
+                });
+            }
+            70..85 => {
+                let wanted: Vec<usize> = self.clients[c].wanted.subjects().collect();
+                if !wanted.is_empty() {
+                    let subject = wanted[self.rng.random_range(0..wanted.len())];
+                    self.clients[c].wanted.drop_subject(subject);
+                    let text = self.subjects.get(subject).text.clone();
+                    let request = Request::Unsubscribe {
+                        subjects: vec![subject],
+                    };
+                    self.send(c, request, |id| ClientFrame::Unsubscribe {
+                        id,
+                        subjects: vec![text],
+                    });
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn publish(&mut self, c: usize, subject: usize) {
+        let n = self.clients[c].publishes;
+        self.clients[c].publishes += 1;
+        let payload = self.payload(format!("c{c}.{n}"));
+        let retained = self.rng.random_bool(0.85);
+        let text = self.subjects.get(subject).text.clone();
+        let request = Request::Publish {
+            subject,
+            payload: payload.clone(),
+        };
+        self.send(c, request, |id| {
+            ClientFrame::Publish(PublishFrame {
+                id,
+                subject: text,
+                data: payload,
+                retained,
+                qos: Qos::Standard,
+                reply_to: None,
+                traceparent: None,
+            })
+        });
+    }
+
+    /// A unique payload, padded to the plan's large size now and then.
+    pub(super) fn payload(&mut self, tag: String) -> Bytes {
+        let large = self.rng.random_range(0..100) < self.plan.large_payload_percent;
+        if large {
+            let mut text = tag;
+            text.push('.');
+            let pad = self.plan.large_payload_bytes.saturating_sub(text.len());
+            text.extend(std::iter::repeat_n('x', pad));
+            Bytes::from(text)
+        } else {
+            Bytes::from(tag)
+        }
+    }
+
+    /// Sends a request over the client's connection; frames arrive in order.
+    fn send(
+        &mut self,
+        c: usize,
+        request: Request,
+        frame_of: impl FnOnce(RequestId) -> ClientFrame,
+    ) {
+        let id = self.clients[c].next_request_id();
+        let now_ms = self.now_ms;
+        let incarnation = self.incarnation;
+        let Some(conn) = self.clients[c].conn.as_mut() else {
+            return;
+        };
+        let at = (now_ms + conn.latency_ms).max(conn.next_arrival_ms);
+        conn.next_arrival_ms = at;
+        let conn_id = conn.id;
+        let note = match &request {
+            Request::Subscribe {
+                subjects, history, ..
+            } => RequestNote::Subscribe {
+                subjects: subjects.clone(),
+                history: *history,
+            },
+            Request::Unsubscribe { subjects } => RequestNote::Unsubscribe {
+                subjects: subjects.clone(),
+            },
+            Request::Publish { subject, payload } => RequestNote::Publish {
+                subject: *subject,
+                bytes: payload.len(),
+            },
+        };
+        conn.requests.insert(id, request);
+        self.queue.push(
+            at,
+            Event::FrameToGateway {
+                incarnation,
+                conn: conn_id,
+                frame: frame_of(RequestId(id)),
+            },
+        );
+        self.note(Note::Sends {
+            client: c,
+            conn: conn_id.0,
+            id,
+            request: note,
+        });
+    }
+
+    /// The gateway has frames for a connection: its client will read soon.
+    pub(super) fn on_wake(&mut self, conn: ClientId) -> Result<(), Violation> {
+        if self.ended.contains(&conn) {
+            return Err(self.violation(
+                (
+                    Invariant::NothingAfterEnd,
+                    format!("the gateway woke connection {} after it ended", conn.0),
+                ),
+                None,
+            ));
+        }
+        let Some(&c) = self.owners.get(&conn) else {
+            return Ok(());
+        };
+        self.schedule_read(c);
+        Ok(())
+    }
+
+    fn schedule_read(&mut self, c: usize) {
+        let slow = self.now_ms < self.clients[c].slow_until_ms;
+        let delay_ms = if slow {
+            self.rng.random_range(500..=2_000)
+        } else {
+            self.rng.random_range(0..=3)
+        };
+        let at = self.now_ms + delay_ms;
+        let Some(conn) = self.clients[c].conn.as_mut() else {
+            return;
+        };
+        if !std::mem::replace(&mut conn.read_scheduled, true) {
+            let conn = conn.id;
+            self.queue.push(at, Event::ClientReads { client: c, conn });
+        }
+    }
+
+    /// The gateway closed a connection (slow consumer): the client reconnects and
+    /// resumes. The gateway must have forgotten it (invariant 4).
+    pub(super) fn on_close(
+        &mut self,
+        conn: ClientId,
+        reason: &'static str,
+    ) -> Result<(), Violation> {
+        let c = self.owners.get(&conn).copied();
+        let who = c.map(|c| (c, conn));
+        if reason != "slow_consumer" {
+            return Err(self.violation(
+                (
+                    Invariant::Answers,
+                    format!("closed with reason {reason:?}, which nothing in this world causes"),
+                ),
+                who,
+            ));
+        }
+        let remembered = self
+            .gateway
+            .as_ref()
+            .is_some_and(|g| g.client_queue_bytes(conn).is_some());
+        if remembered {
+            return Err(self.violation(
+                (
+                    Invariant::NothingAfterEnd,
+                    "the gateway still holds a queue for a closed connection".to_owned(),
+                ),
+                who,
+            ));
+        }
+        self.coverage.slow_consumer_closes += 1;
+        self.closes_after_heal += u64::from(self.healed);
+        if let Some(c) = c {
+            self.note(Note::Closed {
+                client: c,
+                conn: conn.0,
+                reason,
+            });
+            self.end_connection(c);
+        }
+        Ok(())
+    }
+
+    /// The client's connection is gone (closed, cut, or the gateway crashed).
+    pub(super) fn end_connection(&mut self, c: usize) {
+        if let Some(conn) = self.clients[c].conn.take() {
+            self.owners.remove(&conn.id);
+            self.ended.insert(conn.id);
+        }
+        self.schedule_reconnect(c);
+    }
+
+    pub(super) fn client_reads(&mut self, c: usize, conn_id: ClientId) -> Result<(), Violation> {
+        match self.clients[c].conn.as_mut() {
+            Some(conn) if conn.id == conn_id => conn.read_scheduled = false,
+            _ => return Ok(()),
+        }
+        let slow = self.now_ms < self.clients[c].slow_until_ms;
+        let mut budget = if slow {
+            self.rng.random_range(1..=2)
+        } else {
+            usize::MAX
+        };
+        while budget > 0 {
+            let Some(frame) = self.gateway.as_mut().and_then(|g| g.poll_transmit(conn_id)) else {
+                return Ok(());
+            };
+            budget -= 1;
+            self.read_frame(c, frame)
+                .map_err(|broken| self.violation(broken, Some((c, conn_id))))?;
+            if self.clients[c]
+                .conn
+                .as_ref()
+                .is_none_or(|conn| conn.id != conn_id)
+            {
+                return Ok(());
+            }
+        }
+        self.schedule_read(c);
+        Ok(())
+    }
+
+    /// One frame read by client `c`: the SDK takes it and the checker checks it.
+    fn read_frame(&mut self, c: usize, frame: ServerFrame) -> Result<(), Broken> {
+        let World {
+            clients,
+            subjects,
+            broker,
+            gateway,
+            acked,
+            written,
+            trace,
+            now_ms,
+            plan,
+            coverage,
+            ..
+        } = self;
+        let client = &mut clients[c];
+        let Some(conn) = client.conn.as_mut() else {
+            return Ok(());
+        };
+        let heads = conn
+            .ledger
+            .read(frame.cost_bytes(), plan.gateway.client_queue_bytes_max)?;
+        let Some(gateway) = gateway.as_ref() else {
+            return Ok(());
+        };
+        let oracle = Oracle {
+            subjects,
+            broker,
+            gateway,
+        };
+        let conn_no = conn.id.0;
+        let note = |frame| Note::Reads {
+            client: c,
+            conn: conn_no,
+            frame,
+        };
+        match frame {
+            ServerFrame::Ok { id } => {
+                trace.note(*now_ms, note(FrameNote::Ok { id: id.0 }));
+                match conn.requests.remove(&id.0) {
+                    Some(Request::Subscribe {
+                        subjects: items,
+                        history,
+                        by_app,
+                    }) => {
+                        for (subject, resume) in items {
+                            let start = match resume {
+                                Some(seq) => Start::Resume(seq),
+                                None if history => Start::History,
+                                None => Start::Snapshot,
+                            };
+                            conn.views
+                                .start(subject, start, oracle.head(&heads, subject));
+                            if by_app {
+                                client.wanted.forget(subject);
+                            }
+                        }
+                    }
+                    Some(Request::Unsubscribe { subjects: items }) => {
+                        for subject in items {
+                            conn.views.end(subject);
+                        }
+                    }
+                    other => {
+                        return Err((Invariant::Answers, format!("ok {} answers {other:?}", id.0)))
+                    }
+                }
+            }
+            ServerFrame::Error {
+                id, code, message, ..
+            } => {
+                trace.note(
+                    *now_ms,
+                    note(FrameNote::Error {
+                        id: id.map(|i| i.0),
+                        code: code.as_str(),
+                    }),
+                );
+                let request = id.and_then(|id| conn.requests.get(&id.0));
+                let expected = matches!(request, Some(Request::Publish { .. }))
+                    && matches!(code, ErrorCode::Unavailable | ErrorCode::RateLimited);
+                if !expected {
+                    return Err((
+                        Invariant::Answers,
+                        format!("error {} ({message}) answers {request:?}", code.as_str()),
+                    ));
+                }
+                conn.requests.remove(&id.map_or(0, |i| i.0));
+                coverage.publish_errors += 1;
+            }
+            ServerFrame::Ack { id, epoch, seq } => {
+                trace.note(*now_ms, note(FrameNote::Ack { id: id.0, seq }));
+                let Some(Request::Publish { subject, payload }) = conn.requests.remove(&id.0)
+                else {
+                    return Err((
+                        Invariant::Answers,
+                        format!("ack {} answers no publish", id.0),
+                    ));
+                };
+                let s = subjects.get(subject);
+                let log = &broker.log;
+                let record = log.record(s.topic, s.partition, seq);
+                let in_log =
+                    record.is_some_and(|r| r.key == s.key && r.payload.as_ref() == Some(&payload));
+                let copies = written.get(&payload).copied().unwrap_or(0);
+                if !in_log || &epoch != log.epoch(s.topic, s.partition) || copies != 1 {
+                    return Err((
+                        Invariant::AckedPublish,
+                        format!(
+                            "{}: ack ({epoch}, {seq}) of {payload:?}: the log holds {:?} there ({copies} copies of the payload in the log)",
+                            s.text,
+                            record.map(|r| (&r.key, &r.payload))
+                        ),
+                    ));
+                }
+                acked.push((subject, seq));
+                coverage.acks += 1;
+            }
+            ServerFrame::Message(m) => {
+                let Some(subject) = subjects.find(&m.subject) else {
+                    return Err((
+                        Invariant::NoSilentGap,
+                        format!("message on unknown subject {}", m.subject),
+                    ));
+                };
+                trace.note(
+                    *now_ms,
+                    note(FrameNote::Message {
+                        subject,
+                        kind: m.kind.as_str(),
+                        seq: m.seq,
+                    }),
+                );
+                conn.views.message(&oracle, subject, &m)?;
+                *match m.kind {
+                    MessageKind::Snapshot => &mut coverage.snapshots,
+                    MessageKind::History => &mut coverage.history,
+                    MessageKind::Recovered => &mut coverage.recovered,
+                    MessageKind::Update => &mut coverage.updates,
+                } += 1;
+                client.wanted.accept(subject, &m);
+            }
+            ServerFrame::Status { subject, status } => {
+                let Some(subject) = subjects.find(&subject) else {
+                    return Err((
+                        Invariant::NoSilentGap,
+                        format!("status on unknown subject {subject}"),
+                    ));
+                };
+                trace.note(
+                    *now_ms,
+                    note(FrameNote::Status {
+                        subject,
+                        status: status.as_str(),
+                    }),
+                );
+                conn.views.status(&oracle, subject, status, &heads)?;
+                match status {
+                    SyncStatus::Sync => coverage.syncs += 1,
+                    SyncStatus::Resync => {
+                        coverage.resyncs += 1;
+                        client.wanted.forget(subject);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
