@@ -46,7 +46,6 @@ fn a_restore_larger_than_the_queue_does_not_lock_the_client_out() {
 /// before the hole and then live updates after it: records in between are skipped
 /// without `resync` (for example history 184, then update 222; 188…210 never sent).
 #[test]
-#[ignore = "core bug: history serves messages from before a retention hole, a silent gap, see lead"]
 fn history_after_retention_overtook_the_gateway_has_no_gap() {
     exposed(KnownCoreBug::HistoryGap, &[1045, 3571, 4512, 5625]);
 }
@@ -55,7 +54,6 @@ fn history_after_retention_overtook_the_gateway_has_no_gap() {
 /// subjects are sent in `HashMap` order (`on_topic_meta` walks `subscribers`), which
 /// differs from run to run: the same seed gives a different trace.
 #[test]
-#[ignore = "core bug: unsolicited resyncs follow HashMap order, so a seed does not replay exactly, see lead"]
 fn resyncs_after_retention_replay_in_the_same_order() {
     for seed in [52, 93, 147] {
         let hashes: BTreeSet<u64> = (0..8)

@@ -192,14 +192,22 @@ impl MessageCache {
     }
 
     /// The last `n` cached messages of `subject`, oldest first.
+    /// Only messages from `covered_from` on: older ones may sit before a hole (the
+    /// log's start moved past records this gateway never read), and history must
+    /// not span a gap.
     pub fn last(&self, subject: &Subject, n: usize) -> Vec<Message> {
         match self.logs.get(subject) {
-            Some(log) => log
-                .messages
-                .iter()
-                .skip(log.messages.len().saturating_sub(n))
-                .cloned()
-                .collect(),
+            Some(log) => {
+                let complete: Vec<&Message> = log
+                    .messages
+                    .iter()
+                    .filter(|m| m.seq >= log.covered_from)
+                    .collect();
+                complete[complete.len().saturating_sub(n)..]
+                    .iter()
+                    .map(|m| (*m).clone())
+                    .collect()
+            }
             None => Vec::new(),
         }
     }

@@ -68,6 +68,10 @@ impl Gateway {
             })
             .cloned()
             .collect();
+        // Sorted: the routing index is a HashMap, and output order must not depend
+        // on its iteration order (seeds must replay exactly).
+        let mut affected = affected;
+        affected.sort();
         self.resync_subjects(affected);
     }
 
