@@ -22,13 +22,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub const HANG_GUARD: Duration = Duration::from_secs(20);
 
 pub async fn start(tweak: impl FnOnce(&mut Config)) -> Server {
-    // Gateway logs are shown with a failing test's output (RUST_LOG sets the level).
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_test_writer()
-        .try_init();
+    init_logs();
     let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         ..Config::default()
@@ -36,6 +30,16 @@ pub async fn start(tweak: impl FnOnce(&mut Config)) -> Server {
     tweak(&mut config);
     config.websocket.frame_bytes_max = config.gateway.frame_bytes_max;
     Server::start(config).await.expect("gateway starts")
+}
+
+/// Gateway logs are shown with a failing test's output (RUST_LOG sets the level).
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_test_writer()
+        .try_init();
 }
 
 pub struct RawClient {

@@ -28,6 +28,9 @@ pub fn consumer(config: &KafkaConfig) -> ClientConfig {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false")
+        // Reading below the log start must not silently jump ahead: the session turns
+        // this error into a `TopicMeta` with the new start, so clients get `resync`.
+        .set("auto.offset.reset", "error")
         // A group id is required by librdkafka's consumer even without a group; it is
         // never joined (no subscribe) and never committed to.
         .set("group.id", "sluice-gateway-unjoined");

@@ -122,7 +122,9 @@ pub fn broker_error(err: KafkaError) -> BrokerError {
             | RDKafkaErrorCode::UnknownTopic
             | RDKafkaErrorCode::UnknownPartition,
         ) => BrokerError::UnknownTopic,
-        Some(RDKafkaErrorCode::OffsetOutOfRange) => BrokerError::OffsetOutOfRange,
+        Some(RDKafkaErrorCode::OffsetOutOfRange | RDKafkaErrorCode::AutoOffsetReset) => {
+            BrokerError::OffsetOutOfRange
+        }
         _ => BrokerError::Unavailable(err.to_string()),
     }
 }

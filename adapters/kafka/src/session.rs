@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::FutureExt;
 use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use sluice_core::{BrokerCommand, BrokerEvent, PartitionMeta};
 use tokio::sync::{mpsc, watch, Semaphore};
@@ -99,6 +100,13 @@ impl Session {
                 message = self.consumer.recv() => {
                     let message = match message {
                         Ok(message) => message,
+                        Err(err) if err.rdkafka_error_code() == Some(RDKafkaErrorCode::AutoOffsetReset) => {
+                            // Retention overtook us: the gap must be announced, not skipped.
+                            if let Err(err) = self.announce_lost_records(&mut positions).await {
+                                tracing::warn!(%err, "cannot recover from an offset out of range");
+                            }
+                            continue;
+                        }
                         Err(err) => {
                             tracing::warn!(%err, "Kafka consumer error");
                             continue;
@@ -146,6 +154,80 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// After retention deleted records this gateway had not read yet: tells the core
+    /// the new start of each such partition (its subscribers get `resync`), then
+    /// moves the consumer there. Partitions still in range are left as they are.
+    async fn announce_lost_records(
+        &self,
+        positions: &mut BTreeMap<(String, u32), u64>,
+    ) -> Result<(), String> {
+        self.merge_positions(positions);
+        for topic in self.topology.topics() {
+            let Some(layout) = self.topology.get(&topic) else {
+                continue;
+            };
+            let consumer = self.consumer.clone();
+            let timeout = Duration::from_millis(self.config.request_timeout_ms);
+            let name = topic.clone();
+            let lows = tokio::task::spawn_blocking(move || {
+                (0..layout.partitions)
+                    .map(|p| {
+                        consumer
+                            .fetch_watermarks(&name, p as i32, timeout)
+                            .map(|(low, _)| low.max(0) as u64)
+                    })
+                    .collect::<Result<Vec<u64>, _>>()
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+            let mut lost = Vec::new();
+            let partitions = lows
+                .iter()
+                .enumerate()
+                .map(|(p, &low)| {
+                    let at = positions
+                        .get(&(topic.clone(), p as u32))
+                        .copied()
+                        .unwrap_or(low);
+                    if at < low {
+                        lost.push((p as u32, at, low));
+                    }
+                    PartitionMeta {
+                        partition: p as u32,
+                        epoch: layout.epoch(&topic, p as u32),
+                        start_offset: at.max(low),
+                    }
+                })
+                .collect();
+            if lost.is_empty() {
+                continue;
+            }
+            tracing::warn!(topic, ?lost, "records deleted by retention before this gateway read them; subscribers get resync");
+            let meta = BrokerEvent::TopicMeta {
+                topic: Arc::from(topic.as_str()),
+                partitions,
+            };
+            self.events
+                .send(meta)
+                .await
+                .map_err(|_| "gateway gone".to_string())?;
+            for (partition, _, low) in lost {
+                positions.insert((topic.clone(), partition), low);
+                let timeout = Duration::from_millis(self.config.request_timeout_ms);
+                self.consumer
+                    .seek(
+                        &topic,
+                        partition as i32,
+                        Offset::Offset(low as i64),
+                        timeout,
+                    )
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(())
     }
 
     fn missing_listed_topics(&self) -> Vec<String> {
