@@ -168,14 +168,20 @@ async fn assert_received_exactly(subscriber: &mut RawClient, acked: &[(u64, u64)
 }
 
 async fn connect_pair(server: &Server) -> (RawClient, RawClient) {
-    let mut subscriber = RawClient::connect(&server.url(), "sluice.v1.json").await;
+    // Reconnecting to a broker that came back can take librdkafka tens of seconds
+    // on a loaded machine.
+    let mut subscriber = RawClient::connect(&server.url(), "sluice.v1.json")
+        .await
+        .with_guard(Duration::from_secs(120));
     assert_eq!(
         subscriber
             .request(r#"{"op":"subscribe","id":1,"subjects":["/ops/x"]}"#)
             .await["op"],
         "ok"
     );
-    let publisher = RawClient::connect(&server.url(), "sluice.v1.json").await;
+    let publisher = RawClient::connect(&server.url(), "sluice.v1.json")
+        .await
+        .with_guard(Duration::from_secs(120));
     (subscriber, publisher)
 }
 

@@ -237,3 +237,44 @@ async fn resume_older_than_the_cache_replays_exactly_the_missed_records_of_the_k
     assert_eq!(got, expected);
     assert!(server.runtime().stats().resumes_fetched_total >= 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_matching_the_pattern_appear_without_a_restart() {
+    let tansu = Tansu::start();
+    tansu.create_topic("fixed", 1, false);
+    let server = start_on_kafka(&tansu, &["fixed"], |c| {
+        c.broker.kafka.exposed_topic_pattern = Some("metrics\\..*".into());
+    })
+    .await;
+    let mut client = RawClient::connect(&server.url(), "sluice.v1.json").await;
+    let refused = client
+        .request(r#"{"op":"subscribe","id":1,"subjects":["/metrics.cpu/host1"]}"#)
+        .await;
+    assert_eq!(refused["code"], "not_exposed", "{refused}");
+    assert_eq!(client.recv().await["op"], "ok");
+
+    tansu.create_topic("metrics.cpu", 2, false);
+    // The next metadata refresh exposes it; until then subscribes are refused.
+    let mut id = 2;
+    loop {
+        let answer = client
+            .request(
+                &json!({"op":"subscribe","id":id,"subjects":["/metrics.cpu/host1"]}).to_string(),
+            )
+            .await;
+        if answer == json!({"op":"ok","id":id}) {
+            break;
+        }
+        assert_eq!(client.recv().await["op"], "ok");
+        id += 1;
+        assert!(id < 200, "the new topic was never exposed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let p = producer(&tansu);
+    let (_, offset) = produce(&p, "metrics.cpu", "host1", Some("0.93"), &[]).await;
+    let m = client.recv().await;
+    assert_eq!(
+        (m["data"].as_str(), m["seq"].as_i64()),
+        (Some("0.93"), Some(offset))
+    );
+}

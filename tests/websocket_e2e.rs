@@ -306,3 +306,51 @@ async fn slow_consumer_is_disconnected_and_others_go_on() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_silent_client_is_dropped_after_the_pong_timeout() {
+    let server = common::start(|c| {
+        c.websocket.ping_interval_ms = 50;
+        c.websocket.pong_timeout_ms = 200;
+    })
+    .await;
+    // A bare socket that completes the upgrade and then never answers anything
+    // (a WebSocket library would answer pings on its own).
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut silent = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    let upgrade = "GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    silent.write_all(upgrade.as_bytes()).await.unwrap();
+    let mut bytes = Vec::new();
+    tokio::time::timeout(common::HANG_GUARD, silent.read_to_end(&mut bytes))
+        .await
+        .expect("the gateway ends the connection")
+        .unwrap();
+    let head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(bytes.starts_with(b"HTTP/1.1 101"));
+    // Server frames are unmasked and small here: opcode, length, payload.
+    let mut frames = &bytes[head_end..];
+    let mut close = None;
+    while frames.len() >= 2 {
+        let (opcode, len) = (frames[0] & 0x0f, usize::from(frames[1] & 0x7f));
+        let payload = &frames[2..2 + len];
+        if opcode == 0x8 {
+            close = Some((
+                u16::from_be_bytes([payload[0], payload[1]]),
+                String::from_utf8_lossy(&payload[2..]).into_owned(),
+            ));
+        }
+        frames = &frames[2 + len..];
+    }
+    assert_eq!(close, Some((1008, "ping timeout".to_owned())));
+
+    // A client that keeps reading answers the pings and stays.
+    let mut lively = RawClient::connect(&server.url(), "sluice.v1.json").await;
+    for id in 0..8 {
+        tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+        let ping = json!({"op":"ping","id":id}).to_string();
+        assert_eq!(lively.request(&ping).await, json!({"op":"ok","id":id}));
+    }
+}

@@ -9,7 +9,8 @@ pub mod close_code {
     pub const TOO_BIG: u16 = 1009;
 }
 
-/// Work for the caller, drained with [`crate::Gateway::poll_output`] after every input.
+/// Work for the caller, drained with [`crate::Gateway::poll_output`] after every input
+/// and after [`crate::Gateway::poll_transmit`] (continuing a paced start may fetch).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
     /// The client has frames queued: call [`crate::Gateway::poll_transmit`] until it

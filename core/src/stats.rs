@@ -21,6 +21,12 @@ pub struct GatewayStats {
     pub frames_out_total: u64,
     pub client_errors_total: u64,
     pub slow_consumer_disconnects_total: u64,
+    /// Times a subscription start paused because its next frame did not fit the
+    /// client's queue (it goes on as the client reads, and may pause again): pacing,
+    /// not a sign of a slow consumer.
+    pub start_pauses_total: u64,
+    /// Subscription starts paused right now, waiting for room in their client's queue.
+    pub starts_paused: u64,
     pub oversized_frame_disconnects_total: u64,
     pub resumes_sync_total: u64,
     pub resumes_resync_total: u64,

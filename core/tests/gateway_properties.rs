@@ -452,7 +452,10 @@ impl World {
         };
         while let Some(frame) = self.gw.poll_transmit(id) {
             self.observe(c, frame);
+            // Reading lets paused starts go on, which may ask for a fetch.
+            self.pump();
         }
+        self.pump();
     }
 
     fn observe(&mut self, c: u64, frame: ServerFrame) {
@@ -553,19 +556,20 @@ impl World {
     /// the missed records.
     fn settle(&mut self) {
         for _ in 0..1000 {
-            let busy = !self.produces.is_empty()
-                || !self.fetches.is_empty()
-                || (0..PARTITIONS as usize).any(|p| self.delivered[p] < self.log[p].len());
             self.apply(Op::AckProduce { fail: false });
             self.apply(Op::AnswerFetch);
             self.apply(Op::DeliverRecords(100));
             for c in 0..CLIENTS {
                 self.drain(c);
             }
+            let busy = !self.produces.is_empty()
+                || !self.fetches.is_empty()
+                || (0..PARTITIONS as usize).any(|p| self.delivered[p] < self.log[p].len());
             if !busy {
                 break;
             }
         }
+        assert_eq!(self.gw.stats().starts_paused, 0, "a start is still paused");
         for model in self.clients.values() {
             for (subject, view) in &model.views {
                 if let Some((from, got)) = &view.resume {

@@ -149,7 +149,14 @@ impl Views {
         self.views.get(&subject)
     }
 
-    pub fn message(&mut self, oracle: &Oracle, subject: usize, m: &Message) -> Result<(), Broken> {
+    /// A message was read; `heads` are the gateway's heads when it was queued.
+    pub fn message(
+        &mut self,
+        oracle: &Oracle,
+        subject: usize,
+        m: &Message,
+        heads: &Heads,
+    ) -> Result<(), Broken> {
         let text = &oracle.subjects.get(subject).text;
         let (kind, seq) = (m.kind.as_str(), m.seq);
         let Some(view) = self.views.get_mut(&subject) else {
@@ -171,12 +178,16 @@ impl Views {
             (Phase::SnapshotStart | Phase::Resynced, MessageKind::Snapshot)
                 if view.in_phase == 0 =>
             {
-                let expected = oracle.snapshot(subject, view.head);
-                if expected != Some(seq) {
+                // The snapshot as the gateway held it when it queued it: at the start,
+                // or later if the start was paced (then the messages after it follow
+                // as updates, `from` below).
+                let head = oracle.head(heads, subject);
+                let expected = oracle.snapshot(subject, head);
+                if head < view.head || expected != Some(seq) {
                     return Err((
                         Invariant::NoSilentGap,
                         format!(
-                            "{text}: snapshot seq {seq}, but the latest retained value below the gateway's head {} is {expected:?}",
+                            "{text}: snapshot seq {seq}, but the latest retained value below the gateway's head {head} (when it was queued; {} at the start) is {expected:?}",
                             view.head
                         ),
                     ));

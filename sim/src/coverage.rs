@@ -39,6 +39,7 @@ counters! {
     syncs: "syncs",
     resyncs: "resyncs",
     fetches: "fetches",
+    start_pauses: "paced starts",
     acks: "acks",
     publish_errors: "publish errors",
 }

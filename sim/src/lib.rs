@@ -28,7 +28,7 @@ mod violation;
 mod world;
 
 pub use coverage::Coverage;
-pub use plan::{FaultPlan, KnownCoreBug, Recurring, TopicShape, SUBJECTS_PER_CLIENT_MAX};
+pub use plan::{FaultPlan, Recurring, TopicShape, SUBJECTS_PER_CLIENT_MAX};
 pub use run::{run_seed, run_seed_twice, RunOptions, RunReport};
 pub use sweep::{default_threads, sweep, SweepOutcome};
 pub use trace::TraceLine;

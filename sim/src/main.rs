@@ -10,7 +10,7 @@ use std::time::Instant;
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use sluice_sim::{
-    default_threads, run_seed, run_seed_twice, sweep, Coverage, KnownCoreBug, RunOptions, RunReport,
+    default_threads, run_seed, run_seed_twice, sweep, Coverage, RunOptions, RunReport,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -42,10 +42,6 @@ struct Args {
     /// With --seed: print the whole trace.
     #[arg(long)]
     trace: bool,
-    /// Lift the plan's workaround for a known core bug, so it shows:
-    /// start-burst, history-gap (see sim/README.md, "Core bugs found").
-    #[arg(long, value_name = "NAME", value_parser = parse_core_bug)]
-    expose_core_bug: Vec<KnownCoreBug>,
     /// Threads for a sweep (default: every core).
     #[arg(long)]
     threads: Option<usize>,
@@ -55,13 +51,6 @@ struct Args {
 struct SeedRange {
     first: u64,
     last: u64,
-}
-
-fn parse_core_bug(name: &str) -> Result<KnownCoreBug, String> {
-    KnownCoreBug::parse(name).ok_or_else(|| {
-        let known: Vec<&str> = KnownCoreBug::ALL.iter().map(|b| b.name()).collect();
-        format!("unknown core bug {name:?}; known: {}", known.join(", "))
-    })
 }
 
 fn parse_seeds(text: &str) -> Result<SeedRange, String> {
@@ -178,7 +167,6 @@ fn options(args: &Args) -> Result<RunOptions, String> {
     }
     Ok(RunOptions {
         keep_full_trace: args.trace,
-        exposed_core_bugs: args.expose_core_bug.clone(),
         #[cfg(feature = "inject-bugs")]
         injected_bug: args
             .inject_bug

@@ -50,11 +50,6 @@ pub struct FaultPlan {
     pub large_payload_percent: u32,
     pub large_payload_bytes: usize,
     pub gateway: GatewayConfig,
-    /// The queue bound as drawn, when it was raised to work around a known core bug.
-    pub client_queue_bytes_drawn: Option<usize>,
-    /// Whether apps subscribe with `history` (off, in runs with retention, to work
-    /// around a known core bug).
-    pub history_subscribes: bool,
     pub disconnect: Option<Recurring>,
     pub slow_consumer: Option<Recurring>,
     pub broker_stall: Option<Recurring>,
@@ -65,67 +60,12 @@ pub struct FaultPlan {
 
 const TOPIC_NAMES: [&str; 2] = ["a", "b"];
 
-/// Bugs the simulator found in the core that are not fixed yet. The default plan
-/// works around each (and says so when it prints); `--expose-core-bug NAME`
-/// (or [`FaultPlan::draw_exposing`]) lifts the workaround, so the bug shows.
-/// `sim/README.md`, "Core bugs found", describes each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum KnownCoreBug {
-    /// The gateway queues a whole subscription start — `ok`, snapshots, recovered
-    /// messages, a fetched batch — at once, whatever is already queued. A start
-    /// larger than `client_queue_bytes_max` closes the client as a slow consumer,
-    /// and since its resume replays the same start, on every reconnect: it never
-    /// catches up. Workaround: the queue bound is raised above the largest start.
-    StartBurst,
-    /// When retention overtakes the gateway, the message cache keeps messages from
-    /// before the hole, and `history` serves them as if contiguous with what
-    /// follows: a silent gap. Workaround: no history subscribes with retention.
-    HistoryGap,
-}
-
-impl KnownCoreBug {
-    pub const ALL: [KnownCoreBug; 2] = [KnownCoreBug::StartBurst, KnownCoreBug::HistoryGap];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            KnownCoreBug::StartBurst => "start-burst",
-            KnownCoreBug::HistoryGap => "history-gap",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<KnownCoreBug> {
-        KnownCoreBug::ALL.into_iter().find(|b| b.name() == name)
-    }
-}
-
 /// An app holds at most this many subscriptions at once.
 pub const SUBJECTS_PER_CLIENT_MAX: usize = 4;
 
 impl FaultPlan {
-    /// Draws the plan of `seed`, keeping clear of every known core bug. Same seed,
-    /// same plan, on every platform.
+    /// Draws the plan of `seed`. Same seed, same plan, on every platform.
     pub fn draw(seed: u64) -> FaultPlan {
-        FaultPlan::draw_exposing(seed, &[])
-    }
-
-    /// Draws the plan of `seed` without the workarounds for the given known core
-    /// bugs, so they show.
-    pub fn draw_exposing(seed: u64, exposed: &[KnownCoreBug]) -> FaultPlan {
-        let mut plan = FaultPlan::draw_as_drawn(seed);
-        let burst_bytes = plan.start_burst_bytes_max();
-        let exposes = |bug| exposed.contains(&bug);
-        if !exposes(KnownCoreBug::StartBurst) && plan.gateway.client_queue_bytes_max < burst_bytes {
-            plan.client_queue_bytes_drawn = Some(plan.gateway.client_queue_bytes_max);
-            plan.gateway.client_queue_bytes_max = burst_bytes;
-            plan.gateway.frame_bytes_max = burst_bytes.min(plan.gateway.frame_bytes_max);
-        }
-        if !exposes(KnownCoreBug::HistoryGap) && plan.retention_records_max.is_some() {
-            plan.history_subscribes = false;
-        }
-        plan
-    }
-
-    fn draw_as_drawn(seed: u64) -> FaultPlan {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let topic_count = rng.random_range(1..=TOPIC_NAMES.len());
         let topics: Vec<TopicShape> = TOPIC_NAMES[..topic_count]
@@ -136,8 +76,8 @@ impl FaultPlan {
                 keys: rng.random_range(1..=5),
             })
             .collect();
-        // Pressure runs: a small client queue, with caches and batches small enough
-        // that subscription starts still fit in it (see `draw`).
+        // Pressure runs: a small client queue (subscription starts larger than it are
+        // paced by the gateway), small caches and small batches.
         let under_pressure = rng.random_bool(0.6);
         let client_queue_bytes_max = if under_pressure {
             rng.random_range(300..=3_000)
@@ -191,32 +131,8 @@ impl FaultPlan {
             partition_unavailable: recurring(&mut rng, 500..=8_000, 10..=3_000),
             gateway_crash: recurring(&mut rng, 1_000..=10_000, 0..=1_000),
             gateway,
-            client_queue_bytes_drawn: None,
-            history_subscribes: true,
             topics,
         }
-    }
-
-    /// The most bytes the gateway may queue to one client for a start before it can
-    /// read: a restore of all its subscriptions, then a fetched batch with the cached
-    /// rest, each frame as large as the world makes them. (A burst of live records
-    /// may close a slow client too, but its resume replays only a start.)
-    fn start_burst_bytes_max(&self) -> usize {
-        let payload_max = if self.large_payload_percent > 0 {
-            self.large_payload_bytes + 16
-        } else {
-            16
-        };
-        let frame_max = 64 + 16 + 8 + payload_max;
-        let g = &self.gateway;
-        let cached = (g.message_cache_messages_per_subject_max * frame_max)
-            .min(g.message_cache_bytes_per_subject_max + frame_max)
-            .min(g.message_cache_bytes_max + frame_max);
-        let status = 64 + 16;
-        let start = status + cached + frame_max;
-        let restore = 32 + SUBJECTS_PER_CLIENT_MAX * start;
-        let fetch = self.fetch_batch_offsets_max as usize * frame_max + start;
-        restore + fetch
     }
 }
 
@@ -273,17 +189,9 @@ impl fmt::Display for FaultPlan {
             self.heal_budget_ms
         )?;
         let g = &self.gateway;
-        let raised = self.client_queue_bytes_drawn.map_or(String::new(), |drawn| {
-            format!(" (drawn {drawn} B, raised above the largest start: known core bug start-burst)")
-        });
-        let history = if self.history_subscribes {
-            ""
-        } else {
-            "; no history subscribes (known core bug history-gap)"
-        };
         writeln!(
             f,
-            "  gateway: client queue {}{raised}; message cache {} msgs & {}/subject, {} total; snapshot cache {}; {} fetches in flight, queue {}; {} publishes in flight/client, timeout {} ms",
+            "  gateway: client queue {}; message cache {} msgs & {}/subject, {} total; snapshot cache {}; {} fetches in flight, queue {}; {} publishes in flight/client, timeout {} ms",
             limit(g.client_queue_bytes_max),
             g.message_cache_messages_per_subject_max,
             limit(g.message_cache_bytes_per_subject_max),
@@ -309,7 +217,7 @@ impl fmt::Display for FaultPlan {
         )?;
         writeln!(
             f,
-            "  apps: at most {SUBJECTS_PER_CLIENT_MAX} subscriptions each{history}"
+            "  apps: at most {SUBJECTS_PER_CLIENT_MAX} subscriptions each"
         )?;
         let fault = |r: Option<Recurring>, unit: &str| match r {
             None => "off".to_owned(),

@@ -3,7 +3,7 @@
 use std::panic::{self, AssertUnwindSafe};
 
 use crate::coverage::Coverage;
-use crate::plan::{FaultPlan, KnownCoreBug};
+use crate::plan::FaultPlan;
 use crate::trace::TraceLine;
 use crate::violation::{Invariant, Violation};
 use crate::world::World;
@@ -13,9 +13,6 @@ use crate::world::World;
 pub struct RunOptions {
     /// Keep every trace entry (for `--trace`), not only the last few.
     pub keep_full_trace: bool,
-    /// Draw the plan without the workarounds for these known core bugs
-    /// ([`FaultPlan::draw_exposing`]).
-    pub exposed_core_bugs: Vec<KnownCoreBug>,
     /// Switch on one of the core's deliberate bugs, to see the checker catch it.
     #[cfg(feature = "inject-bugs")]
     pub injected_bug: Option<sluice_core::InjectedBug>,
@@ -24,15 +21,11 @@ pub struct RunOptions {
 impl RunOptions {
     /// The command-line flags that replay these options (besides the seed).
     pub fn replay_flags(&self) -> String {
-        let mut flags = String::new();
-        for bug in &self.exposed_core_bugs {
-            flags.push_str(&format!(" --expose-core-bug {}", bug.name()));
-        }
         #[cfg(feature = "inject-bugs")]
         if let Some(bug) = self.injected_bug {
-            flags.push_str(&format!(" --inject-bug {bug}"));
+            return format!(" --inject-bug {bug}");
         }
-        flags
+        String::new()
     }
 }
 
@@ -74,7 +67,7 @@ impl RunReport {
 /// Runs `seed` once. A panic (in the gateway or the world) is reported as a
 /// violation, not propagated, so a sweep goes on.
 pub fn run_seed(seed: u64, options: &RunOptions) -> RunReport {
-    let plan = FaultPlan::draw_exposing(seed, &options.exposed_core_bugs);
+    let plan = FaultPlan::draw(seed);
     let mut world = World::new(plan.clone(), options.clone());
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| world.run())).unwrap_or_else(|panic| {
         let message = panic

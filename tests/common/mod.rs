@@ -44,6 +44,8 @@ pub fn init_logs() {
 
 pub struct RawClient {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// How long a read may wait before the test is declared hung.
+    guard: Duration,
 }
 
 impl RawClient {
@@ -57,7 +59,16 @@ impl RawClient {
             .await
             .expect("connects");
         assert_eq!(response.headers()["sec-websocket-protocol"], subprotocol);
-        RawClient { ws }
+        RawClient {
+            ws,
+            guard: HANG_GUARD,
+        }
+    }
+
+    /// A longer hang guard, for tests that wait on a broker recovering.
+    pub fn with_guard(mut self, guard: Duration) -> RawClient {
+        self.guard = guard;
+        self
     }
 
     pub async fn send_text(&mut self, text: &str) {
@@ -77,7 +88,7 @@ impl RawClient {
     /// The next data frame, as JSON.
     pub async fn recv(&mut self) -> Value {
         loop {
-            let message = tokio::time::timeout(HANG_GUARD, self.ws.next())
+            let message = tokio::time::timeout(self.guard, self.ws.next())
                 .await
                 .expect("a frame within the hang guard")
                 .expect("connection open")
@@ -95,7 +106,7 @@ impl RawClient {
     /// The next data frame, raw binary.
     pub async fn recv_binary(&mut self) -> Vec<u8> {
         loop {
-            let message = tokio::time::timeout(HANG_GUARD, self.ws.next())
+            let message = tokio::time::timeout(self.guard, self.ws.next())
                 .await
                 .unwrap()
                 .unwrap()
@@ -119,7 +130,7 @@ impl RawClient {
     /// Waits for the close frame the gateway sends.
     pub async fn recv_close(&mut self) -> Option<CloseFrame> {
         loop {
-            let next = tokio::time::timeout(HANG_GUARD, self.ws.next())
+            let next = tokio::time::timeout(self.guard, self.ws.next())
                 .await
                 .expect("close within the hang guard");
             match next {

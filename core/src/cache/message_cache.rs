@@ -191,25 +191,38 @@ impl MessageCache {
         }
     }
 
+    /// The oldest cached message of `subject` in log `epoch` with `seq > after`
+    /// (`None`: the oldest of all). Start frames are sent one at a time, as they fit.
+    pub fn first_after(
+        &self,
+        subject: &Subject,
+        epoch: &Epoch,
+        after: Option<u64>,
+    ) -> Option<Message> {
+        let log = self.logs.get(subject).filter(|l| &l.epoch == epoch)?;
+        let i = after.map_or(0, |a| log.messages.partition_point(|m| m.seq <= a));
+        log.messages.get(i).cloned()
+    }
+
     /// The last `n` cached messages of `subject`, oldest first.
+    pub fn last(&self, subject: &Subject, n: usize) -> Vec<Message> {
+        self.last_before(subject, n, u64::MAX)
+    }
+
+    /// The last `n` cached messages of `subject` with `seq < before`, oldest first.
     /// Only messages from `covered_from` on: older ones may sit before a hole (the
     /// log's start moved past records this gateway never read), and history must
     /// not span a gap.
-    pub fn last(&self, subject: &Subject, n: usize) -> Vec<Message> {
-        match self.logs.get(subject) {
-            Some(log) => {
-                let complete: Vec<&Message> = log
-                    .messages
-                    .iter()
-                    .filter(|m| m.seq >= log.covered_from)
-                    .collect();
-                complete[complete.len().saturating_sub(n)..]
-                    .iter()
-                    .map(|m| (*m).clone())
-                    .collect()
-            }
-            None => Vec::new(),
-        }
+    pub fn last_before(&self, subject: &Subject, n: usize, before: u64) -> Vec<Message> {
+        let Some(log) = self.logs.get(subject) else {
+            return Vec::new();
+        };
+        let from = log.messages.partition_point(|m| m.seq < log.covered_from);
+        let to = log.messages.partition_point(|m| m.seq < before).max(from);
+        log.messages
+            .range(to.saturating_sub(n).max(from)..to)
+            .cloned()
+            .collect()
     }
 
     /// Forgets everything of a log that no longer exists.
@@ -278,6 +291,40 @@ mod tests {
         );
         assert_eq!(cache.covered_from(&a, &e), 3);
         assert_eq!(cache.messages(), 3);
+    }
+
+    #[test]
+    fn first_after_and_last_before_walk_the_complete_messages() {
+        let e = Epoch::new("e-0");
+        let a = Subject::parse("/t/a").unwrap();
+        let mut cache = MessageCache::new(usize::MAX, 100, usize::MAX);
+        cache.raise_floor(&e, 0);
+        for seq in [2, 4, 6, 8] {
+            cache.append(&a, msg(&a, seq));
+        }
+        let first = |after| cache.first_after(&a, &e, after).map(|m| m.seq);
+        assert_eq!(
+            (first(None), first(Some(2)), first(Some(3)), first(Some(8))),
+            (Some(2), Some(4), Some(4), None)
+        );
+        assert_eq!(cache.first_after(&a, &Epoch::new("e-1"), None), None);
+        fn last(cache: &MessageCache, n: usize, before: u64) -> Vec<u64> {
+            let a = Subject::parse("/t/a").unwrap();
+            cache
+                .last_before(&a, n, before)
+                .iter()
+                .map(|m| m.seq)
+                .collect()
+        }
+        assert_eq!(last(&cache, 2, 7), vec![4, 6]);
+        assert_eq!(last(&cache, 9, 7), vec![2, 4, 6]);
+        assert_eq!(last(&cache, 2, u64::MAX), vec![6, 8]);
+        assert_eq!(last(&cache, 0, 7), Vec::<u64>::new());
+        // Retention moved the log start past unread records: older ones are not
+        // complete, and history must not reach back across the hole.
+        cache.raise_floor(&e, 5);
+        assert_eq!(last(&cache, 9, u64::MAX), vec![6, 8]);
+        assert_eq!(last(&cache, 9, 5), Vec::<u64>::new());
     }
 
     #[test]

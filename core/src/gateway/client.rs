@@ -11,9 +11,11 @@ pub(super) struct Subscription {
     /// The log the client's position refers to.
     pub epoch: Epoch,
     /// The highest seq the client has (or was told it has); only later ones are sent.
+    /// While a start is paused it is the position the start continues from.
     pub after: Option<u64>,
-    /// While a resume is being served from the broker, live messages are held back
-    /// (they stay in the cache) so the client sees them in order afterwards.
+    /// While the start is not finished — a resume served from the broker, or a start
+    /// paused for room in the client's queue — live messages are held back (they stay
+    /// in the cache) so the client sees them in order afterwards.
     pub recovering: Option<Recovering>,
 }
 
@@ -22,12 +24,49 @@ pub(super) enum Recovering {
     /// Waiting for a fetch slot.
     Queued,
     Fetching(FetchId),
+    /// A start frame did not fit the client's queue: the start goes on when the client
+    /// has read enough ([`ClientState::paused`] holds its turn).
+    Paused(PendingStart),
+}
+
+/// How a paused start goes on. In every case the messages the subscription missed
+/// meanwhile are still in the cache (or the start ends with `resync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PendingStart {
+    /// The snapshot is not sent yet. `after` is the subscription's position (the
+    /// gateway's head when the start began, minus one): the snapshot, then every
+    /// cached message after it and after `after`, as `update`s.
+    Snapshot,
+    /// History not finished: `after` is the last `history` message sent (`None`:
+    /// none yet, then the last `n` complete messages below `until` are sent). History
+    /// is what precedes `until` (the head when the start began); the messages from
+    /// `until` on follow as `update`s.
+    History { n: usize, until: u64 },
+    /// Deliver the cached messages after `after` as `update`s, then go live (the end
+    /// of a snapshot or history start).
+    Updates,
+    /// Continue the resume after `after`: `recovered` from the cache or a new fetch,
+    /// then `sync`.
+    Resume,
+    /// Send `resync`, then the snapshot.
+    Resync,
+}
+
+/// A paused start's turn, and the cost of the frame that did not fit.
+#[derive(Debug, Clone)]
+pub(super) struct Paused {
+    pub subject: Subject,
+    pub cost: usize,
 }
 
 impl Subscription {
     /// Whether a live message at `seq` of `epoch` is new to this subscriber.
     pub fn wants(&self, epoch: &Epoch, seq: u64) -> bool {
         self.recovering.is_none() && (&self.epoch != epoch || self.after.is_none_or(|a| seq > a))
+    }
+
+    pub fn is_paused(&self) -> bool {
+        matches!(self.recovering, Some(Recovering::Paused(_)))
     }
 }
 
@@ -41,6 +80,9 @@ pub(super) struct ClientState {
     /// A `Wake` was emitted and the queue has not been drained empty since.
     pub woken: bool,
     pub publishes_in_flight: usize,
+    /// Paused starts, in the order they go on. A subject is here exactly when its
+    /// subscription is [`Recovering::Paused`]. Never non-empty with an empty queue.
+    pub paused: VecDeque<Paused>,
 }
 
 impl ClientState {
@@ -52,6 +94,7 @@ impl ClientState {
             queue_bytes: 0,
             woken: false,
             publishes_in_flight: 0,
+            paused: VecDeque::new(),
         }
     }
 
@@ -73,5 +116,17 @@ impl ClientState {
                 None
             }
         }
+    }
+
+    /// Whether a start frame of `cost` bytes may be queued now: start frames fill the
+    /// queue only up to `limit` (half the bound), and one always goes into an empty
+    /// queue.
+    pub fn start_fits(&self, cost: usize, limit: usize) -> bool {
+        self.queue_bytes == 0 || self.queue_bytes + cost <= limit
+    }
+
+    /// Forgets the paused start of `subject`, if any.
+    pub fn unpause(&mut self, subject: &Subject) {
+        self.paused.retain(|p| &p.subject != subject);
     }
 }

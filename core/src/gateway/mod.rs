@@ -2,8 +2,9 @@
 //!
 //! Methods fall into the groups `quinn-proto` uses: `handle_*` feed it what happened,
 //! `poll_*` drain what it wants done, and getters read its state. After every
-//! `handle_*` call, drain [`Gateway::poll_output`] until it returns `None`; then wait
-//! for the next input or until [`Gateway::poll_timeout`].
+//! `handle_*` call, and after [`Gateway::poll_transmit`] (reading makes room, and a
+//! paused subscription start goes on), drain [`Gateway::poll_output`] until it
+//! returns `None`; then wait for the next input or until [`Gateway::poll_timeout`].
 
 mod client;
 mod publish;
@@ -24,7 +25,7 @@ use crate::protocol::ServerFrame;
 use crate::stats::GatewayStats;
 use crate::subject::Subject;
 
-use client::ClientState;
+use client::{ClientState, Paused, PendingStart, Recovering};
 use publish::PendingProduce;
 use subscribe::{FetchState, WaitingResume};
 
@@ -39,6 +40,16 @@ struct PartitionState {
 #[derive(Debug, Clone, Default)]
 struct TopicState {
     partitions: Vec<PartitionState>,
+}
+
+/// What became of a start frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StartSend {
+    Sent,
+    /// It did not fit the client's queue (this many bytes): the start must pause.
+    NoRoom(usize),
+    /// The client is gone.
+    Gone,
 }
 
 /// Why the caller's input was refused. These are caller bugs, never peer data.
@@ -154,11 +165,22 @@ impl Gateway {
     }
 
     /// The next frame to write to `client`, releasing its bytes from the client's queue.
+    ///
+    /// Reading makes room, so this is also where paused subscription starts go on:
+    /// they may queue more frames and ask for more (a broker fetch). Drain
+    /// [`Gateway::poll_output`] after calling it, as after a `handle_*` call.
     pub fn poll_transmit(&mut self, client: ClientId) -> Option<ServerFrame> {
+        let state = self.clients.get(&client)?;
+        if state.queue.is_empty() && !state.paused.is_empty() {
+            // Not reached while the invariant holds (a start pauses only behind
+            // queued frames); cheap insurance against a client stuck forever.
+            self.continue_starts(client);
+        }
         let state = self.clients.get_mut(&client)?;
         let frame = state.pop();
         if let Some(frame) = &frame {
             self.stats.client_queue_bytes -= frame.cost_bytes() as u64;
+            self.continue_starts(client);
         }
         frame
     }
@@ -207,6 +229,7 @@ impl Gateway {
         stats.subjects_subscribed = self.subscribers.len() as u64;
         stats.fetches_in_flight = self.fetches.len() as u64;
         stats.fetch_queue_len = self.fetch_queue.len() as u64;
+        stats.starts_paused = self.clients.values().map(|c| c.paused.len() as u64).sum();
         stats.snapshot_cache_bytes = self.snapshots.bytes() as u64;
         stats.snapshot_cache_entries = self.snapshots.len() as u64;
         stats.snapshot_cache_evictions_total = self.snapshots.evictions_total();
@@ -217,9 +240,11 @@ impl Gateway {
     }
 
     /// Queues a frame for `client`; disconnects it as a slow consumer if that would
-    /// exceed its bound. Returns false when the client is (now) gone.
+    /// exceed its bound. Returns false when the client is (now) gone. For replies
+    /// (`ok`, `error`, `ack`) and live `update`s: a client that cannot take those is
+    /// too slow. A subscription's start goes through [`Gateway::send_start`] instead.
     fn send(&mut self, client: ClientId, frame: ServerFrame) -> bool {
-        let Some(state) = self.clients.get_mut(&client) else {
+        let Some(state) = self.clients.get(&client) else {
             return false;
         };
         let cost = frame.cost_bytes();
@@ -236,6 +261,41 @@ impl Gateway {
             self.close(client, crate::output::close_code::POLICY, "slow_consumer");
             return false;
         }
+        self.enqueue(client, frame, cost);
+        true
+    }
+
+    /// Queues a frame of a subscription's start (snapshot, history, recovered, a
+    /// fetched record, `sync`/`resync`, the updates that end a paused start). Start
+    /// frames are paced, never a reason to close: they fill the queue only up to half
+    /// its bound (one always goes into an empty queue), which leaves the other half to
+    /// replies and live updates. When the frame does not fit, nothing is queued and
+    /// the caller pauses the start ([`Gateway::pause_start`]).
+    fn send_start(&mut self, client: ClientId, frame: ServerFrame) -> StartSend {
+        let Some(state) = self.clients.get(&client) else {
+            return StartSend::Gone;
+        };
+        let cost = frame.cost_bytes();
+        let fits = state.start_fits(cost, self.start_bytes_max());
+        #[cfg(feature = "inject-bugs")]
+        let fits = fits || self.injected_bug == Some(crate::InjectedBug::ForgetQueueBound);
+        if !fits {
+            return StartSend::NoRoom(cost);
+        }
+        self.enqueue(client, frame, cost);
+        StartSend::Sent
+    }
+
+    /// How many bytes start frames may fill a client's queue up to.
+    fn start_bytes_max(&self) -> usize {
+        self.config.client_queue_bytes_max / 2
+    }
+
+    /// Queues a frame the caller has admitted, counting it.
+    fn enqueue(&mut self, client: ClientId, frame: ServerFrame, cost: usize) {
+        let Some(state) = self.clients.get_mut(&client) else {
+            return;
+        };
         if let ServerFrame::Message(m) = &frame {
             self.stats.messages_out_total += 1;
             self.stats.message_bytes_out_total += m.data.as_ref().map_or(0, |d| d.len() as u64);
@@ -248,7 +308,77 @@ impl Gateway {
         if state.push(frame, cost) {
             self.outputs.push_back(Output::Wake { client });
         }
-        true
+    }
+
+    /// Pauses the start of `client`'s subscription to `subject` at `pending`; `cost` is
+    /// the frame that did not fit. A start already paused keeps its turn.
+    fn pause_start(
+        &mut self,
+        client: ClientId,
+        subject: &Subject,
+        pending: PendingStart,
+        cost: usize,
+    ) {
+        let Some(state) = self.clients.get_mut(&client) else {
+            return;
+        };
+        let Some(sub) = state.subscriptions.get_mut(subject) else {
+            return;
+        };
+        self.stats.start_pauses_total += 1;
+        let was_paused = sub.is_paused();
+        sub.recovering = Some(Recovering::Paused(pending));
+        match state.paused.iter_mut().find(|p| &p.subject == subject) {
+            Some(paused) if was_paused => paused.cost = cost,
+            _ => state.paused.push_back(Paused {
+                subject: subject.clone(),
+                cost,
+            }),
+        }
+    }
+
+    /// Goes on with `client`'s paused starts, in order, while the first one's frame
+    /// fits. One that pauses again keeps the first turn.
+    fn continue_starts(&mut self, client: ClientId) {
+        let limit = self.start_bytes_max();
+        loop {
+            let Some(state) = self.clients.get_mut(&client) else {
+                return;
+            };
+            let Some(first) = state.paused.front() else {
+                return;
+            };
+            if !state.start_fits(first.cost, limit) {
+                return;
+            }
+            let Some(Paused { subject, .. }) = state.paused.pop_front() else {
+                return;
+            };
+            let pending = match state.subscriptions.get_mut(&subject) {
+                Some(sub) => match sub.recovering {
+                    Some(Recovering::Paused(pending)) => {
+                        sub.recovering = None;
+                        pending
+                    }
+                    _ => continue,
+                },
+                None => continue,
+            };
+            if !self.run_pending_start(client, &subject, pending) {
+                return;
+            }
+            let Some(state) = self.clients.get_mut(&client) else {
+                return;
+            };
+            if state.paused.back().is_some_and(|p| p.subject == subject) {
+                // Paused again: it goes first next time too, and nothing behind it
+                // goes on before it.
+                if let Some(again) = state.paused.pop_back() {
+                    state.paused.push_front(again);
+                }
+                return;
+            }
+        }
     }
 
     /// Forgets a client and tells the caller to close its connection.

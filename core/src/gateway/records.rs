@@ -6,11 +6,13 @@ use super::{Gateway, PartitionState, TopicState};
 use crate::broker::{BrokerRecord, PartitionMeta};
 use crate::ids::ClientId;
 use crate::protocol::{Message, MessageKind, ServerFrame};
-use crate::subject::Subject;
+use crate::subject::{self, Subject};
 
 impl Gateway {
+    /// The broker announces exactly the topics it exposes: the listed ones and, for
+    /// Kafka, those matching `exposed_topic_pattern`. An announced topic is exposed.
     pub(super) fn on_topic_meta(&mut self, topic: Arc<str>, partitions: Vec<PartitionMeta>) {
-        if !self.exposed.contains(topic.as_ref()) {
+        if !subject::is_valid_topic(&topic) {
             return;
         }
         let mut partitions = partitions;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::client::{Recovering, Subscription};
-use super::Gateway;
+use super::client::{PendingStart, Recovering, Subscription};
+use super::{Gateway, StartSend};
 use crate::broker::{BrokerCommand, BrokerError, Epoch, Fetched};
 use crate::ids::{ClientId, FetchId, RequestId};
 use crate::output::Output;
@@ -32,6 +32,15 @@ pub(super) struct FetchState {
     to_offset: u64,
 }
 
+/// What a catch-up from the cache sends, and how it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CatchUp {
+    /// The end of a snapshot or history start: `update`s, then live.
+    Updates,
+    /// A resume: `recovered`, then `sync`.
+    Resume,
+}
+
 /// What a new subscription starts with.
 enum Start {
     Snapshot,
@@ -40,11 +49,12 @@ enum Start {
 }
 
 impl Gateway {
-    /// Parses a subject and checks that its topic is exposed.
+    /// Parses a subject and checks that its topic is exposed: listed in the config,
+    /// or announced by the broker (Kafka's `exposed_topic_pattern`).
     pub(super) fn check_subject(&self, text: &str) -> Result<Subject, (ErrorCode, String)> {
         let subject =
             Subject::parse(text).map_err(|e| (ErrorCode::InvalidSubject, e.to_string()))?;
-        if !self.exposed.contains(subject.topic()) {
+        if !self.exposed.contains(subject.topic()) && !self.topic_known(subject.topic()) {
             return Err((
                 ErrorCode::NotExposed,
                 format!("topic {} is not exposed", subject.topic()),
@@ -124,10 +134,10 @@ impl Gateway {
         for text in subjects {
             match Subject::parse(&text) {
                 Ok(subject) => {
-                    let removed = self
-                        .clients
-                        .get_mut(&client)
-                        .and_then(|c| c.subscriptions.remove(&subject));
+                    let removed = self.clients.get_mut(&client).and_then(|c| {
+                        c.unpause(&subject);
+                        c.subscriptions.remove(&subject)
+                    });
                     if removed.is_some() {
                         self.remove_subscriber(&subject, client);
                         self.fetch_queue
@@ -150,13 +160,14 @@ impl Gateway {
         self.send(client, ServerFrame::Ok { id });
     }
 
-    /// Registers the subscription and sends what it starts with. False if the client
-    /// was disconnected meanwhile (slow consumer).
+    /// Registers the subscription and sends what it starts with (as far as it fits
+    /// the client's queue: the rest follows as the client reads). False if the client
+    /// is gone.
     fn start_subscription(&mut self, client: ClientId, subject: Subject, start: Start) -> bool {
         let Some((_, partition)) = self.partition_of(&subject) else {
             return true;
         };
-        let epoch = partition.epoch.clone();
+        let (epoch, head) = (partition.epoch.clone(), partition.next_offset);
         let Some(state) = self.clients.get_mut(&client) else {
             return false;
         };
@@ -168,11 +179,13 @@ impl Gateway {
                 recovering: None,
             },
         );
+        // A renewed subscription may still have a paused start or a queued resume;
+        // the new start wins.
+        state.unpause(&subject);
         self.subscribers
             .entry(subject.clone())
             .or_default()
             .insert(client);
-        // A renewed subscription may still have a queued resume; the new start wins.
         self.fetch_queue
             .retain(|w| !(w.client == client && w.subject == subject));
         match start {
@@ -182,21 +195,12 @@ impl Gateway {
             {
                 let latest = self.messages.last(&subject, 1).pop();
                 latest.is_none_or(|m| self.send(client, message_of(m, MessageKind::Update)))
-                    && self.send_snapshot(client, &subject)
+                    && self.start_snapshot(client, &subject, head)
             }
-            Start::Snapshot => self.send_snapshot(client, &subject),
+            Start::Snapshot => self.start_snapshot(client, &subject, head),
             Start::History(n) => {
                 let n = (n as usize).min(self.config.message_cache_messages_per_subject_max);
-                let past = self.messages.last(&subject, n);
-                let mut last = None;
-                for m in past {
-                    last = Some(m.seq);
-                    if !self.send(client, message_of(m, MessageKind::History)) {
-                        return false;
-                    }
-                }
-                self.set_after(client, &subject, last);
-                true
+                self.history_from(client, &subject, n, head)
             }
             Start::Resume(point) => {
                 if point.epoch != epoch {
@@ -209,94 +213,259 @@ impl Gateway {
         }
     }
 
-    /// Sends the snapshot, if any, and moves the subscriber's position to it.
-    fn send_snapshot(&mut self, client: ClientId, subject: &Subject) -> bool {
+    /// Goes on with a start that was paused for room in the client's queue.
+    pub(super) fn run_pending_start(
+        &mut self,
+        client: ClientId,
+        subject: &Subject,
+        pending: PendingStart,
+    ) -> bool {
+        match pending {
+            PendingStart::Snapshot => self.continue_snapshot(client, subject),
+            PendingStart::History { n, until } => self.history_from(client, subject, n, until),
+            PendingStart::Updates => self.catch_up(client, subject, CatchUp::Updates),
+            PendingStart::Resume => self.resume_from(client, subject),
+            PendingStart::Resync => self.resync(client, subject),
+        }
+    }
+
+    /// Sends the snapshot, if any, and moves the subscriber's position to it. `head`
+    /// is the gateway's head now: if the snapshot does not fit, the start pauses and
+    /// the subscriber is owed everything from `head` on.
+    fn start_snapshot(&mut self, client: ClientId, subject: &Subject, head: u64) -> bool {
         let Some(snapshot) = self.snapshots.get(subject) else {
             return true;
         };
         let seq = snapshot.seq;
-        if !self.send(client, message_of(snapshot, MessageKind::Snapshot)) {
-            return false;
+        match self.send_start(client, message_of(snapshot, MessageKind::Snapshot)) {
+            StartSend::Sent => {
+                self.set_after(client, subject, Some(seq));
+                true
+            }
+            StartSend::NoRoom(cost) => {
+                self.set_after(client, subject, head.checked_sub(1));
+                self.pause_start(client, subject, PendingStart::Snapshot, cost);
+                true
+            }
+            StartSend::Gone => false,
         }
-        self.set_after(client, subject, Some(seq));
-        true
     }
 
-    /// The client's position cannot be honoured: say so, then send the snapshot.
-    fn resync(&mut self, client: ClientId, subject: &Subject) -> bool {
-        self.stats.resumes_resync_total += 1;
-        let epoch = self.partition_of(subject).map(|(_, p)| p.epoch.clone());
-        if let Some(sub) = self.subscription_mut(client, subject) {
-            sub.recovering = None;
-            sub.after = None;
-            if let Some(epoch) = epoch {
-                sub.epoch = epoch;
+    /// A paused snapshot start goes on: the snapshot as it is now, then, as `update`s,
+    /// every cached message after both it and the subscriber's position (what arrived
+    /// while the start was paused). If the snapshot is gone meanwhile (deleted or
+    /// evicted), or the cache no longer holds all of those messages: `resync`.
+    fn continue_snapshot(&mut self, client: ClientId, subject: &Subject) -> bool {
+        let Some(sub) = self.subscription_mut(client, subject) else {
+            return true;
+        };
+        let (epoch, after) = (sub.epoch.clone(), sub.after);
+        let Some(head) = self.head_of(subject, &epoch) else {
+            return self.resync(client, subject);
+        };
+        let Some(snapshot) = self.snapshots.get(subject) else {
+            return self.resync(client, subject);
+        };
+        let position = after.max(Some(snapshot.seq));
+        if !self.covers(subject, &epoch, position, head) {
+            return self.resync(client, subject);
+        }
+        match self.send_start(client, message_of(snapshot, MessageKind::Snapshot)) {
+            StartSend::Sent => {
+                self.set_after(client, subject, position);
+                self.catch_up(client, subject, CatchUp::Updates)
             }
+            StartSend::NoRoom(cost) => {
+                self.pause_start(client, subject, PendingStart::Snapshot, cost);
+                true
+            }
+            StartSend::Gone => false,
+        }
+    }
+
+    /// Sends `history`: the last `n` complete cached messages below `until` (the head
+    /// when the start began), or, after a pause, the rest of them after the last one
+    /// sent (`after`); then the messages from `until` on, as `update`s.
+    fn history_from(&mut self, client: ClientId, subject: &Subject, n: usize, until: u64) -> bool {
+        let Some(sub) = self.subscription_mut(client, subject) else {
+            return true;
+        };
+        let (epoch, after) = (sub.epoch.clone(), sub.after);
+        let Some(head) = self.head_of(subject, &epoch) else {
+            return self.resync(client, subject);
+        };
+        let past = match after {
+            None => self.messages.last_before(subject, n, until),
+            Some(last) => {
+                if !self.covers(subject, &epoch, Some(last), head) {
+                    // The rest of the history, or what came after it, was evicted.
+                    return self.resync(client, subject);
+                }
+                self.messages
+                    .after(subject, &epoch, last)
+                    .into_iter()
+                    .take_while(|m| m.seq < until)
+                    .collect()
+            }
+        };
+        let mut last = after;
+        for m in past {
+            let seq = m.seq;
+            match self.send_start(client, message_of(m, MessageKind::History)) {
+                StartSend::Sent => last = Some(seq),
+                StartSend::NoRoom(cost) => {
+                    self.set_after(client, subject, last);
+                    self.pause_start(client, subject, PendingStart::History { n, until }, cost);
+                    return true;
+                }
+                StartSend::Gone => return false,
+            }
+        }
+        // History ends right below `until`; what came since follows as updates.
+        self.set_after(client, subject, last.max(until.checked_sub(1)));
+        self.catch_up(client, subject, CatchUp::Updates)
+    }
+
+    /// The client's position cannot be honoured: say so, then send the snapshot. A
+    /// paused start keeps its turn and becomes this resync.
+    fn resync(&mut self, client: ClientId, subject: &Subject) -> bool {
+        let partition = self
+            .partition_of(subject)
+            .map(|(_, p)| (p.epoch.clone(), p.next_offset));
+        let Some(sub) = self.subscription_mut(client, subject) else {
+            return true;
+        };
+        if let Some(Recovering::Paused(pending)) = &mut sub.recovering {
+            *pending = PendingStart::Resync;
+            return true;
+        }
+        sub.recovering = None;
+        sub.after = None;
+        let mut head = 0;
+        if let Some((epoch, next_offset)) = partition {
+            sub.epoch = epoch;
+            head = next_offset;
         }
         let status = ServerFrame::Status {
             subject: subject.shared(),
             status: SyncStatus::Resync,
         };
-        self.send(client, status) && self.send_snapshot(client, subject)
+        match self.send_start(client, status) {
+            StartSend::Sent => {
+                self.stats.resumes_resync_total += 1;
+                self.start_snapshot(client, subject, head)
+            }
+            StartSend::NoRoom(cost) => {
+                self.pause_start(client, subject, PendingStart::Resync, cost);
+                true
+            }
+            StartSend::Gone => false,
+        }
     }
 
     /// Serves a resume from the subscriber's current position: from the cache if it
     /// covers the position, else by fetching from the broker (or waiting for a slot).
     fn resume_from(&mut self, client: ClientId, subject: &Subject) -> bool {
+        self.catch_up(client, subject, CatchUp::Resume)
+    }
+
+    /// Sends every cached message after the subscriber's position, one by one as they
+    /// fit (pausing when one does not), then — for a resume — `sync`; the subscription
+    /// is live afterwards. If the cache does not hold every message after the
+    /// position: a resume reads them from the broker, a snapshot or history start
+    /// ends with `resync`.
+    fn catch_up(&mut self, client: ClientId, subject: &Subject, mode: CatchUp) -> bool {
         let Some(sub) = self.subscription_mut(client, subject) else {
             return true;
         };
-        let (epoch, after) = (sub.epoch.clone(), sub.after.unwrap_or(0));
-        let Some((_, partition)) = self.partition_of(subject) else {
-            return true;
-        };
-        if partition.epoch != epoch {
+        let (epoch, after) = (sub.epoch.clone(), sub.after);
+        let Some(head) = self.head_of(subject, &epoch) else {
             return self.resync(client, subject);
-        }
-        let head = partition.next_offset;
-        let covered_from = self.messages.covered_from(subject, &epoch);
-        if after.saturating_add(1) >= covered_from || after.saturating_add(1) >= head {
-            let missed = self.messages.after(subject, &epoch, after);
-            #[cfg(feature = "inject-bugs")]
-            let missed = if self.injected_bug == Some(crate::InjectedBug::DropRecordOnResume) {
-                missed.into_iter().skip(1).collect()
-            } else {
-                missed
-            };
-            let mut last = after;
-            for m in missed {
-                last = m.seq;
-                if !self.send(client, message_of(m, MessageKind::Recovered)) {
-                    return false;
+        };
+        if !self.covers(subject, &epoch, after, head) {
+            if mode == CatchUp::Updates {
+                return self.resync(client, subject);
+            }
+            // Older than the cache: read the gap back from the broker.
+            let from = after.map_or(0, |a| a + 1);
+            if self.fetches.len() < self.config.fetches_in_flight_max {
+                self.start_fetch(client, subject.clone(), epoch, from, head - 1);
+                return true;
+            } else if self.fetch_queue.len() < self.config.fetch_queue_max {
+                if let Some(sub) = self.subscription_mut(client, subject) {
+                    sub.recovering = Some(Recovering::Queued);
                 }
+                self.fetch_queue.push_back(WaitingResume {
+                    client,
+                    subject: subject.clone(),
+                });
+                return true;
+            } else {
+                return self.resync(client, subject);
             }
-            if let Some(sub) = self.subscription_mut(client, subject) {
-                sub.after = Some(last);
-                sub.recovering = None;
-            }
-            self.stats.resumes_sync_total += 1;
-            let status = ServerFrame::Status {
-                subject: subject.shared(),
-                status: SyncStatus::Sync,
-            };
-            return self.send(client, status);
         }
-        // Older than the cache: read the gap back from the broker.
-        if self.fetches.len() < self.config.fetches_in_flight_max {
-            self.start_fetch(client, subject.clone(), epoch, after + 1, head - 1);
-            true
-        } else if self.fetch_queue.len() < self.config.fetch_queue_max {
-            if let Some(sub) = self.subscription_mut(client, subject) {
-                sub.recovering = Some(Recovering::Queued);
+        let (kind, pending) = match mode {
+            CatchUp::Updates => (MessageKind::Update, PendingStart::Updates),
+            CatchUp::Resume => (MessageKind::Recovered, PendingStart::Resume),
+        };
+        let mut last = after;
+        #[cfg(feature = "inject-bugs")]
+        if mode == CatchUp::Resume
+            && self.injected_bug == Some(crate::InjectedBug::DropRecordOnResume)
+        {
+            if let Some(skipped) = self.messages.first_after(subject, &epoch, last) {
+                last = Some(skipped.seq);
             }
-            self.fetch_queue.push_back(WaitingResume {
-                client,
-                subject: subject.clone(),
-            });
-            true
-        } else {
-            self.resync(client, subject)
         }
+        while let Some(m) = self.messages.first_after(subject, &epoch, last) {
+            let seq = m.seq;
+            match self.send_start(client, message_of(m, kind)) {
+                StartSend::Sent => last = Some(seq),
+                StartSend::NoRoom(cost) => {
+                    self.set_after(client, subject, last);
+                    self.pause_start(client, subject, pending, cost);
+                    return true;
+                }
+                StartSend::Gone => return false,
+            }
+        }
+        if let Some(sub) = self.subscription_mut(client, subject) {
+            sub.after = last;
+            sub.recovering = None;
+        }
+        if mode == CatchUp::Updates {
+            return true;
+        }
+        let status = ServerFrame::Status {
+            subject: subject.shared(),
+            status: SyncStatus::Sync,
+        };
+        match self.send_start(client, status) {
+            StartSend::Sent => {
+                self.stats.resumes_sync_total += 1;
+                true
+            }
+            StartSend::NoRoom(cost) => {
+                // Everything was sent; going on finds nothing more and sends `sync`.
+                self.pause_start(client, subject, PendingStart::Resume, cost);
+                true
+            }
+            StartSend::Gone => false,
+        }
+    }
+
+    /// Whether the cache holds every message of `subject` after `after` (`None`: all of
+    /// them) that the gateway has read (`head` is its next offset).
+    fn covers(&self, subject: &Subject, epoch: &Epoch, after: Option<u64>, head: u64) -> bool {
+        let next = after.map_or(0, |a| a.saturating_add(1));
+        next >= self.messages.covered_from(subject, epoch) || next >= head
+    }
+
+    /// The gateway's next offset on `subject`'s partition, if that is still log `epoch`.
+    fn head_of(&self, subject: &Subject, epoch: &Epoch) -> Option<u64> {
+        self.partition_of(subject)
+            .filter(|(_, p)| &p.epoch == epoch)
+            .map(|(_, p)| p.next_offset)
     }
 
     fn start_fetch(
@@ -379,7 +548,6 @@ impl Gateway {
             if !matches || record.offset <= last || record.offset > to_offset {
                 continue;
             }
-            last = record.offset;
             let m = Message {
                 subject: subject.shared(),
                 data: record.payload,
@@ -387,8 +555,18 @@ impl Gateway {
                 epoch: epoch.clone(),
                 kind: MessageKind::Recovered,
             };
-            if !self.send(client, ServerFrame::Message(m)) {
-                return;
+            match self.send_start(client, ServerFrame::Message(m)) {
+                StartSend::Sent => last = record.offset,
+                StartSend::NoRoom(cost) => {
+                    // The rest of the batch is read again, or served from the cache,
+                    // when the client has made room.
+                    if let Some(sub) = self.subscription_mut(client, &subject) {
+                        sub.after = Some(last);
+                    }
+                    self.pause_start(client, &subject, PendingStart::Resume, cost);
+                    return;
+                }
+                StartSend::Gone => return,
             }
         }
         if fetched.next_offset <= to_offset && fetched.next_offset > after {

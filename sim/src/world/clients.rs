@@ -92,7 +92,9 @@ impl World {
         match self.rng.random_range(0..100) {
             0..50 => self.publish(c, subject),
             50..70 if self.clients[c].wanted.len() < SUBJECTS_PER_CLIENT_MAX => {
-                let history = (self.plan.history_subscribes && self.rng.random_bool(0.2))
+                let history = self
+                    .rng
+                    .random_bool(0.2)
                     .then(|| self.rng.random_range(0..=4));
                 self.clients[c].wanted.want(subject);
                 let request = Request::Subscribe {
@@ -315,12 +317,18 @@ impl World {
             usize::MAX
         };
         while budget > 0 {
-            let Some(frame) = self.gateway.as_mut().and_then(|g| g.poll_transmit(conn_id)) else {
-                return Ok(());
+            let frame = self.gateway.as_mut().and_then(|g| g.poll_transmit(conn_id));
+            let Some(frame) = frame else {
+                // Reading can make the gateway act (a paused start goes on): like the
+                // runtime, drain its outputs after every `poll_transmit`.
+                return self.after_input();
             };
             budget -= 1;
             self.read_frame(c, frame)
                 .map_err(|broken| self.violation(broken, Some((c, conn_id))))?;
+            // After the read is in the ledger, so frames queued by this very call are
+            // noted with the gateway's heads now.
+            self.after_input()?;
             if self.clients[c]
                 .conn
                 .as_ref()
@@ -466,7 +474,7 @@ impl World {
                         seq: m.seq,
                     }),
                 );
-                conn.views.message(&oracle, subject, &m)?;
+                conn.views.message(&oracle, subject, &m, &heads)?;
                 *match m.kind {
                     MessageKind::Snapshot => &mut coverage.snapshots,
                     MessageKind::History => &mut coverage.history,

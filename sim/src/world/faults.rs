@@ -107,9 +107,10 @@ impl World {
                 )));
             }
             Fault::GatewayCrash => {
-                if self.gateway.take().is_none() {
+                let Some(crashed) = self.gateway.take() else {
                     return Ok(());
-                }
+                };
+                self.coverage.start_pauses += crashed.stats().start_pauses_total;
                 self.incarnation += 1;
                 self.heads = None;
                 self.note(Note::GatewayCrash);

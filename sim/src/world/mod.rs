@@ -112,7 +112,12 @@ impl World {
     }
 
     pub fn coverage(&self) -> Coverage {
-        self.coverage
+        let mut coverage = self.coverage;
+        coverage.start_pauses += self
+            .gateway
+            .as_ref()
+            .map_or(0, |g| g.stats().start_pauses_total);
+        coverage
     }
 
     pub fn trace(&self) -> &Trace {

@@ -1,0 +1,364 @@
+//! Subscription starts are paced by the client's queue, never a reason to close it:
+//! a start larger than `client_queue_bytes_max` is delivered completely, in order,
+//! as the client reads. Live updates that a client does not read still close it as a
+//! slow consumer.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use sluice_core::protocol::{
+    ClientFrame, Encoding, MessageKind, ResumePoint, ServerFrame, SubscribeItem, SyncStatus,
+};
+use sluice_core::{
+    BrokerCommand, BrokerEvent, BrokerRecord, ClientId, Epoch, Fetched, Gateway, GatewayConfig,
+    Input, Output, PartitionMeta, RequestId,
+};
+
+const BOUND: usize = 1_000;
+const CLIENT: ClientId = ClientId(1);
+
+struct Harness {
+    gw: Gateway,
+    /// The log of topic `t`'s only partition.
+    log: Vec<BrokerRecord>,
+    /// Records handed to the gateway so far.
+    delivered: usize,
+    fetches: Vec<BrokerCommand>,
+    closed: Option<&'static str>,
+    /// The most bytes ever queued towards the client.
+    queue_peak: usize,
+}
+
+fn epoch() -> Epoch {
+    Epoch::new("e-0")
+}
+
+fn payload(n: u64) -> Bytes {
+    Bytes::from(format!("{n:0>100}"))
+}
+
+impl Harness {
+    fn new(cache_messages: usize) -> Harness {
+        let config = GatewayConfig {
+            exposed_topics: vec!["t".into()],
+            client_queue_bytes_max: BOUND,
+            frame_bytes_max: BOUND,
+            message_cache_messages_per_subject_max: cache_messages,
+            ..GatewayConfig::default()
+        };
+        let mut h = Harness {
+            gw: Gateway::new(config),
+            log: Vec::new(),
+            delivered: 0,
+            fetches: Vec::new(),
+            closed: None,
+            queue_peak: 0,
+        };
+        h.input(Input::Broker(BrokerEvent::TopicMeta {
+            topic: Arc::from("t"),
+            partitions: vec![PartitionMeta {
+                partition: 0,
+                epoch: epoch(),
+                start_offset: 0,
+            }],
+        }));
+        h.input(Input::Connect {
+            client: CLIENT,
+            encoding: Encoding::Json,
+        });
+        h
+    }
+
+    fn input(&mut self, input: Input) {
+        self.gw.handle_input(0, input).unwrap();
+        self.pump();
+    }
+
+    fn pump(&mut self) {
+        while let Some(out) = self.gw.poll_output() {
+            match out {
+                Output::Wake { .. } => {}
+                Output::Close { reason, .. } => self.closed = Some(reason),
+                Output::Broker(cmd @ BrokerCommand::Fetch { .. }) => self.fetches.push(cmd),
+                Output::Broker(other) => panic!("unexpected {other:?}"),
+            }
+        }
+        let queued = self.gw.client_queue_bytes(CLIENT).unwrap_or(0);
+        self.queue_peak = self.queue_peak.max(queued);
+    }
+
+    /// Writes a record of `/t/<key>` and delivers it to the gateway.
+    fn write(&mut self, key: &str) -> u64 {
+        let offset = self.log.len() as u64;
+        self.log.push(BrokerRecord {
+            topic: Arc::from("t"),
+            partition: 0,
+            offset,
+            key: Some(Bytes::copy_from_slice(key.as_bytes())),
+            payload: Some(payload(offset)),
+            headers: Vec::new(),
+            timestamp_ms: 0,
+        });
+        let batch = self.log[self.delivered..].to_vec();
+        self.delivered = self.log.len();
+        self.input(Input::Broker(BrokerEvent::Records(batch)));
+        offset
+    }
+
+    fn subscribe(&mut self, items: Vec<SubscribeItem>) {
+        self.input(Input::ClientFrame {
+            client: CLIENT,
+            frame: ClientFrame::Subscribe {
+                id: RequestId(1),
+                items,
+                history: None,
+            },
+        });
+    }
+
+    /// Answers every pending fetch with the whole range at once.
+    fn answer_fetches(&mut self) {
+        for cmd in std::mem::take(&mut self.fetches) {
+            let BrokerCommand::Fetch {
+                fetch,
+                key,
+                from_offset,
+                to_offset,
+                ..
+            } = cmd
+            else {
+                unreachable!()
+            };
+            let records = self.log[from_offset as usize..=to_offset as usize]
+                .iter()
+                .filter(|r| r.key == key)
+                .cloned()
+                .collect();
+            self.input(Input::Broker(BrokerEvent::Fetched {
+                fetch,
+                result: Ok(Fetched {
+                    records,
+                    next_offset: to_offset + 1,
+                }),
+            }));
+        }
+    }
+
+    /// The client reads one frame, as a socket writer would.
+    fn read(&mut self) -> Option<ServerFrame> {
+        let frame = self.gw.poll_transmit(CLIENT);
+        self.pump();
+        frame
+    }
+}
+
+fn resume(subject: &str, seq: u64) -> SubscribeItem {
+    SubscribeItem {
+        subject: subject.into(),
+        resume: Some(ResumePoint {
+            epoch: epoch(),
+            seq,
+        }),
+    }
+}
+
+/// The seqs of `subject`'s messages of `kind` among `frames`, and where its `sync` is.
+fn seqs(frames: &[ServerFrame], subject: &str, kind: MessageKind) -> Vec<u64> {
+    frames
+        .iter()
+        .filter_map(|f| match f {
+            ServerFrame::Message(m) if m.subject.as_ref() == subject && m.kind == kind => {
+                Some(m.seq)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn sync_at(frames: &[ServerFrame], subject: &str) -> usize {
+    frames
+        .iter()
+        .position(|f| {
+            matches!(f, ServerFrame::Status { subject: s, status: SyncStatus::Sync } if s.as_ref() == subject)
+        })
+        .unwrap_or_else(|| panic!("no sync for {subject}"))
+}
+
+#[test]
+fn a_resume_larger_than_the_queue_from_the_cache_is_paced_and_complete() {
+    let mut h = Harness::new(128);
+    for _ in 0..40 {
+        h.write("a");
+    }
+    // 39 recovered messages of about 170 bytes: more than five times the bound.
+    h.subscribe(vec![resume("/t/a", 0)]);
+    assert!(
+        h.gw.stats().start_pauses_total > 0,
+        "the start was not paced"
+    );
+    let mut frames = Vec::new();
+    let mut live = Vec::new();
+    while let Some(frame) = h.read() {
+        frames.push(frame);
+        // Live records keep coming while the client catches up.
+        if frames.len() % 4 == 0 && live.len() < 10 {
+            live.push(h.write("a"));
+        }
+    }
+    assert_eq!(h.closed, None);
+    assert!(h.queue_peak <= BOUND, "queue peaked at {}", h.queue_peak);
+    assert_eq!(frames[0], ServerFrame::Ok { id: RequestId(1) });
+    let recovered = seqs(&frames, "/t/a", MessageKind::Recovered);
+    let updates = seqs(&frames, "/t/a", MessageKind::Update);
+    // Everything after the resume point exactly once, in order: what was missed and
+    // what arrived meanwhile as `recovered`, then `sync`, then live updates.
+    let all: Vec<u64> = recovered.iter().chain(&updates).copied().collect();
+    assert_eq!(all, (1..h.log.len() as u64).collect::<Vec<_>>());
+    assert!(recovered.len() >= 39);
+    let sync = sync_at(&frames, "/t/a");
+    assert_eq!(
+        sync,
+        1 + recovered.len(),
+        "sync right after the recovered messages"
+    );
+    let stats = h.gw.stats();
+    assert_eq!(stats.slow_consumer_disconnects_total, 0);
+    assert_eq!((stats.starts_paused, stats.resumes_sync_total), (0, 1));
+}
+
+#[test]
+fn a_fetched_batch_larger_than_the_queue_is_paced_and_complete() {
+    // The cache holds only the last 2 messages per subject: the resume is fetched.
+    let mut h = Harness::new(2);
+    for i in 0..60 {
+        h.write(if i % 3 == 0 { "b" } else { "a" });
+    }
+    h.subscribe(vec![resume("/t/a", 0), resume("/t/b", 0)]);
+    let mut frames = Vec::new();
+    for _ in 0..1_000 {
+        h.answer_fetches();
+        match h.read() {
+            Some(frame) => frames.push(frame),
+            None if h.fetches.is_empty() => break,
+            None => {}
+        }
+    }
+    assert_eq!(h.closed, None);
+    assert!(h.queue_peak <= BOUND, "queue peaked at {}", h.queue_peak);
+    for (subject, key) in [("/t/a", "a"), ("/t/b", "b")] {
+        let expected: Vec<u64> = h
+            .log
+            .iter()
+            .filter(|r| r.offset > 0 && r.key.as_deref() == Some(key.as_bytes()))
+            .map(|r| r.offset)
+            .collect();
+        let recovered = seqs(&frames, subject, MessageKind::Recovered);
+        assert_eq!(recovered, expected, "{subject}");
+        let last = frames
+            .iter()
+            .rposition(|f| matches!(f, ServerFrame::Message(m) if m.subject.as_ref() == subject))
+            .unwrap();
+        assert!(
+            sync_at(&frames, subject) > last,
+            "{subject}: sync before the end"
+        );
+    }
+    let stats = h.gw.stats();
+    assert!(stats.start_pauses_total > 0, "the start was not paced");
+    assert!(stats.resumes_fetched_total > 0);
+    assert_eq!(stats.slow_consumer_disconnects_total, 0);
+    assert_eq!(stats.starts_paused, 0);
+}
+
+#[test]
+fn a_restore_of_many_snapshots_is_paced_and_each_continues_with_what_came_meanwhile() {
+    let mut h = Harness::new(128);
+    let keys: Vec<String> = (0..20).map(|k| format!("k{k}")).collect();
+    for key in &keys {
+        h.write(key);
+    }
+    // Twenty snapshots of about 170 bytes: more than three times the bound.
+    let items = keys
+        .iter()
+        .map(|k| SubscribeItem {
+            subject: format!("/t/{k}"),
+            resume: None,
+        })
+        .collect();
+    h.subscribe(items);
+    // New values while most snapshots are still paused.
+    let rewritten: Vec<u64> = keys[10..].iter().map(|k| h.write(k)).collect();
+    let mut frames = Vec::new();
+    while let Some(frame) = h.read() {
+        frames.push(frame);
+    }
+    assert_eq!(h.closed, None);
+    assert!(h.queue_peak <= BOUND, "queue peaked at {}", h.queue_peak);
+    for (i, key) in keys.iter().enumerate() {
+        let subject = format!("/t/{key}");
+        let snapshot = seqs(&frames, &subject, MessageKind::Snapshot);
+        let updates = seqs(&frames, &subject, MessageKind::Update);
+        assert_eq!(snapshot.len(), 1, "{subject}: one snapshot");
+        // The subject's state ends at its last value, and nothing is seen twice.
+        let last = *snapshot.iter().chain(&updates).last().unwrap();
+        let expected_last = if i >= 10 { rewritten[i - 10] } else { i as u64 };
+        assert_eq!(last, expected_last, "{subject}");
+        assert!(updates.iter().all(|&u| u > snapshot[0]), "{subject}");
+    }
+    assert!(h.gw.stats().start_pauses_total > 0);
+    assert_eq!(h.gw.stats().slow_consumer_disconnects_total, 0);
+}
+
+#[test]
+fn a_client_that_does_not_read_live_updates_is_still_a_slow_consumer() {
+    let mut h = Harness::new(128);
+    h.subscribe(vec![SubscribeItem {
+        subject: "/t/a".into(),
+        resume: None,
+    }]);
+    for _ in 0..20 {
+        h.write("a");
+        if h.closed.is_some() {
+            break;
+        }
+    }
+    assert_eq!(h.closed, Some("slow_consumer"));
+    assert_eq!(h.gw.stats().slow_consumer_disconnects_total, 1);
+    assert_eq!(
+        h.gw.client_queue_bytes(CLIENT),
+        None,
+        "the client is forgotten"
+    );
+}
+
+#[test]
+fn a_paused_start_is_dropped_with_its_subscription() {
+    let mut h = Harness::new(128);
+    for _ in 0..40 {
+        h.write("a");
+    }
+    h.subscribe(vec![resume("/t/a", 0)]);
+    assert_eq!(h.gw.stats().starts_paused, 1);
+    h.input(Input::ClientFrame {
+        client: CLIENT,
+        frame: ClientFrame::Unsubscribe {
+            id: RequestId(2),
+            subjects: vec!["/t/a".into()],
+        },
+    });
+    assert_eq!(h.gw.stats().starts_paused, 0);
+    let mut frames = Vec::new();
+    while let Some(frame) = h.read() {
+        frames.push(frame);
+    }
+    // What was queued before the unsubscribe, its `ok`, and nothing after it.
+    assert_eq!(frames.last(), Some(&ServerFrame::Ok { id: RequestId(2) }));
+    assert!(sync_at_opt(&frames).is_none());
+    assert_eq!(h.closed, None);
+}
+
+fn sync_at_opt(frames: &[ServerFrame]) -> Option<usize> {
+    frames
+        .iter()
+        .position(|f| matches!(f, ServerFrame::Status { .. }))
+}
