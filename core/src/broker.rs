@@ -96,30 +96,36 @@ pub struct PartitionMeta {
     pub start_offset: u64,
 }
 
+/// Append a record; answer with [`BrokerEvent::Produced`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProduceRequest {
+    pub produce: ProduceId,
+    pub topic: Arc<str>,
+    pub partition: u32,
+    pub key: Option<Bytes>,
+    pub payload: Bytes,
+    pub headers: Vec<Header>,
+}
+
+/// Read back the records of `partition` with offsets in `from_offset..=to_offset`
+/// whose key equals `key`; answer with [`BrokerEvent::Fetched`]. The broker may stop
+/// early (bounded batches) and says where in `next_offset`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchRequest {
+    pub fetch: FetchId,
+    pub topic: Arc<str>,
+    pub partition: u32,
+    pub epoch: Epoch,
+    pub key: Option<Bytes>,
+    pub from_offset: u64,
+    pub to_offset: u64,
+}
+
 /// What the core asks of the broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BrokerCommand {
-    /// Append a record; answer with [`BrokerEvent::Produced`].
-    Produce {
-        produce: ProduceId,
-        topic: Arc<str>,
-        partition: u32,
-        key: Option<Bytes>,
-        payload: Bytes,
-        headers: Vec<Header>,
-    },
-    /// Read back the records of `partition` with offsets in `from_offset..=to_offset`
-    /// whose key equals `key`; answer with [`BrokerEvent::Fetched`]. The broker may
-    /// stop early (bounded batches) and says where in `next_offset`.
-    Fetch {
-        fetch: FetchId,
-        topic: Arc<str>,
-        partition: u32,
-        epoch: Epoch,
-        key: Option<Bytes>,
-        from_offset: u64,
-        to_offset: u64,
-    },
+    Produce(ProduceRequest),
+    Fetch(FetchRequest),
 }
 
 /// Why the broker could not do what was asked.

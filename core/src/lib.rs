@@ -24,7 +24,8 @@ pub mod stats;
 pub mod subject;
 
 pub use broker::{
-    BrokerCommand, BrokerError, BrokerEvent, BrokerRecord, Epoch, Fetched, Header, PartitionMeta,
+    BrokerCommand, BrokerError, BrokerEvent, BrokerRecord, Epoch, FetchRequest, Fetched, Header,
+    PartitionMeta, ProduceRequest,
 };
 pub use config::GatewayConfig;
 pub use gateway::{Gateway, GatewayError};

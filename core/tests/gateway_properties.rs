@@ -14,8 +14,8 @@ use sluice_core::protocol::{
     SyncStatus,
 };
 use sluice_core::{
-    BrokerCommand, BrokerError, BrokerEvent, BrokerRecord, ClientId, Epoch, Fetched, Gateway,
-    GatewayConfig, Header, Input, Output, PartitionMeta, RequestId,
+    BrokerCommand, BrokerError, BrokerEvent, BrokerRecord, ClientId, Epoch, FetchRequest, Fetched,
+    Gateway, GatewayConfig, Header, Input, Output, PartitionMeta, ProduceRequest, RequestId,
 };
 
 const PARTITIONS: u32 = 3;
@@ -186,8 +186,12 @@ impl World {
                         .0;
                     self.lose_connection(c);
                 }
-                Output::Broker(cmd @ BrokerCommand::Produce { .. }) => self.produces.push_back(cmd),
-                Output::Broker(cmd @ BrokerCommand::Fetch { .. }) => self.fetches.push_back(cmd),
+                Output::Broker(cmd @ BrokerCommand::Produce(ProduceRequest { .. })) => {
+                    self.produces.push_back(cmd)
+                }
+                Output::Broker(cmd @ BrokerCommand::Fetch(FetchRequest { .. })) => {
+                    self.fetches.push_back(cmd)
+                }
             }
         }
         for (&c, &id) in &self.connection {
@@ -362,14 +366,14 @@ impl World {
                 self.append(SUBJECTS[subject], payload, headers);
             }
             Op::AckProduce { fail } => {
-                let Some(BrokerCommand::Produce {
+                let Some(BrokerCommand::Produce(ProduceRequest {
                     produce,
                     topic,
                     partition,
                     key,
                     payload,
                     headers,
-                }) = self.produces.pop_front()
+                })) = self.produces.pop_front()
                 else {
                     return;
                 };
@@ -387,14 +391,14 @@ impl World {
                 self.input(Input::Broker(BrokerEvent::Produced { produce, result }));
             }
             Op::AnswerFetch => {
-                let Some(BrokerCommand::Fetch {
+                let Some(BrokerCommand::Fetch(FetchRequest {
                     fetch,
                     partition,
                     key,
                     from_offset,
                     to_offset,
                     ..
-                }) = self.fetches.pop_front()
+                })) = self.fetches.pop_front()
                 else {
                     return;
                 };

@@ -10,8 +10,8 @@ use sluice_core::protocol::{
     ClientFrame, Encoding, MessageKind, ResumePoint, ServerFrame, SubscribeItem, SyncStatus,
 };
 use sluice_core::{
-    BrokerCommand, BrokerEvent, BrokerRecord, ClientId, Epoch, Fetched, Gateway, GatewayConfig,
-    Input, Output, PartitionMeta, RequestId,
+    BrokerCommand, BrokerEvent, BrokerRecord, ClientId, Epoch, FetchRequest, Fetched, Gateway,
+    GatewayConfig, Input, Output, PartitionMeta, RequestId,
 };
 
 const BOUND: usize = 1_000;
@@ -79,7 +79,9 @@ impl Harness {
             match out {
                 Output::Wake { .. } => {}
                 Output::Close { reason, .. } => self.closed = Some(reason),
-                Output::Broker(cmd @ BrokerCommand::Fetch { .. }) => self.fetches.push(cmd),
+                Output::Broker(cmd @ BrokerCommand::Fetch(FetchRequest { .. })) => {
+                    self.fetches.push(cmd)
+                }
                 Output::Broker(other) => panic!("unexpected {other:?}"),
             }
         }
@@ -119,13 +121,13 @@ impl Harness {
     /// Answers every pending fetch with the whole range at once.
     fn answer_fetches(&mut self) {
         for cmd in std::mem::take(&mut self.fetches) {
-            let BrokerCommand::Fetch {
+            let BrokerCommand::Fetch(FetchRequest {
                 fetch,
                 key,
                 from_offset,
                 to_offset,
                 ..
-            } = cmd
+            }) = cmd
             else {
                 unreachable!()
             };

@@ -3,7 +3,7 @@
 //! gateway in offset order, like a Kafka consumer. Its faults are stalls, rewinds
 //! and partitions going unavailable; retention may overtake a gateway that lags.
 
-use sluice_core::{BrokerCommand, BrokerError, BrokerEvent, BrokerRecord, Fetched};
+use sluice_core::{BrokerCommand, BrokerError, BrokerEvent, BrokerRecord, FetchRequest, Fetched};
 
 use crate::log::{SimLog, Skipped};
 
@@ -154,7 +154,7 @@ impl SimBroker {
         command: &BrokerCommand,
         examine_max: u64,
     ) -> Result<Fetched, BrokerError> {
-        let &BrokerCommand::Fetch { partition, .. } = command else {
+        let &BrokerCommand::Fetch(FetchRequest { partition, .. }) = command else {
             return Err(BrokerError::Other("not a fetch".to_owned()));
         };
         if self.is_unavailable(now_ms, topic, partition) {

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use sluice_core::{
-    BrokerCommand, BrokerError, BrokerEvent, BrokerRecord, Epoch, Fetched, Header, PartitionMeta,
+    BrokerCommand, BrokerError, BrokerEvent, BrokerRecord, Epoch, FetchRequest, Fetched, Header,
+    PartitionMeta,
 };
 
 use crate::plan::TopicShape;
@@ -171,14 +172,14 @@ impl SimLog {
         command: &BrokerCommand,
         examine_max: u64,
     ) -> Result<Fetched, BrokerError> {
-        let BrokerCommand::Fetch {
+        let BrokerCommand::Fetch(FetchRequest {
             partition,
             epoch,
             key,
             from_offset,
             to_offset,
             ..
-        } = command
+        }) = command
         else {
             return Err(BrokerError::Other("not a fetch".to_owned()));
         };

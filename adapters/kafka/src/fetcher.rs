@@ -2,27 +2,17 @@
 //! records of one key. Each fetch runs on its own short-lived consumer on a blocking
 //! thread, so it never holds up live consumption or other clients.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
-use sluice_core::{BrokerError, Epoch, Fetched};
+use sluice_core::{BrokerError, FetchRequest, Fetched};
 
 use crate::producer::broker_error;
 use crate::record::to_record;
 use crate::topology::Topology;
 use crate::{client_config, KafkaConfig};
-
-pub struct FetchRequest {
-    pub topic: Arc<str>,
-    pub partition: u32,
-    pub epoch: Epoch,
-    pub key: Option<bytes::Bytes>,
-    pub from_offset: u64,
-    pub to_offset: u64,
-}
 
 /// Blocking: call from `spawn_blocking`.
 pub fn fetch(
@@ -37,6 +27,7 @@ pub fn fetch(
         key,
         from_offset,
         to_offset,
+        ..
     } = request;
     let layout = topology.get(&topic).ok_or(BrokerError::UnknownTopic)?;
     if partition >= layout.partitions {

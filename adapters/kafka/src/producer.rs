@@ -7,7 +7,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Header as KafkaHeader, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
-use sluice_core::{BrokerError, Header};
+use sluice_core::{BrokerError, ProduceRequest};
 
 use crate::{client_config, KafkaConfig};
 
@@ -73,29 +73,25 @@ pub fn needs_new_producer(err: &KafkaError) -> bool {
     )
 }
 
-/// Writes one record to `topic`/`partition`; answers the offset Kafka gave it.
+/// Writes one record to its topic and partition; answers the offset Kafka gave it.
 pub async fn produce(
     producers: &Producers,
-    topic: &str,
-    partition: u32,
-    key: Option<&[u8]>,
-    payload: &[u8],
-    headers: &[Header],
+    request: &ProduceRequest,
     queue_timeout: Duration,
 ) -> Result<u64, BrokerError> {
-    let mut kafka_headers = OwnedHeaders::new_with_capacity(headers.len());
-    for h in headers {
+    let mut kafka_headers = OwnedHeaders::new_with_capacity(request.headers.len());
+    for h in &request.headers {
         kafka_headers = kafka_headers.insert(KafkaHeader {
             key: &h.name,
             value: Some(&h.value[..]),
         });
     }
-    let mut record = FutureRecord::<[u8], [u8]>::to(topic)
-        .partition(partition as i32)
-        .payload(payload)
+    let mut record = FutureRecord::<[u8], [u8]>::to(&request.topic)
+        .partition(request.partition as i32)
+        .payload(&request.payload[..])
         .headers(kafka_headers);
-    if let Some(key) = key {
-        record = record.key(key);
+    if let Some(key) = &request.key {
+        record = record.key(&key[..]);
     }
     let (generation, producer) = producers.get();
     match producer.send(record, queue_timeout).await {

@@ -14,7 +14,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use sluice_core::{BrokerCommand, BrokerEvent, PartitionMeta};
 use tokio::sync::{mpsc, watch, Semaphore};
 
-use crate::fetcher::{self, FetchRequest};
+use crate::fetcher;
 use crate::record::to_record;
 use crate::topic_id::describe_topic_ids;
 use crate::topology::{Exposure, TopicLayout, Topology};
@@ -465,40 +465,18 @@ pub(crate) async fn run_commands(
     let config = Arc::new(config);
     while let Some(command) = commands.recv().await {
         match command {
-            BrokerCommand::Produce {
-                produce,
-                topic,
-                partition,
-                key,
-                payload,
-                headers,
-            } => {
+            BrokerCommand::Produce(request) => {
                 let producers = producers.clone();
                 let events = events.clone();
                 let queue_timeout = Duration::from_millis(config.request_timeout_ms);
                 tokio::spawn(async move {
-                    let result = crate::producer::produce(
-                        &producers,
-                        &topic,
-                        partition,
-                        key.as_deref(),
-                        &payload,
-                        &headers,
-                        queue_timeout,
-                    )
-                    .await;
+                    let produce = request.produce;
+                    let result =
+                        crate::producer::produce(&producers, &request, queue_timeout).await;
                     let _ = events.send(BrokerEvent::Produced { produce, result }).await;
                 });
             }
-            BrokerCommand::Fetch {
-                fetch,
-                topic,
-                partition,
-                epoch,
-                key,
-                from_offset,
-                to_offset,
-            } => {
+            BrokerCommand::Fetch(request) => {
                 let config = config.clone();
                 let topology = topology.clone();
                 let events = events.clone();
@@ -507,14 +485,7 @@ pub(crate) async fn run_commands(
                     let Ok(_slot) = slots.acquire_owned().await else {
                         return;
                     };
-                    let request = FetchRequest {
-                        topic,
-                        partition,
-                        epoch,
-                        key,
-                        from_offset,
-                        to_offset,
-                    };
+                    let fetch = request.fetch;
                     let result = tokio::task::spawn_blocking(move || {
                         fetcher::fetch(&config, &topology, request)
                     })

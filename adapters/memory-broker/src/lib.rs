@@ -11,7 +11,7 @@
 //! [`sluice_core::BrokerEvent`]s, exactly as it would with the Kafka adapter.
 //!
 //! ```
-//! use sluice_core::{BrokerEvent, BrokerCommand, ProduceId};
+//! use sluice_core::{ProduceRequest, BrokerEvent, BrokerCommand, ProduceId};
 //! use sluice_memory_broker::{MemoryBroker, MemoryBrokerConfig, TopicConfig};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -25,14 +25,14 @@
 //! // The gateway first learns the topics, one `TopicMeta` each.
 //! assert!(matches!(events.recv().await, Some(BrokerEvent::TopicMeta { .. })));
 //! commands
-//!     .send(BrokerCommand::Produce {
+//!     .send(BrokerCommand::Produce(ProduceRequest {
 //!         produce: ProduceId(1),
 //!         topic: "vehicles".into(),
 //!         partition: 0,
 //!         key: Some("1/speed".into()),
 //!         payload: "42".into(),
 //!         headers: Vec::new(),
-//!     })
+//!     }))
 //!     .await
 //!     .unwrap();
 //! // Then it hears the answer and, separately, the record streamed back.

@@ -83,34 +83,19 @@ impl Session {
 
 fn execute(broker: &MemoryBroker, command: BrokerCommand) -> BrokerEvent {
     match command {
-        BrokerCommand::Produce {
-            produce,
-            topic,
-            partition,
-            key,
-            payload,
-            headers,
-        } => BrokerEvent::Produced {
-            produce,
-            result: broker.produce(&topic, partition, key, Some(payload), headers),
+        BrokerCommand::Produce(r) => BrokerEvent::Produced {
+            produce: r.produce,
+            result: broker.produce(&r.topic, r.partition, r.key, Some(r.payload), r.headers),
         },
-        BrokerCommand::Fetch {
-            fetch,
-            topic,
-            partition,
-            epoch,
-            key,
-            from_offset,
-            to_offset,
-        } => BrokerEvent::Fetched {
-            fetch,
+        BrokerCommand::Fetch(r) => BrokerEvent::Fetched {
+            fetch: r.fetch,
             result: broker.fetch(
-                &topic,
-                partition,
-                &epoch,
-                key.as_deref(),
-                from_offset,
-                to_offset,
+                &r.topic,
+                r.partition,
+                &r.epoch,
+                r.key.as_deref(),
+                r.from_offset,
+                r.to_offset,
             ),
         },
     }

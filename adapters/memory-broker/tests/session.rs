@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use sluice_core::{
-    BrokerCommand, BrokerError, BrokerEvent, BrokerRecord, Epoch, FetchId, PartitionMeta, ProduceId,
+    BrokerCommand, BrokerError, BrokerEvent, BrokerRecord, Epoch, FetchId, FetchRequest,
+    PartitionMeta, ProduceId, ProduceRequest,
 };
 use sluice_memory_broker::{MemoryBroker, MemoryBrokerConfig, TopicConfig};
 use tokio::sync::mpsc;
@@ -155,14 +156,14 @@ async fn produce_command_is_answered_with_its_offset_and_streamed_back() {
     records(&mut events, 1).await;
 
     commands
-        .send(BrokerCommand::Produce {
+        .send(BrokerCommand::Produce(ProduceRequest {
             produce: ProduceId(7),
             topic: Arc::from("t"),
             partition: 1,
             key: bytes("k"),
             payload: Bytes::from_static(b"new"),
             headers: Vec::new(),
-        })
+        }))
         .await
         .unwrap();
 
@@ -187,14 +188,14 @@ async fn produce_command_to_an_unknown_topic_is_answered_with_the_error() {
     let broker = MemoryBroker::new(config(&[])).unwrap();
     let (commands, mut events) = broker.connect();
     commands
-        .send(BrokerCommand::Produce {
+        .send(BrokerCommand::Produce(ProduceRequest {
             produce: ProduceId(1),
             topic: Arc::from("nope"),
             partition: 0,
             key: None,
             payload: Bytes::from_static(b"v"),
             headers: Vec::new(),
-        })
+        }))
         .await
         .unwrap();
     assert_eq!(
@@ -219,7 +220,7 @@ async fn fetch_command_is_answered_with_the_matching_records() {
     records(&mut events, 3).await;
 
     commands
-        .send(BrokerCommand::Fetch {
+        .send(BrokerCommand::Fetch(FetchRequest {
             fetch: FetchId(3),
             topic: Arc::from("t"),
             partition: 0,
@@ -227,7 +228,7 @@ async fn fetch_command_is_answered_with_the_matching_records() {
             key: bytes("a"),
             from_offset: 0,
             to_offset: 2,
-        })
+        }))
         .await
         .unwrap();
     match next(&mut events).await {
@@ -252,18 +253,18 @@ async fn unavailable_broker_answers_unavailable_and_streams_nothing_until_resume
 
     let (commands, mut events) = broker.connect();
     commands
-        .send(BrokerCommand::Produce {
+        .send(BrokerCommand::Produce(ProduceRequest {
             produce: ProduceId(1),
             topic: Arc::from("t"),
             partition: 0,
             key: bytes("k"),
             payload: Bytes::from_static(b"v"),
             headers: Vec::new(),
-        })
+        }))
         .await
         .unwrap();
     commands
-        .send(BrokerCommand::Fetch {
+        .send(BrokerCommand::Fetch(FetchRequest {
             fetch: FetchId(2),
             topic: Arc::from("t"),
             partition: 0,
@@ -271,7 +272,7 @@ async fn unavailable_broker_answers_unavailable_and_streams_nothing_until_resume
             key: bytes("k"),
             from_offset: 0,
             to_offset: 0,
-        })
+        }))
         .await
         .unwrap();
     // Nothing is streamed while paused, so the answers are the first events.

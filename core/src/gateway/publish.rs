@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::Gateway;
-use crate::broker::{header, BrokerCommand, BrokerError, Epoch, Header};
+use crate::broker::{header, BrokerCommand, BrokerError, Epoch, Header, ProduceRequest};
 use crate::ids::{ClientId, ProduceId, RequestId};
 use crate::output::Output;
 use crate::protocol::{ErrorCode, PublishFrame, ServerFrame};
@@ -88,14 +88,14 @@ impl Gateway {
             headers.push(header_of(header::TRACEPARENT, traceparent));
         }
         self.outputs
-            .push_back(Output::Broker(BrokerCommand::Produce {
+            .push_back(Output::Broker(BrokerCommand::Produce(ProduceRequest {
                 produce,
                 topic: Arc::from(subject.topic()),
                 partition,
                 key: subject.key().map(|k| Bytes::copy_from_slice(k.as_bytes())),
                 payload: p.data,
                 headers,
-            }));
+            })));
     }
 
     fn fail_publish(

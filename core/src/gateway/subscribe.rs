@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::client::{PendingStart, Recovering, Subscription};
 use super::{Gateway, StartSend};
-use crate::broker::{BrokerCommand, BrokerError, Epoch, Fetched};
+use crate::broker::{BrokerCommand, BrokerError, Epoch, FetchRequest, Fetched};
 use crate::ids::{ClientId, FetchId, RequestId};
 use crate::output::Output;
 use crate::protocol::{
@@ -482,15 +482,16 @@ impl Gateway {
             sub.recovering = Some(Recovering::Fetching(fetch));
         }
         let partition = self.partition_of(&subject).map_or(0, |(p, _)| p);
-        self.outputs.push_back(Output::Broker(BrokerCommand::Fetch {
-            fetch,
-            topic: Arc::from(subject.topic()),
-            partition,
-            epoch: epoch.clone(),
-            key: subject.key().map(|k| Bytes::copy_from_slice(k.as_bytes())),
-            from_offset,
-            to_offset,
-        }));
+        self.outputs
+            .push_back(Output::Broker(BrokerCommand::Fetch(FetchRequest {
+                fetch,
+                topic: Arc::from(subject.topic()),
+                partition,
+                epoch: epoch.clone(),
+                key: subject.key().map(|k| Bytes::copy_from_slice(k.as_bytes())),
+                from_offset,
+                to_offset,
+            })));
         self.fetches.insert(
             fetch,
             FetchState {

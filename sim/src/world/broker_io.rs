@@ -5,7 +5,7 @@ use bytes::Bytes;
 use rand::Rng;
 use sluice_core::broker::header;
 use sluice_core::partitioner::partition_for_key;
-use sluice_core::{BrokerCommand, BrokerError, BrokerEvent, Header};
+use sluice_core::{BrokerCommand, BrokerError, BrokerEvent, FetchRequest, Header, ProduceRequest};
 
 use super::World;
 use crate::event::Event;
@@ -30,14 +30,14 @@ impl World {
             return Ok(());
         }
         match command {
-            BrokerCommand::Produce {
+            BrokerCommand::Produce(ProduceRequest {
                 produce,
                 topic,
                 partition,
                 key,
                 payload,
                 headers,
-            } => {
+            }) => {
                 let Some(t) = self.broker.log.topic_index(&topic) else {
                     return Err(self.violation(
                         (
@@ -85,14 +85,14 @@ impl World {
                     self.send_to_gateway(BrokerEvent::Produced { produce, result });
                 }
             }
-            BrokerCommand::Fetch {
+            BrokerCommand::Fetch(FetchRequest {
                 fetch,
                 ref topic,
                 partition,
                 from_offset,
                 to_offset,
                 ..
-            } => {
+            }) => {
                 if incarnation != self.incarnation {
                     return Ok(());
                 }
