@@ -65,8 +65,8 @@ impl Session {
         let mut targets: Option<BTreeMap<(String, u32), Target>> = None;
         let mut positions: BTreeMap<(String, u32), u64> = BTreeMap::new();
         let mut last_log = Instant::now();
-        let topic_names: BTreeMap<String, Arc<str>> = BTreeMap::new();
-        let mut topic_names = topic_names;
+        // One shared name per topic, so records do not each allocate their own.
+        let mut topic_names: BTreeMap<String, Arc<str>> = BTreeMap::new();
         loop {
             tokio::select! {
                 _ = self.events.closed() => break,

@@ -182,18 +182,6 @@ impl Runtime {
     pub fn stats(&self) -> GatewayStats {
         self.lock().gateway.stats()
     }
-
-    /// Whether the broker has described every exposed topic.
-    pub fn topics_known(&self) -> bool {
-        let locked = self.lock();
-        let gw = &locked.gateway;
-        gw.config().exposed_topics.iter().all(|t| gw.topic_known(t))
-    }
-
-    /// The next offset this gateway will process, per partition of `topic`.
-    pub fn topic_positions(&self, topic: &str) -> Vec<(sluice_core::Epoch, u64)> {
-        self.lock().gateway.topic_positions(topic)
-    }
 }
 
 impl Drop for Shared {

@@ -190,14 +190,6 @@ impl Gateway {
         self.clients.get(&client).map(|c| c.queue_bytes)
     }
 
-    /// Subjects `client` is subscribed to.
-    pub fn subscriptions(&self, client: ClientId) -> Vec<Subject> {
-        self.clients
-            .get(&client)
-            .map(|c| c.subscriptions.keys().cloned().collect())
-            .unwrap_or_default()
-    }
-
     /// Whether the broker has told this gateway about `topic`'s partitions yet.
     pub fn topic_known(&self, topic: &str) -> bool {
         self.topics
