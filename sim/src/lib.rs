@@ -13,6 +13,7 @@
 //! ```
 
 mod broker;
+pub mod cli;
 mod check;
 mod client;
 mod coverage;
@@ -28,7 +29,7 @@ mod violation;
 mod world;
 
 pub use coverage::Coverage;
-pub use plan::{FaultPlan, Recurring, TopicShape, SUBJECTS_PER_CLIENT_MAX};
+pub use plan::{recurring, FaultPlan, Recurring, TopicShape, SUBJECTS_PER_CLIENT_MAX};
 pub use run::{run_seed, run_seed_twice, RunOptions, RunReport};
 pub use sweep::{default_threads, sweep, SweepOutcome};
 pub use trace::TraceLine;

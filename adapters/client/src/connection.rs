@@ -59,13 +59,34 @@ pub(crate) async fn connect_once(
     timeout: Duration,
 ) -> Result<Box<Socket>, String> {
     let request = ClientRequestBuilder::new(uri).with_sub_protocol(encoding.subprotocol());
-    // Nagle off: frames are small and latency is the point.
-    let handshake = tokio_tungstenite::connect_async_with_config(request, None, true);
-    match tokio::time::timeout(timeout, handshake).await {
+    match tokio::time::timeout(timeout, handshake(request)).await {
         Err(_) => Err(format!("no handshake within {} ms", timeout.as_millis())),
         Ok(Err(error)) => Err(error.to_string()),
-        Ok(Ok((socket, _response))) => Ok(Box::new(socket)),
+        Ok(Ok(socket)) => Ok(Box::new(socket)),
     }
+}
+
+#[cfg(not(madsim))]
+async fn handshake(request: ClientRequestBuilder) -> Result<Socket, WsError> {
+    // Nagle off: frames are small and latency is the point.
+    let (socket, _response) =
+        tokio_tungstenite::connect_async_with_config(request, None, true).await?;
+    Ok(socket)
+}
+
+/// Under the deterministic simulator (`--cfg madsim`) the TCP connection must be
+/// madsim's, so it is opened here rather than inside tokio-tungstenite.
+#[cfg(madsim)]
+async fn handshake(request: ClientRequestBuilder) -> Result<Socket, WsError> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let request = request.into_client_request()?;
+    let host = request.uri().host().unwrap_or_default().to_owned();
+    let port = request.uri().port_u16().unwrap_or(80);
+    let stream = TcpStream::connect((host.as_str(), port)).await?;
+    let (socket, _response) =
+        tokio_tungstenite::client_async_with_config(request, MaybeTlsStream::Plain(stream), None)
+            .await?;
+    Ok(socket)
 }
 
 enum Link {
@@ -282,6 +303,11 @@ impl Connection {
                 // Stop delivering and never restore from now on, whatever the
                 // gateway answers: a failed unsubscribe is still one the app meant.
                 for subject in &subjects {
+                    if self.resume.is_subscribed(subject) {
+                        self.push_event(Event::Unsubscribed {
+                            subject: Arc::from(subject.as_str()),
+                        });
+                    }
                     self.resume.unsubscribed(subject);
                 }
                 (
@@ -414,6 +440,9 @@ impl Connection {
                 let refused: HashSet<&str> = rejected.iter().map(|r| r.subject.as_str()).collect();
                 for subject in subjects.iter().filter(|s| !refused.contains(s.as_str())) {
                     self.resume.subscribed(subject);
+                    self.push_event(Event::Subscribed {
+                        subject: Arc::from(subject.as_str()),
+                    });
                 }
                 let _ = reply.send(Ok(Reply::Subscribed(SubscribeOutcome { rejected })));
             }

@@ -23,6 +23,12 @@ pub enum Event {
         subject: Arc<str>,
         status: SyncStatus,
     },
+    /// The gateway accepted a subscription (or its renewal): the subject's start
+    /// (snapshot, history) follows, then its updates. Comes before any of them.
+    Subscribed { subject: Arc<str> },
+    /// The application unsubscribed: nothing more of this subject follows until it
+    /// subscribes again, whatever was already on its way.
+    Unsubscribed { subject: Arc<str> },
     /// A connection is up (the first one, and every reconnect). Subscriptions are
     /// being restored with resume; their messages follow.
     Connected { server: String },

@@ -1,0 +1,120 @@
+//! Running seeds: each in a fresh thread with its own madsim runtime, so nothing
+//! (thread-local randomness included) carries over from one seed to the next and a
+//! replay of one seed is the same run as in a sweep.
+
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+
+use madsim::runtime::Runtime;
+use madsim::Config;
+use sluice_sim::{Invariant, Violation};
+
+use crate::plan::E2ePlan;
+use crate::world;
+
+/// What one seed did.
+#[derive(Debug, Clone)]
+pub struct E2eReport {
+    pub plan: E2ePlan,
+    pub outcome: Result<Trace, Violation>,
+}
+
+/// The trace of a passing run: digest, entries, virtual time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trace {
+    pub digest: u64,
+    pub entries: u64,
+    pub virtual_ms: u64,
+}
+
+impl E2eReport {
+    pub fn seed(&self) -> u64 {
+        self.plan.seed
+    }
+
+    pub fn passed(&self) -> bool {
+        self.outcome.is_ok()
+    }
+
+    /// The command that replays this seed.
+    pub fn replay_command(&self) -> String {
+        format!("cargo xtask sim --tier e2e --seed {}", self.seed())
+    }
+}
+
+impl fmt::Display for Trace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} events (digest {:016x}), {} ms of virtual time",
+            self.entries, self.digest, self.virtual_ms
+        )
+    }
+}
+
+/// Runs `seed` once. A panic anywhere in the cluster (gateway, SDK, log server)
+/// is a failure of its own.
+pub fn run_seed(seed: u64) -> E2eReport {
+    let plan = E2ePlan::draw(seed);
+    let for_thread = plan.clone();
+    let joined = std::thread::Builder::new()
+        .name(format!("seed-{seed}"))
+        .spawn(move || {
+            std::panic::catch_unwind(AssertUnwindSafe(|| {
+                let runtime = Runtime::with_seed_and_config(seed, Config::default());
+                runtime.block_on(world::run(for_thread))
+            }))
+        })
+        .map_err(|error| error.to_string())
+        .and_then(|thread| thread.join().map_err(|_| "the seed's thread died".to_owned()));
+    let outcome = match joined {
+        Ok(Ok(result)) => match result.violation {
+            Some(violation) => Err(violation),
+            None => Ok(Trace {
+                digest: result.trace.0,
+                entries: result.trace.1,
+                virtual_ms: result.virtual_ms,
+            }),
+        },
+        Ok(Err(panic)) => Err(Violation {
+            invariant: Invariant::NoPanic,
+            at_ms: 0,
+            detail: panic_message(&panic),
+        }),
+        Err(error) => Err(Violation {
+            invariant: Invariant::NoPanic,
+            at_ms: 0,
+            detail: error,
+        }),
+    };
+    E2eReport { plan, outcome }
+}
+
+/// Runs `seed` twice and compares the traces.
+pub fn run_seed_twice(seed: u64) -> E2eReport {
+    let first = run_seed(seed);
+    let Ok(first_trace) = first.outcome else {
+        return first;
+    };
+    let mut second = run_seed(seed);
+    if let Ok(second_trace) = second.outcome {
+        if second_trace != first_trace {
+            second.outcome = Err(Violation {
+                invariant: Invariant::Determinism,
+                at_ms: 0,
+                detail: format!("first run: {first_trace}; second run: {second_trace}"),
+            });
+        }
+    }
+    second
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        format!("panic: {text}")
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        format!("panic: {text}")
+    } else {
+        "panic with a non-text payload".to_owned()
+    }
+}
