@@ -52,6 +52,32 @@ pub fn progress_bar(seeds: u64) -> ProgressBar {
     bar
 }
 
+/// What `--inject-bug` selects: a deliberate core bug in a build with the
+/// `inject-bugs` feature, nothing in any other.
+#[cfg(feature = "inject-bugs")]
+pub type BugChoice = Option<sluice_core::InjectedBug>;
+/// What `--inject-bug` selects: a deliberate core bug in a build with the
+/// `inject-bugs` feature, nothing in any other.
+#[cfg(not(feature = "inject-bugs"))]
+pub type BugChoice = ();
+
+/// Reads `--inject-bug NAME`. A build without the bugs refuses it, naming the
+/// `cargo xtask sim {tier_args}` command that builds them in.
+pub fn parse_injected_bug(name: Option<&str>, tier_args: &str) -> Result<BugChoice, String> {
+    #[cfg(feature = "inject-bugs")]
+    {
+        let _ = tier_args;
+        name.map(str::parse).transpose().map_err(|e| format!("{e}"))
+    }
+    #[cfg(not(feature = "inject-bugs"))]
+    match name {
+        Some(name) => Err(format!(
+            "--inject-bug {name}: this build has no injected bugs; `cargo xtask sim {tier_args}--inject-bug {name}` builds with the `inject-bugs` feature"
+        )),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,8 +13,8 @@
 //! ```
 
 mod broker;
-pub mod cli;
 mod check;
+pub mod cli;
 mod client;
 mod coverage;
 mod event;

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
-use sluice_sim::cli::{parse_seeds, progress_bar, SeedRange};
+use sluice_sim::cli::{parse_injected_bug, parse_seeds, progress_bar, SeedRange};
 use sluice_sim::{
     default_threads, run_seed, run_seed_twice, sweep, Coverage, RunOptions, RunReport,
 };
@@ -134,21 +134,15 @@ fn main() -> ExitCode {
 }
 
 fn options(args: &Args) -> Result<RunOptions, String> {
-    #[cfg(not(feature = "inject-bugs"))]
-    if let Some(name) = &args.inject_bug {
-        return Err(format!(
-            "--inject-bug {name}: this build has no injected bugs; `cargo xtask sim --inject-bug {name}` builds with the `inject-bugs` feature"
-        ));
-    }
+    #[cfg_attr(
+        not(feature = "inject-bugs"),
+        allow(unused_variables, clippy::let_unit_value)
+    )]
+    let bug = parse_injected_bug(args.inject_bug.as_deref(), "")?;
     Ok(RunOptions {
         keep_full_trace: args.trace,
         #[cfg(feature = "inject-bugs")]
-        injected_bug: args
-            .inject_bug
-            .as_deref()
-            .map(str::parse)
-            .transpose()
-            .map_err(|e| format!("{e}"))?,
+        injected_bug: bug,
     })
 }
 

@@ -309,6 +309,7 @@ impl Connection {
                         });
                     }
                     self.resume.unsubscribed(subject);
+                    self.in_flight.forget_subscribe_of(subject);
                 }
                 (
                     ClientFrame::Unsubscribe { id, subjects },
@@ -397,6 +398,7 @@ impl Connection {
     }
 
     fn on_frame(&mut self, frame: ServerFrame) {
+        tracing::trace!(?frame, "from the gateway");
         match frame {
             ServerFrame::Message(message) => {
                 if self.resume.accept(&message) {

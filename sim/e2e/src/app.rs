@@ -12,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use sluice_client::{Client, ClientConfig, PublishOptions, SubscribeOptions};
 use tokio::time::{sleep, sleep_until, Instant};
 
+use crate::check::AckedPublish;
 use crate::plan::E2ePlan;
 use crate::world::World;
 
@@ -40,7 +41,8 @@ pub async fn run(index: usize, plan: E2ePlan, servers: Vec<String>, world: Arc<W
     let subjects = plan.subjects();
     let mut mine: Vec<String> = Vec::new();
     let mut published = 0u64;
-    let mut next_act = Instant::now() + Duration::from_millis(rng.random_range(0..plan.act_every_ms));
+    let mut next_act =
+        Instant::now() + Duration::from_millis(rng.random_range(0..plan.act_every_ms));
     loop {
         let acting = world.acting();
         tokio::select! {
@@ -80,6 +82,9 @@ async fn act(
     }
     if roll < 25 && (mine.len() < SUBSCRIPTIONS_MAX || mine.contains(&subject)) {
         let history = rng.random_bool(0.25).then(|| rng.random_range(1..=5));
+        if history.is_some() {
+            world.history_asked(index, &subject);
+        }
         if !mine.contains(&subject) {
             mine.push(subject.clone());
         }
@@ -104,7 +109,13 @@ async fn act(
                 .publish(&subject, payload.clone(), PublishOptions::default())
                 .await;
             if let Ok(ack) = outcome {
-                world.acked(index, &subject, payload, &ack.epoch, ack.seq);
+                let ack = AckedPublish {
+                    subject,
+                    payload,
+                    epoch: ack.epoch,
+                    seq: ack.seq,
+                };
+                world.acked(index, ack);
             }
         });
     }

@@ -157,6 +157,7 @@ impl Link {
                         Some(Ok(None)) | None => break Ended::Lost("log server closed".into()),
                         Some(Err(error)) => break Ended::Lost(format!("reading: {error}")),
                     };
+                    tracing::trace!(?event, "from the log server");
                     if let Some(answer) = Waiting::answered_by(&event) {
                         if self.waiting.remove(&answer).is_none() {
                             continue; // answered already, as a timeout

@@ -3,7 +3,7 @@
 //! gateways' queue peaks are sampled (6); liveness and the log-wide checks run once
 //! the world has healed. The first violation is kept and ends the run.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use bytes::Bytes;
@@ -36,6 +36,11 @@ struct View {
     phase: Phase,
     /// The last seq delivered in this period: the resume point.
     last: Option<u64>,
+    /// The period may have started with `history`, which the gateway serves from
+    /// its cache only: an empty history leaves the position unknown.
+    history_start: bool,
+    /// The key's last offset in the log when the period (or its resync) began.
+    head_at_open: Option<u64>,
 }
 
 /// The checker's whole state.
@@ -43,6 +48,8 @@ pub struct Checker {
     partitions: u32,
     /// Per client, per subject.
     views: Vec<BTreeMap<String, View>>,
+    /// History subscribes asked for since the subject's last `Subscribed` event.
+    history_asked: BTreeSet<(usize, String)>,
     /// Acknowledged publishes: payload → (subject, seq).
     acked: HashMap<Bytes, (String, u64)>,
     violation: Option<Violation>,
@@ -55,6 +62,7 @@ impl Checker {
         Checker {
             partitions,
             views: vec![BTreeMap::new(); clients],
+            history_asked: BTreeSet::new(),
             acked: HashMap::new(),
             violation: None,
             trace: DefaultHasher::new(),
@@ -93,19 +101,29 @@ impl Checker {
         }
     }
 
+    /// The app is about to subscribe `subject` with `history`.
+    pub fn history_asked(&mut self, client: usize, subject: &str) {
+        self.history_asked.insert((client, subject.to_owned()));
+    }
+
     fn apply(&mut self, log: &MemoryBroker, client: usize, event: &Event) -> Result<(), Broken> {
+        let partitions = self.partitions;
+        if let Event::Subscribed { subject } = event {
+            let history_start = self.history_asked.remove(&(client, subject.to_string()));
+            self.views[client].insert(
+                subject.to_string(),
+                View {
+                    subscribed: true,
+                    phase: Phase::Opening,
+                    last: None,
+                    history_start,
+                    head_at_open: key_head(log, partitions, subject),
+                },
+            );
+            return Ok(());
+        }
         let views = &mut self.views[client];
         match event {
-            Event::Subscribed { subject } => {
-                views.insert(
-                    subject.to_string(),
-                    View {
-                        subscribed: true,
-                        phase: Phase::Opening,
-                        last: None,
-                    },
-                );
-            }
             Event::Unsubscribed { subject } => {
                 if let Some(view) = views.get_mut(&**subject) {
                     view.subscribed = false;
@@ -132,12 +150,12 @@ impl Checker {
                 if *status == SyncStatus::Resync {
                     view.last = None;
                     view.phase = Phase::Opening;
+                    view.head_at_open = key_head(log, partitions, subject);
                 } else {
                     view.phase = Phase::Live;
                 }
             }
             Event::Message(message) => {
-                let partitions = self.partitions;
                 let view = subscribed(views, &message.subject, "a message")?;
                 check_kind(view, message)?;
                 check_against_log(log, partitions, view.last, message)?;
@@ -149,25 +167,22 @@ impl Checker {
     }
 
     /// Checks an acknowledged publish against the log (invariant 5, first half).
-    pub fn acked(
-        &mut self,
-        log: &MemoryBroker,
-        client: usize,
-        at_ms: u64,
-        subject: &str,
-        payload: Bytes,
-        epoch: &Epoch,
-        seq: u64,
-    ) {
+    pub fn acked(&mut self, log: &MemoryBroker, client: usize, at_ms: u64, ack: AckedPublish) {
+        let AckedPublish {
+            subject,
+            payload,
+            epoch,
+            seq,
+        } = ack;
         at_ms.hash(&mut self.trace);
-        (client, subject, &payload[..], seq).hash(&mut self.trace);
+        (client, &subject, &payload[..], seq).hash(&mut self.trace);
         self.trace_entries += 1;
-        let key = &subject[TOPIC.len() + 2..];
+        let key = key_of(&subject);
         let partition = partition_for_key(Some(key.as_bytes()), self.partitions);
         let found = record_at(log, partition, seq);
         let right = found.as_ref().is_some_and(|r| {
             r.payload.as_ref() == Some(&payload) && r.key.as_deref() == Some(key.as_bytes())
-        }) && epoch_of(log, partition).as_ref() == Some(epoch);
+        }) && epoch_of(log, partition).as_ref() == Some(&epoch);
         if !right {
             self.fail(
                 Invariant::AckedPublish,
@@ -175,7 +190,7 @@ impl Checker {
                 format!("client {client}: publish on {subject} acked at ({epoch}, {seq}) but the log holds {found:?} there"),
             );
         }
-        self.acked.insert(payload, (subject.to_owned(), seq));
+        self.acked.insert(payload, (subject, seq));
     }
 
     /// After healing: every subscription has reached the head of its key's log.
@@ -185,8 +200,11 @@ impl Checker {
         let mut behind = Vec::new();
         for (client, views) in self.views.iter().enumerate() {
             for (subject, view) in views.iter().filter(|(_, v)| v.subscribed) {
-                let head = heads.get(&subject[TOPIC.len() + 2..]).copied();
-                if view.last != head || view.phase == Phase::Recovering {
+                let head = heads.get(key_of(subject)).copied();
+                // An empty history start owes nothing older than its start.
+                let owed_nothing =
+                    view.history_start && view.last.is_none() && head <= view.head_at_open;
+                if (view.last != head && !owed_nothing) || view.phase == Phase::Recovering {
                     behind.push(format!(
                         "client {client} on {subject}: at {:?} ({:?}), head {head:?}",
                         view.last, view.phase
@@ -229,6 +247,20 @@ impl Checker {
 }
 
 type Broken = (Invariant, String);
+
+/// A publish the gateway acknowledged, as the app saw it.
+#[derive(Debug, Clone)]
+pub struct AckedPublish {
+    pub subject: String,
+    pub payload: Bytes,
+    pub epoch: Epoch,
+    pub seq: u64,
+}
+
+/// The record key of a subject of the topic (`/t/k1` → `k1`).
+fn key_of(subject: &str) -> &str {
+    subject.get(TOPIC.len() + 2..).unwrap_or_default()
+}
 
 fn subscribed<'a>(
     views: &'a mut BTreeMap<String, View>,
@@ -278,12 +310,13 @@ fn check_against_log(
     message: &Message,
 ) -> Result<(), Broken> {
     let subject = &message.subject;
-    let key = &subject[TOPIC.len() + 2..];
+    let key = key_of(subject);
     let partition = partition_for_key(Some(key.as_bytes()), partitions);
     let record = record_at(log, partition, message.seq);
-    let matches = record.as_ref().is_some_and(|r| {
-        r.key.as_deref() == Some(key.as_bytes()) && r.payload == message.data
-    }) && epoch_of(log, partition).as_ref() == Some(&message.epoch);
+    let matches = record
+        .as_ref()
+        .is_some_and(|r| r.key.as_deref() == Some(key.as_bytes()) && r.payload == message.data)
+        && epoch_of(log, partition).as_ref() == Some(&message.epoch);
     if !matches {
         return Err((
             Invariant::NoSilentGap,
@@ -301,7 +334,12 @@ fn check_against_log(
         ));
     }
     let skipped: Vec<u64> = log
-        .read(TOPIC, partition, last + 1, (message.seq - last - 1) as usize)
+        .read(
+            TOPIC,
+            partition,
+            last + 1,
+            (message.seq - last - 1) as usize,
+        )
         .into_iter()
         .filter(|r| r.offset < message.seq && r.key.as_deref() == Some(key.as_bytes()))
         .map(|r| r.offset)
@@ -335,6 +373,17 @@ fn all_records(log: &MemoryBroker, partitions: u32) -> Vec<BrokerRecord> {
     (0..partitions)
         .flat_map(|partition| log.read(TOPIC, partition, 0, usize::MAX))
         .collect()
+}
+
+/// The last offset of `subject`'s key in the log.
+fn key_head(log: &MemoryBroker, partitions: u32, subject: &str) -> Option<u64> {
+    let key = key_of(subject).as_bytes();
+    let partition = partition_for_key(Some(key), partitions);
+    log.read(TOPIC, partition, 0, usize::MAX)
+        .into_iter()
+        .filter(|r| r.key.as_deref() == Some(key))
+        .map(|r| r.offset)
+        .last()
 }
 
 /// The last offset of every key in the log.

@@ -18,19 +18,21 @@ fn main() -> ExitCode {
 
 #[cfg(madsim)]
 mod cli {
-    use std::process::ExitCode;
+    use std::process::{Command, ExitCode};
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::mpsc;
     use std::time::Instant;
 
     use clap::Parser;
-    use sluice_sim::cli::{parse_seeds, progress_bar, SeedRange};
-    use sluice_sim_e2e::run::{run_seed, run_seed_twice, E2eReport};
+    use sluice_sim::cli::{parse_injected_bug, parse_seeds, progress_bar, SeedRange};
+    use sluice_sim::Invariant;
+    use sluice_sim_e2e::run::{run_seed, E2eOptions};
 
     /// Runs tier 2 of the Sluice simulation.
     #[derive(Debug, Parser)]
     #[command(name = "sluice-sim-e2e")]
     struct Args {
-        /// Run one seed and print its plan.
+        /// Run one seed, in this process, and print its plan.
         #[arg(long, conflicts_with = "seeds")]
         seed: Option<u64>,
         /// Run a range of seeds: `A..B` (B excluded) or `A..=B`. Default 1..=50.
@@ -42,6 +44,9 @@ mod cli {
         /// Seeds run at once (default: every core).
         #[arg(long)]
         threads: Option<usize>,
+        /// Switch on a deliberate core bug (needs the `inject-bugs` feature).
+        #[arg(long, value_name = "NAME")]
+        inject_bug: Option<String>,
     }
 
     /// Failures printed in full; more are listed one line each.
@@ -55,51 +60,64 @@ mod cli {
                 .with_writer(std::io::stderr)
                 .init();
         }
-        let started = Instant::now();
-        let run = |seed| {
-            if args.check_determinism {
-                run_seed_twice(seed)
-            } else {
-                run_seed(seed)
+        let options = match options(&args) {
+            Ok(options) => options,
+            Err(message) => {
+                eprintln!("{message}");
+                return ExitCode::from(2);
             }
         };
-        let (reports, single) = match args.seed {
-            Some(seed) => (vec![run(seed)], true),
-            None => {
-                let seeds = args
-                    .seeds
-                    .unwrap_or(SeedRange { first: 1, last: 50 })
-                    .seeds();
-                let threads = args
-                    .threads
-                    .unwrap_or_else(sluice_sim::default_threads)
-                    .max(1);
-                (sweep(&seeds, threads, &run), false)
-            }
-        };
-        let mut passed = 0;
-        let mut failed = 0;
-        for report in &reports {
-            match &report.outcome {
+        if let (Some(seed), false) = (args.seed, args.check_determinism) {
+            // One seed, in this (fresh) process.
+            let report = run_seed(seed, options);
+            println!("{}", report.plan);
+            return match &report.outcome {
                 Ok(trace) => {
-                    passed += 1;
-                    if single {
-                        println!("{}", report.plan);
-                        println!("seed {} passed: {trace}", report.seed());
-                    }
+                    println!("seed {seed} passed: {trace}");
+                    println!("1 passed, 0 failed");
+                    ExitCode::SUCCESS
                 }
                 Err(violation) => {
-                    failed += 1;
-                    println!("FAILED seed {}", report.seed());
-                    if failed <= FULL_REPORTS_MAX {
-                        println!("{}", report.plan);
-                    }
+                    println!("FAILED seed {seed}");
                     println!("{violation}");
                     println!("replay: {}", report.replay_command());
+                    println!("0 passed, 1 failed");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        let seeds = match args.seed {
+            Some(seed) => vec![seed],
+            None => args
+                .seeds
+                .unwrap_or(SeedRange { first: 1, last: 50 })
+                .seeds(),
+        };
+        let threads = args
+            .threads
+            .unwrap_or_else(sluice_sim::default_threads)
+            .max(1);
+        let started = Instant::now();
+        let runs_per_seed = if args.check_determinism { 2 } else { 1 };
+        let outcomes = sweep(&seeds, threads, &|seed| {
+            run_in_child(seed, args.inject_bug.as_deref(), runs_per_seed)
+        });
+        let mut passed = 0;
+        let mut failed = 0;
+        for (seed, outcome) in seeds.iter().zip(&outcomes) {
+            match outcome {
+                Ok(_) => passed += 1,
+                Err(report) => {
+                    failed += 1;
+                    if failed <= FULL_REPORTS_MAX {
+                        print!("{report}");
+                    } else if let Some(line) = report.lines().find(|l| l.starts_with("invariant")) {
+                        println!("FAILED seed {seed}: {line}");
+                    }
                 }
             }
         }
-        let runs = if args.check_determinism { 2 } else { 1 } * reports.len();
+        let runs = runs_per_seed * seeds.len();
         let elapsed = started.elapsed().as_secs_f64();
         println!(
             "{runs} runs in {elapsed:.1} s ({:.0} runs per minute)",
@@ -113,35 +131,93 @@ mod cli {
         }
     }
 
-    /// Runs the seeds on `threads` workers, in seed order in the result.
-    fn sweep(
-        seeds: &[u64],
-        threads: usize,
-        run: &(dyn Fn(u64) -> E2eReport + Sync),
-    ) -> Vec<E2eReport> {
+    /// Runs `seed` `runs` times, each in a fresh child process (this binary with
+    /// `--seed`), and compares their traces. `Ok` holds the trace line; `Err` the
+    /// report to print.
+    fn run_in_child(seed: u64, bug: Option<&str>, runs: usize) -> Result<String, String> {
+        let mut traces = Vec::new();
+        for _ in 0..runs {
+            let exe = std::env::current_exe().map_err(|e| format!("FAILED seed {seed}: {e}\n"))?;
+            let mut command = Command::new(exe);
+            command
+                .args(["--seed", &seed.to_string()])
+                .env_remove("RUST_LOG");
+            if let Some(bug) = bug {
+                command.args(["--inject-bug", bug]);
+            }
+            let output = command
+                .output()
+                .map_err(|e| format!("FAILED seed {seed}: cannot run the simulator: {e}\n"))?;
+            let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+            if !output.status.success() {
+                let report: String = stdout
+                    .lines()
+                    .filter(|l| !l.ends_with(" failed") || l.starts_with("FAILED"))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                return Err(report);
+            }
+            let trace = stdout
+                .lines()
+                .find(|l| l.starts_with(&format!("seed {seed} passed:")))
+                .unwrap_or_default()
+                .to_owned();
+            traces.push(trace);
+        }
+        if traces.windows(2).any(|pair| pair[0] != pair[1]) {
+            let mut replay =
+                format!("cargo xtask sim --tier e2e --seed {seed} --check-determinism");
+            if let Some(bug) = bug {
+                replay.push_str(&format!(" --inject-bug {bug}"));
+            }
+            return Err(format!(
+                "FAILED seed {seed}\ninvariant {} violated: {}\nreplay: {replay}\n",
+                Invariant::Determinism.title(),
+                traces.join(" / ")
+            ));
+        }
+        Ok(traces.pop().unwrap_or_default())
+    }
+
+    fn options(args: &Args) -> Result<E2eOptions, String> {
+        #[cfg_attr(
+            not(feature = "inject-bugs"),
+            allow(unused_variables, clippy::let_unit_value)
+        )]
+        let bug = parse_injected_bug(args.inject_bug.as_deref(), "--tier e2e ")?;
+        Ok(E2eOptions {
+            #[cfg(feature = "inject-bugs")]
+            injected_bug: bug,
+        })
+    }
+
+    /// Runs the seeds on `threads` workers; results in seed order.
+    fn sweep<T: Send>(seeds: &[u64], threads: usize, run: &(dyn Fn(u64) -> T + Sync)) -> Vec<T> {
         let bar = progress_bar(seeds.len() as u64);
         let (done_tx, done_rx) = mpsc::channel();
-        let next = std::sync::atomic::AtomicUsize::new(0);
+        let next = AtomicUsize::new(0);
         std::thread::scope(|scope| {
             for _ in 0..threads {
                 let done_tx = done_tx.clone();
                 let next = &next;
                 scope.spawn(move || loop {
-                    let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(&seed) = seeds.get(index) else { return };
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&seed) = seeds.get(index) else {
+                        return;
+                    };
                     if done_tx.send((index, run(seed))).is_err() {
                         return;
                     }
                 });
             }
             drop(done_tx);
-            let mut reports: Vec<Option<E2eReport>> = vec![None; seeds.len()];
-            for (index, report) in done_rx {
+            let mut results: Vec<Option<T>> = (0..seeds.len()).map(|_| None).collect();
+            for (index, result) in done_rx {
                 bar.inc(1);
-                reports[index] = Some(report);
+                results[index] = Some(result);
             }
             bar.finish_and_clear();
-            reports.into_iter().flatten().collect()
+            results.into_iter().flatten().collect()
         })
     }
 }

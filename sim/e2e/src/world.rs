@@ -7,14 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use bytes::Bytes;
 use madsim::net::NetSim;
 use madsim::runtime::{Handle, NodeHandle};
 use madsim::task::NodeId;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sluice_client::Event;
-use sluice_core::Epoch;
 use sluice_runtime::Runtime;
 use sluice_sim::{Invariant, Recurring, Violation};
 use sluice_websocket::WebSocketConfig;
@@ -22,9 +20,10 @@ use tokio::net::TcpListener;
 use tokio::time::{sleep, Instant};
 
 use crate::broker_link::{self, BrokerLinkConfig};
-use crate::check::Checker;
+use crate::check::{AckedPublish, Checker};
 use crate::log_server::{self, LogHandle, LogServerConfig, LOG_SERVER_PORT};
 use crate::plan::{E2ePlan, TOPIC};
+use crate::run::E2eOptions;
 
 /// The gateways' WebSocket port.
 const GATEWAY_PORT: u16 = 8080;
@@ -52,15 +51,21 @@ impl World {
     }
 
     pub fn observe(&self, client: usize, event: &Event) {
+        tracing::debug!(client, ?event, "app event");
         let log = lock(&self.log).clone();
         let Some(log) = log else { return };
         lock(&self.checker).observe(&log, client, self.now_ms(), event);
     }
 
-    pub fn acked(&self, client: usize, subject: &str, payload: Bytes, epoch: &Epoch, seq: u64) {
+    pub fn history_asked(&self, client: usize, subject: &str) {
+        lock(&self.checker).history_asked(client, subject);
+    }
+
+    pub fn acked(&self, client: usize, ack: AckedPublish) {
+        tracing::debug!(client, ?ack, "app publish acked");
         let log = lock(&self.log).clone();
         let Some(log) = log else { return };
-        lock(&self.checker).acked(&log, client, self.now_ms(), subject, payload, epoch, seq);
+        lock(&self.checker).acked(&log, client, self.now_ms(), ack);
     }
 
     fn violation(&self) -> Option<Violation> {
@@ -109,7 +114,7 @@ enum Undo {
 }
 
 /// The supervisor: builds the cluster, runs the fault phase, heals, converges.
-pub async fn run(plan: E2ePlan) -> RunResult {
+pub async fn run(plan: E2ePlan, options: E2eOptions) -> RunResult {
     let handle = Handle::current();
     let world = Arc::new(World {
         start: Instant::now(),
@@ -146,7 +151,7 @@ pub async fn run(plan: E2ePlan) -> RunResult {
                 .create_node()
                 .name(format!("gateway-{index}"))
                 .ip(ip(1, index as u8 + 1))
-                .init(move || gateway(plan.clone(), server.clone(), Arc::clone(&world)))
+                .init(move || gateway(plan.clone(), options, server.clone(), Arc::clone(&world)))
                 .build()
         })
         .collect();
@@ -233,12 +238,17 @@ pub async fn run(plan: E2ePlan) -> RunResult {
         sleep(Duration::from_millis(200)).await;
         world.check_queue_bound(plan.gateway.client_queue_bytes_max);
         let log = lock(&world.log).clone();
-        laggards = log.map(|log| lock(&world.checker).laggards(&log)).unwrap_or_default();
+        laggards = log
+            .map(|log| lock(&world.checker).laggards(&log))
+            .unwrap_or_default();
         if laggards.is_empty() || Instant::now() >= converge_by {
             break;
         }
     }
     if !laggards.is_empty() {
+        for (life, runtime) in lock(&world.runtimes).iter().enumerate() {
+            tracing::debug!(life, stats = ?runtime.stats(), "gateway at the end");
+        }
         let shown: Vec<&String> = laggards.iter().take(4).collect();
         lock(&world.checker).fail(
             Invariant::Liveness,
@@ -264,7 +274,7 @@ pub async fn run(plan: E2ePlan) -> RunResult {
 
 /// A gateway node: the broker adapter, the runtime and the WebSocket listener, as
 /// `sluice serve` wires them. Runs again from scratch on every restart.
-async fn gateway(plan: E2ePlan, server: String, world: Arc<World>) {
+async fn gateway(plan: E2ePlan, options: E2eOptions, server: String, world: Arc<World>) {
     let link = broker_link::connect(BrokerLinkConfig {
         server,
         request_timeout_ms: 2_000,
@@ -272,6 +282,12 @@ async fn gateway(plan: E2ePlan, server: String, world: Arc<World>) {
         queue_max: 1024,
     });
     let runtime = Runtime::start(plan.gateway.clone(), link);
+    #[cfg(feature = "inject-bugs")]
+    if let Some(bug) = options.injected_bug {
+        runtime.inject_bug(bug);
+    }
+    #[cfg(not(feature = "inject-bugs"))]
+    let E2eOptions {} = options;
     lock(&world.runtimes).push(runtime.clone());
     let listener = match TcpListener::bind(("0.0.0.0", GATEWAY_PORT)).await {
         Ok(listener) => listener,
