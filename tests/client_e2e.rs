@@ -58,7 +58,7 @@ async fn snapshot_live_ack_and_unsubscribe() {
     // The accepted subject is announced before its start; the refused one is not.
     assert!(matches!(
         next_event(&mut bob_events).await,
-        Event::Subscribed { subject } if &*subject == "/demo/sdk"
+        Event::Subscribed { subject, history: None } if &*subject == "/demo/sdk"
     ));
     let Event::Message(snapshot) = next_data(&mut bob_events).await else {
         panic!("expected the snapshot")

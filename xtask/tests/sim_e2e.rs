@@ -28,6 +28,13 @@ fn fifty_e2e_seeds_pass_replay_exactly_and_an_injected_bug_is_caught() {
     assert!(ok, "{stdout}");
     assert!(stdout.contains("50 passed, 0 failed"), "{stdout}");
 
+    // Regression seeds (sim/README.md, "Bugs it found"): 107 failed while the SDK
+    // let a late subscribe `ok` undo an unsubscribe.
+    for seed in [107, 1107] {
+        let (ok, stdout) = run(&format!("--tier e2e --seed {seed}"));
+        assert!(ok, "{stdout}");
+    }
+
     let bug = "drop-record-on-resume";
     let (ok, stdout) = run(&format!("--tier e2e --seeds 1..=100 --inject-bug {bug}"));
     assert!(!ok, "the injected bug went unnoticed:\n{stdout}");

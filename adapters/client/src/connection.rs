@@ -294,6 +294,7 @@ impl Connection {
                     .collect();
                 let awaiting = Awaiting::Subscribe {
                     subjects,
+                    history,
                     rejected: Vec::new(),
                     reply,
                 };
@@ -436,6 +437,7 @@ impl Connection {
         match request.awaiting {
             Awaiting::Subscribe {
                 subjects,
+                history,
                 rejected,
                 reply,
             } => {
@@ -444,6 +446,7 @@ impl Connection {
                     self.resume.subscribed(subject);
                     self.push_event(Event::Subscribed {
                         subject: Arc::from(subject.as_str()),
+                        history,
                     });
                 }
                 let _ = reply.send(Ok(Reply::Subscribed(SubscribeOutcome { rejected })));

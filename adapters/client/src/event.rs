@@ -24,8 +24,13 @@ pub enum Event {
         status: SyncStatus,
     },
     /// The gateway accepted a subscription (or its renewal): the subject's start
-    /// (snapshot, history) follows, then its updates. Comes before any of them.
-    Subscribed { subject: Arc<str> },
+    /// follows — its snapshot, or with `history` up to that many past messages from
+    /// the gateway's cache (possibly none) — then its updates. Comes before any of
+    /// them.
+    Subscribed {
+        subject: Arc<str>,
+        history: Option<u32>,
+    },
     /// The application unsubscribed: nothing more of this subject follows until it
     /// subscribes again, whatever was already on its way.
     Unsubscribed { subject: Arc<str> },

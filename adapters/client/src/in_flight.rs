@@ -28,6 +28,8 @@ pub(crate) enum Awaiting {
     /// An application subscribe: on `ok`, its subjects minus `rejected` are subscribed.
     Subscribe {
         subjects: Vec<String>,
+        /// The `history` asked for, announced with the subscription.
+        history: Option<u32>,
         rejected: Vec<Rejection>,
         reply: ReplyTx,
     },
@@ -267,6 +269,7 @@ mod tests {
             },
             Awaiting::Subscribe {
                 subjects,
+                history: None,
                 rejected: Vec::new(),
                 reply,
             },

@@ -82,9 +82,6 @@ async fn act(
     }
     if roll < 25 && (mine.len() < SUBSCRIPTIONS_MAX || mine.contains(&subject)) {
         let history = rng.random_bool(0.25).then(|| rng.random_range(1..=5));
-        if history.is_some() {
-            world.history_asked(index, &subject);
-        }
         if !mine.contains(&subject) {
             mine.push(subject.clone());
         }

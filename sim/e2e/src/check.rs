@@ -3,7 +3,7 @@
 //! gateways' queue peaks are sampled (6); liveness and the log-wide checks run once
 //! the world has healed. The first violation is kept and ends the run.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use bytes::Bytes;
@@ -36,8 +36,8 @@ struct View {
     phase: Phase,
     /// The last seq delivered in this period: the resume point.
     last: Option<u64>,
-    /// The period may have started with `history`, which the gateway serves from
-    /// its cache only: an empty history leaves the position unknown.
+    /// The period started with `history`, which the gateway serves from its cache
+    /// only: an empty history leaves the position unknown.
     history_start: bool,
     /// The key's last offset in the log when the period (or its resync) began.
     head_at_open: Option<u64>,
@@ -48,8 +48,6 @@ pub struct Checker {
     partitions: u32,
     /// Per client, per subject.
     views: Vec<BTreeMap<String, View>>,
-    /// History subscribes asked for since the subject's last `Subscribed` event.
-    history_asked: BTreeSet<(usize, String)>,
     /// Acknowledged publishes: payload → (subject, seq).
     acked: HashMap<Bytes, (String, u64)>,
     violation: Option<Violation>,
@@ -62,7 +60,6 @@ impl Checker {
         Checker {
             partitions,
             views: vec![BTreeMap::new(); clients],
-            history_asked: BTreeSet::new(),
             acked: HashMap::new(),
             violation: None,
             trace: DefaultHasher::new(),
@@ -101,15 +98,10 @@ impl Checker {
         }
     }
 
-    /// The app is about to subscribe `subject` with `history`.
-    pub fn history_asked(&mut self, client: usize, subject: &str) {
-        self.history_asked.insert((client, subject.to_owned()));
-    }
-
     fn apply(&mut self, log: &MemoryBroker, client: usize, event: &Event) -> Result<(), Broken> {
         let partitions = self.partitions;
-        if let Event::Subscribed { subject } = event {
-            let history_start = self.history_asked.remove(&(client, subject.to_string()));
+        if let Event::Subscribed { subject, history } = event {
+            let history_start = history.is_some();
             self.views[client].insert(
                 subject.to_string(),
                 View {

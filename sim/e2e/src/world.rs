@@ -57,10 +57,6 @@ impl World {
         lock(&self.checker).observe(&log, client, self.now_ms(), event);
     }
 
-    pub fn history_asked(&self, client: usize, subject: &str) {
-        lock(&self.checker).history_asked(client, subject);
-    }
-
     pub fn acked(&self, client: usize, ack: AckedPublish) {
         tracing::debug!(client, ?ack, "app publish acked");
         let log = lock(&self.log).clone();
