@@ -168,4 +168,18 @@ mod tests {
             args("--seed 3")
         );
     }
+
+    #[test]
+    fn the_bench_installs_nats_only_when_it_is_a_peer() {
+        let packages = |text| {
+            bench_packages(&args(text))
+                .into_iter()
+                .map(|p| p.1)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(packages("--quick"), vec!["fonts-dejavu-core"]);
+        let with_nats = vec!["fonts-dejavu-core", "nats-server"];
+        assert_eq!(packages("--quick --peers nats"), with_nats);
+        assert_eq!(packages("--peers=sluice,nats"), with_nats);
+    }
 }
