@@ -6,7 +6,6 @@ use anyhow::Context;
 use sluice_kafka::Bootstrap;
 use sluice_memory_broker::{MemoryBroker, MemoryBrokerConfig, TopicConfig};
 use sluice_runtime::{BrokerLink, Runtime};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -73,8 +72,7 @@ impl Server {
         runtime: Runtime,
         broker: Option<MemoryBroker>,
     ) -> anyhow::Result<Server> {
-        let listener = TcpListener::bind(config.listen)
-            .await
+        let listener = sluice_websocket::bind(config.listen, &config.websocket)
             .with_context(|| format!("binding {}", config.listen))?;
         let local_addr = listener.local_addr()?;
         let accept = tokio::spawn(sluice_websocket::serve(
