@@ -52,7 +52,7 @@ pub async fn connect(url: &str, wire: &dyn Wire, index: usize) -> anyhow::Result
             .await
             .context("WebSocket handshake")?;
     for hello in wire.hello() {
-        socket.send(Message::binary(hello)).await?;
+        socket.send(frame(wire, hello)).await?;
     }
     Ok(socket)
 }
@@ -62,11 +62,48 @@ pub fn micros_since(origin: Instant) -> u64 {
     origin.elapsed().as_micros() as u64
 }
 
-/// A payload of `bytes` bytes (at least 8) starting with the send time.
+/// Digits of the send time at the start of every payload.
+const STAMP_DIGITS: usize = 16;
+
+/// A payload of `bytes` bytes (at least 16) starting with the send time as 16 hex
+/// digits: ASCII, so it is valid as a JSON string for text protocols too.
 pub fn payload(origin: Instant, bytes: usize) -> Vec<u8> {
-    let mut payload = vec![b'x'; bytes.max(8)];
-    payload[..8].copy_from_slice(&micros_since(origin).to_be_bytes());
+    let mut payload = format!("{:016x}", micros_since(origin)).into_bytes();
+    payload.resize(bytes.max(STAMP_DIGITS), b'x');
     payload
+}
+
+/// The send time a payload carries, in µs since the origin.
+pub fn sent_micros(payload: &[u8]) -> Option<u64> {
+    let digits = std::str::from_utf8(payload.get(..STAMP_DIGITS)?).ok()?;
+    u64::from_str_radix(digits, 16).ok()
+}
+
+/// Wraps an outgoing protocol message as the system expects it.
+pub fn frame(wire: &dyn Wire, bytes: Vec<u8>) -> Message {
+    if wire.text_frames() {
+        Message::text(String::from_utf8_lossy(&bytes).into_owned())
+    } else {
+        Message::binary(bytes)
+    }
+}
+
+/// Reads until the system names this connection's session (Pusher's socket id);
+/// `None` for systems that have none.
+pub async fn session(socket: &mut Socket, wire: &dyn Wire) -> anyhow::Result<Option<String>> {
+    if !wire.needs_session() {
+        return Ok(None);
+    }
+    while let Some(message) = socket.next().await {
+        if let Message::Text(text) = message? {
+            if let Some(session) = wire.session(text.as_bytes()) {
+                return Ok(Some(session));
+            }
+        }
+    }
+    Err(anyhow!(
+        "the connection ended before the session was established"
+    ))
 }
 
 /// What a subscriber measured.
@@ -94,9 +131,9 @@ pub async fn subscriber(
     ready: mpsc::Sender<()>,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<SubscriberReport> {
-    socket
-        .send(Message::binary(wire.subscribe(&subject, 1)))
-        .await?;
+    let session = session(&mut socket, wire.as_ref()).await?;
+    let subscribe = wire.subscribe(&subject, 1, session.as_deref());
+    socket.send(frame(wire.as_ref(), subscribe)).await?;
     let mut partial = Vec::new();
     let mut latency_us = new_histogram();
     let mut deliveries = 0;
@@ -115,7 +152,7 @@ pub async fn subscriber(
         };
         let received = wire.receive(&data, &mut partial);
         for reply in received.replies {
-            socket.send(Message::binary(reply)).await?;
+            socket.send(frame(wire.as_ref(), reply)).await?;
         }
         if received.confirmed > 0 && !confirmed {
             confirmed = true;
@@ -124,10 +161,9 @@ pub async fn subscriber(
         let now = micros_since(window.origin);
         let from = window.measure_from_us.load(Ordering::Relaxed);
         for payload in received.payloads {
-            let Some(stamp) = payload.get(..8) else {
+            let Some(sent) = sent_micros(&payload) else {
                 continue;
             };
-            let sent = u64::from_be_bytes(stamp.try_into().unwrap_or([0; 8]));
             if sent >= from && from > 0 {
                 deliveries += 1;
                 window.deliveries.fetch_add(1, Ordering::Relaxed);
@@ -144,7 +180,7 @@ pub async fn subscriber(
 /// A publisher: sends `rate_per_s` payloads a second, round robin over
 /// `subjects`, until `stop`; answers (acks) are read and dropped.
 pub async fn publisher(
-    socket: Socket,
+    mut socket: Socket,
     wire: Arc<dyn Wire>,
     subjects: Vec<String>,
     rate_per_s: f64,
@@ -152,6 +188,27 @@ pub async fn publisher(
     origin: Instant,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<u64> {
+    // Pusher only lets a connection trigger events on channels it is subscribed to.
+    if let Some(session) = session(&mut socket, wire.as_ref()).await? {
+        let mut partial = Vec::new();
+        for (id, subject) in subjects.iter().enumerate() {
+            let subscribe = wire.subscribe(subject, id as u64, Some(&session));
+            socket.send(frame(wire.as_ref(), subscribe)).await?;
+        }
+        let mut confirmed = 0;
+        while confirmed < subjects.len() {
+            match socket.next().await {
+                Some(Ok(message)) => {
+                    confirmed += wire.receive(&message.into_data(), &mut partial).confirmed;
+                }
+                _ => {
+                    return Err(anyhow!(
+                        "the publisher's connection ended while subscribing"
+                    ))
+                }
+            }
+        }
+    }
     let (mut sink, mut stream) = socket.split();
     let draining = tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
     let tick = Duration::from_millis(5);
@@ -170,8 +227,8 @@ pub async fn publisher(
             let subject = &subjects[next_subject % subjects.len()];
             next_subject += 1;
             sent += 1;
-            let frame = wire.publish(subject, &payload(origin, payload_bytes), sent);
-            sink.feed(Message::binary(frame)).await?;
+            let publish = wire.publish(subject, &payload(origin, payload_bytes), sent);
+            sink.feed(frame(wire.as_ref(), publish)).await?;
         }
         sink.flush().await?;
     }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use crate::wire::{NatsWire, SluiceWire, Wire};
+use crate::wire::{NatsWire, PusherWire, SluiceWire, Wire};
 
 /// Which system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -19,6 +19,8 @@ pub enum SystemKind {
     Sluice,
     /// nats-server (Debian's package) with its WebSocket listener.
     Nats,
+    /// sockudo (`cargo install sockudo`), a Pusher-protocol server.
+    Sockudo,
 }
 
 impl SystemKind {
@@ -26,6 +28,7 @@ impl SystemKind {
         match self {
             SystemKind::Sluice => "sluice",
             SystemKind::Nats => "nats-server",
+            SystemKind::Sockudo => "sockudo",
         }
     }
 }
@@ -103,6 +106,51 @@ retention_records_max = 20000
                 Arc::new(NatsWire),
             )
         }
+        SystemKind::Sockudo => {
+            let binary = which("sockudo").context(
+                "sockudo is not installed: `cargo install sockudo` (cargo xtask bench does it)",
+            )?;
+            let (key, secret) = ("bench-key", "bench-secret");
+            let metrics_port = free_port()?;
+            let mut command = Command::new(binary);
+            command
+                .current_dir(dir)
+                .env("HOST", "127.0.0.1")
+                .env("PORT", port.to_string())
+                // Its defaults expose metrics on 0.0.0.0:9601 and allow 20 WebSocket
+                // upgrades a minute: loopback, and no limit, for a benchmark.
+                .env("METRICS_ENABLED", "false")
+                .env("METRICS_HOST", "127.0.0.1")
+                .env("METRICS_PORT", metrics_port.to_string())
+                .env("RATE_LIMITER_ENABLED", "false")
+                .env("ADAPTER_DRIVER", "local")
+                .env("CACHE_DRIVER", "memory")
+                .env("QUEUE_DRIVER", "memory")
+                .env("APP_MANAGER_DRIVER", "memory")
+                .env("SOCKUDO_DEFAULT_APP_ID", "bench")
+                .env("SOCKUDO_DEFAULT_APP_KEY", key)
+                .env("SOCKUDO_DEFAULT_APP_SECRET", secret)
+                .env("SOCKUDO_DEFAULT_APP_ENABLE_CLIENT_MESSAGES", "true")
+                .env("SOCKUDO_ENABLE_CLIENT_MESSAGES", "true")
+                .env("SOCKUDO_DEFAULT_APP_MAX_CONNECTIONS", "100000")
+                .env("SOCKUDO_MAX_CONNECTIONS", "100000")
+                .env(
+                    "SOCKUDO_DEFAULT_APP_MAX_CLIENT_EVENTS_PER_SECOND",
+                    "10000000",
+                )
+                .env("RUST_LOG", "warn");
+            let wire = PusherWire {
+                key: key.to_owned(),
+                secret: secret.to_owned(),
+            };
+            (
+                command,
+                format!(
+                    "ws://127.0.0.1:{port}/app/{key}?protocol=7&client=sluice-bench&version=1.0"
+                ),
+                Arc::new(wire),
+            )
+        }
     };
     let log = fs::File::create(dir.join(format!("{}.log", kind.name())))?;
     let child = command
@@ -147,6 +195,7 @@ pub fn which(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from))
+        .chain(std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo/bin")))
         .map(|dir| dir.join(program))
         .find(|candidate| candidate.is_file())
 }

@@ -1,6 +1,7 @@
 //! Each system's wire protocol, as far as the load needs it: subscribe, publish,
 //! and finding the payloads in what arrives. Sluice speaks protocol v1's binary
-//! encoding; NATS its text protocol over WebSocket.
+//! encoding; NATS its text protocol over WebSocket; sockudo the Pusher protocol
+//! (private channels, client events).
 
 use bytes::Bytes;
 use sluice_core::protocol::{ClientFrame, Encoding, PublishFrame, Qos, ServerFrame, SubscribeItem};
@@ -23,7 +24,19 @@ pub trait Wire: Send + Sync {
     fn subprotocol(&self) -> Option<&'static str>;
     /// What a fresh connection sends first.
     fn hello(&self) -> Vec<Vec<u8>>;
-    fn subscribe(&self, subject: &str, id: u64) -> Vec<u8>;
+    /// Whether messages go as text frames (else binary).
+    fn text_frames(&self) -> bool {
+        false
+    }
+    /// Whether subscribing needs a session id the server sends first.
+    fn needs_session(&self) -> bool {
+        false
+    }
+    /// The session id, if `message` is the one that names it.
+    fn session(&self, _message: &[u8]) -> Option<String> {
+        None
+    }
+    fn subscribe(&self, subject: &str, id: u64, session: Option<&str>) -> Vec<u8>;
     fn publish(&self, subject: &str, payload: &[u8], id: u64) -> Vec<u8>;
     /// Parses one incoming WebSocket message; `partial` carries bytes of a
     /// protocol that splits frames across messages.
@@ -42,7 +55,7 @@ impl Wire for SluiceWire {
         Vec::new()
     }
 
-    fn subscribe(&self, subject: &str, id: u64) -> Vec<u8> {
+    fn subscribe(&self, subject: &str, id: u64, _session: Option<&str>) -> Vec<u8> {
         Encoding::Binary.encode_client(&ClientFrame::Subscribe {
             id: RequestId(id),
             items: vec![SubscribeItem {
@@ -93,7 +106,7 @@ impl Wire for NatsWire {
         vec![b"CONNECT {\"verbose\":false,\"pedantic\":false,\"protocol\":1}\r\n".to_vec()]
     }
 
-    fn subscribe(&self, subject: &str, id: u64) -> Vec<u8> {
+    fn subscribe(&self, subject: &str, id: u64, _session: Option<&str>) -> Vec<u8> {
         // A PING after the SUB: its PONG confirms the subscription is in place.
         format!("SUB {} {id}\r\nPING\r\n", nats_subject(subject)).into_bytes()
     }
@@ -142,6 +155,102 @@ impl Wire for NatsWire {
     }
 }
 
+/// sockudo, over the Pusher protocol. Subjects map to private channels
+/// (`/bench/s1` → `private-bench-s1`), whose subscriptions the bench signs itself
+/// with the app secret, and messages are client events on them (`client-bench`):
+/// the one way to publish over the WebSocket in Pusher.
+pub struct PusherWire {
+    pub key: String,
+    pub secret: String,
+}
+
+fn pusher_channel(subject: &str) -> String {
+    format!(
+        "private-{}",
+        subject.trim_start_matches('/').replace('/', "-")
+    )
+}
+
+impl Wire for PusherWire {
+    fn subprotocol(&self) -> Option<&'static str> {
+        None
+    }
+
+    fn hello(&self) -> Vec<Vec<u8>> {
+        Vec::new()
+    }
+
+    fn text_frames(&self) -> bool {
+        true
+    }
+
+    fn needs_session(&self) -> bool {
+        true
+    }
+
+    fn session(&self, message: &[u8]) -> Option<String> {
+        let event: serde_json::Value = serde_json::from_slice(message).ok()?;
+        if event["event"] != "pusher:connection_established" {
+            return None;
+        }
+        // `data` is itself JSON, as a string.
+        let data: serde_json::Value = serde_json::from_str(event["data"].as_str()?).ok()?;
+        data["socket_id"].as_str().map(str::to_owned)
+    }
+
+    fn subscribe(&self, subject: &str, _id: u64, session: Option<&str>) -> Vec<u8> {
+        use hmac::{Hmac, Mac};
+        let channel = pusher_channel(subject);
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(self.secret.as_bytes())
+            .expect("HMAC takes a key of any length");
+        mac.update(format!("{}:{channel}", session.unwrap_or_default()).as_bytes());
+        let signature: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        serde_json::json!({
+            "event": "pusher:subscribe",
+            "data": {"channel": channel, "auth": format!("{}:{signature}", self.key)},
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    fn publish(&self, subject: &str, payload: &[u8], _id: u64) -> Vec<u8> {
+        serde_json::json!({
+            "event": "client-bench",
+            "channel": pusher_channel(subject),
+            "data": String::from_utf8_lossy(payload),
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    fn receive(&self, message: &[u8], _partial: &mut Vec<u8>) -> Received {
+        let mut received = Received::default();
+        let Ok(event) = serde_json::from_slice::<serde_json::Value>(message) else {
+            return received;
+        };
+        match event["event"].as_str() {
+            Some("client-bench") => {
+                if let Some(data) = event["data"].as_str() {
+                    received
+                        .payloads
+                        .push(Bytes::copy_from_slice(data.as_bytes()));
+                }
+            }
+            Some("pusher_internal:subscription_succeeded") => received.confirmed += 1,
+            Some("pusher:ping") => received
+                .replies
+                .push(br#"{"event":"pusher:pong","data":{}}"#.to_vec()),
+            _ => {}
+        }
+        received
+    }
+}
+
 fn find_crlf(bytes: &[u8]) -> Option<usize> {
     bytes.windows(2).position(|w| w == b"\r\n")
 }
@@ -149,6 +258,24 @@ fn find_crlf(bytes: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pusher_subscriptions_are_signed_as_pusher_documents() {
+        // The example of Pusher's channel authorization docs.
+        let wire = PusherWire {
+            key: "278d425bdf160c739803".into(),
+            secret: "7ad3773142a6692b25b8".into(),
+        };
+        let subscribe: serde_json::Value =
+            serde_json::from_slice(&wire.subscribe("/foobar", 0, Some("1234.1234"))).unwrap();
+        assert_eq!(subscribe["data"]["channel"], "private-foobar");
+        assert_eq!(
+            subscribe["data"]["auth"],
+            "278d425bdf160c739803:58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4"
+        );
+        let established = br#"{"event":"pusher:connection_established","data":"{\"socket_id\":\"1.2\",\"activity_timeout\":120}"}"#;
+        assert_eq!(wire.session(established).as_deref(), Some("1.2"));
+    }
 
     #[test]
     fn nats_messages_split_across_websocket_messages_are_reassembled() {

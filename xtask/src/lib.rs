@@ -75,25 +75,45 @@ fn target_dir() -> PathBuf {
     env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from)
 }
 
-/// Debian packages the bench needs for `args`: nats-server for `--peers nats`, and
-/// a font for the charts' labels. Each is `(file that shows it is there, package)`.
+/// The peers `args` names with `--peers` (`--peers nats,sockudo` or `--peers=...`).
+fn bench_peers(args: &[String]) -> Vec<&str> {
+    args.iter()
+        .enumerate()
+        .filter_map(|(i, a)| match a.strip_prefix("--peers") {
+            Some("") => args.get(i + 1).map(String::as_str),
+            Some(rest) => rest.strip_prefix('='),
+            None => None,
+        })
+        .flat_map(|peers| peers.split(','))
+        .collect()
+}
+
+/// Debian packages the bench needs for `args`: nats-server for `--peers nats`,
+/// protoc to build sockudo, and a font for the charts' labels. Each is `(file that
+/// shows it is there, package)`.
 pub fn bench_packages(args: &[String]) -> Vec<(&'static str, &'static str)> {
     let mut packages = vec![(
         "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
         "fonts-dejavu-core",
     )];
-    let wants_nats = args.iter().enumerate().any(|(i, a)| {
-        let peers = match a.strip_prefix("--peers") {
-            Some("") => args.get(i + 1).map(String::as_str),
-            Some(rest) => rest.strip_prefix('='),
-            None => None,
-        };
-        peers.is_some_and(|p| p.split(',').any(|p| p == "nats"))
-    });
-    if wants_nats {
+    let peers = bench_peers(args);
+    if peers.contains(&"nats") {
         packages.push(("/usr/sbin/nats-server", "nats-server"));
     }
+    if peers.contains(&"sockudo") {
+        packages.push(("/usr/bin/protoc", "protobuf-compiler"));
+    }
     packages
+}
+
+/// Crates the bench installs with `cargo install` for `args`: sockudo for
+/// `--peers sockudo` (about 12 minutes to build cold on 2 cores).
+pub fn bench_crates(args: &[String]) -> Vec<&'static str> {
+    if bench_peers(args).contains(&"sockudo") {
+        vec!["sockudo"]
+    } else {
+        Vec::new()
+    }
 }
 
 /// The bench: builds `sluice` and `sluice-bench` in release mode, then runs the
@@ -181,5 +201,11 @@ mod tests {
         let with_nats = vec!["fonts-dejavu-core", "nats-server"];
         assert_eq!(packages("--quick --peers nats"), with_nats);
         assert_eq!(packages("--peers=sluice,nats"), with_nats);
+        assert_eq!(
+            packages("--peers nats,sockudo"),
+            vec!["fonts-dejavu-core", "nats-server", "protobuf-compiler"]
+        );
+        assert_eq!(bench_crates(&args("--peers nats,sockudo")), vec!["sockudo"]);
+        assert!(bench_crates(&args("--quick")).is_empty());
     }
 }

@@ -8,15 +8,18 @@
 //!   runs it. Either gets the test-only `inject-bugs` feature when `--inject-bug`
 //!   is given. `cargo xtask sim --help` lists the arguments.
 //! - `cargo xtask bench [ARGS]`: the benchmark harness (`BENCHMARKS.md`). It
-//!   installs what the run needs from Debian if missing (nats-server for `--peers
-//!   nats`, a font for the charts), builds `sluice` and `sluice-bench` in release
+//!   installs what the run needs if missing (nats-server for `--peers nats` and
+//!   protoc from Debian, sockudo with `cargo install` for `--peers sockudo`, a
+//!   font for the charts), builds `sluice` and `sluice-bench` in release
 //!   mode and runs the harness; results and charts go to `target/bench`.
 
 use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use clap::Parser;
-use xtask::{bench_commands, bench_packages, sim_core_command, sim_e2e_command, tier};
+use xtask::{
+    bench_commands, bench_crates, bench_packages, sim_core_command, sim_e2e_command, tier,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about = "Sluice's task runner")]
@@ -70,6 +73,23 @@ fn bench(args: &[String]) -> ExitCode {
                 "could not install {}; install them and retry",
                 missing.join(", ")
             );
+            return ExitCode::FAILURE;
+        }
+    }
+    for krate in bench_crates(args) {
+        let home = std::env::var_os("CARGO_HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")));
+        if home.is_some_and(|home| home.join("bin").join(krate).exists()) {
+            continue;
+        }
+        eprintln!("installing {krate} (cargo install --locked; this takes a while cold)");
+        let installed = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .args(["install", "--locked", krate])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !installed {
+            eprintln!("could not install {krate}; install it and retry");
             return ExitCode::FAILURE;
         }
     }
