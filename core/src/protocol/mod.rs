@@ -8,7 +8,7 @@ pub mod json;
 
 pub use error_code::ErrorCode;
 pub use frame::{
-    ClientFrame, DecodeError, Encoding, Message, MessageKind, PublishFrame, Qos, ResumePoint,
+    ClientFrame, DecodeError, Encoding, Message, MessageKind, PublishFrame, Qos, RecordOrigin, ResumePoint,
     ServerFrame, SubscribeItem, SyncStatus,
 };
 
