@@ -27,6 +27,7 @@ pub async fn start(tweak: impl FnOnce(&mut Config)) -> Server {
         listen: "127.0.0.1:0".parse().unwrap(),
         ..Config::default()
     };
+    config.admin.listen = "127.0.0.1:0".parse().unwrap();
     tweak(&mut config);
     config.websocket.frame_bytes_max = config.gateway.frame_bytes_max;
     Server::start(config).await.expect("gateway starts")

@@ -10,6 +10,8 @@ pub const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
 pub struct GatewayProcess {
     child: Child,
     pub url: String,
+    /// Base URL of its admin listener, e.g. `http://127.0.0.1:40123`.
+    pub admin_url: String,
     /// What it printed before it started listening.
     pub banner: Vec<String>,
     config: Option<PathBuf>,
@@ -34,6 +36,7 @@ impl GatewayProcess {
         let mut command = Command::new(SLUICE);
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["--admin-listen", "127.0.0.1:0"])
             .env_remove("SLUICE_CONFIG");
         if let Some(path) = &config {
             command.arg("--config").arg(path);
@@ -45,6 +48,7 @@ impl GatewayProcess {
             .expect("sluice serve starts");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut banner = Vec::new();
+        let mut admin_url = String::new();
         let url = loop {
             let line = lines
                 .next()
@@ -53,6 +57,13 @@ impl GatewayProcess {
             if let Some(url) = line.strip_prefix("listening on ") {
                 break url.to_owned();
             }
+            if let Some(rest) = line.strip_prefix("admin on ") {
+                admin_url = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+            }
             banner.push(line);
         };
         // Keep draining stdout so the gateway never blocks on a full pipe.
@@ -60,6 +71,7 @@ impl GatewayProcess {
         GatewayProcess {
             child,
             url,
+            admin_url,
             banner,
             config,
         }

@@ -49,6 +49,5 @@ pub(crate) fn cached_high_watermark(
             &mut high,
         )
     };
-    (err == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
-        .then_some(high as u64)
+    (err == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high as u64)
 }
