@@ -2,7 +2,9 @@
 //! WebSocket client that sees exactly the frames the gateway sends.
 #![allow(dead_code)]
 
+pub mod http;
 pub mod process;
+pub mod prometheus;
 pub mod tansu;
 
 use std::time::Duration;
@@ -20,6 +22,27 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// Guards against hangs only; no test relies on timing.
 pub const HANG_GUARD: Duration = Duration::from_secs(20);
+
+/// The hang guard of waits on other processes (Prometheus scraping, a broker
+/// coming back, spans exported in batches).
+pub const SLOW_HANG_GUARD: Duration = Duration::from_secs(90);
+
+/// How often `eventually` looks again.
+pub const POLL: Duration = Duration::from_millis(100);
+
+/// Waits until `check` holds, looking again every [`POLL`]; fails the test, naming
+/// `what`, only if it never does within [`SLOW_HANG_GUARD`].
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + SLOW_HANG_GUARD;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(POLL).await;
+    }
+}
 
 pub async fn start(tweak: impl FnOnce(&mut Config)) -> Server {
     init_logs();
@@ -126,6 +149,12 @@ impl RawClient {
             Some(Ok(message)) => Some(message),
             _ => None,
         }
+    }
+
+    /// Ends the session as a well-behaved client does, with a close frame.
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+        while let Some(Ok(_)) = self.ws.next().await {}
     }
 
     /// Waits for the close frame the gateway sends.
