@@ -64,7 +64,11 @@ async fn promtool_accepts_the_exposition() {
     let slow_consumer =
         "sluice_disconnects_total{reason=\"slow_consumer\",transport=\"websocket\"} 1";
     common::eventually("the slow consumer's disconnect is counted", || async {
-        http::get(admin, "/metrics").await.1.contains(slow_consumer)
+        http::get(admin, "/metrics")
+            .await
+            .1
+            .contains(slow_consumer)
+            .then_some(())
     })
     .await;
     let (status, body) = http::get(admin, "/metrics").await;

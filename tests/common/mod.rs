@@ -30,21 +30,29 @@ pub const SLOW_HANG_GUARD: Duration = Duration::from_secs(90);
 /// How often `eventually` looks again.
 pub const POLL: Duration = Duration::from_millis(100);
 
-/// Waits until `check` holds, looking again every [`POLL`]; fails the test, naming
-/// `what`, only if it never does within [`SLOW_HANG_GUARD`].
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
+/// Waits until `check` yields a value, looking again every [`POLL`]; fails the
+/// test, naming `what`, only if it never does within [`SLOW_HANG_GUARD`].
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
+    Fut: std::future::Future<Output = Option<T>>,
 {
     let deadline = tokio::time::Instant::now() + SLOW_HANG_GUARD;
-    while !check().await {
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
         assert!(tokio::time::Instant::now() < deadline, "never: {what}");
         tokio::time::sleep(POLL).await;
     }
 }
 
 pub async fn start(tweak: impl FnOnce(&mut Config)) -> Server {
+    Server::start(config(tweak)).await.expect("gateway starts")
+}
+
+/// A gateway's config on free loopback ports, changed by `tweak`.
+pub fn config(tweak: impl FnOnce(&mut Config)) -> Config {
     init_logs();
     let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -53,7 +61,7 @@ pub async fn start(tweak: impl FnOnce(&mut Config)) -> Server {
     config.admin.listen = "127.0.0.1:0".parse().unwrap();
     tweak(&mut config);
     config.websocket.frame_bytes_max = config.gateway.frame_bytes_max;
-    Server::start(config).await.expect("gateway starts")
+    config
 }
 
 /// Gateway logs are shown with a failing test's output (RUST_LOG sets the level).

@@ -53,8 +53,8 @@ impl Prometheus {
             .expect("prometheus starts (Debian package `prometheus`; .ci/run installs it)");
         let prometheus = Prometheus { child, dir, addr };
         super::eventually("Prometheus ready", || async {
-            tokio::net::TcpStream::connect(addr).await.is_ok()
-                && http::get(addr, "/-/ready").await.0 == 200
+            let listening = tokio::net::TcpStream::connect(addr).await.is_ok();
+            (listening && http::get(addr, "/-/ready").await.0 == 200).then_some(())
         })
         .await;
         prometheus
@@ -74,22 +74,18 @@ impl Prometheus {
 
     /// Waits until `promql` has a series whose value satisfies `check`; returns it.
     pub async fn wait_for(&self, promql: &str, check: impl Fn(f64) -> bool) -> f64 {
-        let deadline = tokio::time::Instant::now() + super::SLOW_HANG_GUARD;
-        loop {
-            let result = self.query(promql).await;
-            let values: Vec<f64> = result
-                .iter()
-                .filter_map(|s| s["value"][1].as_str()?.parse().ok())
-                .collect();
-            if let Some(value) = values.iter().copied().find(|v| check(*v)) {
-                return value;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "Prometheus never had {promql} as expected; last answer {result:?}"
-            );
-            tokio::time::sleep(super::POLL).await;
-        }
+        let check = &check;
+        super::eventually(
+            &format!("Prometheus has {promql} as expected"),
+            || async move {
+                self.query(promql)
+                    .await
+                    .iter()
+                    .filter_map(|s| s["value"][1].as_str()?.parse().ok())
+                    .find(|v| check(*v))
+            },
+        )
+        .await
     }
 }
 
