@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod otlp;
 pub mod process;
 pub mod prometheus;
 pub mod tansu;

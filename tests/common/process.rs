@@ -20,6 +20,11 @@ pub struct GatewayProcess {
 impl GatewayProcess {
     /// Starts `sluice serve` with the given TOML config (none: the defaults).
     pub fn start(config_toml: Option<&str>) -> GatewayProcess {
+        Self::start_with_env(config_toml, &[])
+    }
+
+    /// [`GatewayProcess::start`] with extra environment variables (`OTEL_*`, ...).
+    pub fn start_with_env(config_toml: Option<&str>, env: &[(&str, &str)]) -> GatewayProcess {
         let config = config_toml.map(|toml| {
             let path = std::env::temp_dir().join(format!(
                 "sluice-gw-{}-{}.toml",
@@ -37,7 +42,8 @@ impl GatewayProcess {
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(["--admin-listen", "127.0.0.1:0"])
-            .env_remove("SLUICE_CONFIG");
+            .env_remove("SLUICE_CONFIG")
+            .envs(env.iter().copied());
         if let Some(path) = &config {
             command.arg("--config").arg(path);
         }
