@@ -104,6 +104,7 @@ impl Server {
         let admin = AdminServer::start(config.admin.listen, metrics)
             .await
             .with_context(|| format!("binding the admin listener {}", config.admin.listen))?;
+        tracing::info!(address = %admin.local_addr(), "admin listener serving /metrics, /healthz, /readyz");
         Ok(Launched {
             config,
             runtime,
@@ -168,6 +169,7 @@ impl Launched {
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let local_addr = listener.local_addr()?;
+        tracing::info!(address = %local_addr, "accepting clients");
         let accept = tokio::spawn(sluice_websocket::serve(
             listener,
             runtime.clone(),
