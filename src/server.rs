@@ -56,7 +56,10 @@ impl Server {
     ) -> anyhow::Result<Launched> {
         config.validate().map_err(anyhow::Error::msg)?;
         let registry = Registry::new();
-        let observer = Arc::new(GatewayObserver::new(&registry)?);
+        let observer = Arc::new(GatewayObserver::new(
+            &registry,
+            config.telemetry.publish_spans_max,
+        )?);
         let (link, broker, probe, bootstrap) = match (config.broker.kind, shared_broker) {
             (_, Some(broker)) => {
                 let (commands, events) = broker.connect();

@@ -22,7 +22,7 @@ impl Default for AdminConfig {
 }
 
 /// Logs and traces.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TelemetryConfig {
     pub log_format: LogFormat,
@@ -30,6 +30,19 @@ pub struct TelemetryConfig {
     /// `http://otel-collector:4318`. Unset: `OTEL_EXPORTER_OTLP_ENDPOINT` (or
     /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) decides; neither set: no traces exported.
     pub otlp_endpoint: Option<String>,
+    /// Publish spans kept open until the broker answers; beyond it the oldest is
+    /// ended unanswered (`sluice_publish_spans_evicted_total`).
+    pub publish_spans_max: usize,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            log_format: LogFormat::default(),
+            otlp_endpoint: None,
+            publish_spans_max: 65_536,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -14,11 +14,12 @@ pub struct GatewayObserver {
 }
 
 impl GatewayObserver {
-    /// An observer whose metrics are registered with `registry`.
-    pub fn new(registry: &Registry) -> prometheus::Result<GatewayObserver> {
+    /// An observer whose metrics are registered with `registry`, keeping at most
+    /// `publish_spans_max` publish spans open.
+    pub fn new(registry: &Registry, publish_spans_max: usize) -> prometheus::Result<Self> {
         Ok(GatewayObserver {
             metrics: TransportMetrics::register(registry)?,
-            tracing: PublishTracing::default(),
+            tracing: PublishTracing::register(registry, publish_spans_max)?,
         })
     }
 }

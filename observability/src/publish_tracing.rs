@@ -13,34 +13,48 @@ use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{Span, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
+use prometheus::{IntCounter, IntGauge, Registry};
 use sluice_core::broker::header;
 use sluice_core::protocol::RecordOrigin;
 use sluice_core::{BrokerError, Header, ProduceId, ProduceRequest};
-
-/// Publish spans waiting for the broker's answer. The core bounds publishes in
-/// flight per client; this bounds the spans in case answers never come (the
-/// oldest is then ended unanswered).
-const PUBLISH_SPANS_MAX: usize = 65_536;
 
 /// Creates the spans through the global tracer provider: with none installed (no
 /// OTLP endpoint) they cost little and a client's `traceparent` passes unchanged.
 pub struct PublishTracing {
     tracer: BoxedTracer,
     propagator: TraceContextPropagator,
+    /// Publish spans waiting for the broker's answer, at most `spans_max`: the core
+    /// bounds publishes in flight, this bounds the spans should answers never come
+    /// (the oldest is then ended unanswered and counted).
     in_flight: Mutex<BTreeMap<ProduceId, BoxedSpan>>,
-}
-
-impl Default for PublishTracing {
-    fn default() -> Self {
-        PublishTracing {
-            tracer: global::tracer("sluice"),
-            propagator: TraceContextPropagator::new(),
-            in_flight: Mutex::new(BTreeMap::new()),
-        }
-    }
+    spans_max: usize,
+    open: IntGauge,
+    evicted: IntCounter,
 }
 
 impl PublishTracing {
+    /// Registers its gauge and counter with `registry`.
+    pub fn register(registry: &Registry, spans_max: usize) -> prometheus::Result<Self> {
+        let open = IntGauge::new(
+            "sluice_publish_spans",
+            "Publish spans waiting for the broker's answer.",
+        )?;
+        let evicted = IntCounter::new(
+            "sluice_publish_spans_evicted_total",
+            "Publish spans ended unanswered because telemetry.publish_spans_max was reached.",
+        )?;
+        registry.register(Box::new(open.clone()))?;
+        registry.register(Box::new(evicted.clone()))?;
+        Ok(PublishTracing {
+            tracer: global::tracer("sluice"),
+            propagator: TraceContextPropagator::new(),
+            in_flight: Mutex::new(BTreeMap::new()),
+            spans_max,
+            open,
+            evicted,
+        })
+    }
+
     /// Starts the publish span, as a child of the client's `traceparent` or as a new
     /// trace, and writes its context into the request's `traceparent` header.
     pub fn producing(&self, request: &mut ProduceRequest) {
@@ -81,21 +95,24 @@ impl PublishTracing {
         }
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
         in_flight.insert(request.produce, span);
-        while in_flight.len() > PUBLISH_SPANS_MAX {
+        while in_flight.len() > self.spans_max.max(1) {
             if let Some((_, mut oldest)) = in_flight.pop_first() {
                 oldest.set_status(Status::error("no answer from the broker seen"));
                 oldest.end();
+                self.evicted.inc();
             }
         }
+        self.open.set(in_flight.len() as i64);
     }
 
     /// Ends the publish span with the broker's answer.
     pub fn produced(&self, produce: ProduceId, result: &Result<u64, BrokerError>) {
-        let span = self
-            .in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&produce);
+        let span = {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            let span = in_flight.remove(&produce);
+            self.open.set(in_flight.len() as i64);
+            span
+        };
         let Some(mut span) = span else { return };
         match result {
             Ok(offset) => span.set_attribute(KeyValue::new(
