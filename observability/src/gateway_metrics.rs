@@ -286,3 +286,47 @@ pub fn lag_family(lag: &[PartitionLag]) -> MetricFamily {
     }
     family.build()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(families: &[MetricFamily], name: &str, label: (&str, &str)) -> f64 {
+        let family = families.iter().find(|f| f.name() == name).unwrap();
+        let metric = family
+            .get_metric()
+            .iter()
+            .find(|m| {
+                m.get_label()
+                    .iter()
+                    .any(|l| l.name() == label.0 && l.value() == label.1)
+            })
+            .unwrap();
+        metric.get_counter().get_value()
+    }
+
+    #[test]
+    fn publishes_by_result_add_up_to_the_finished_ones() {
+        let stats = GatewayStats {
+            publishes_total: 20,
+            publishes_acked_total: 10,
+            publishes_failed_total: 8,
+            publishes_rate_limited_total: 1,
+            publishes_broker_failed_total: 2,
+            publishes_timed_out_total: 3,
+            ..GatewayStats::default()
+        };
+        let families = stats_families(&stats);
+        let result = |r| value(&families, "sluice_publishes_total", ("result", r));
+        assert_eq!(result("acked"), 10.0);
+        assert_eq!(result("rejected"), 2.0);
+        assert_eq!(result("rate_limited"), 1.0);
+        assert_eq!(result("broker_error"), 2.0);
+        assert_eq!(result("timeout"), 3.0);
+        let in_flight = families
+            .iter()
+            .find(|f| f.name() == "sluice_publishes_in_flight")
+            .unwrap();
+        assert_eq!(in_flight.get_metric()[0].get_gauge().get_value(), 2.0);
+    }
+}

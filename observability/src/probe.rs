@@ -41,3 +41,30 @@ pub trait GatewayProbe: Send + Sync + 'static {
     /// Consumer lag per partition; empty for brokers without one (the embedded broker).
     fn consumer_lag(&self) -> Vec<PartitionLag>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_only_when_bootstrapped_and_reachable_and_every_reason_is_told() {
+        let ready = Health {
+            bootstrap: Ok(()),
+            broker: Ok(()),
+        };
+        assert!(ready.is_ready());
+        assert!(ready.reasons().is_empty());
+        let both = Health {
+            bootstrap: Err("bootstrap: 1/2 records read".into()),
+            broker: Err("Kafka metadata request failed".into()),
+        };
+        assert!(!both.is_ready());
+        assert_eq!(
+            both.reasons(),
+            [
+                "bootstrap: 1/2 records read",
+                "Kafka metadata request failed"
+            ]
+        );
+    }
+}
