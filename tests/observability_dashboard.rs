@@ -36,10 +36,11 @@ fn queries(dashboard: &Value) -> Vec<String> {
     out
 }
 
-/// The `sluice_*` metric names a query mentions, histogram suffixes removed.
+/// The metric names (`sluice_*`, `process_*`) a query mentions, histogram suffixes
+/// removed.
 fn metric_names(expr: &str) -> BTreeSet<String> {
     expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|word| word.starts_with("sluice_"))
+        .filter(|word| word.starts_with("sluice_") || word.starts_with("process_"))
         .map(|word| {
             ["_bucket", "_sum", "_count"]
                 .iter()

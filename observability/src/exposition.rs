@@ -19,7 +19,8 @@ pub struct BuildInfo {
 }
 
 /// The metrics of one gateway: its core's stats (read at scrape time), its
-/// configured limits, its health, and the registry the observer reports to.
+/// configured limits, its health, the process's resources, and the registry the
+/// observer reports to.
 pub struct Metrics {
     pub(crate) registry: Registry,
     probe: Arc<dyn GatewayProbe>,
@@ -43,6 +44,13 @@ impl Metrics {
             1.0,
         )
         .build();
+        // CPU, memory, file descriptors and threads of the process (`process_*`).
+        #[cfg(target_os = "linux")]
+        if let Err(err) = registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        )) {
+            tracing::warn!(%err, "process metrics unavailable");
+        }
         Metrics {
             registry,
             probe,
