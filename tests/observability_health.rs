@@ -34,6 +34,15 @@ async fn readyz_follows_the_embedded_brokers_availability() {
     assert_eq!(http::get(admin, "/healthz").await, (200, "ok\n".into()));
     assert_eq!(http::get(admin, "/readyz").await, (200, "ready\n".into()));
     assert_eq!(gauge(admin, "sluice_ready").await, Some(1.0));
+    // The transport's series exist before the first client, at zero.
+    let (_, metrics) = http::get(admin, "/metrics").await;
+    for series in [
+        "sluice_connections{transport=\"websocket\"} 0",
+        "sluice_connects_total{transport=\"websocket\"} 0",
+        "sluice_delivery_latency_seconds_count{transport=\"websocket\"} 0",
+    ] {
+        assert!(metrics.contains(series), "{series} missing:\n{metrics}");
+    }
 
     server.broker().unwrap().set_available(false);
     let body = readyz_becomes(admin, 503, "the embedded broker is unavailable").await;

@@ -25,6 +25,10 @@ impl GatewayObserver {
 }
 
 impl Observer for GatewayObserver {
+    fn listening(&self, transport: &'static str) {
+        self.metrics.listening(transport);
+    }
+
     fn connected(&self, transport: &'static str) {
         self.metrics.connected(transport);
     }

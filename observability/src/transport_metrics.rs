@@ -60,6 +60,13 @@ impl TransportMetrics {
         Ok(metrics)
     }
 
+    /// Creates the transport's series at zero.
+    pub fn listening(&self, transport: &str) {
+        self.connections.with_label_values(&[transport]);
+        self.connects.with_label_values(&[transport]);
+        self.delivery_latency.with_label_values(&[transport]);
+    }
+
     pub fn connected(&self, transport: &str) {
         self.connections.with_label_values(&[transport]).inc();
         self.connects.with_label_values(&[transport]).inc();

@@ -13,7 +13,11 @@ pub type CloseReason = &'static str;
 /// come from the connection and broker tasks; [`Observer::producing`] runs under the
 /// gateway's lock (it keeps publishes in order), so none of them may block.
 pub trait Observer: Send + Sync + 'static {
-    /// A client connected over `transport` (`"websocket"`, `"quic"`).
+    /// A transport (`"websocket"`, `"quic"`) started accepting clients: its series
+    /// can exist, at zero, before the first client.
+    fn listening(&self, _transport: &'static str) {}
+
+    /// A client connected over `transport`.
     fn connected(&self, _transport: &'static str) {}
 
     /// A client connection over `transport` ended, for `reason`.

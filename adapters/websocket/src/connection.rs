@@ -15,10 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig as Ws
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
 use crate::config::WebSocketConfig;
-use crate::handshake;
-
-/// The transport label of connection metrics.
-const TRANSPORT: &str = "websocket";
+use crate::{handshake, TRANSPORT};
 
 /// Disconnect reasons that are not a close the gateway sends.
 mod reason {
