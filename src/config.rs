@@ -8,6 +8,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 use sluice_core::GatewayConfig;
+use sluice_observability::{AdminConfig, TelemetryConfig};
 use sluice_websocket::WebSocketConfig;
 
 /// Topics exposed when the configuration names none, so a first run has something to use.
@@ -21,6 +22,8 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub websocket: WebSocketConfig,
     pub broker: BrokerConfig,
+    pub admin: AdminConfig,
+    pub telemetry: TelemetryConfig,
 }
 
 /// Which broker the gateway runs on, and the settings of each kind. Sections of
@@ -75,6 +78,8 @@ impl Default for Config {
             },
             websocket: WebSocketConfig::default(),
             broker: BrokerConfig::default(),
+            admin: AdminConfig::default(),
+            telemetry: TelemetryConfig::default(),
         }
     }
 }

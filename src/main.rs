@@ -8,6 +8,7 @@ use sluice::server::Server;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -31,6 +32,9 @@ enum Command {
         /// Address to listen on; overrides `listen` of the config.
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Address of the admin listener (metrics, health); overrides `admin.listen`.
+        #[arg(long)]
+        admin_listen: Option<SocketAddr>,
     },
     /// Subscribe and print every message and status as a JSON line.
     Sub {
@@ -71,12 +75,33 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    // The gateway reports its progress; the client commands keep stderr for trouble.
-    init_logging(if matches!(cli.command, Command::Serve { .. }) {
-        "info"
-    } else {
-        "warn"
-    });
+    // The gateway's config is read first: it says how to log. The client commands
+    // keep stderr for trouble.
+    let (config, default_level) = match &cli.command {
+        Command::Serve {
+            config,
+            listen,
+            admin_listen,
+        } => match Config::load(config.as_deref()) {
+            Ok(mut config) => {
+                config.listen = listen.unwrap_or(config.listen);
+                config.admin.listen = admin_listen.unwrap_or(config.admin.listen);
+                (Some(config), "info")
+            }
+            Err(err) => return fail(err),
+        },
+        _ => (None, "warn"),
+    };
+    let telemetry = config
+        .as_ref()
+        .map(|c| c.telemetry.clone())
+        .unwrap_or_default();
+    // Declared before the async runtime, so it is dropped after it: buffered spans
+    // are flushed once the gateway has stopped.
+    let _telemetry = match sluice_observability::init_telemetry(&telemetry, default_level) {
+        Ok(telemetry) => telemetry,
+        Err(err) => return fail(err),
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(err) => {
@@ -86,13 +111,8 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve { config, listen } => {
-                let mut config = Config::load(config.as_deref())?;
-                if let Some(listen) = listen {
-                    config.listen = listen;
-                }
-                serve(config).await
-            }
+            // The config was loaded above for `serve`.
+            Command::Serve { .. } => serve(config.context("no configuration")?).await,
             Command::Sub {
                 servers,
                 subjects,
@@ -115,25 +135,15 @@ fn main() -> std::process::ExitCode {
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            std::process::ExitCode::FAILURE
-        }
+        Err(err) => fail(err),
     }
 }
 
-/// Logs go to stderr, filtered by `RUST_LOG` (else `default_level`), so stdout stays
-/// clean for `sluice sub` output.
-fn init_logging(default_level: &str) {
-    use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+fn fail(err: anyhow::Error) -> std::process::ExitCode {
+    eprintln!("error: {err:#}");
+    std::process::ExitCode::FAILURE
 }
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     let kafka = &config.broker.kafka;
     let broker = match config.broker.kind {
@@ -151,7 +161,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let topics = config.gateway.exposed_topics.join(", ");
     println!("broker: {broker}");
-    let mut server = Server::start(config).await?;
+    let launched = Server::launch(config, None).await?;
+    println!(
+        "admin on http://{} (/metrics, /healthz, /readyz)",
+        launched.admin_addr()
+    );
+    let mut server = launched.listen().await?;
     println!("exposed topics: {topics}");
     println!("listening on {}", server.url());
     tokio::select! {

@@ -1,91 +1,118 @@
-//! A whole gateway: the configured broker, the core runtime, the WebSocket listener.
+//! A whole gateway: the configured broker, the core runtime, the admin listener
+//! (metrics, health) and the WebSocket listener.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use sluice_kafka::Bootstrap;
 use sluice_memory_broker::{MemoryBroker, MemoryBrokerConfig, TopicConfig};
+use sluice_observability::{AdminServer, BuildInfo, GatewayObserver, Metrics, Registry};
 use sluice_runtime::{BrokerLink, Runtime};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{BrokerKind, Config, MemoryBrokerSettings};
+use crate::probe::{BrokerProbe, ServerProbe};
 
 /// A gateway serving on a bound address. Dropping it stops accepting connections.
 pub struct Server {
     local_addr: SocketAddr,
     runtime: Runtime,
     broker: Option<MemoryBroker>,
+    admin: AdminServer,
     accept: JoinHandle<std::io::Result<()>>,
 }
 
+/// A gateway whose broker session, core and admin listener run, but which does not
+/// accept clients yet: [`Launched::listen`] waits for the snapshot bootstrap first.
+/// Meanwhile `/readyz` says how far it got.
+pub struct Launched {
+    config: Config,
+    runtime: Runtime,
+    broker: Option<MemoryBroker>,
+    admin: AdminServer,
+    bootstrap: Option<watch::Receiver<Bootstrap>>,
+}
+
 impl Server {
-    /// Starts the broker session and the core, waits until the broker's snapshot
-    /// bootstrap has caught up (Kafka), then binds the listener and returns.
+    /// Starts the broker session, the core and the admin listener, waits until the
+    /// broker's snapshot bootstrap has caught up (Kafka), then binds the listener.
     pub async fn start(config: Config) -> anyhow::Result<Server> {
+        Self::launch(config, None).await?.listen().await
+    }
+
+    /// [`Server::start`] on an embedded broker shared with other gateways (tests and
+    /// tools run a cluster in one process this way); `config.broker` is ignored.
+    pub async fn start_on(config: Config, broker: MemoryBroker) -> anyhow::Result<Server> {
+        Self::launch(config, Some(broker)).await?.listen().await
+    }
+
+    /// Everything but the client listener: see [`Launched`].
+    pub async fn launch(
+        config: Config,
+        shared_broker: Option<MemoryBroker>,
+    ) -> anyhow::Result<Launched> {
         config.validate().map_err(anyhow::Error::msg)?;
-        let (link, broker) = match config.broker.kind {
-            BrokerKind::Memory => {
-                let MemoryBrokerSettings {
-                    partitions,
-                    retention_records_max,
-                    retention_bytes_max,
-                } = config.broker.memory.clone();
-                let broker = MemoryBroker::new(MemoryBrokerConfig {
-                    topics: config
-                        .gateway
-                        .exposed_topics
-                        .iter()
-                        .map(|name| TopicConfig {
-                            name: name.clone(),
-                            partitions,
-                        })
-                        .collect(),
-                    retention_records_max,
-                    retention_bytes_max,
-                    ..MemoryBrokerConfig::default()
-                })
-                .map_err(|err| anyhow::anyhow!("starting the embedded broker: {err}"))?;
+        let registry = Registry::new();
+        let observer = Arc::new(GatewayObserver::new(
+            &registry,
+            config.telemetry.publish_spans_max,
+        )?);
+        let (link, broker, probe, bootstrap) = match (config.broker.kind, shared_broker) {
+            (_, Some(broker)) => {
                 let (commands, events) = broker.connect();
-                (BrokerLink { commands, events }, Some(broker))
+                let probe = BrokerProbe::Memory(broker.clone());
+                (BrokerLink { commands, events }, Some(broker), probe, None)
             }
-            BrokerKind::Kafka => {
+            (BrokerKind::Memory, None) => {
+                let broker = memory_broker(&config)?;
+                let (commands, events) = broker.connect();
+                let probe = BrokerProbe::Memory(broker.clone());
+                (BrokerLink { commands, events }, Some(broker), probe, None)
+            }
+            (BrokerKind::Kafka, None) => {
                 let exposed = config.gateway.exposed_topics.clone();
                 let link = sluice_kafka::connect(config.broker.kafka.clone(), exposed)?;
-                let mut bootstrap = link.bootstrap.clone();
+                let probe = BrokerProbe::Kafka {
+                    bootstrap: link.bootstrap.clone(),
+                    reachable: link.reachable.clone(),
+                    lag: link.lag.clone(),
+                };
+                let bootstrap = Some(link.bootstrap.clone());
                 let link = BrokerLink {
                     commands: link.commands,
                     events: link.events,
                 };
-                // Runtime first, so the bootstrap's records are consumed while we wait.
-                let runtime = Runtime::start(config.gateway.clone(), link);
-                wait_for_bootstrap(&mut bootstrap).await?;
-                return Self::listen(&config, runtime, None).await;
+                (link, None, probe, bootstrap)
             }
         };
-        let runtime = Runtime::start(config.gateway.clone(), link);
-        Self::listen(&config, runtime, broker).await
-    }
-
-    async fn listen(
-        config: &Config,
-        runtime: Runtime,
-        broker: Option<MemoryBroker>,
-    ) -> anyhow::Result<Server> {
-        wait_for_topics(&runtime, &config.gateway.exposed_topics).await;
-        let listener = sluice_websocket::bind(config.listen, &config.websocket)
-            .with_context(|| format!("binding {}", config.listen))?;
-        let local_addr = listener.local_addr()?;
-        let accept = tokio::spawn(sluice_websocket::serve(
-            listener,
-            runtime.clone(),
-            config.websocket.clone(),
-        ));
-        Ok(Server {
-            local_addr,
+        // The runtime starts before the listener, so the bootstrap's records are
+        // consumed while we wait.
+        let runtime = Runtime::start_observed(config.gateway.clone(), link, observer);
+        let build = BuildInfo {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            broker: match probe {
+                BrokerProbe::Memory(_) => "memory",
+                BrokerProbe::Kafka { .. } => "kafka",
+            }
+            .to_owned(),
+        };
+        let probe = Arc::new(ServerProbe {
+            runtime: runtime.clone(),
+            broker: probe,
+        });
+        let metrics = Arc::new(Metrics::new(registry, probe, &config.gateway, &build));
+        let admin = AdminServer::start(config.admin.listen, metrics)
+            .await
+            .with_context(|| format!("binding the admin listener {}", config.admin.listen))?;
+        tracing::info!(address = %admin.local_addr(), "admin listener serving /metrics, /healthz, /readyz");
+        Ok(Launched {
+            config,
             runtime,
             broker,
-            accept,
+            admin,
+            bootstrap,
         })
     }
 
@@ -96,6 +123,11 @@ impl Server {
     /// The URL clients connect to.
     pub fn url(&self) -> String {
         format!("ws://{}/v1/ws", self.local_addr)
+    }
+
+    /// The admin listener's address (`/metrics`, `/healthz`, `/readyz`).
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin.local_addr()
     }
 
     pub fn runtime(&self) -> &Runtime {
@@ -115,6 +147,67 @@ impl Server {
             Err(err) => Err(anyhow::anyhow!("listener task ended: {err}")),
         }
     }
+}
+
+impl Launched {
+    /// The admin listener's address, serving while the bootstrap runs.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin.local_addr()
+    }
+
+    /// Waits for the broker's snapshot bootstrap, then accepts clients.
+    pub async fn listen(self) -> anyhow::Result<Server> {
+        let Launched {
+            config,
+            runtime,
+            broker,
+            admin,
+            bootstrap,
+        } = self;
+        if let Some(mut bootstrap) = bootstrap {
+            wait_for_bootstrap(&mut bootstrap).await?;
+        }
+        wait_for_topics(&runtime, &config.gateway.exposed_topics).await;
+        let listener = sluice_websocket::bind(config.listen, &config.websocket)
+            .with_context(|| format!("binding {}", config.listen))?;
+        let local_addr = listener.local_addr()?;
+        tracing::info!(address = %local_addr, "accepting clients");
+        let accept = tokio::spawn(sluice_websocket::serve(
+            listener,
+            runtime.clone(),
+            config.websocket.clone(),
+        ));
+        Ok(Server {
+            local_addr,
+            runtime,
+            broker,
+            admin,
+            accept,
+        })
+    }
+}
+
+fn memory_broker(config: &Config) -> anyhow::Result<MemoryBroker> {
+    let MemoryBrokerSettings {
+        partitions,
+        retention_records_max,
+        retention_bytes_max,
+    } = config.broker.memory.clone();
+    MemoryBroker::new(MemoryBrokerConfig {
+        topics: config
+            .gateway
+            .exposed_topics
+            .iter()
+            .map(|name| TopicConfig {
+                name: name.clone(),
+                partitions,
+            })
+            .collect(),
+        retention_records_max,
+        retention_bytes_max,
+        ..MemoryBrokerConfig::default()
+    })
+    .map_err(|err| anyhow::anyhow!("starting the embedded broker: {err}"))
 }
 
 /// Waits for Kafka's snapshot bootstrap, logging why it is not done yet.

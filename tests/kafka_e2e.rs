@@ -12,7 +12,7 @@ use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::{json, Value};
-use sluice::config::{BrokerKind, Config};
+use sluice::config::Config;
 use sluice::server::Server;
 
 /// A producer that partitions like Kafka's Java client (murmur2), as other
@@ -57,15 +57,7 @@ pub async fn start_on_kafka(
     tweak: impl FnOnce(&mut Config),
 ) -> Server {
     common::start(|c| {
-        c.gateway.exposed_topics = topics.iter().map(|t| t.to_string()).collect();
-        c.gateway.publish_timeout_ms = 5_000;
-        c.broker.kind = BrokerKind::Kafka;
-        c.broker.kafka = sluice_kafka::KafkaConfig {
-            bootstrap_servers: tansu.bootstrap(),
-            metadata_refresh_ms: 500,
-            produce_timeout_ms: 3_000,
-            ..sluice_kafka::KafkaConfig::default()
-        };
+        common::tansu::use_kafka(c, tansu, topics);
         tweak(c);
     })
     .await

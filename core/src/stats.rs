@@ -14,8 +14,17 @@ pub struct GatewayStats {
     /// Records whose key is not a valid subject, or that sit off the subject's partition.
     pub records_unroutable_total: u64,
     pub publishes_total: u64,
+    /// Payload bytes of every publish received from clients.
+    pub publish_bytes_in_total: u64,
     pub publishes_acked_total: u64,
+    /// Every publish not acknowledged, whatever the reason; the four below are parts of it.
     pub publishes_failed_total: u64,
+    /// Refused before the broker because the client had too many publishes in flight.
+    pub publishes_rate_limited_total: u64,
+    /// The broker answered with an error.
+    pub publishes_broker_failed_total: u64,
+    /// The broker did not answer within `publish_timeout_ms`.
+    pub publishes_timed_out_total: u64,
     pub messages_out_total: u64,
     pub message_bytes_out_total: u64,
     pub frames_out_total: u64,
@@ -42,6 +51,9 @@ pub struct GatewayStats {
     pub message_cache_evictions_total: u64,
     /// Bytes queued towards all clients together.
     pub client_queue_bytes: u64,
+    /// Bytes queued towards the client with the longest queue: how close the slowest
+    /// client is to `client_queue_bytes_max`.
+    pub client_queue_bytes_largest: u64,
     /// The most bytes any one client's queue has held since start: at most
     /// `client_queue_bytes_max`, or one frame larger than that in an empty queue.
     pub client_queue_bytes_peak: u64,

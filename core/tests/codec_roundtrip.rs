@@ -114,6 +114,7 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
                     seq,
                     epoch,
                     kind,
+                    origin: None,
                 })
             }),
         (id, epoch(), any::<u64>()).prop_map(|(id, epoch, seq)| ServerFrame::Ack {

@@ -2,7 +2,10 @@
 //! WebSocket client that sees exactly the frames the gateway sends.
 #![allow(dead_code)]
 
+pub mod http;
+pub mod otlp;
 pub mod process;
+pub mod prometheus;
 pub mod tansu;
 
 use std::time::Duration;
@@ -21,15 +24,45 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// Guards against hangs only; no test relies on timing.
 pub const HANG_GUARD: Duration = Duration::from_secs(20);
 
+/// The hang guard of waits on other processes (Prometheus scraping, a broker
+/// coming back, spans exported in batches).
+pub const SLOW_HANG_GUARD: Duration = Duration::from_secs(90);
+
+/// How often `eventually` looks again.
+pub const POLL: Duration = Duration::from_millis(100);
+
+/// Waits until `check` yields a value, looking again every [`POLL`]; fails the
+/// test, naming `what`, only if it never does within [`SLOW_HANG_GUARD`].
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + SLOW_HANG_GUARD;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
 pub async fn start(tweak: impl FnOnce(&mut Config)) -> Server {
+    Server::start(config(tweak)).await.expect("gateway starts")
+}
+
+/// A gateway's config on free loopback ports, changed by `tweak`.
+pub fn config(tweak: impl FnOnce(&mut Config)) -> Config {
     init_logs();
     let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         ..Config::default()
     };
+    config.admin.listen = "127.0.0.1:0".parse().unwrap();
     tweak(&mut config);
     config.websocket.frame_bytes_max = config.gateway.frame_bytes_max;
-    Server::start(config).await.expect("gateway starts")
+    config
 }
 
 /// Gateway logs are shown with a failing test's output (RUST_LOG sets the level).
@@ -125,6 +158,12 @@ impl RawClient {
             Some(Ok(message)) => Some(message),
             _ => None,
         }
+    }
+
+    /// Ends the session as a well-behaved client does, with a close frame.
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+        while let Some(Ok(_)) = self.ws.next().await {}
     }
 
     /// Waits for the close frame the gateway sends.

@@ -10,6 +10,8 @@ pub const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
 pub struct GatewayProcess {
     child: Child,
     pub url: String,
+    /// Base URL of its admin listener, e.g. `http://127.0.0.1:40123`.
+    pub admin_url: String,
     /// What it printed before it started listening.
     pub banner: Vec<String>,
     config: Option<PathBuf>,
@@ -18,6 +20,11 @@ pub struct GatewayProcess {
 impl GatewayProcess {
     /// Starts `sluice serve` with the given TOML config (none: the defaults).
     pub fn start(config_toml: Option<&str>) -> GatewayProcess {
+        Self::start_with_env(config_toml, &[])
+    }
+
+    /// [`GatewayProcess::start`] with extra environment variables (`OTEL_*`, ...).
+    pub fn start_with_env(config_toml: Option<&str>, env: &[(&str, &str)]) -> GatewayProcess {
         let config = config_toml.map(|toml| {
             let path = std::env::temp_dir().join(format!(
                 "sluice-gw-{}-{}.toml",
@@ -34,7 +41,9 @@ impl GatewayProcess {
         let mut command = Command::new(SLUICE);
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
-            .env_remove("SLUICE_CONFIG");
+            .args(["--admin-listen", "127.0.0.1:0"])
+            .env_remove("SLUICE_CONFIG")
+            .envs(env.iter().copied());
         if let Some(path) = &config {
             command.arg("--config").arg(path);
         }
@@ -45,6 +54,7 @@ impl GatewayProcess {
             .expect("sluice serve starts");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut banner = Vec::new();
+        let mut admin_url = String::new();
         let url = loop {
             let line = lines
                 .next()
@@ -53,6 +63,13 @@ impl GatewayProcess {
             if let Some(url) = line.strip_prefix("listening on ") {
                 break url.to_owned();
             }
+            if let Some(rest) = line.strip_prefix("admin on ") {
+                admin_url = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+            }
             banner.push(line);
         };
         // Keep draining stdout so the gateway never blocks on a full pipe.
@@ -60,6 +77,7 @@ impl GatewayProcess {
         GatewayProcess {
             child,
             url,
+            admin_url,
             banner,
             config,
         }

@@ -144,6 +144,20 @@ impl Tansu {
     }
 }
 
+/// Points `config` at `tansu`, exposing `topics`, with short timeouts so outages
+/// are noticed quickly.
+pub fn use_kafka(config: &mut sluice::config::Config, tansu: &Tansu, topics: &[&str]) {
+    config.gateway.exposed_topics = topics.iter().map(|t| t.to_string()).collect();
+    config.gateway.publish_timeout_ms = 5_000;
+    config.broker.kind = sluice::config::BrokerKind::Kafka;
+    config.broker.kafka = sluice_kafka::KafkaConfig {
+        bootstrap_servers: tansu.bootstrap(),
+        metadata_refresh_ms: 500,
+        produce_timeout_ms: 3_000,
+        ..sluice_kafka::KafkaConfig::default()
+    };
+}
+
 impl Drop for Tansu {
     fn drop(&mut self) {
         self.stop();

@@ -580,7 +580,7 @@ impl Connection {
         self.channels.permits.close();
         self.channels.commands.close();
         if let Link::Up(socket) = &mut self.link {
-            let _ = tokio::time::timeout(self.connect_timeout, socket.close(None)).await;
+            let _ = tokio::time::timeout(self.connect_timeout, (**socket).close(None)).await;
         }
         for request in self.in_flight.drain() {
             request.fail(ClientError::Closed);

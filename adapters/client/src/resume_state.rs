@@ -106,6 +106,7 @@ mod tests {
             seq,
             epoch: Epoch::new(epoch),
             kind,
+            origin: None,
         }
     }
 

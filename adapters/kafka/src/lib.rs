@@ -11,6 +11,7 @@
 mod client_config;
 mod config;
 mod fetcher;
+mod lag;
 mod producer;
 mod record;
 mod session;
@@ -24,6 +25,7 @@ use sluice_core::{BrokerCommand, BrokerEvent};
 use tokio::sync::{mpsc, watch};
 
 pub use config::KafkaConfig;
+pub use lag::ConsumerLag;
 pub use session::Bootstrap;
 
 /// The gateway's end of a Kafka session.
@@ -32,6 +34,11 @@ pub struct KafkaLink {
     pub events: mpsc::Receiver<BrokerEvent>,
     /// Bootstrap progress; `Bootstrap::Ready` once the snapshots are rebuilt.
     pub bootstrap: watch::Receiver<Bootstrap>,
+    /// `Err(why)` while the cluster does not answer metadata requests (checked every
+    /// `metadata_refresh_ms`).
+    pub reachable: watch::Receiver<Result<(), String>>,
+    /// Records not yet read, per partition.
+    pub lag: ConsumerLag,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +62,8 @@ pub fn connect(
     let (command_tx, command_rx) = mpsc::channel(config.events_queue_max.max(1));
     let (event_tx, event_rx) = mpsc::channel(config.events_queue_max.max(1));
     let (bootstrap_tx, bootstrap_rx) = watch::channel(Bootstrap::Connecting("starting".into()));
+    let (reachable_tx, reachable_rx) = watch::channel(Err("not connected yet".to_string()));
+    let lag = ConsumerLag::default();
     let topology = Arc::new(topology::Topology::default());
     tokio::spawn(session::run_commands(
         config.clone(),
@@ -70,6 +79,8 @@ pub fn connect(
         consumer: Arc::new(consumer),
         events: event_tx,
         bootstrap: bootstrap_tx,
+        reachable: reachable_tx,
+        lag: lag.clone(),
         id_failures: Default::default(),
     };
     tokio::spawn(session.run());
@@ -77,5 +88,7 @@ pub fn connect(
         commands: command_tx,
         events: event_rx,
         bootstrap: bootstrap_rx,
+        reachable: reachable_rx,
+        lag,
     })
 }

@@ -15,6 +15,7 @@ use sluice_core::{BrokerCommand, BrokerEvent, PartitionMeta};
 use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::fetcher;
+use crate::lag::{cached_high_watermark, ConsumerLag};
 use crate::record::to_record;
 use crate::topic_id::describe_topic_ids;
 use crate::topology::{Exposure, TopicLayout, Topology};
@@ -47,12 +48,18 @@ pub(crate) struct Session {
     pub consumer: Arc<StreamConsumer>,
     pub events: mpsc::Sender<BrokerEvent>,
     pub bootstrap: watch::Sender<Bootstrap>,
+    /// `Err(why)` while the last metadata request to the cluster failed.
+    pub reachable: watch::Sender<Result<(), String>>,
+    pub lag: ConsumerLag,
     /// DescribeTopics failures in a row, to tell a cluster without ids from a blip.
     pub id_failures: AtomicU32,
 }
 
 /// DescribeTopics attempts before a topic is served with a name-based epoch.
 const ID_ATTEMPTS_MAX: u32 = 3;
+
+/// How often the consumer lag is measured (local look-ups only).
+const LAG_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Session {
     /// Runs until the gateway drops its end of the events channel.
@@ -62,6 +69,8 @@ impl Session {
         ));
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut progress = tokio::time::interval(Duration::from_millis(500));
+        let mut lag_tick = tokio::time::interval(LAG_INTERVAL);
+        lag_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut targets: Option<BTreeMap<(String, u32), Target>> = None;
         let mut positions: BTreeMap<(String, u32), u64> = BTreeMap::new();
         let mut last_log = Instant::now();
@@ -73,6 +82,12 @@ impl Session {
                 _ = refresh.tick() => {
                     match self.refresh().await {
                         Ok(assigned) => {
+                            self.reachable.send_if_modified(|r| std::mem::replace(r, Ok(())).is_err());
+                            // Nothing before the start point is wanted: lag counts from it.
+                            for (tp, t) in &assigned {
+                                let at = positions.entry(tp.clone()).or_insert(t.start);
+                                *at = (*at).max(t.start);
+                            }
                             // Until ready, everything assigned must be read up to its
                             // high watermark, and every listed topic must exist.
                             if *self.bootstrap.borrow() != Bootstrap::Ready {
@@ -87,6 +102,7 @@ impl Session {
                         }
                         Err(err) => {
                             tracing::warn!(%err, "Kafka metadata refresh failed");
+                            let _ = self.reachable.send_replace(Err(format!("Kafka metadata request failed: {err}")));
                             if targets.is_none() {
                                 self.bootstrap.send_replace(Bootstrap::Connecting(err));
                             }
@@ -130,6 +146,10 @@ impl Session {
                     if self.events.send(BrokerEvent::Records(batch)).await.is_err() {
                         break;
                     }
+                }
+                _ = lag_tick.tick() => {
+                    self.merge_positions(&mut positions);
+                    self.measure_lag(&positions);
                 }
                 _ = progress.tick(), if targets.is_some() && *self.bootstrap.borrow() != Bootstrap::Ready => {
                     let Some(targets) = &targets else { continue };
@@ -228,6 +248,28 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// Records between what the core has been handed and the high watermark, for
+    /// every partition of the exposed topics.
+    fn measure_lag(&self, positions: &BTreeMap<(String, u32), u64>) {
+        let mut lag = BTreeMap::new();
+        for topic in self.topology.topics() {
+            let Some(layout) = self.topology.get(&topic) else {
+                continue;
+            };
+            for partition in 0..layout.partitions {
+                let tp = (topic.clone(), partition);
+                let (Some(&at), Some(high)) = (
+                    positions.get(&tp),
+                    cached_high_watermark(&self.consumer, &topic, partition),
+                ) else {
+                    continue;
+                };
+                lag.insert(tp, high.saturating_sub(at));
+            }
+        }
+        self.lag.replace(lag);
     }
 
     fn missing_listed_topics(&self) -> Vec<String> {

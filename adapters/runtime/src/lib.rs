@@ -7,8 +7,10 @@
 //! then [`ClientHandle::receive`] / [`ClientHandle::next_frames`].
 
 mod client_handle;
+mod observer;
 mod runtime;
 
 pub use client_handle::{ClientHandle, Closed};
+pub use observer::{CloseReason, NoObserver, Observer};
 pub use runtime::{BrokerLink, Runtime};
 pub use sluice_core::{Gateway, GatewayConfig, GatewayStats};

@@ -10,6 +10,7 @@ use sluice_core::{
 use tokio::sync::{mpsc, Notify};
 
 use crate::client_handle::{ClientHandle, ClientSlot};
+use crate::observer::{NoObserver, Observer};
 
 /// The two directions of a broker session: commands to it, events from it. Every
 /// broker adapter (embedded, Kafka, simulated) hands one of these to the runtime.
@@ -32,6 +33,7 @@ pub(crate) struct Shared {
     epoch: Instant,
     next_client: AtomicU64,
     timer: Arc<Notify>,
+    observer: Arc<dyn Observer>,
 }
 
 /// A running gateway. Cheap to clone.
@@ -44,6 +46,15 @@ impl Runtime {
     /// Starts the gateway on a broker session. Spawns the broker pump, the command
     /// forwarder and the timer on the current tokio runtime.
     pub fn start(config: GatewayConfig, broker: BrokerLink) -> Runtime {
+        Self::start_observed(config, broker, Arc::new(NoObserver))
+    }
+
+    /// [`Runtime::start`], reporting to `observer` (metrics, traces).
+    pub fn start_observed(
+        config: GatewayConfig,
+        broker: BrokerLink,
+        observer: Arc<dyn Observer>,
+    ) -> Runtime {
         let (commands, mut command_rx) = mpsc::unbounded_channel();
         let runtime = Runtime {
             shared: Arc::new(Shared {
@@ -55,6 +66,7 @@ impl Runtime {
                 epoch: Instant::now(),
                 next_client: AtomicU64::new(1),
                 timer: Arc::new(Notify::new()),
+                observer,
             }),
         };
         let BrokerLink {
@@ -73,6 +85,9 @@ impl Runtime {
         tokio::spawn(async move {
             while let Some(event) = broker_events.recv().await {
                 let Some(shared) = weak.upgrade() else { break };
+                if let BrokerEvent::Produced { produce, result } = &event {
+                    shared.observer.produced(*produce, result);
+                }
                 Runtime { shared }.input(Input::Broker(event));
             }
             tracing::warn!("broker event stream ended");
@@ -140,7 +155,10 @@ impl Runtime {
                         slot.close(code, reason);
                     }
                 }
-                Output::Broker(command) => {
+                Output::Broker(mut command) => {
+                    if let BrokerCommand::Produce(request) = &mut command {
+                        self.shared.observer.producing(request);
+                    }
                     // The forwarder only stops when the runtime is dropped.
                     let _ = self.shared.commands.send(command);
                 }
@@ -184,6 +202,11 @@ impl Runtime {
     pub fn topics_known(&self, topics: &[String]) -> bool {
         let locked = self.lock();
         topics.iter().all(|topic| locked.gateway.topic_known(topic))
+    }
+
+    /// Where transports report connections and deliveries.
+    pub fn observer(&self) -> &dyn Observer {
+        &*self.shared.observer
     }
 
     /// The gateway's counters and gauges.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use sluice_core::close_code;
-use sluice_core::protocol::{Encoding, ServerFrame};
+use sluice_core::protocol::{Encoding, Message, MessageKind, RecordOrigin, ServerFrame};
 use sluice_runtime::Runtime;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -15,7 +15,32 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig as Ws
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
 use crate::config::WebSocketConfig;
-use crate::handshake;
+use crate::{handshake, TRANSPORT};
+
+/// Disconnect reasons that are not a close the gateway sends.
+mod reason {
+    pub const CLIENT_CLOSED: &str = "client_closed";
+    pub const CONNECTION_ERROR: &str = "connection_error";
+}
+
+/// How a connection ends: with a close frame the gateway sends, or without one
+/// (the client left, or the socket failed).
+enum Ending {
+    Close(u16, &'static str),
+    Quiet(&'static str),
+}
+
+impl Ending {
+    /// The disconnect reason as a metric label (`slow_consumer`, `ping_timeout`, ...).
+    fn reason(&self) -> &'static str {
+        match self {
+            Ending::Quiet(reason) => reason,
+            Ending::Close(_, "frame too large") => "frame_too_large",
+            Ending::Close(_, "ping timeout") => "ping_timeout",
+            Ending::Close(_, reason) => reason,
+        }
+    }
+}
 
 pub async fn run(stream: TcpStream, runtime: Runtime, config: WebSocketConfig) -> io::Result<()> {
     let mut protocol = WsProtocolConfig::default();
@@ -47,6 +72,7 @@ pub async fn run(stream: TcpStream, runtime: Runtime, config: WebSocketConfig) -
     };
     let encoding = *chosen.lock().unwrap_or_else(|p| p.into_inner());
     let client = runtime.connect(encoding);
+    runtime.observer().connected(TRANSPORT);
     let (mut sink, mut source) = ws.split();
     let last_heard = Arc::new(Mutex::new(Instant::now()));
 
@@ -59,49 +85,57 @@ pub async fn run(stream: TcpStream, runtime: Runtime, config: WebSocketConfig) -
                 match message {
                     Ok(WsMessage::Text(text)) => client.receive(Bytes::from(text)),
                     Ok(WsMessage::Binary(data)) => client.receive(data),
-                    Ok(WsMessage::Close(_)) => return None,
+                    Ok(WsMessage::Close(_)) => return Ending::Quiet(reason::CLIENT_CLOSED),
                     Ok(_) => {} // pings are answered by tungstenite; pongs only refresh last_heard
                     Err(WsError::Capacity(err)) => {
                         tracing::debug!(%err, "client frame over the limit");
-                        return Some((close_code::TOO_BIG, "frame too large"));
+                        return Ending::Close(close_code::TOO_BIG, "frame too large");
                     }
                     Err(err) => {
                         tracing::debug!(%err, "read failed");
-                        return None;
+                        return Ending::Quiet(reason::CONNECTION_ERROR);
                     }
                 }
             }
-            None
+            Ending::Quiet(reason::CLIENT_CLOSED)
         }
     };
 
     let writer = async {
         // Grows with the batches actually written: an idle connection stays small.
         let mut frames: Vec<ServerFrame> = Vec::new();
+        let mut origins: Vec<RecordOrigin> = Vec::new();
         let mut ping = tokio::time::interval(Duration::from_millis(config.ping_interval_ms));
         ping.tick().await;
         loop {
             tokio::select! {
                 next = client.next_frames(&mut frames, config.write_batch_frames_max) => {
                     if let Err(closed) = next {
-                        return Some((closed.code, closed.reason));
+                        return Ending::Close(closed.code, closed.reason);
                     }
                     for frame in frames.drain(..) {
+                        if let ServerFrame::Message(Message { kind: MessageKind::Update, origin: Some(origin), .. }) = &frame {
+                            origins.push(origin.clone());
+                        }
                         if sink.feed(encode(encoding, &frame)).await.is_err() {
-                            return None;
+                            return Ending::Quiet(reason::CONNECTION_ERROR);
                         }
                     }
                     if sink.flush().await.is_err() {
-                        return None;
+                        return Ending::Quiet(reason::CONNECTION_ERROR);
+                    }
+                    if !origins.is_empty() {
+                        runtime.observer().delivered(TRANSPORT, &origins);
+                        origins.clear();
                     }
                 }
                 _ = ping.tick() => {
                     let silent = last_heard.lock().unwrap_or_else(|p| p.into_inner()).elapsed();
                     if silent > Duration::from_millis(config.pong_timeout_ms) {
-                        return Some((close_code::POLICY, "ping timeout"));
+                        return Ending::Close(close_code::POLICY, "ping timeout");
                     }
                     if sink.send(WsMessage::Ping(Bytes::new())).await.is_err() {
-                        return None;
+                        return Ending::Quiet(reason::CONNECTION_ERROR);
                     }
                 }
             }
@@ -109,12 +143,13 @@ pub async fn run(stream: TcpStream, runtime: Runtime, config: WebSocketConfig) -
     };
 
     // Whichever side ends first decides how the connection closes.
-    let close = tokio::select! {
-        close = reader => close,
-        close = writer => close,
+    let ending = tokio::select! {
+        ending = reader => ending,
+        ending = writer => ending,
     };
     drop(client);
-    if let Some((code, reason)) = close {
+    runtime.observer().disconnected(TRANSPORT, ending.reason());
+    if let Ending::Close(code, reason) = ending {
         let frame = CloseFrame {
             code: CloseCode::from(code),
             reason: reason.into(),

@@ -14,12 +14,15 @@ mod handshake;
 
 pub use config::WebSocketConfig;
 
+/// The transport label of connection and delivery metrics.
+pub(crate) const TRANSPORT: &str = "websocket";
+
+use std::future::Future;
 use std::io;
 
 use sluice_runtime::Runtime;
 use tokio::net::TcpListener;
 
-/// Accepts connections on `listener` until the task is dropped.
 /// Binds the listener for [`serve`] with `config.listen_backlog` (tokio's own
 /// `bind` asks for a backlog of 128, which a reconnect storm overflows).
 #[cfg(not(madsim))]
@@ -34,28 +37,35 @@ pub fn bind(addr: std::net::SocketAddr, config: &WebSocketConfig) -> io::Result<
     socket.listen(config.listen_backlog)
 }
 
-pub async fn serve(
+/// Accepts connections on `listener` until the task is dropped.
+///
+/// The transport is reported to the runtime's observer as listening before this
+/// returns, so its metrics exist from then on.
+pub fn serve(
     listener: TcpListener,
     runtime: Runtime,
     config: WebSocketConfig,
-) -> io::Result<()> {
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(err) => {
-                // Out of file descriptors and similar: back off instead of spinning.
-                tracing::warn!(%err, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let runtime = runtime.clone();
-        let config = config.clone();
-        tokio::spawn(async move {
-            if let Err(err) = connection::run(stream, runtime, config).await {
-                tracing::debug!(%peer, %err, "connection ended with an error");
-            }
-        });
+) -> impl Future<Output = io::Result<()>> {
+    runtime.observer().listening(TRANSPORT);
+    async move {
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors and similar: back off instead of spinning.
+                    tracing::warn!(%err, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let runtime = runtime.clone();
+            let config = config.clone();
+            tokio::spawn(async move {
+                if let Err(err) = connection::run(stream, runtime, config).await {
+                    tracing::debug!(%peer, %err, "connection ended with an error");
+                }
+            });
+        }
     }
 }

@@ -269,6 +269,7 @@ mod tests {
             seq,
             epoch: Epoch::new("e-0"),
             kind: MessageKind::Update,
+            origin: None,
         }
     }
 

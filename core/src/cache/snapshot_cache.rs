@@ -115,6 +115,7 @@ mod tests {
             seq,
             epoch: Epoch::new("e"),
             kind: MessageKind::Update,
+            origin: None,
         }
     }
 

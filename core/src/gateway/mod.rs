@@ -222,6 +222,12 @@ impl Gateway {
         stats.fetches_in_flight = self.fetches.len() as u64;
         stats.fetch_queue_len = self.fetch_queue.len() as u64;
         stats.starts_paused = self.clients.values().map(|c| c.paused.len() as u64).sum();
+        stats.client_queue_bytes_largest = self
+            .clients
+            .values()
+            .map(|c| c.queue_bytes as u64)
+            .max()
+            .unwrap_or(0);
         stats.snapshot_cache_bytes = self.snapshots.bytes() as u64;
         stats.snapshot_cache_entries = self.snapshots.len() as u64;
         stats.snapshot_cache_evictions_total = self.snapshots.evictions_total();

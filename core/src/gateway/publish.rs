@@ -23,10 +23,11 @@ pub(super) struct PendingProduce {
 impl Gateway {
     pub(super) fn publish(&mut self, now_ms: u64, client: ClientId, p: PublishFrame) {
         self.stats.publishes_total += 1;
+        self.stats.publish_bytes_in_total += p.data.len() as u64;
         let subject = match self.check_subject(&p.subject) {
             Ok(subject) => subject,
             Err((code, message)) => {
-                return self.fail_publish(client, p.id, Some(&p.subject), code, message)
+                return self.fail_publish(client, p.id, Some(&p.subject), code, message);
             }
         };
         if let Some(reply_to) = &p.reply_to {
@@ -59,6 +60,7 @@ impl Gateway {
                 "more than {} publishes awaiting the broker",
                 self.config.publishes_in_flight_per_client_max
             );
+            self.stats.publishes_rate_limited_total += 1;
             return self.fail_publish(client, p.id, None, ErrorCode::RateLimited, message);
         }
         cstate.publishes_in_flight += 1;
@@ -147,6 +149,7 @@ impl Gateway {
                     | BrokerError::EpochChanged
                     | BrokerError::Other(_) => ErrorCode::Unavailable,
                 };
+                self.stats.publishes_broker_failed_total += 1;
                 self.fail_publish(pending.client, pending.id, None, code, err.to_string());
             }
         }
@@ -162,6 +165,7 @@ impl Gateway {
                     "the broker did not acknowledge within {} ms; the outcome is unknown",
                     self.config.publish_timeout_ms
                 );
+                self.stats.publishes_timed_out_total += 1;
                 self.fail_publish(
                     pending.client,
                     pending.id,

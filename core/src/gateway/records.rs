@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use super::{Gateway, PartitionState, TopicState};
-use crate::broker::{BrokerRecord, PartitionMeta};
+use crate::broker::{header, BrokerRecord, PartitionMeta};
 use crate::ids::ClientId;
-use crate::protocol::{Message, MessageKind, ServerFrame};
+use crate::protocol::{Message, MessageKind, RecordOrigin, ServerFrame};
 use crate::subject::{self, Subject};
 
 impl Gateway {
@@ -105,12 +105,17 @@ impl Gateway {
             return;
         }
         let retained = record.is_retained();
+        let origin = RecordOrigin {
+            timestamp_ms: record.timestamp_ms,
+            traceparent: record.header(header::TRACEPARENT).cloned(),
+        };
         let message = Message {
             subject: subject.shared(),
             data: record.payload,
             seq: record.offset,
             epoch: epoch.clone(),
             kind: MessageKind::Update,
+            origin: Some(origin),
         };
         match &message.data {
             None => self.snapshots.remove(&subject),

@@ -555,6 +555,7 @@ impl Gateway {
                 seq: record.offset,
                 epoch: epoch.clone(),
                 kind: MessageKind::Recovered,
+                origin: None,
             };
             match self.send_start(client, ServerFrame::Message(m)) {
                 StartSend::Sent => last = record.offset,

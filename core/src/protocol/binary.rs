@@ -352,6 +352,7 @@ pub fn decode_server(data: &[u8]) -> Result<ServerFrame, DecodeError> {
                 seq,
                 epoch,
                 kind,
+                origin: None,
             })
         }
         OP_ACK => ServerFrame::Ack {

@@ -118,7 +118,7 @@ impl MessageKind {
 }
 
 /// A message on a subject. Cloning shares the payload.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Message {
     pub subject: Arc<str>,
     /// `None` for a tombstone: the subject's value was deleted.
@@ -126,6 +126,32 @@ pub struct Message {
     pub seq: u64,
     pub epoch: Epoch,
     pub kind: MessageKind,
+    /// Where the record came from, for delivery metrics and traces. Never encoded;
+    /// `None` on messages decoded from the wire.
+    pub origin: Option<RecordOrigin>,
+}
+
+/// Equality is what the client sees: [`Message::origin`] is local metadata.
+impl PartialEq for Message {
+    fn eq(&self, other: &Self) -> bool {
+        self.subject == other.subject
+            && self.data == other.data
+            && self.seq == other.seq
+            && self.epoch == other.epoch
+            && self.kind == other.kind
+    }
+}
+
+impl Eq for Message {}
+
+/// The broker record behind a message: its timestamp (delivery latency is measured
+/// from it) and the W3C trace context the publisher wrote (delivery spans continue
+/// that trace).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordOrigin {
+    /// Broker timestamp, milliseconds since the Unix epoch.
+    pub timestamp_ms: i64,
+    pub traceparent: Option<Bytes>,
 }
 
 impl Message {

@@ -299,6 +299,7 @@ pub fn decode_server(data: &[u8]) -> Result<ServerFrame, DecodeError> {
                 seq: required(raw.seq, rid, "seq")?,
                 epoch: Epoch::new(required(raw.epoch, rid, "epoch")?),
                 kind,
+                origin: None,
             }))
         }
         "ack" => Ok(ServerFrame::Ack {
@@ -478,6 +479,7 @@ mod tests {
             seq: 42,
             epoch: Epoch::new("E"),
             kind: MessageKind::Update,
+            origin: None,
         });
         assert_eq!(
             String::from_utf8(encode_server(&m)).unwrap(),

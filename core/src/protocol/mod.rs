@@ -8,8 +8,8 @@ pub mod json;
 
 pub use error_code::ErrorCode;
 pub use frame::{
-    ClientFrame, DecodeError, Encoding, Message, MessageKind, PublishFrame, Qos, ResumePoint,
-    ServerFrame, SubscribeItem, SyncStatus,
+    ClientFrame, DecodeError, Encoding, Message, MessageKind, PublishFrame, Qos, RecordOrigin,
+    ResumePoint, ServerFrame, SubscribeItem, SyncStatus,
 };
 
 /// WebSocket subprotocol of the JSON encoding.

@@ -1,0 +1,98 @@
+//! Metrics the transports report as they happen: connections and deliveries. Held
+//! in Prometheus types because they are observed here, not counted by the core.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+use sluice_core::protocol::RecordOrigin;
+
+/// Delivery latency buckets, in seconds: from a millisecond to ten seconds.
+const LATENCY_BUCKETS_SECONDS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+pub struct TransportMetrics {
+    connections: IntGaugeVec,
+    connects: IntCounterVec,
+    disconnects: IntCounterVec,
+    delivery_latency: HistogramVec,
+}
+
+impl TransportMetrics {
+    /// Creates the metrics and registers them with `registry`.
+    pub fn register(registry: &Registry) -> prometheus::Result<TransportMetrics> {
+        let metrics = TransportMetrics {
+            connections: IntGaugeVec::new(
+                Opts::new(
+                    "sluice_connections",
+                    "Client connections open, by transport.",
+                ),
+                &["transport"],
+            )?,
+            connects: IntCounterVec::new(
+                Opts::new(
+                    "sluice_connects_total",
+                    "Client connections accepted, by transport.",
+                ),
+                &["transport"],
+            )?,
+            disconnects: IntCounterVec::new(
+                Opts::new(
+                    "sluice_disconnects_total",
+                    "Client connections ended, by transport and reason (client_closed, \
+                     connection_error, slow_consumer, ping_timeout, frame_too_large).",
+                ),
+                &["transport", "reason"],
+            )?,
+            delivery_latency: HistogramVec::new(
+                HistogramOpts::new(
+                    "sluice_delivery_latency_seconds",
+                    "Live messages: broker record timestamp to the write to the client's socket.",
+                )
+                .buckets(LATENCY_BUCKETS_SECONDS.to_vec()),
+                &["transport"],
+            )?,
+        };
+        registry.register(Box::new(metrics.connections.clone()))?;
+        registry.register(Box::new(metrics.connects.clone()))?;
+        registry.register(Box::new(metrics.disconnects.clone()))?;
+        registry.register(Box::new(metrics.delivery_latency.clone()))?;
+        Ok(metrics)
+    }
+
+    /// Creates the transport's series at zero.
+    pub fn listening(&self, transport: &str) {
+        self.connections.with_label_values(&[transport]);
+        self.connects.with_label_values(&[transport]);
+        self.delivery_latency.with_label_values(&[transport]);
+    }
+
+    pub fn connected(&self, transport: &str) {
+        self.connections.with_label_values(&[transport]).inc();
+        self.connects.with_label_values(&[transport]).inc();
+    }
+
+    pub fn disconnected(&self, transport: &str, reason: &str) {
+        self.connections.with_label_values(&[transport]).dec();
+        self.disconnects
+            .with_label_values(&[transport, reason])
+            .inc();
+    }
+
+    pub fn delivered(&self, transport: &str, origins: &[RecordOrigin]) {
+        let now_ms = unix_now_ms();
+        let histogram = self.delivery_latency.with_label_values(&[transport]);
+        for origin in origins {
+            // A broker clock ahead of ours shows as zero, not as a negative latency.
+            let latency_ms = now_ms.saturating_sub(origin.timestamp_ms).max(0);
+            histogram.observe(latency_ms as f64 / 1000.0);
+        }
+    }
+}
+
+/// Wall-clock milliseconds since the Unix epoch, the unit of broker timestamps.
+pub fn unix_now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

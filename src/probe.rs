@@ -1,0 +1,79 @@
+//! The gateway as the admin listener sees it: the core's stats, the broker's health
+//! and Kafka's consumer lag.
+
+use sluice_core::GatewayStats;
+use sluice_kafka::{Bootstrap, ConsumerLag};
+use sluice_memory_broker::MemoryBroker;
+use sluice_observability::{GatewayProbe, Health, PartitionLag};
+use sluice_runtime::Runtime;
+use tokio::sync::watch;
+
+/// Where a broker's health comes from.
+pub enum BrokerProbe {
+    /// The embedded broker: always bootstrapped; reachable unless an outage is
+    /// being simulated.
+    Memory(MemoryBroker),
+    Kafka {
+        bootstrap: watch::Receiver<Bootstrap>,
+        reachable: watch::Receiver<Result<(), String>>,
+        lag: ConsumerLag,
+    },
+}
+
+pub struct ServerProbe {
+    pub runtime: Runtime,
+    pub broker: BrokerProbe,
+}
+
+impl GatewayProbe for ServerProbe {
+    fn stats(&self) -> GatewayStats {
+        self.runtime.stats()
+    }
+
+    fn health(&self) -> Health {
+        match &self.broker {
+            BrokerProbe::Memory(broker) => Health {
+                bootstrap: Ok(()),
+                broker: if broker.is_available() {
+                    Ok(())
+                } else {
+                    Err("the embedded broker is unavailable".into())
+                },
+            },
+            BrokerProbe::Kafka {
+                bootstrap,
+                reachable,
+                ..
+            } => Health {
+                bootstrap: match &*bootstrap.borrow() {
+                    Bootstrap::Ready => Ok(()),
+                    Bootstrap::Connecting(why) => {
+                        Err(format!("bootstrap: waiting for Kafka: {why}"))
+                    }
+                    Bootstrap::Reading {
+                        records_done,
+                        records_total,
+                    } => Err(format!(
+                        "bootstrap: {records_done}/{records_total} records read"
+                    )),
+                },
+                broker: reachable.borrow().clone(),
+            },
+        }
+    }
+
+    fn consumer_lag(&self) -> Vec<PartitionLag> {
+        match &self.broker {
+            BrokerProbe::Memory(_) => Vec::new(),
+            BrokerProbe::Kafka { lag, .. } => lag
+                .snapshot()
+                .into_iter()
+                .map(|((topic, partition), records)| PartitionLag {
+                    topic,
+                    partition,
+                    records,
+                })
+                .collect(),
+        }
+    }
+}
