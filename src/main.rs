@@ -154,11 +154,49 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let mut server = Server::start(config).await?;
     println!("exposed topics: {topics}");
     println!("listening on {}", server.url());
-    tokio::select! {
-        result = server.wait() => result,
-        _ = tokio::signal::ctrl_c() => {
-            println!("shutting down");
-            Ok(())
+    if let Some(url) = server.quic_url() {
+        println!("listening on {url}");
+    }
+    if let Some(fingerprint) = server.tls_fingerprint() {
+        if server.tls_is_reloadable() {
+            println!("TLS certificate SHA-256 {fingerprint} (reloaded on SIGHUP)");
+        } else {
+            println!("TLS: self-signed dev certificate, SHA-256 {fingerprint}");
+            println!("  clients pin it: sluice sub --pin {fingerprint} URL SUBJECT");
         }
     }
+    let mut hangups = hangups()?;
+    loop {
+        tokio::select! {
+            result = server.wait() => return result,
+            _ = tokio::signal::ctrl_c() => {
+                println!("shutting down");
+                return Ok(());
+            }
+            Some(()) = hangups.recv() => match server.reload_tls() {
+                Ok(Some(fingerprint)) => tracing::info!(%fingerprint, "TLS certificate reloaded"),
+                Ok(None) => tracing::info!("SIGHUP: no TLS certificate to reload"),
+                Err(err) => tracing::error!("TLS reload failed, keeping the old certificate: {err:#}"),
+            },
+        }
+    }
+}
+
+/// SIGHUP, which reloads the TLS certificate; never fires off Unix.
+fn hangups() -> anyhow::Result<tokio::sync::mpsc::Receiver<()>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangup = signal(SignalKind::hangup())?;
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                // One pending reload covers any number of signals.
+                let _ = tx.try_send(());
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    std::mem::forget(tx);
+    Ok(rx)
 }

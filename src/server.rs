@@ -1,16 +1,21 @@
-//! A whole gateway: the configured broker, the core runtime, the WebSocket listener.
+//! A whole gateway: the configured broker, the core runtime, the WebSocket listener
+//! and, when configured, the QUIC listener, both behind one reloadable certificate.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use anyhow::Context;
+use sluice_core::protocol::ALPN_QUIC;
 use sluice_kafka::Bootstrap;
 use sluice_memory_broker::{MemoryBroker, MemoryBrokerConfig, TopicConfig};
+use sluice_quic::{QuicServer, QuicStats};
 use sluice_runtime::{BrokerLink, Runtime};
+use sluice_tls::{Fingerprint, ReloadableCert};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::{BrokerKind, Config, MemoryBrokerSettings};
+use crate::config::{BrokerKind, Config, MemoryBrokerSettings, TlsSettings};
 
 /// A gateway serving on a bound address. Dropping it stops accepting connections.
 pub struct Server {
@@ -18,6 +23,8 @@ pub struct Server {
     runtime: Runtime,
     broker: Option<MemoryBroker>,
     accept: JoinHandle<std::io::Result<()>>,
+    cert: Option<Arc<ReloadableCert>>,
+    quic: Option<QuicServer>,
 }
 
 impl Server {
@@ -73,20 +80,56 @@ impl Server {
         runtime: Runtime,
         broker: Option<MemoryBroker>,
     ) -> anyhow::Result<Server> {
+        let cert = load_certificate(&config.tls, config.listen.ip())?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let local_addr = listener.local_addr()?;
-        let accept = tokio::spawn(sluice_websocket::serve(
-            listener,
-            runtime.clone(),
-            config.websocket.clone(),
-        ));
+        let websocket = config.websocket.clone();
+        let accept = match &cert {
+            None => tokio::spawn(sluice_websocket::serve(
+                listener,
+                runtime.clone(),
+                websocket,
+            )),
+            Some(cert) => {
+                let tls = sluice_tls::server_config(
+                    cert.clone(),
+                    &[b"http/1.1"],
+                    config.tls.session_cache_entries_max,
+                    false,
+                )?;
+                tokio::spawn(sluice_websocket::serve_tls(
+                    listener,
+                    runtime.clone(),
+                    websocket,
+                    Arc::new(tls),
+                ))
+            }
+        };
+        let quic = match (config.quic.listen, &cert) {
+            (Some(addr), Some(cert)) => {
+                let tls = sluice_tls::server_config(
+                    cert.clone(),
+                    &[ALPN_QUIC],
+                    config.tls.session_cache_entries_max,
+                    true,
+                )?;
+                let server =
+                    QuicServer::bind(addr, runtime.clone(), config.quic.clone(), Arc::new(tls))
+                        .with_context(|| format!("binding QUIC on udp {addr}"))?;
+                Some(server)
+            }
+            // `Config::validate` refuses QUIC without TLS.
+            _ => None,
+        };
         Ok(Server {
             local_addr,
             runtime,
             broker,
             accept,
+            cert,
+            quic,
         })
     }
 
@@ -94,9 +137,41 @@ impl Server {
         self.local_addr
     }
 
-    /// The URL clients connect to.
+    /// The WebSocket URL clients connect to: `wss://` when TLS is on.
     pub fn url(&self) -> String {
-        format!("ws://{}/v1/ws", self.local_addr)
+        let scheme = if self.cert.is_some() { "wss" } else { "ws" };
+        format!("{scheme}://{}/v1/ws", self.local_addr)
+    }
+
+    /// The QUIC URL clients connect to, when QUIC is on.
+    pub fn quic_url(&self) -> Option<String> {
+        let addr = self.quic.as_ref()?.local_addr().ok()?;
+        Some(format!("quic://{addr}"))
+    }
+
+    /// The QUIC listener's counters, when QUIC is on.
+    pub fn quic_stats(&self) -> Option<QuicStats> {
+        self.quic.as_ref().map(QuicServer::stats)
+    }
+
+    /// SHA-256 fingerprint of the certificate served now, when TLS is on.
+    pub fn tls_fingerprint(&self) -> Option<Fingerprint> {
+        self.cert.as_ref().map(|cert| cert.fingerprint())
+    }
+
+    /// Whether the certificate comes from files that [`Server::reload_tls`] re-reads.
+    pub fn tls_is_reloadable(&self) -> bool {
+        self.cert.as_ref().is_some_and(|cert| cert.is_reloadable())
+    }
+
+    /// Re-reads the certificate and key files (what SIGHUP does). New handshakes on
+    /// both transports get the new certificate; open connections are untouched. On
+    /// error the old certificate stays. Returns the fingerprint now served.
+    pub fn reload_tls(&self) -> anyhow::Result<Option<Fingerprint>> {
+        match &self.cert {
+            None => Ok(None),
+            Some(cert) => Ok(Some(cert.reload()?)),
+        }
     }
 
     pub fn runtime(&self) -> &Runtime {
@@ -116,6 +191,26 @@ impl Server {
             Err(err) => Err(anyhow::anyhow!("listener task ended: {err}")),
         }
     }
+}
+
+/// The certificate of `tls`, if TLS is on. A generated one names localhost and the
+/// listen address, so a client may also verify names instead of pinning.
+fn load_certificate(
+    tls: &TlsSettings,
+    listen_ip: IpAddr,
+) -> anyhow::Result<Option<Arc<ReloadableCert>>> {
+    if let (Some(cert_path), Some(key_path)) = (&tls.cert_path, &tls.key_path) {
+        let cert = ReloadableCert::from_files(cert_path, key_path)?;
+        return Ok(Some(Arc::new(cert)));
+    }
+    if !tls.self_signed {
+        return Ok(None);
+    }
+    let mut names: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).into();
+    if !listen_ip.is_unspecified() && !listen_ip.is_loopback() {
+        names.push(listen_ip.to_string());
+    }
+    Ok(Some(Arc::new(ReloadableCert::self_signed(&names)?)))
 }
 
 /// Waits for Kafka's snapshot bootstrap, logging why it is not done yet.

@@ -11,6 +11,8 @@
 mod config;
 mod connection;
 mod handshake;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use config::WebSocketConfig;
 
@@ -19,11 +21,39 @@ use std::io;
 use sluice_runtime::Runtime;
 use tokio::net::TcpListener;
 
-/// Accepts connections on `listener` until the task is dropped.
+/// What secures the connections: nothing (`ws://`), or TLS (`wss://`).
+#[cfg(feature = "tls")]
+type Security = Option<tokio_rustls::TlsAcceptor>;
+#[cfg(not(feature = "tls"))]
+type Security = Option<std::convert::Infallible>;
+
+/// Accepts `ws://` connections on `listener` until the task is dropped.
 pub async fn serve(
     listener: TcpListener,
     runtime: Runtime,
     config: WebSocketConfig,
+) -> io::Result<()> {
+    accept_loop(listener, runtime, config, None).await
+}
+
+/// Accepts `wss://` connections on `listener` until the task is dropped. The TLS
+/// handshake has `handshake_timeout_ms` of its own, before the WebSocket upgrade's.
+/// The certificate comes from `tls`'s resolver, so it can change while serving.
+#[cfg(feature = "tls")]
+pub async fn serve_tls(
+    listener: TcpListener,
+    runtime: Runtime,
+    config: WebSocketConfig,
+    tls: std::sync::Arc<rustls::ServerConfig>,
+) -> io::Result<()> {
+    accept_loop(listener, runtime, config, Some(tls.into())).await
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    runtime: Runtime,
+    config: WebSocketConfig,
+    security: Security,
 ) -> io::Result<()> {
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -38,8 +68,16 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let runtime = runtime.clone();
         let config = config.clone();
+        let security = security.clone();
         tokio::spawn(async move {
-            if let Err(err) = connection::run(stream, runtime, config).await {
+            let served = match security {
+                None => connection::run(stream, runtime, config).await,
+                #[cfg(feature = "tls")]
+                Some(acceptor) => tls::run(acceptor, stream, runtime, config).await,
+                #[cfg(not(feature = "tls"))]
+                Some(never) => match never {},
+            };
+            if let Err(err) = served {
                 tracing::debug!(%peer, %err, "connection ended with an error");
             }
         });
