@@ -34,7 +34,8 @@ enum Command {
     },
     /// Subscribe and print every message and status as a JSON line.
     Sub {
-        /// Gateway URL(s), e.g. ws://127.0.0.1:8080/v1/ws; comma-separated for failover.
+        /// Gateway URL(s), e.g. ws://127.0.0.1:8080/v1/ws, wss://…, quic://host:port;
+        /// comma-separated for failover.
         servers: String,
         /// Subjects, e.g. /demo/greeting.
         #[arg(required = true)]
@@ -48,6 +49,10 @@ enum Command {
         /// Speak the binary encoding instead of JSON.
         #[arg(long)]
         binary: bool,
+        /// Trust the gateway certificate with this SHA-256 fingerprint (as `sluice
+        /// serve` prints it) instead of the public CAs; repeat for several.
+        #[arg(long = "pin", value_name = "SHA256")]
+        pins: Vec<String>,
     },
     /// Publish one message and print its ack.
     Pub {
@@ -66,6 +71,10 @@ enum Command {
         /// Speak the binary encoding instead of JSON.
         #[arg(long)]
         binary: bool,
+        /// Trust the gateway certificate with this SHA-256 fingerprint (as `sluice
+        /// serve` prints it) instead of the public CAs; repeat for several.
+        #[arg(long = "pin", value_name = "SHA256")]
+        pins: Vec<String>,
     },
 }
 
@@ -99,7 +108,11 @@ fn main() -> std::process::ExitCode {
                 history,
                 count,
                 binary,
-            } => cli_client::subscribe(&servers, &subjects, history, count, binary).await,
+                pins,
+            } => {
+                let config = cli_client::client_config(&servers, binary, pins);
+                cli_client::subscribe(config, &subjects, history, count).await
+            }
             Command::Pub {
                 servers,
                 subject,
@@ -107,9 +120,10 @@ fn main() -> std::process::ExitCode {
                 not_retained,
                 guaranteed,
                 binary,
+                pins,
             } => {
-                cli_client::publish(&servers, &subject, data, not_retained, guaranteed, binary)
-                    .await
+                let config = cli_client::client_config(&servers, binary, pins);
+                cli_client::publish(config, &subject, data, not_retained, guaranteed).await
             }
         }
     });
@@ -153,10 +167,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     println!("broker: {broker}");
     let mut server = Server::start(config).await?;
     println!("exposed topics: {topics}");
-    println!("listening on {}", server.url());
-    if let Some(url) = server.quic_url() {
-        println!("listening on {url}");
-    }
     if let Some(fingerprint) = server.tls_fingerprint() {
         if server.tls_is_reloadable() {
             println!("TLS certificate SHA-256 {fingerprint} (reloaded on SIGHUP)");
@@ -165,6 +175,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             println!("  clients pin it: sluice sub --pin {fingerprint} URL SUBJECT");
         }
     }
+    if let Some(url) = server.quic_url() {
+        println!("QUIC on {url}");
+    }
+    println!("listening on {}", server.url());
     let mut hangups = hangups()?;
     loop {
         tokio::select! {

@@ -33,6 +33,7 @@ fn readme_config_blocks_are_the_defaults() {
     );
     let mut defaults = Config::default();
     defaults.websocket.frame_bytes_max = defaults.gateway.frame_bytes_max;
+    defaults.quic.frame_bytes_max = defaults.gateway.frame_bytes_max;
     assert_eq!(
         configs[0], defaults,
         "README's reference block differs from the defaults"

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod sdk;
 pub mod tansu;
 
 use std::time::Duration;
@@ -29,7 +30,18 @@ pub async fn start(tweak: impl FnOnce(&mut Config)) -> Server {
     };
     tweak(&mut config);
     config.websocket.frame_bytes_max = config.gateway.frame_bytes_max;
+    config.quic.frame_bytes_max = config.gateway.frame_bytes_max;
     Server::start(config).await.expect("gateway starts")
+}
+
+/// A gateway with a self-signed certificate on `wss://` and on QUIC, both on free
+/// loopback ports. Clients pin `server.tls_fingerprint()`.
+pub async fn start_tls_and_quic() -> Server {
+    start(|config| {
+        config.tls.self_signed = true;
+        config.quic.listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await
 }
 
 /// Gateway logs are shown with a failing test's output (RUST_LOG sets the level).

@@ -1,7 +1,8 @@
 //! # sluice-client
 //!
-//! The Rust client of the Sluice gateway. It keeps one WebSocket to a gateway,
-//! subscribes and publishes, and rides out connection losses: it reconnects with
+//! The Rust client of the Sluice gateway. It keeps one connection to a gateway —
+//! a WebSocket (`ws://`, `wss://`) or QUIC (`quic://`, which survives network
+//! changes and reconnects in 0-RTT) —, subscribes and publishes, and rides out connection losses: it reconnects with
 //! jittered exponential backoff, moving through the configured servers, restores
 //! every subscription from the last message seen on it, and drops the duplicates a
 //! resume may send, so the application sees each message once and never a silent
@@ -44,12 +45,17 @@ mod client;
 mod command;
 mod config;
 mod connection;
+mod connector;
 mod error;
 mod event;
 mod in_flight;
 mod options;
 mod outcome;
+#[cfg(feature = "quic")]
+mod quic_link;
 mod resume_state;
+mod stats;
+mod transport;
 
 pub use client::Client;
 pub use config::{ClientConfig, ENDPOINT_PATH};
@@ -59,3 +65,4 @@ pub use options::{PublishOptions, SubscribeOptions};
 pub use outcome::{Ack, Rejection, SubscribeOutcome};
 pub use sluice_core::protocol::{Encoding, ErrorCode, Message, MessageKind, Qos, SyncStatus};
 pub use sluice_core::Epoch;
+pub use stats::ClientStats;

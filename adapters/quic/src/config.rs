@@ -17,8 +17,6 @@ pub struct QuicConfig {
     pub idle_timeout_ms: u64,
     /// The gateway sends a keep-alive when it has sent nothing for this long.
     pub keep_alive_interval_ms: u64,
-    /// Time allowed for the handshake and the client opening its session stream.
-    pub handshake_timeout_ms: u64,
     /// Connections open at once; further handshakes are refused.
     pub connections_max: usize,
     /// Frames moved from the core's queue to the stream per write.
@@ -32,7 +30,6 @@ impl Default for QuicConfig {
             frame_bytes_max: 1024 * 1024,
             idle_timeout_ms: 60_000,
             keep_alive_interval_ms: 15_000,
-            handshake_timeout_ms: 10_000,
             connections_max: 100_000,
             write_batch_frames_max: 256,
         }

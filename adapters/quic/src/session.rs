@@ -7,7 +7,6 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Duration;
 
 use quinn::{Connection, Incoming, RecvStream, SendStream, VarInt, ZeroRttAccepted};
 use sluice_core::close_code;
@@ -32,37 +31,43 @@ pub async fn run(
     counters: Arc<Counters>,
 ) -> io::Result<()> {
     let connecting = incoming.accept().map_err(io::Error::other)?;
+    let _open = OpenConnection::new(&counters);
     // A server's conversion always succeeds: it can read 0-RTT data at once, and
     // `handshake_done` resolves when the client's Finished has arrived.
     let (connection, handshake_done) = match connecting.into_0rtt() {
         Ok((connection, handshake_done)) => (connection, Some(handshake_done)),
         Err(connecting) => (connecting.await.map_err(io::Error::other)?, None),
     };
-    let handshake_timeout = Duration::from_millis(config.handshake_timeout_ms);
-    let (send, recv) = match tokio::time::timeout(handshake_timeout, connection.accept_bi()).await {
-        Ok(Ok(streams)) => streams,
-        Ok(Err(err)) => return Err(io::Error::other(err)),
-        Err(_) => {
-            connection.close(VarInt::from_u32(0), b"no session stream");
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "no session stream within the handshake timeout",
-            ));
-        }
-    };
-    Counters::add(&counters.connections_accepted_total);
-    counters.connections_open.fetch_add(1, Ordering::Relaxed);
+    // A client opens its stream with its first request; until then the connection
+    // is held by the idle timeout (and `connections_max`) alone.
+    let (send, recv) = connection.accept_bi().await.map_err(io::Error::other)?;
     let client = runtime.connect(Encoding::Binary);
     let ending = tokio::select! {
         ending = read(&connection, recv, &client, &config, &counters, handshake_done) => ending,
         ending = write(send, &client, &config) => ending,
     };
     drop(client);
-    counters.connections_open.fetch_sub(1, Ordering::Relaxed);
     if let Some((code, reason)) = ending {
         connection.close(VarInt::from_u32(u32::from(code)), reason.as_bytes());
     }
     Ok(())
+}
+
+/// Counts a connection open from its handshake to its end, whatever the path.
+struct OpenConnection<'a>(&'a Counters);
+
+impl<'a> OpenConnection<'a> {
+    fn new(counters: &'a Counters) -> Self {
+        Counters::add(&counters.connections_accepted_total);
+        counters.connections_open.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(counters)
+    }
+}
+
+impl Drop for OpenConnection<'_> {
+    fn drop(&mut self) {
+        self.0.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 async fn read(

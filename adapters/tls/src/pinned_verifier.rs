@@ -3,7 +3,7 @@
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, DigitallySignedStruct, Error, SignatureScheme};
+use rustls::{DigitallySignedStruct, Error, SignatureScheme};
 
 use crate::fingerprint::Fingerprint;
 
@@ -37,12 +37,14 @@ impl ServerCertVerifier for PinnedVerifier {
             return Ok(ServerCertVerified::assertion());
         }
         let pinned: Vec<String> = self.pins.iter().map(ToString::to_string).collect();
-        Err(Error::InvalidCertificate(CertificateError::Other(
-            rustls::OtherError(std::sync::Arc::new(PinMismatch {
+        // `Error::Other` shows the mismatch as written below; a `CertificateError`
+        // would show it in debug form.
+        Err(Error::Other(rustls::OtherError(std::sync::Arc::new(
+            PinMismatch {
                 presented,
                 pinned: pinned.join(", "),
-            })),
-        )))
+            },
+        ))))
     }
 
     fn verify_tls12_signature(

@@ -68,6 +68,7 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let runtime = runtime.clone();
         let config = config.clone();
+        #[cfg_attr(not(feature = "tls"), allow(clippy::clone_on_copy))]
         let security = security.clone();
         tokio::spawn(async move {
             let served = match security {

@@ -1,0 +1,221 @@
+//! The QUIC transport end to end on loopback, through the Rust SDK: snapshot, live,
+//! acks, resume with no gap, 0-RTT reconnects, connection migration, and the same
+//! sequences as over WebSocket.
+
+mod common;
+
+use common::sdk::{next_event, next_message, recovered_until_sync};
+use sluice::server::Server;
+use sluice_client::{Client, ClientConfig, Event, Events, MessageKind, PublishOptions, SyncStatus};
+
+/// A client of `servers` that trusts the gateway's dev certificate by its pin.
+async fn connect(server: &Server, servers: Vec<String>) -> (Client, Events) {
+    let mut config = ClientConfig::with_servers(servers);
+    config.tls_pins_sha256 = vec![server.tls_fingerprint().unwrap().to_string()];
+    let (client, mut events) = Client::connect(config).await.expect("connects");
+    assert!(matches!(
+        next_event(&mut events).await,
+        Event::Connected { .. }
+    ));
+    (client, events)
+}
+
+fn quic_url(server: &Server) -> String {
+    server.quic_url().expect("QUIC is on")
+}
+
+/// A publisher whose events nobody needs.
+async fn publisher(server: &Server, url: String) -> Client {
+    let (client, mut events) = connect(server, vec![url]).await;
+    tokio::spawn(async move { while events.next().await.is_some() {} });
+    client
+}
+
+/// Subscribes and waits for the answer. The events queue has room for it, so
+/// the test need not read events meanwhile.
+async fn subscribe(client: &Client, subject: &str) {
+    let outcome = client.subscribe(&[subject]).await.unwrap();
+    assert!(outcome.all_accepted());
+}
+
+#[tokio::test]
+async fn snapshot_live_ack_and_resume_over_quic_with_0rtt() {
+    let server = common::start_tls_and_quic().await;
+    let publisher = publisher(&server, quic_url(&server)).await;
+    let first = publisher
+        .publish("/demo/quic", "first", PublishOptions::default())
+        .await
+        .unwrap();
+
+    let (reader, mut events) = connect(&server, vec![quic_url(&server)]).await;
+    subscribe(&reader, "/demo/quic").await;
+    let snapshot = next_message(&mut events).await;
+    assert_eq!(
+        (snapshot.kind, snapshot.seq, &snapshot.epoch),
+        (MessageKind::Snapshot, first.seq, &first.epoch)
+    );
+    let live = publisher
+        .publish("/demo/quic", "live", PublishOptions::default())
+        .await
+        .unwrap();
+    let update = next_message(&mut events).await;
+    assert_eq!(
+        (update.kind, update.seq, update.data.as_deref()),
+        (MessageKind::Update, live.seq, Some(&b"live"[..]))
+    );
+    assert_eq!(reader.stats().quic_zero_rtt_attempted_total, 0);
+
+    // Lost connection: the SDK reconnects (in 0-RTT, holding the ticket of the first
+    // connection) and resumes from the last message it saw.
+    reader.kill_connection().await;
+    let mut expected = Vec::new();
+    for i in 0..50 {
+        let ack = publisher
+            .publish("/demo/quic", format!("m{i}"), PublishOptions::default())
+            .await
+            .unwrap();
+        expected.push(ack.seq);
+    }
+    let got = recovered_until_sync(&mut events).await;
+    assert_eq!(got, expected, "exactly the missed messages, in order");
+
+    // A publish after the 0-RTT start waits for the handshake, then is acked.
+    let after = reader
+        .publish("/demo/quic", "after", PublishOptions::default())
+        .await
+        .unwrap();
+    let echoed = next_message(&mut events).await;
+    assert_eq!((echoed.kind, echoed.seq), (MessageKind::Update, after.seq));
+
+    let stats = reader.stats();
+    assert_eq!(stats.connections_total, 2);
+    assert_eq!(
+        (
+            stats.quic_zero_rtt_attempted_total,
+            stats.quic_zero_rtt_accepted_total
+        ),
+        (1, 1),
+        "the second connection started in 0-RTT and the gateway took the early data"
+    );
+    let quic = server.quic_stats().unwrap();
+    assert_eq!(quic.connections_accepted_total, 3, "{quic:?}");
+    assert_eq!(quic.connections_open, 2, "{quic:?}");
+}
+
+#[tokio::test]
+async fn websocket_and_quic_subscribers_receive_identical_sequences() {
+    let server = common::start_tls_and_quic().await;
+    let (over_wss, mut wss_events) = connect(&server, vec![server.url()]).await;
+    let (over_quic, mut quic_events) = connect(&server, vec![quic_url(&server)]).await;
+    assert!(server.url().starts_with("wss://"));
+    subscribe(&over_wss, "/chat/mixed").await;
+    subscribe(&over_quic, "/chat/mixed").await;
+    let publisher = publisher(&server, server.url()).await;
+    let mut acks = Vec::new();
+    for i in 0..100 {
+        let ack = publisher
+            .publish("/chat/mixed", format!("m{i}"), PublishOptions::default())
+            .await
+            .unwrap();
+        acks.push((ack.seq, format!("m{i}")));
+    }
+    let mut sequences = Vec::new();
+    for events in [&mut wss_events, &mut quic_events] {
+        let mut got = Vec::new();
+        while got.len() < acks.len() {
+            let m = next_message(events).await;
+            assert_eq!(m.kind, MessageKind::Update);
+            let data = String::from_utf8(m.data.unwrap().to_vec()).unwrap();
+            got.push((m.seq, data));
+        }
+        sequences.push(got);
+    }
+    assert_eq!(sequences[0], acks, "WebSocket subscriber");
+    assert_eq!(sequences[1], acks, "QUIC subscriber");
+}
+
+#[tokio::test]
+async fn failover_moves_between_websocket_and_quic() {
+    let server = common::start_tls_and_quic().await;
+    let servers = vec![server.url(), quic_url(&server)];
+    let (reader, mut events) = connect(&server, servers).await;
+    subscribe(&reader, "/demo/failover").await;
+    let publisher = publisher(&server, server.url()).await;
+    let before = publisher
+        .publish("/demo/failover", "before", PublishOptions::default())
+        .await
+        .unwrap();
+    let seen = next_message(&mut events).await;
+    assert_eq!((seen.kind, seen.seq), (MessageKind::Update, before.seq));
+
+    reader.kill_connection().await;
+    let missed = publisher
+        .publish("/demo/failover", "missed", PublishOptions::default())
+        .await
+        .unwrap();
+    let mut reconnected_to = None;
+    let mut recovered = Vec::new();
+    loop {
+        match next_event(&mut events).await {
+            Event::Connected { server } => reconnected_to = Some(server),
+            Event::Message(m) => recovered.push(m.seq),
+            Event::Status { status, .. } => {
+                assert_eq!(status, SyncStatus::Sync);
+                break;
+            }
+            Event::Disconnected { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(
+        reconnected_to.as_deref().unwrap().starts_with("quic://"),
+        "{reconnected_to:?}"
+    );
+    assert_eq!(recovered, vec![missed.seq]);
+}
+
+#[tokio::test]
+async fn migration_to_a_new_local_port_keeps_the_session() {
+    let server = common::start_tls_and_quic().await;
+    let (reader, mut events) = connect(&server, vec![quic_url(&server)]).await;
+    subscribe(&reader, "/demo/migrate").await;
+    // The publisher speaks WebSocket, so the reader is the QUIC listener's only client.
+    let publisher = publisher(&server, server.url()).await;
+    let mut expected = Vec::new();
+    let mut got = Vec::new();
+    for round in 0..2 {
+        for i in 0..25 {
+            let ack = publisher
+                .publish(
+                    "/demo/migrate",
+                    format!("{round}-{i}"),
+                    PublishOptions::default(),
+                )
+                .await
+                .unwrap();
+            expected.push(ack.seq);
+        }
+        if round == 0 {
+            // Mid-stream, with messages in flight: the phone changes networks.
+            let old = reader.quic_local_addr().unwrap();
+            let new = reader.rebind_quic("127.0.0.1:0".parse().unwrap()).unwrap();
+            assert_ne!(old.port(), new.port());
+            // The gateway learns the new address from the next packet it gets.
+            reader.ping().await.unwrap();
+        }
+    }
+    while got.len() < expected.len() {
+        got.push(next_message(&mut events).await.seq);
+    }
+    assert_eq!(got, expected, "no message lost or repeated");
+    assert_eq!(reader.stats().connections_total, 1, "no reconnect");
+    let quic = server.quic_stats().unwrap();
+    assert_eq!(
+        quic.connections_accepted_total, 1,
+        "one connection: {quic:?}"
+    );
+    assert_eq!(
+        quic.migrations_total, 1,
+        "the gateway saw it move: {quic:?}"
+    );
+}
