@@ -20,6 +20,19 @@ pub fn client_config(servers: &str, binary: bool, pins: Vec<String>) -> ClientCo
     config
 }
 
+/// Connects, with a hint when the gateway's certificate needs a pin.
+async fn connect(config: ClientConfig) -> anyhow::Result<(Client, sluice_client::Events)> {
+    match Client::connect(config).await {
+        Ok(connected) => Ok(connected),
+        Err(err) if err.to_string().contains("UnknownIssuer") => Err(anyhow::Error::new(err)
+            .context(
+                "connecting (the certificate is not from a public CA: pass --pin with the \
+                 SHA-256 fingerprint `sluice serve` printed)",
+            )),
+        Err(err) => Err(anyhow::Error::new(err).context("connecting")),
+    }
+}
+
 fn print_line(frame: &ServerFrame) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(&json::encode_server(frame))?;
@@ -36,7 +49,7 @@ pub async fn subscribe(
     history: Option<u32>,
     count: Option<u64>,
 ) -> anyhow::Result<()> {
-    let (client, mut events) = Client::connect(config).await.context("connecting")?;
+    let (client, mut events) = connect(config).await?;
     let subjects: Vec<&str> = subjects.iter().map(String::as_str).collect();
     let mut call = {
         let client = client.clone();
@@ -104,7 +117,7 @@ pub async fn publish(
     not_retained: bool,
     guaranteed: bool,
 ) -> anyhow::Result<()> {
-    let (client, mut events) = Client::connect(config).await.context("connecting")?;
+    let (client, mut events) = connect(config).await?;
     // Answers share the socket with events; keep draining them.
     tokio::spawn(async move { while events.next().await.is_some() {} });
     let options = PublishOptions {

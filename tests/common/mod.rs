@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod quic;
 pub mod sdk;
 pub mod tansu;
 

@@ -136,8 +136,11 @@ async fn write(mut send: SendStream, client: &ClientHandle, config: &QuicConfig)
         for frame in frames.drain(..) {
             write_frame(&mut buffer, &Encoding::Binary.encode_server(&frame));
         }
-        if send.write_all(&buffer).await.is_err() {
-            return None;
+        tokio::select! {
+            written = send.write_all(&buffer) => if written.is_err() {
+                return None;
+            },
+            closed = client.closed() => return Some((closed.code, closed.reason)),
         }
     }
 }
