@@ -88,6 +88,10 @@ async fn snapshot_live_ack_and_resume_over_quic_with_0rtt() {
     assert_eq!((echoed.kind, echoed.seq), (MessageKind::Update, after.seq));
 
     let stats = reader.stats();
+    println!(
+        "client: {stats:?}\ngateway: {:?}",
+        server.quic_stats().unwrap()
+    );
     assert_eq!(stats.connections_total, 2);
     assert_eq!(
         (
@@ -210,6 +214,7 @@ async fn migration_to_a_new_local_port_keeps_the_session() {
     assert_eq!(got, expected, "no message lost or repeated");
     assert_eq!(reader.stats().connections_total, 1, "no reconnect");
     let quic = server.quic_stats().unwrap();
+    println!("client: {:?}\ngateway: {quic:?}", reader.stats());
     assert_eq!(
         quic.connections_accepted_total, 1,
         "one connection: {quic:?}"
