@@ -142,3 +142,140 @@ async fn a_slow_consumer_is_closed_with_1008_and_others_go_on() {
     assert!(closed, "the slow consumer was never disconnected");
     assert_eq!(slow.closed().await, (1008, "slow_consumer".into()));
 }
+
+/// A UDP relay between a client and the gateway that, once the gateway has
+/// answered, holds every further client datagram (the client's handshake Finished
+/// among them) until `release` is notified: the gateway then has the client's 0-RTT
+/// data but no completed handshake, as when an attacker replays a first flight.
+async fn relay_holding_the_handshake(
+    gateway: std::net::SocketAddr,
+    release: std::sync::Arc<tokio::sync::Notify>,
+) -> std::net::SocketAddr {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65536];
+        let (mut client, mut gateway_answered, mut released) = (None, false, false);
+        let mut held: Vec<Vec<u8>> = Vec::new();
+        loop {
+            tokio::select! {
+                received = socket.recv_from(&mut buf) => {
+                    let Ok((len, from)) = received else { return };
+                    let datagram = &buf[..len];
+                    if from == gateway {
+                        gateway_answered = true;
+                        if let Some(client) = client {
+                            let _ = socket.send_to(datagram, client).await;
+                        }
+                    } else {
+                        client = Some(from);
+                        if gateway_answered && !released {
+                            held.push(datagram.to_vec());
+                        } else {
+                            let _ = socket.send_to(datagram, gateway).await;
+                        }
+                    }
+                }
+                () = release.notified(), if !released => {
+                    released = true;
+                    for datagram in held.drain(..) {
+                        let _ = socket.send_to(&datagram, gateway).await;
+                    }
+                }
+            }
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_publish_in_0rtt_data_waits_for_the_handshake() {
+    use quinn::crypto::rustls::QuicClientConfig;
+    use sluice_core::protocol::stream_framing::{write_frame, FrameReader};
+    use sluice_core::protocol::{binary, ALPN_QUIC};
+
+    let server = common::start_tls_and_quic().await;
+    let gateway: std::net::SocketAddr = server.quic_url().unwrap()["quic://".len()..]
+        .parse()
+        .unwrap();
+    let pin = server.tls_fingerprint().unwrap();
+    let tls = sluice_tls::client_config(&[pin], &[ALPN_QUIC], true).unwrap();
+    let config = quinn::ClientConfig::new(std::sync::Arc::new(
+        QuicClientConfig::try_from(tls).unwrap(),
+    ));
+    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+
+    // A first connection leaves the client a session ticket.
+    let first = endpoint
+        .connect_with(config.clone(), gateway, "localhost")
+        .unwrap()
+        .await
+        .unwrap();
+    let (mut send, mut recv) = first.open_bi().await.unwrap();
+    let mut framed = Vec::new();
+    write_frame(
+        &mut framed,
+        &binary::encode_client(&ClientFrame::Ping { id: RequestId(1) }),
+    );
+    send.write_all(&framed).await.unwrap();
+    let mut frames = FrameReader::new(1 << 20);
+    while frames.buffered_bytes() == 0 {
+        frames.push(&recv.read_chunk(4096, true).await.unwrap().unwrap().bytes);
+    }
+    first.close(0u32.into(), b"done");
+
+    // The second sends a publish as early data; the relay withholds the rest.
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let relay = relay_holding_the_handshake(gateway, release.clone()).await;
+    let (second, accepted) = endpoint
+        .connect_with(config, relay, "localhost")
+        .unwrap()
+        .into_0rtt()
+        .unwrap_or_else(|_| panic!("no 0-RTT despite the session ticket"));
+    let (mut send, mut recv) = second.open_bi().await.unwrap();
+    let mut framed = Vec::new();
+    write_frame(
+        &mut framed,
+        &binary::encode_client(&publish(2, "/demo/early", b"early")),
+    );
+    send.write_all(&framed).await.unwrap();
+
+    tokio::time::timeout(common::HANG_GUARD, async {
+        while server.quic_stats().unwrap().early_frames_held_total == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("the gateway got the early publish");
+    assert_eq!(
+        server.runtime().stats().publishes_total,
+        0,
+        "acted on before the handshake completed"
+    );
+
+    release.notify_one();
+    assert!(accepted.await, "the gateway accepted the 0-RTT data");
+    let mut frames = FrameReader::new(1 << 20);
+    let ack = loop {
+        if let Some(frame) = frames.next_frame().unwrap() {
+            break binary::decode_server(&frame).unwrap();
+        }
+        let chunk = tokio::time::timeout(common::HANG_GUARD, recv.read_chunk(4096, true))
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        frames.push(&chunk.bytes);
+    };
+    assert!(
+        matches!(
+            ack,
+            ServerFrame::Ack {
+                id: RequestId(2),
+                ..
+            }
+        ),
+        "{ack:?}"
+    );
+    assert_eq!(server.runtime().stats().publishes_total, 1);
+}
