@@ -224,3 +224,51 @@ async fn migration_to_a_new_local_port_keeps_the_session() {
         "the gateway saw it move: {quic:?}"
     );
 }
+
+#[tokio::test]
+async fn the_sdk_sends_only_its_resuming_subscribes_as_0rtt_data() {
+    let server = common::start_tls_and_quic().await;
+    let gateway = quic_url(&server)["quic://".len()..].parse().unwrap();
+    let relay = common::quic::HandshakeRelay::start(gateway).await;
+    let (reader, mut events) = connect(&server, vec![format!("quic://{}", relay.addr)]).await;
+    subscribe(&reader, "/demo/early").await;
+    let publisher = publisher(&server, server.url()).await;
+    let seen = publisher
+        .publish("/demo/early", "seen", PublishOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(next_message(&mut events).await.seq, seen.seq);
+
+    // The next handshake stays incomplete at the gateway until released, while a
+    // publish waits in the SDK and the subscription resumes in 0-RTT.
+    relay.hold_next_handshake();
+    reader.kill_connection().await;
+    let publish = tokio::spawn({
+        let reader = reader.clone();
+        async move {
+            reader
+                .publish("/demo/early", "not early", PublishOptions::default())
+                .await
+        }
+    });
+    assert!(recovered_until_sync(&mut events).await.is_empty());
+    let quic = server.quic_stats().unwrap();
+    assert_eq!(
+        quic.early_frames_held_total, 0,
+        "a publish came as early data"
+    );
+    assert_eq!(server.runtime().stats().publishes_total, 1);
+
+    relay.release();
+    let ack = publish.await.unwrap().unwrap();
+    assert_eq!(next_message(&mut events).await.seq, ack.seq);
+    assert_eq!(server.quic_stats().unwrap().early_frames_held_total, 0);
+    let stats = reader.stats();
+    assert_eq!(
+        (
+            stats.quic_zero_rtt_attempted_total,
+            stats.quic_zero_rtt_accepted_total
+        ),
+        (1, 1)
+    );
+}

@@ -4,7 +4,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::quic::{handshake, RawQuic};
+use common::quic::{handshake, HandshakeRelay, RawQuic};
 use sluice_core::protocol::{
     ClientFrame, ErrorCode, MessageKind, PublishFrame, Qos, ServerFrame, SubscribeItem,
 };
@@ -143,51 +143,6 @@ async fn a_slow_consumer_is_closed_with_1008_and_others_go_on() {
     assert_eq!(slow.closed().await, (1008, "slow_consumer".into()));
 }
 
-/// A UDP relay between a client and the gateway that, once the gateway has
-/// answered, holds every further client datagram (the client's handshake Finished
-/// among them) until `release` is notified: the gateway then has the client's 0-RTT
-/// data but no completed handshake, as when an attacker replays a first flight.
-async fn relay_holding_the_handshake(
-    gateway: std::net::SocketAddr,
-    release: std::sync::Arc<tokio::sync::Notify>,
-) -> std::net::SocketAddr {
-    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = socket.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 65536];
-        let (mut client, mut gateway_answered, mut released) = (None, false, false);
-        let mut held: Vec<Vec<u8>> = Vec::new();
-        loop {
-            tokio::select! {
-                received = socket.recv_from(&mut buf) => {
-                    let Ok((len, from)) = received else { return };
-                    let datagram = &buf[..len];
-                    if from == gateway {
-                        gateway_answered = true;
-                        if let Some(client) = client {
-                            let _ = socket.send_to(datagram, client).await;
-                        }
-                    } else {
-                        client = Some(from);
-                        if gateway_answered && !released {
-                            held.push(datagram.to_vec());
-                        } else {
-                            let _ = socket.send_to(datagram, gateway).await;
-                        }
-                    }
-                }
-                () = release.notified(), if !released => {
-                    released = true;
-                    for datagram in held.drain(..) {
-                        let _ = socket.send_to(&datagram, gateway).await;
-                    }
-                }
-            }
-        }
-    });
-    addr
-}
-
 #[tokio::test]
 async fn a_publish_in_0rtt_data_waits_for_the_handshake() {
     use quinn::crypto::rustls::QuicClientConfig;
@@ -225,10 +180,10 @@ async fn a_publish_in_0rtt_data_waits_for_the_handshake() {
     first.close(0u32.into(), b"done");
 
     // The second sends a publish as early data; the relay withholds the rest.
-    let release = std::sync::Arc::new(tokio::sync::Notify::new());
-    let relay = relay_holding_the_handshake(gateway, release.clone()).await;
+    let relay = HandshakeRelay::start(gateway).await;
+    relay.hold_next_handshake();
     let (second, accepted) = endpoint
-        .connect_with(config, relay, "localhost")
+        .connect_with(config, relay.addr, "localhost")
         .unwrap()
         .into_0rtt()
         .unwrap_or_else(|_| panic!("no 0-RTT despite the session ticket"));
@@ -253,7 +208,7 @@ async fn a_publish_in_0rtt_data_waits_for_the_handshake() {
         "acted on before the handshake completed"
     );
 
-    release.notify_one();
+    relay.release();
     assert!(accepted.await, "the gateway accepted the 0-RTT data");
     let mut frames = FrameReader::new(1 << 20);
     let ack = loop {

@@ -1,13 +1,17 @@
 //! A raw QUIC client that sees exactly the frames the gateway sends: protocol v1's
 //! binary encoding, length-prefixed, on one bidirectional stream.
 
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use quinn::crypto::rustls::QuicClientConfig;
 use quinn::{Connection, ConnectionError, Endpoint, RecvStream, SendStream};
 use sluice::server::Server;
 use sluice_core::protocol::stream_framing::{write_frame, FrameReader};
 use sluice_core::protocol::{binary, ClientFrame, ServerFrame, ALPN_QUIC};
+
+use tokio::net::UdpSocket;
+use tokio::sync::Notify;
 
 use super::HANG_GUARD;
 
@@ -91,6 +95,100 @@ impl RawQuic {
                 String::from_utf8_lossy(&close.reason).into_owned(),
             ),
             other => panic!("closed without an application code: {other}"),
+        }
+    }
+}
+
+/// A UDP relay between clients and the gateway's QUIC port. Told to, it lets the
+/// next connection's first flight (Initial and 0-RTT data) through and, once the
+/// gateway has answered, holds every further client datagram (the handshake
+/// Finished among them) until released: the gateway then has the client's early
+/// data but no completed handshake, as with a replayed first flight.
+pub struct HandshakeRelay {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<RelayState>>,
+    release: Arc<Notify>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RelayState {
+    Forwarding,
+    /// Waiting for a client Initial packet.
+    Armed,
+    /// The Initial went through; the gateway's first answer starts the hold.
+    AwaitingAnswer,
+    Holding,
+}
+
+impl HandshakeRelay {
+    pub async fn start(gateway: SocketAddr) -> HandshakeRelay {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = socket.local_addr().unwrap();
+        let state = Arc::new(Mutex::new(RelayState::Forwarding));
+        let release = Arc::new(Notify::new());
+        tokio::spawn(relay(socket, gateway, state.clone(), release.clone()));
+        HandshakeRelay {
+            addr,
+            state,
+            release,
+        }
+    }
+
+    pub fn hold_next_handshake(&self) {
+        *self.state.lock().unwrap() = RelayState::Armed;
+    }
+
+    pub fn release(&self) {
+        self.release.notify_one();
+    }
+}
+
+async fn relay(
+    socket: UdpSocket,
+    gateway: SocketAddr,
+    state: Arc<Mutex<RelayState>>,
+    release: Arc<Notify>,
+) {
+    let mut buf = vec![0u8; 65536];
+    let mut client = None;
+    let mut held: Vec<Vec<u8>> = Vec::new();
+    loop {
+        tokio::select! {
+            received = socket.recv_from(&mut buf) => {
+                let Ok((len, from)) = received else { return };
+                let datagram = &buf[..len];
+                let to = if from == gateway {
+                    let mut state = state.lock().unwrap();
+                    if *state == RelayState::AwaitingAnswer {
+                        *state = RelayState::Holding;
+                    }
+                    match client {
+                        Some(client) => client,
+                        None => continue,
+                    }
+                } else {
+                    client = Some(from);
+                    let mut state = state.lock().unwrap();
+                    // A QUIC v1 Initial: long header, packet type 0.
+                    let initial = datagram.first().is_some_and(|b| b & 0xb0 == 0x80);
+                    match *state {
+                        RelayState::Armed if initial => *state = RelayState::AwaitingAnswer,
+                        RelayState::Holding => {
+                            held.push(datagram.to_vec());
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    gateway
+                };
+                let _ = socket.send_to(datagram, to).await;
+            }
+            () = release.notified() => {
+                *state.lock().unwrap() = RelayState::Forwarding;
+                for datagram in held.drain(..) {
+                    let _ = socket.send_to(&datagram, gateway).await;
+                }
+            }
         }
     }
 }
