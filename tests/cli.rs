@@ -104,21 +104,12 @@ fn pub_and_sub_over_quic_and_wss_with_a_pinned_dev_certificate() {
     }
 }
 
-/// A certificate and key as PEM files; their SHA-256 fingerprint.
-fn write_certificate(cert_path: &std::path::Path, key_path: &std::path::Path) -> String {
-    let generated = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    std::fs::write(cert_path, generated.cert.pem()).unwrap();
-    std::fs::write(key_path, generated.signing_key.serialize_pem()).unwrap();
-    sluice_tls::Fingerprint::of(generated.cert.der()).to_string()
-}
-
 #[cfg(unix)]
 #[test]
 fn sighup_reloads_the_certificate_from_its_files() {
-    let dir = std::env::temp_dir().join(format!("sluice-cli-sighup-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::certs::temp_dir("cli-sighup");
     let (cert_path, key_path) = (dir.join("gw.crt"), dir.join("gw.key"));
-    let old = write_certificate(&cert_path, &key_path);
+    let old = common::certs::write_certificate(&cert_path, &key_path).to_string();
     let gw = GatewayProcess::start(Some(&format!(
         "[tls]\ncert_path = {:?}\nkey_path = {:?}\n",
         cert_path, key_path
@@ -126,7 +117,7 @@ fn sighup_reloads_the_certificate_from_its_files() {
     let (ok, _, err) = sluice(&["pub", &gw.url, "/demo/h", "old", "--pin", &old]);
     assert!(ok, "{err}");
 
-    let new = write_certificate(&cert_path, &key_path);
+    let new = common::certs::write_certificate(&cert_path, &key_path).to_string();
     let status = Command::new("kill")
         .args(["-HUP", &gw.pid().to_string()])
         .status()

@@ -76,7 +76,12 @@ async fn snapshot_live_ack_and_resume_over_quic_with_0rtt() {
             .unwrap();
         expected.push(ack.seq);
     }
-    let got = recovered_until_sync(&mut events).await;
+    // What it missed comes as `recovered` up to `sync`; publishes after the
+    // reconnect come live. Together: every message once, in order.
+    let mut got = recovered_until_sync(&mut events).await;
+    while got.len() < expected.len() {
+        got.push(next_message(&mut events).await.seq);
+    }
     assert_eq!(got, expected, "exactly the missed messages, in order");
 
     // A publish after the 0-RTT start waits for the handshake, then is acked.
@@ -271,4 +276,102 @@ async fn the_sdk_sends_only_its_resuming_subscribes_as_0rtt_data() {
         ),
         (1, 1)
     );
+}
+
+/// A gateway on the certificate files, serving QUIC on `quic_listen`, in a runtime
+/// of its own so the test can kill it whole, as a crashed process would be.
+fn gateway_in_own_runtime(
+    cert_path: std::path::PathBuf,
+    key_path: std::path::PathBuf,
+    quic_listen: std::net::SocketAddr,
+) -> (String, tokio::runtime::Runtime) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = runtime.block_on(common::start(move |config| {
+        config.tls.cert_path = Some(cert_path);
+        config.tls.key_path = Some(key_path);
+        config.quic.listen = Some(quic_listen);
+    }));
+    let url = quic_url(&server);
+    runtime.spawn(async move {
+        let _server = server;
+        std::future::pending::<()>().await;
+    });
+    (url, runtime)
+}
+
+#[tokio::test]
+async fn a_refused_0rtt_start_restores_on_the_same_connection() {
+    let dir = common::certs::temp_dir("quic-0rtt-refused");
+    let (cert_path, key_path) = (dir.join("gw.crt"), dir.join("gw.key"));
+    let pin = common::certs::write_certificate(&cert_path, &key_path);
+    let (url, runtime) = tokio::task::spawn_blocking({
+        let (cert_path, key_path) = (cert_path.clone(), key_path.clone());
+        move || gateway_in_own_runtime(cert_path, key_path, "127.0.0.1:0".parse().unwrap())
+    })
+    .await
+    .unwrap();
+    let mut config = ClientConfig::with_servers([url.clone()]);
+    config.tls_pins_sha256 = vec![pin.to_string()];
+    let (reader, mut events) = Client::connect(config).await.unwrap();
+    subscribe(&reader, "/demo/restart").await;
+    let before = reader
+        .publish("/demo/restart", "before", PublishOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(next_message(&mut events).await.seq, before.seq);
+
+    // The gateway restarts on the same address with the same certificate, but
+    // without the sessions it had: the client's ticket is worthless there.
+    tokio::task::spawn_blocking(move || {
+        runtime.shutdown_timeout(std::time::Duration::from_secs(5))
+    })
+    .await
+    .unwrap();
+    let quic_listen = url["quic://".len()..].parse().unwrap();
+    let (_url, runtime) = tokio::task::spawn_blocking(move || {
+        gateway_in_own_runtime(cert_path, key_path, quic_listen)
+    })
+    .await
+    .unwrap();
+    reader.kill_connection().await;
+    loop {
+        match next_event(&mut events).await {
+            // Another embedded broker: another log, so the position is void.
+            Event::Status {
+                status: SyncStatus::Resync,
+                ..
+            } => break,
+            Event::Connected { .. } | Event::Disconnected { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let after = reader
+        .publish("/demo/restart", "after", PublishOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(next_message(&mut events).await.seq, after.seq);
+    let stats = reader.stats();
+    println!("client: {stats:?}");
+    assert_eq!(
+        stats.connections_total, 2,
+        "restored without another reconnect"
+    );
+    assert_eq!(
+        (
+            stats.quic_zero_rtt_attempted_total,
+            stats.quic_zero_rtt_accepted_total,
+            stats.quic_zero_rtt_rejected_total
+        ),
+        (1, 0, 1)
+    );
+    tokio::task::spawn_blocking(move || {
+        runtime.shutdown_timeout(std::time::Duration::from_secs(5))
+    })
+    .await
+    .unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -12,19 +12,10 @@ use sluice_tls::Fingerprint;
 
 /// A certificate and key as PEM files in `dir`, named `name`.
 fn write_certificate(dir: &Path, name: &str) -> (PathBuf, PathBuf, Fingerprint) {
-    let generated =
-        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
     let cert_path = dir.join(format!("{name}.crt"));
     let key_path = dir.join(format!("{name}.key"));
-    std::fs::write(&cert_path, generated.cert.pem()).unwrap();
-    std::fs::write(&key_path, generated.signing_key.serialize_pem()).unwrap();
-    (cert_path, key_path, Fingerprint::of(generated.cert.der()))
-}
-
-fn temp_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sluice-tls-{test}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    let fingerprint = common::certs::write_certificate(&cert_path, &key_path);
+    (cert_path, key_path, fingerprint)
 }
 
 async fn start_with_files(cert_path: &Path, key_path: &Path) -> Server {
@@ -45,7 +36,7 @@ async fn connect_pinned(url: String, pin: Fingerprint) -> Result<(Client, Events
 
 #[tokio::test]
 async fn wss_and_quic_work_with_a_configured_certificate() {
-    let dir = temp_dir("configured");
+    let dir = common::certs::temp_dir("tls-configured");
     let (cert_path, key_path, fingerprint) = write_certificate(&dir, "gateway");
     let server = start_with_files(&cert_path, &key_path).await;
     assert!(server.url().starts_with("wss://"), "{}", server.url());
@@ -103,7 +94,7 @@ async fn a_client_with_the_wrong_pin_is_refused_with_a_clear_error() {
 
 #[tokio::test]
 async fn a_reloaded_certificate_serves_new_handshakes_and_drops_no_connection() {
-    let dir = temp_dir("reload");
+    let dir = common::certs::temp_dir("tls-reload");
     let (cert_path, key_path, old) = write_certificate(&dir, "gateway");
     let server = start_with_files(&cert_path, &key_path).await;
     let mut subscribers = Vec::new();

@@ -2,6 +2,7 @@
 //! WebSocket client that sees exactly the frames the gateway sends.
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod process;
 pub mod quic;
 pub mod sdk;

@@ -222,6 +222,12 @@ impl Connection {
         info!(%server, subjects = self.resume.len(), "connected");
         Counters::add(&self.connector.counters().connections_total);
         self.push_event(Event::Connected { server });
+        self.restore_subscriptions().await;
+    }
+
+    /// Restores every subscription from its resume point, then sends the requests
+    /// that waited for the connection.
+    async fn restore_subscriptions(&mut self) {
         let items = self.resume.restore_items();
         let mut frames = Vec::new();
         for batch in items.chunks(RESTORE_BATCH_SUBJECTS) {
@@ -353,15 +359,17 @@ impl Connection {
                 Counters::add(&self.connector.counters().quic_zero_rtt_accepted_total);
                 self.flush_outbox().await;
             }
-            // What was sent early never reached the gateway: start over, as after
-            // any connection loss (the restores are sent again on the next one).
+            // The gateway (restarted, say) did not take the early data, so the
+            // restores never reached it; the connection itself is up, on a fresh
+            // stream: restore again on it. Only restores went early, so only they
+            // are dropped here.
             Incoming::HandshakeDone {
                 early_data_accepted: false,
             } => {
                 Counters::add(&self.connector.counters().quic_zero_rtt_rejected_total);
-                self.lost(DisconnectReason::Transport(
-                    "the gateway refused the 0-RTT data".into(),
-                ));
+                debug!("0-RTT data refused; restoring on the completed connection");
+                drop(self.in_flight.disconnected());
+                self.restore_subscriptions().await;
             }
         }
     }

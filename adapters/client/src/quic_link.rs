@@ -9,7 +9,7 @@ use std::time::Duration;
 use quinn::crypto::rustls::QuicClientConfig;
 use quinn::{
     ConnectionError, Endpoint, IdleTimeout, ReadError, RecvStream, SendStream, TransportConfig,
-    VarInt, ZeroRttAccepted,
+    VarInt, WriteError, ZeroRttAccepted,
 };
 use sluice_core::protocol::stream_framing::{write_frame, FrameReader};
 use sluice_core::protocol::{ClientFrame, Encoding, ALPN_QUIC};
@@ -121,6 +121,7 @@ impl QuicConnector {
             recv,
             frames: FrameReader::new(SERVER_FRAME_BYTES_MAX),
             early,
+            stream_refused: false,
         })
     }
 }
@@ -138,6 +139,9 @@ pub(crate) struct QuicLink {
     frames: FrameReader,
     /// Resolves when a 0-RTT start's handshake completes; `None` otherwise.
     early: Option<ZeroRttAccepted>,
+    /// The gateway refused the early data, which took the stream with it: a new
+    /// one is opened before anything else is read or sent.
+    stream_refused: bool,
 }
 
 impl QuicLink {
@@ -146,21 +150,43 @@ impl QuicLink {
         for frame in frames {
             write_frame(&mut buffer, &Encoding::Binary.encode_client(frame));
         }
-        self.send
-            .write_all(&buffer)
-            .await
-            .map_err(|e| e.to_string())
+        match self.send.write_all(&buffer).await {
+            // Only early data can be refused; `next` reports the refusal, and the
+            // connection task then sends these requests again.
+            Err(WriteError::ZeroRttRejected) => {
+                self.early = None;
+                self.stream_refused = true;
+                Ok(())
+            }
+            written => written.map_err(|e| e.to_string()),
+        }
     }
 
     pub(crate) fn is_early(&self) -> bool {
-        self.early.is_some()
+        self.early.is_some() || self.stream_refused
     }
 
     pub(crate) async fn next(&mut self) -> Incoming {
+        if self.stream_refused {
+            // Cancel-safe: an `open_bi` dropped before it completes opens nothing,
+            // and the next call tries again.
+            match self.connection.open_bi().await {
+                Ok((send, recv)) => {
+                    (self.send, self.recv) = (send, recv);
+                    self.frames = FrameReader::new(SERVER_FRAME_BYTES_MAX);
+                    self.stream_refused = false;
+                    return Incoming::HandshakeDone {
+                        early_data_accepted: false,
+                    };
+                }
+                Err(error) => return Incoming::Failed(describe(error)),
+            }
+        }
         let QuicLink {
             recv,
             frames,
             early,
+            stream_refused,
             ..
         } = self;
         loop {
@@ -179,12 +205,22 @@ impl QuicLink {
                     if early.is_some() =>
                 {
                     *early = None;
-                    return Incoming::HandshakeDone { early_data_accepted: accepted };
+                    if !accepted {
+                        *stream_refused = true;
+                        return Incoming::Nothing;
+                    }
+                    return Incoming::HandshakeDone { early_data_accepted: true };
                 }
                 read = recv.read_chunk(READ_CHUNK_BYTES, true) => read,
             };
             match read {
                 Ok(Some(chunk)) => frames.push(&chunk.bytes),
+                // The read may learn of the refusal before `early` resolves.
+                Err(ReadError::ZeroRttRejected) => {
+                    *early = None;
+                    *stream_refused = true;
+                    return Incoming::Nothing;
+                }
                 Ok(None) => return Incoming::Failed("the gateway ended the session stream".into()),
                 Err(ReadError::ConnectionLost(ConnectionError::ApplicationClosed(close))) => {
                     return Incoming::Closed {
