@@ -14,8 +14,8 @@ pub struct ClientStats {
     pub quic_zero_rtt_attempted_total: u64,
     /// Of those, the ones whose early data the gateway accepted.
     pub quic_zero_rtt_accepted_total: u64,
-    /// Of those, the ones whose early data the gateway refused; the client then
-    /// reconnects, as after any connection loss.
+    /// Of those, the ones whose early data the gateway refused (it restarted, say);
+    /// the client then restores its subscriptions again on the same connection.
     pub quic_zero_rtt_rejected_total: u64,
 }
 
