@@ -5,14 +5,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct QuicStats {
     /// Connections up now (bounded by `connections_max`).
     pub connections_open: u64,
-    /// Handshakes accepted since start. A migrating client does not add to it.
+    /// Connections accepted since start (counted when the handshake starts, so a
+    /// client that then refuses the certificate counts too). A migrating client
+    /// does not add to it.
     pub connections_accepted_total: u64,
     /// Handshakes refused because `connections_max` connections were open.
     pub connections_refused_total: u64,
     /// Times a connection's client address changed (QUIC connection migration).
     pub migrations_total: u64,
-    /// Non-idempotent frames (publishes) that arrived as 0-RTT data and were held
-    /// until the handshake completed, so a replay cannot repeat them.
+    /// Sessions whose first non-idempotent frame (a publish) arrived before the
+    /// handshake completed, i.e. as 0-RTT data, and was held, with every frame
+    /// after it, until the handshake completed, so a replay cannot repeat it.
     pub early_frames_held_total: u64,
 }
 
