@@ -234,3 +234,27 @@ async fn a_publish_in_0rtt_data_waits_for_the_handshake() {
     );
     assert_eq!(server.runtime().stats().publishes_total, 1);
 }
+
+#[tokio::test]
+async fn connections_beyond_the_limit_are_refused_and_counted() {
+    let server = common::start(|c| {
+        c.tls.self_signed = true;
+        c.quic.listen = Some("127.0.0.1:0".parse().unwrap());
+        c.quic.connections_max = 1;
+    })
+    .await;
+    let mut first = RawQuic::connect(&server).await;
+    first.send(&ClientFrame::Ping { id: RequestId(1) }).await;
+    assert_eq!(first.recv().await, ServerFrame::Ok { id: RequestId(1) });
+    let (_endpoint, refused) = handshake(&server, sluice_core::protocol::ALPN_QUIC).await;
+    let error = refused.expect_err("over the limit").to_string();
+    assert!(error.to_lowercase().contains("refused"), "{error}");
+    let stats = server.quic_stats().unwrap();
+    assert_eq!(
+        (stats.connections_open, stats.connections_refused_total),
+        (1, 1)
+    );
+    // The first connection is not disturbed.
+    first.send(&ClientFrame::Ping { id: RequestId(2) }).await;
+    assert_eq!(first.recv().await, ServerFrame::Ok { id: RequestId(2) });
+}
