@@ -192,7 +192,10 @@ impl Client {
     /// Moves the client's QUIC socket to a new local address (port 0: any free
     /// port), as when a phone moves from Wi-Fi to cellular. The QUIC connection
     /// migrates and the session goes on: no reconnect, no resume, nothing lost.
-    /// Returns the new local address. Fails if no server in the list is `quic://`.
+    /// The socket is dual-stack (`[::]:0`) unless the host lacks IPv6; an IPv4
+    /// `local_addr` then binds its IPv4-mapped form, so connections keep their
+    /// peers. Returns the new local address. Fails if no server in the list is
+    /// `quic://`.
     #[cfg(feature = "quic")]
     pub fn rebind_quic(
         &self,

@@ -47,8 +47,8 @@ impl Connector {
                 .map_err(|e| ClientError::InvalidConfig(e.to_string()))?;
             let quic = servers
                 .iter()
-                .find(|uri| uri.scheme_str() == Some("quic"))
-                .map(|first| QuicConnector::new(config, &pins, first, counters.clone()))
+                .any(|uri| uri.scheme_str() == Some("quic"))
+                .then(|| QuicConnector::new(config, &pins, counters.clone()))
                 .transpose()?
                 .map(Arc::new);
             Ok(Connector {

@@ -38,11 +38,12 @@ pub(crate) struct QuicConnector {
 }
 
 impl QuicConnector {
-    /// Binds a UDP socket on the unspecified address of `family_of`'s family.
+    /// Binds a dual-stack UDP socket (`[::]:0`), so both IPv4 gateways and the
+    /// IPv6-only networks many phones are on work; a host without IPv6 gets an
+    /// IPv4 socket.
     pub(crate) fn new(
         config: &ClientConfig,
         pins: &[Fingerprint],
-        family_of: &Uri,
         counters: Arc<Counters>,
     ) -> Result<QuicConnector, ClientError> {
         let invalid = |what: String| ClientError::InvalidConfig(what);
@@ -62,13 +63,10 @@ impl QuicConnector {
             .datagram_receive_buffer_size(None);
         let mut quic_config = quinn::ClientConfig::new(Arc::new(crypto));
         quic_config.transport_config(Arc::new(transport));
-        let ipv6 = family_of.host().is_some_and(|host| host.starts_with('['));
-        let bind: SocketAddr = if ipv6 {
-            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-        } else {
-            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-        };
-        let endpoint = Endpoint::client(bind)
+        let dual_stack = SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0));
+        let ipv4 = SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0));
+        let endpoint = Endpoint::client(dual_stack)
+            .or_else(|_| Endpoint::client(ipv4))
             .map_err(|e| ClientError::Connect(format!("binding a UDP socket: {e}")))?;
         Ok(QuicConnector {
             endpoint,
@@ -80,6 +78,14 @@ impl QuicConnector {
     /// Moves the endpoint to a new UDP socket bound to `addr`, as a phone switching
     /// networks does. Open connections migrate to it and keep their session.
     pub(crate) fn rebind(&self, addr: SocketAddr) -> io::Result<SocketAddr> {
+        // Connections of a dual-stack socket hold IPv4 peers as mapped IPv6
+        // addresses, which an IPv4 socket could not send to: stay IPv6.
+        let addr = match addr {
+            SocketAddr::V4(v4) if self.endpoint.local_addr()?.is_ipv6() => {
+                SocketAddr::from((v4.ip().to_ipv6_mapped(), v4.port()))
+            }
+            other => other,
+        };
         let socket = std::net::UdpSocket::bind(addr)?;
         self.endpoint.rebind(socket)?;
         self.endpoint.local_addr()
@@ -95,12 +101,14 @@ impl QuicConnector {
         let host = uri.host().ok_or("no host")?;
         let server_name = host.trim_start_matches('[').trim_end_matches(']');
         let port = uri.port_u16().ok_or("no port")?;
-        let ipv6 = self.endpoint.local_addr().is_ok_and(|a| a.is_ipv6());
+        // A dual-stack socket reaches both families (quinn maps IPv4 addresses);
+        // an IPv4 one, after `rebind_quic` to an IPv4 address say, only IPv4.
+        let any_family = self.endpoint.local_addr().is_ok_and(|a| a.is_ipv6());
         let addr = tokio::net::lookup_host((server_name, port))
             .await
             .map_err(|e| format!("resolving {server_name}: {e}"))?
-            .find(|addr| addr.is_ipv6() == ipv6)
-            .ok_or_else(|| format!("{server_name} has no address of the local socket's family"))?;
+            .find(|addr| any_family || addr.is_ipv4())
+            .ok_or_else(|| format!("{server_name} has no IPv4 address for this IPv4 socket"))?;
         let connecting = self
             .endpoint
             .connect_with(self.config.clone(), addr, server_name)
