@@ -34,6 +34,15 @@
 //! # }
 //! ```
 //!
+//! Transports: `servers` may mix `ws://`, `wss://` and `quic://` URLs. TLS
+//! (`wss://`, and QUIC, which always has it) trusts the Mozilla root CAs, or
+//! exactly the certificates pinned in [`ClientConfig::tls_pins_sha256`]. Over
+//! QUIC the connection survives the device changing networks (call
+//! [`Client::rebind_quic`] when the OS reports a new one; NAT rebinding needs
+//! nothing), and a reconnect to a gateway seen before starts in 0-RTT with the
+//! resuming subscribes as early data, while publishes wait for the full handshake.
+//! [`Client::stats`] counts both. TLS and QUIC are the default feature `quic`.
+//!
 //! Delivery: per subject, `seq` only grows within an epoch, so each message
 //! arrives once; it goes back only after a [`SyncStatus::Resync`] or when the
 //! application renews a subscription, as `docs/protocol.md` §6 allows. A publish
