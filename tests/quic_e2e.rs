@@ -108,7 +108,6 @@ async fn snapshot_live_ack_and_resume_over_quic_with_0rtt() {
     );
     let quic = server.quic_stats().unwrap();
     assert_eq!(quic.connections_accepted_total, 3, "{quic:?}");
-    assert_eq!(quic.connections_open, 2, "{quic:?}");
 }
 
 #[tokio::test]

@@ -31,7 +31,7 @@ pub async fn run(
     counters: Arc<Counters>,
 ) -> io::Result<()> {
     let connecting = incoming.accept().map_err(io::Error::other)?;
-    let _open = OpenConnection::new(&counters);
+    let open = OpenConnection::new(&counters);
     // A server's conversion always succeeds: it can read 0-RTT data at once, and
     // `handshake_done` resolves when the client's Finished has arrived.
     let (connection, handshake_done) = match connecting.into_0rtt() {
@@ -47,6 +47,8 @@ pub async fn run(
         ending = write(send, &client, &config) => ending,
     };
     drop(client);
+    // Counted closed before the client can learn of it.
+    drop(open);
     if let Some((code, reason)) = ending {
         connection.close(VarInt::from_u32(u32::from(code)), reason.as_bytes());
     }
