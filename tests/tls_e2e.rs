@@ -86,6 +86,13 @@ async fn a_client_with_the_wrong_pin_is_refused_with_a_clear_error() {
         };
         assert!(reason.contains("UnknownIssuer"), "{url}: {reason}");
     }
+    // A malformed pin is a config error, named as such, before any connection.
+    let mut config = ClientConfig::with_servers([server.quic_url().unwrap()]);
+    config.tls_pins_sha256 = vec!["AB:CD".into()];
+    let Err(ClientError::InvalidConfig(reason)) = Client::connect(config).await else {
+        panic!("a malformed pin was taken")
+    };
+    assert!(reason.contains("tls_pins_sha256"), "{reason}");
     // The right pin works on both.
     for url in [server.url(), server.quic_url().unwrap()] {
         connect_pinned(url, served).await.unwrap();
