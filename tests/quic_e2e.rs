@@ -277,44 +277,88 @@ async fn the_sdk_sends_only_its_resuming_subscribes_as_0rtt_data() {
     );
 }
 
-/// A gateway on the certificate files, serving QUIC on `quic_listen`, in a runtime
-/// of its own so the test can kill it whole, as a crashed process would be.
-fn gateway_in_own_runtime(
+/// A gateway certificate as PEM files, for gateways that must share it.
+struct CertificateFiles {
+    dir: std::path::PathBuf,
     cert_path: std::path::PathBuf,
     key_path: std::path::PathBuf,
+    pin: sluice_tls::Fingerprint,
+}
+
+impl CertificateFiles {
+    fn new(test: &str) -> CertificateFiles {
+        let dir = common::certs::temp_dir(test);
+        let (cert_path, key_path) = (dir.join("gw.crt"), dir.join("gw.key"));
+        let pin = common::certs::write_certificate(&cert_path, &key_path);
+        CertificateFiles {
+            dir,
+            cert_path,
+            key_path,
+            pin,
+        }
+    }
+
+    fn configure(&self, config: &mut sluice::config::Config) {
+        config.tls.cert_path = Some(self.cert_path.clone());
+        config.tls.key_path = Some(self.key_path.clone());
+    }
+
+    /// A client of `servers` that pins this certificate.
+    fn client_config(&self, servers: Vec<String>) -> ClientConfig {
+        let mut config = ClientConfig::with_servers(servers);
+        config.tls_pins_sha256 = vec![self.pin.to_string()];
+        config
+    }
+}
+
+impl Drop for CertificateFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A gateway serving QUIC on `quic_listen`, in a runtime of its own so the test
+/// can kill it whole, as a crashed process would be. Returns its QUIC URL.
+async fn start_killable(
+    certificate: &CertificateFiles,
     quic_listen: std::net::SocketAddr,
 ) -> (String, tokio::runtime::Runtime) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = runtime.block_on(common::start(move |config| {
-        config.tls.cert_path = Some(cert_path);
-        config.tls.key_path = Some(key_path);
-        config.quic.listen = Some(quic_listen);
-    }));
-    let url = quic_url(&server);
-    runtime.spawn(async move {
-        let _server = server;
-        std::future::pending::<()>().await;
-    });
-    (url, runtime)
+    let (cert_path, key_path) = (certificate.cert_path.clone(), certificate.key_path.clone());
+    tokio::task::spawn_blocking(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = runtime.block_on(common::start(move |config| {
+            config.tls.cert_path = Some(cert_path);
+            config.tls.key_path = Some(key_path);
+            config.quic.listen = Some(quic_listen);
+        }));
+        let url = quic_url(&server);
+        runtime.spawn(async move {
+            let _server = server;
+            std::future::pending::<()>().await;
+        });
+        (url, runtime)
+    })
+    .await
+    .unwrap()
+}
+
+async fn kill(runtime: tokio::runtime::Runtime) {
+    tokio::task::spawn_blocking(move || {
+        runtime.shutdown_timeout(std::time::Duration::from_secs(5))
+    })
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
 async fn a_refused_0rtt_start_restores_on_the_same_connection() {
-    let dir = common::certs::temp_dir("quic-0rtt-refused");
-    let (cert_path, key_path) = (dir.join("gw.crt"), dir.join("gw.key"));
-    let pin = common::certs::write_certificate(&cert_path, &key_path);
-    let (url, runtime) = tokio::task::spawn_blocking({
-        let (cert_path, key_path) = (cert_path.clone(), key_path.clone());
-        move || gateway_in_own_runtime(cert_path, key_path, "127.0.0.1:0".parse().unwrap())
-    })
-    .await
-    .unwrap();
-    let mut config = ClientConfig::with_servers([url.clone()]);
-    config.tls_pins_sha256 = vec![pin.to_string()];
+    let certificate = CertificateFiles::new("quic-0rtt-refused");
+    let (url, runtime) = start_killable(&certificate, "127.0.0.1:0".parse().unwrap()).await;
+    let config = certificate.client_config(vec![url.clone()]);
     let (reader, mut events) = Client::connect(config).await.unwrap();
     subscribe(&reader, "/demo/restart").await;
     let before = reader
@@ -325,17 +369,9 @@ async fn a_refused_0rtt_start_restores_on_the_same_connection() {
 
     // The gateway restarts on the same address with the same certificate, but
     // without the sessions it had: the client's ticket is worthless there.
-    tokio::task::spawn_blocking(move || {
-        runtime.shutdown_timeout(std::time::Duration::from_secs(5))
-    })
-    .await
-    .unwrap();
+    kill(runtime).await;
     let quic_listen = url["quic://".len()..].parse().unwrap();
-    let (_url, runtime) = tokio::task::spawn_blocking(move || {
-        gateway_in_own_runtime(cert_path, key_path, quic_listen)
-    })
-    .await
-    .unwrap();
+    let (_url, runtime) = start_killable(&certificate, quic_listen).await;
     reader.kill_connection().await;
     loop {
         match next_event(&mut events).await {
@@ -367,10 +403,46 @@ async fn a_refused_0rtt_start_restores_on_the_same_connection() {
         ),
         (1, 0, 1)
     );
-    tokio::task::spawn_blocking(move || {
-        runtime.shutdown_timeout(std::time::Duration::from_secs(5))
-    })
-    .await
-    .unwrap();
-    std::fs::remove_dir_all(dir).unwrap();
+    kill(runtime).await;
+}
+
+#[tokio::test]
+async fn a_0rtt_start_at_a_gateway_that_is_gone_fails_over_within_the_connect_timeout() {
+    let certificate = CertificateFiles::new("quic-0rtt-gone");
+    let (url_a, runtime_a) = start_killable(&certificate, "127.0.0.1:0".parse().unwrap()).await;
+    let server_b = common::start(|config| certificate.configure(config)).await;
+    let mut config = certificate.client_config(vec![url_a, server_b.url()]);
+    // Far below the idle timeout (60 s), which would otherwise end the attempt.
+    config.connect_timeout_ms = 500;
+    let (client, mut events) = Client::connect(config).await.unwrap();
+    client.ping().await.unwrap(); // the session ticket has arrived by the answer
+
+    // Gateway A dies; the client moves to B, then back to A with its ticket.
+    kill(runtime_a).await;
+    let mut connected = Vec::new();
+    for _ in 0..2 {
+        client.kill_connection().await;
+        loop {
+            if let Event::Connected { server } = next_event(&mut events).await {
+                if server.starts_with("wss://") {
+                    connected.push(server);
+                    break;
+                }
+                connected.push(server);
+            }
+        }
+    }
+    // The attempt at A started in 0-RTT (the SDK could not know A was gone), got no
+    // answer within the connect timeout, and the client failed over to B.
+    let hosts: Vec<&str> = connected.iter().map(|s| &s[..4]).collect();
+    // A at first; B; A again, briefly; B.
+    assert_eq!(hosts, ["quic", "wss:", "quic", "wss:"], "{connected:?}");
+    let stats = client.stats();
+    assert_eq!(
+        (
+            stats.quic_zero_rtt_attempted_total,
+            stats.quic_zero_rtt_accepted_total
+        ),
+        (1, 0)
+    );
 }

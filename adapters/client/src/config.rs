@@ -47,7 +47,9 @@ pub struct ClientConfig {
     /// Ceiling of the reconnect delay, so a long outage is noticed within this long
     /// of its end. Default: 10 s.
     pub backoff_max_ms: u64,
-    /// Limit on one connection attempt (TCP plus WebSocket handshake). Default: 5 s.
+    /// Limit on one connection attempt: TCP (and TLS) plus WebSocket handshake, or
+    /// the QUIC handshake, also when a 0-RTT start already sent its subscribes.
+    /// Default: 5 s.
     pub connect_timeout_ms: u64,
     /// Limit on one request, from the call until its answer, including any wait for
     /// a free in-flight slot or for a reconnect. Default: 10 s.

@@ -14,6 +14,7 @@ use quinn::{
 use sluice_core::protocol::stream_framing::{write_frame, FrameReader};
 use sluice_core::protocol::{ClientFrame, Encoding, ALPN_QUIC};
 use sluice_tls::Fingerprint;
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::http::Uri;
 
 use crate::config::ClientConfig;
@@ -34,6 +35,10 @@ const SERVER_FRAME_BYTES_MAX: usize = 64 << 20;
 pub(crate) struct QuicConnector {
     endpoint: Endpoint,
     config: quinn::ClientConfig,
+    /// A 0-RTT start's handshake must complete within this, as any connect
+    /// attempt must, or a gateway that is gone would hold the client for the
+    /// whole idle timeout before it fails over.
+    handshake_timeout: Duration,
     counters: Arc<Counters>,
 }
 
@@ -71,6 +76,7 @@ impl QuicConnector {
         Ok(QuicConnector {
             endpoint,
             config: quic_config,
+            handshake_timeout: config.connect_timeout(),
             counters,
         })
     }
@@ -129,6 +135,7 @@ impl QuicConnector {
             recv,
             frames: FrameReader::new(SERVER_FRAME_BYTES_MAX),
             early,
+            handshake_deadline: Instant::now() + self.handshake_timeout,
             stream_refused: false,
         })
     }
@@ -147,6 +154,8 @@ pub(crate) struct QuicLink {
     frames: FrameReader,
     /// Resolves when a 0-RTT start's handshake completes; `None` otherwise.
     early: Option<ZeroRttAccepted>,
+    /// When a 0-RTT start gives up on its handshake.
+    handshake_deadline: Instant,
     /// The gateway refused the early data, which took the stream with it: a new
     /// one is opened before anything else is read or sent.
     stream_refused: bool,
@@ -194,6 +203,7 @@ impl QuicLink {
             recv,
             frames,
             early,
+            handshake_deadline,
             stream_refused,
             ..
         } = self;
@@ -218,6 +228,9 @@ impl QuicLink {
                         return Incoming::Nothing;
                     }
                     return Incoming::HandshakeDone { early_data_accepted: true };
+                }
+                () = tokio::time::sleep_until(*handshake_deadline), if early.is_some() => {
+                    return Incoming::Failed("no answer to the 0-RTT start within the connect timeout".into());
                 }
                 read = recv.read_chunk(READ_CHUNK_BYTES, true) => read,
             };
