@@ -10,11 +10,14 @@ use sluice_client::{Client, ClientConfig, Event, Events, MessageKind, PublishOpt
 
 use common::sdk::next_event;
 
-/// The next message or status, skipping connection events.
+/// The next message or status, skipping connection and subscription events.
 async fn next_data(events: &mut Events) -> Event {
     loop {
         match next_event(events).await {
-            Event::Connected { .. } | Event::Disconnected { .. } => continue,
+            Event::Connected { .. }
+            | Event::Disconnected { .. }
+            | Event::Subscribed { .. }
+            | Event::Unsubscribed { .. } => continue,
             other => return other,
         }
     }
@@ -47,6 +50,11 @@ async fn snapshot_live_ack_and_unsubscribe() {
         let bob = bob.clone();
         async move { bob.subscribe(&["/demo/sdk", "/hidden/x"]).await }
     });
+    // The accepted subject is announced before its start; the refused one is not.
+    assert!(matches!(
+        next_event(&mut bob_events).await,
+        Event::Subscribed { subject, history: None } if &*subject == "/demo/sdk"
+    ));
     let Event::Message(snapshot) = next_data(&mut bob_events).await else {
         panic!("expected the snapshot")
     };
@@ -75,6 +83,10 @@ async fn snapshot_live_ack_and_unsubscribe() {
         async move { bob.unsubscribe(&["/demo/sdk"]).await }
     });
     unsub.await.unwrap().unwrap();
+    assert!(matches!(
+        next_event(&mut bob_events).await,
+        Event::Unsubscribed { subject } if &*subject == "/demo/sdk"
+    ));
     alice
         .publish("/demo/sdk", "three", PublishOptions::default())
         .await

@@ -71,6 +71,10 @@ async fn two_gateways_share_kafka_and_the_sdk_fails_over_without_gap_or_duplicat
         .publish("/fleet/truck-7", "p0", PublishOptions::default())
         .await
         .unwrap();
+    assert!(matches!(
+        next_event(&mut events).await,
+        Event::Subscribed { .. }
+    ));
     let Event::Message(m) = next_event(&mut events).await else {
         panic!("expected the message")
     };

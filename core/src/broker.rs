@@ -1,18 +1,22 @@
 //! The broker boundary. The core asks a broker for work with [`BrokerCommand`]s
 //! (as [`crate::Output::Broker`]) and learns what happened from [`BrokerEvent`]s
 //! (as [`crate::Input::Broker`]). Any log that keeps per-partition offsets can sit
-//! behind it: the embedded in-memory broker, Kafka, or a simulated log.
+//! behind it: the embedded in-memory broker, Kafka, or a simulated log. The types
+//! are serde-serializable so a broker can also sit across a network link (the
+//! simulator's log server does).
 
 use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 
 use crate::ids::{FetchId, ProduceId};
 
 /// Names one log: a topic incarnation plus a partition. A `seq` is only meaningful
 /// together with its epoch; when a topic is recreated its epochs change.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Epoch(Arc<str>);
 
 impl Epoch {
@@ -49,14 +53,14 @@ pub mod header {
     pub const TRACEPARENT: &str = "traceparent";
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Header {
     pub name: String,
     pub value: Bytes,
 }
 
 /// One record of a partition, as the broker stores it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokerRecord {
     pub topic: Arc<str>,
     pub partition: u32,
@@ -87,7 +91,7 @@ impl BrokerRecord {
 }
 
 /// One partition of a topic, as a gateway sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionMeta {
     pub partition: u32,
     pub epoch: Epoch,
@@ -97,7 +101,7 @@ pub struct PartitionMeta {
 }
 
 /// Append a record; answer with [`BrokerEvent::Produced`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProduceRequest {
     pub produce: ProduceId,
     pub topic: Arc<str>,
@@ -110,7 +114,7 @@ pub struct ProduceRequest {
 /// Read back the records of `partition` with offsets in `from_offset..=to_offset`
 /// whose key equals `key`; answer with [`BrokerEvent::Fetched`]. The broker may stop
 /// early (bounded batches) and says where in `next_offset`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FetchRequest {
     pub fetch: FetchId,
     pub topic: Arc<str>,
@@ -122,14 +126,14 @@ pub struct FetchRequest {
 }
 
 /// What the core asks of the broker.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BrokerCommand {
     Produce(ProduceRequest),
     Fetch(FetchRequest),
 }
 
 /// Why the broker could not do what was asked.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum BrokerError {
     #[error("broker unavailable: {0}")]
     Unavailable(String),
@@ -146,7 +150,7 @@ pub enum BrokerError {
 }
 
 /// The result of a fetch: matching records, and where the broker stopped.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fetched {
     pub records: Vec<BrokerRecord>,
     /// Every offset below this was examined; `> to_offset` when the fetch is complete.
@@ -154,7 +158,7 @@ pub struct Fetched {
 }
 
 /// What the broker tells the core.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BrokerEvent {
     /// The partitions of an exposed topic. Sent at start and whenever they change
     /// (a recreated topic comes back with new epochs).

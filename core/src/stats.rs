@@ -42,4 +42,7 @@ pub struct GatewayStats {
     pub message_cache_evictions_total: u64,
     /// Bytes queued towards all clients together.
     pub client_queue_bytes: u64,
+    /// The most bytes any one client's queue has held since start: at most
+    /// `client_queue_bytes_max`, or one frame larger than that in an empty queue.
+    pub client_queue_bytes_peak: u64,
 }

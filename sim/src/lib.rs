@@ -14,6 +14,7 @@
 
 mod broker;
 mod check;
+pub mod cli;
 mod client;
 mod coverage;
 mod event;
@@ -28,7 +29,7 @@ mod violation;
 mod world;
 
 pub use coverage::Coverage;
-pub use plan::{FaultPlan, Recurring, TopicShape, SUBJECTS_PER_CLIENT_MAX};
+pub use plan::{recurring, FaultPlan, Recurring, TopicShape, SUBJECTS_PER_CLIENT_MAX};
 pub use run::{run_seed, run_seed_twice, RunOptions, RunReport};
 pub use sweep::{default_threads, sweep, SweepOutcome};
 pub use trace::TraceLine;

@@ -2,13 +2,12 @@
 //! `cargo xtask sim`, which builds it in release mode (and with the `inject-bugs`
 //! feature when `--inject-bug` is given).
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
+use sluice_sim::cli::{parse_injected_bug, parse_seeds, progress_bar, SeedRange};
 use sluice_sim::{
     default_threads, run_seed, run_seed_twice, sweep, Coverage, RunOptions, RunReport,
 };
@@ -17,7 +16,8 @@ use sluice_sim::{
 enum Tier {
     /// The sans-IO core alone, in a seeded world (fast).
     Core,
-    /// Real adapters over madsim (not built yet).
+    /// Real adapters over madsim: the `sluice-sim-e2e` binary, built by
+    /// `cargo xtask sim --tier e2e`.
     E2e,
 }
 
@@ -47,38 +47,13 @@ struct Args {
     threads: Option<usize>,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct SeedRange {
-    first: u64,
-    last: u64,
-}
-
-fn parse_seeds(text: &str) -> Result<SeedRange, String> {
-    let bad = || format!("expected A..B or A..=B, got {text:?}");
-    let (first, rest) = text.split_once("..").ok_or_else(bad)?;
-    let first: u64 = first.trim().parse().map_err(|_| bad())?;
-    let last = match rest.strip_prefix('=') {
-        Some(last) => last.trim().parse().map_err(|_| bad())?,
-        None => rest
-            .trim()
-            .parse::<u64>()
-            .map_err(|_| bad())?
-            .checked_sub(1)
-            .ok_or_else(bad)?,
-    };
-    if last < first {
-        return Err(format!("the range {text:?} is empty"));
-    }
-    Ok(SeedRange { first, last })
-}
-
 /// Failures printed in full; more are listed one line each.
 const FULL_REPORTS_MAX: usize = 5;
 
 fn main() -> ExitCode {
     let args = Args::parse();
     if args.tier == Tier::E2e {
-        eprintln!("tier e2e is not built yet");
+        eprintln!("tier e2e is the sluice-sim-e2e binary (a madsim build): run `cargo xtask sim --tier e2e`");
         return ExitCode::from(2);
     }
     let options = match options(&args) {
@@ -118,7 +93,7 @@ fn main() -> ExitCode {
                 first: 1,
                 last: 1000,
             });
-            let seeds: Vec<u64> = (range.first..=range.last).collect();
+            let seeds = range.seeds();
             let threads = args.threads.unwrap_or_else(default_threads);
             let bar = progress_bar(seeds.len() as u64);
             let coverage = Mutex::new(Coverage::default());
@@ -159,35 +134,16 @@ fn main() -> ExitCode {
 }
 
 fn options(args: &Args) -> Result<RunOptions, String> {
-    #[cfg(not(feature = "inject-bugs"))]
-    if let Some(name) = &args.inject_bug {
-        return Err(format!(
-            "--inject-bug {name}: this build has no injected bugs; `cargo xtask sim --inject-bug {name}` builds with the `inject-bugs` feature"
-        ));
-    }
+    #[cfg_attr(
+        not(feature = "inject-bugs"),
+        allow(unused_variables, clippy::let_unit_value)
+    )]
+    let bug = parse_injected_bug(args.inject_bug.as_deref(), "")?;
     Ok(RunOptions {
         keep_full_trace: args.trace,
         #[cfg(feature = "inject-bugs")]
-        injected_bug: args
-            .inject_bug
-            .as_deref()
-            .map(str::parse)
-            .transpose()
-            .map_err(|e| format!("{e}"))?,
+        injected_bug: bug,
     })
-}
-
-fn progress_bar(seeds: u64) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(seeds);
-    if let Ok(style) =
-        ProgressStyle::with_template("{bar:40} {pos}/{len} seeds, {per_sec}, eta {eta}")
-    {
-        bar.set_style(style);
-    }
-    bar
 }
 
 fn print_failure(report: &RunReport, with_plan: bool, with_trace: bool) {

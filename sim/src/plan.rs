@@ -151,7 +151,7 @@ fn pressure(
 }
 
 /// Swarm testing: each fault class is on in about 60% of runs, at its own rate.
-fn recurring(
+pub fn recurring(
     rng: &mut ChaCha8Rng,
     every_ms: std::ops::RangeInclusive<u64>,
     size_max: std::ops::RangeInclusive<u64>,

@@ -11,12 +11,23 @@ pub async fn next_event(events: &mut Events) -> Event {
         .expect("events stream open")
 }
 
-/// The next message, skipping connection events.
+/// Events about the connection and the subscriptions' state rather than data.
+pub fn is_bookkeeping(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::Connected { .. }
+            | Event::Disconnected { .. }
+            | Event::Subscribed { .. }
+            | Event::Unsubscribed { .. }
+    )
+}
+
+/// The next message, skipping connection and subscription events.
 pub async fn next_message(events: &mut Events) -> Message {
     loop {
         match next_event(events).await {
             Event::Message(message) => return message,
-            Event::Connected { .. } | Event::Disconnected { .. } => continue,
+            other if is_bookkeeping(&other) => continue,
             other => panic!("expected a message, got {other:?}"),
         }
     }
@@ -36,7 +47,7 @@ pub async fn recovered_until_sync(events: &mut Events) -> Vec<u64> {
                 assert_eq!(status, SyncStatus::Sync);
                 return recovered;
             }
-            Event::Disconnected { .. } | Event::Connected { .. } => {}
+            other if is_bookkeeping(&other) => {}
             other => panic!("unexpected {other:?}"),
         }
     }

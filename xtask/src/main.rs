@@ -2,16 +2,16 @@
 //! `cargo xtask <task>` (an alias in `.cargo/config.toml`), so tasks need nothing
 //! but cargo.
 //!
-//! - `cargo xtask sim [ARGS]`: the deterministic simulation (`sim/README.md`). It
-//!   builds and runs `sluice-sim` in release mode, adding the test-only
-//!   `inject-bugs` feature when `--inject-bug` is given; `cargo xtask sim --help`
-//!   lists the arguments.
+//! - `cargo xtask sim [ARGS]`: the deterministic simulation (`sim/README.md`).
+//!   `--tier core` (the default) builds and runs `sluice-sim` in release mode;
+//!   `--tier e2e` builds `sluice-sim-e2e` with `--cfg madsim` in `target/sim` and
+//!   runs it. Either gets the test-only `inject-bugs` feature when `--inject-bug`
+//!   is given. `cargo xtask sim --help` lists the arguments.
 
-use std::env;
-use std::ffi::OsString;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
 use clap::Parser;
+use xtask::{sim_core_command, sim_e2e_command, tier};
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about = "Sluice's task runner")]
@@ -20,7 +20,7 @@ enum Task {
     /// `--tier core|e2e`, `--check-determinism`, `--inject-bug NAME`.
     #[command(disable_help_flag = true)]
     Sim {
-        /// Passed on to `sluice-sim` (see `cargo xtask sim --help`).
+        /// Passed on to `sluice-sim` or `sluice-sim-e2e` (see `cargo xtask sim --help`).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -33,28 +33,14 @@ fn main() -> ExitCode {
 }
 
 fn sim(args: &[String]) -> ExitCode {
-    if tier(args) == Some("e2e") {
-        eprintln!("tier e2e is not built yet");
-        return ExitCode::from(2);
-    }
-    let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-    let mut command = Command::new(cargo);
-    command.args([
-        "run",
-        "--quiet",
-        "--release",
-        "--package",
-        "sluice-sim",
-        "--bin",
-        "sluice-sim",
-    ]);
-    if args
-        .iter()
-        .any(|a| a == "--inject-bug" || a.starts_with("--inject-bug="))
-    {
-        command.args(["--features", "inject-bugs"]);
-    }
-    command.arg("--").args(args);
+    let mut command = match tier(args) {
+        None | Some("core") => sim_core_command(args),
+        Some("e2e") => sim_e2e_command(args),
+        Some(other) => {
+            eprintln!("--tier {other}: expected core or e2e");
+            return ExitCode::from(2);
+        }
+    };
     match command.status() {
         Ok(status) => match status.code() {
             Some(0) => ExitCode::SUCCESS,
@@ -65,33 +51,5 @@ fn sim(args: &[String]) -> ExitCode {
             eprintln!("could not run cargo: {err}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// The value of `--tier`, as `--tier X` or `--tier=X`.
-fn tier(args: &[String]) -> Option<&str> {
-    args.iter()
-        .enumerate()
-        .find_map(|(i, a)| match a.strip_prefix("--tier") {
-            Some("") => args.get(i + 1).map(String::as_str),
-            Some(rest) => rest.strip_prefix('='),
-            None => None,
-        })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::tier;
-
-    fn args(text: &str) -> Vec<String> {
-        text.split_whitespace().map(str::to_owned).collect()
-    }
-
-    #[test]
-    fn the_tier_is_read_in_both_spellings() {
-        assert_eq!(tier(&args("--seeds 1..5 --tier e2e")), Some("e2e"));
-        assert_eq!(tier(&args("--tier=core --seed 3")), Some("core"));
-        assert_eq!(tier(&args("--seed 3")), None);
-        assert_eq!(tier(&args("--tier")), None);
     }
 }

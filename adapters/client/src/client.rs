@@ -238,7 +238,8 @@ impl Client {
                 .map_err(|_| ClientError::Closed)?;
             answer.await.map_err(|_| ClientError::Closed)?
         };
-        tokio::time::timeout_at(deadline, call)
+        // `timeout` rather than `timeout_at`: the simulator's clock has only the former.
+        tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), call)
             .await
             .map_err(|_| ClientError::Timeout)?
     }

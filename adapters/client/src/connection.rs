@@ -22,7 +22,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::http::Uri;
-use tokio_tungstenite::tungstenite::ClientRequestBuilder;
+use tokio_tungstenite::tungstenite::{ClientRequestBuilder, Error as WsError};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tracing::{debug, info, warn};
 
@@ -53,20 +53,49 @@ pub(crate) async fn connect_once(
     tls: Option<tokio_tungstenite::Connector>,
 ) -> Result<Box<Socket>, String> {
     let request = ClientRequestBuilder::new(uri).with_sub_protocol(encoding.subprotocol());
-    // Nagle off: frames are small and latency is the point.
-    #[cfg(feature = "quic")]
-    let handshake = tokio_tungstenite::connect_async_tls_with_config(request, None, true, tls);
-    // Without TLS only `Connector::Plain` exists, and `ws://` needs no connector.
-    #[cfg(not(feature = "quic"))]
-    let handshake = {
-        let _ = tls;
-        tokio_tungstenite::connect_async_with_config(request, None, true)
-    };
-    match tokio::time::timeout(timeout, handshake).await {
+    match tokio::time::timeout(timeout, handshake(request, tls)).await {
         Err(_) => Err(format!("no handshake within {} ms", timeout.as_millis())),
         Ok(Err(error)) => Err(error.to_string()),
-        Ok(Ok((socket, _response))) => Ok(Box::new(socket)),
+        Ok(Ok(socket)) => Ok(Box::new(socket)),
     }
+}
+
+#[cfg(not(madsim))]
+async fn handshake(
+    request: ClientRequestBuilder,
+    tls: Option<tokio_tungstenite::Connector>,
+) -> Result<Socket, WsError> {
+    // Nagle off: frames are small and latency is the point.
+    #[cfg(feature = "quic")]
+    let (socket, _response) =
+        tokio_tungstenite::connect_async_tls_with_config(request, None, true, tls).await?;
+    // Without TLS only `Connector::Plain` exists, and `ws://` needs no connector.
+    #[cfg(not(feature = "quic"))]
+    let (socket, _response) = {
+        let _ = tls;
+        tokio_tungstenite::connect_async_with_config(request, None, true).await?
+    };
+    Ok(socket)
+}
+
+/// Under the deterministic simulator (`--cfg madsim`) the TCP connection must be
+/// madsim's, so it is opened here rather than inside tokio-tungstenite.
+#[cfg(madsim)]
+async fn handshake(
+    request: ClientRequestBuilder,
+    tls: Option<tokio_tungstenite::Connector>,
+) -> Result<Socket, WsError> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    // The simulator builds without the `quic` feature: no TLS, `tls` is `None`.
+    let _ = tls;
+    let request = request.into_client_request()?;
+    let host = request.uri().host().unwrap_or_default().to_owned();
+    let port = request.uri().port_u16().unwrap_or(80);
+    let stream = TcpStream::connect((host.as_str(), port)).await?;
+    let (socket, _response) =
+        tokio_tungstenite::client_async_with_config(request, MaybeTlsStream::Plain(stream), None)
+            .await?;
+    Ok(socket)
 }
 
 enum Link {
@@ -280,6 +309,7 @@ impl Connection {
                     .collect();
                 let awaiting = Awaiting::Subscribe {
                     subjects,
+                    history,
                     rejected: Vec::new(),
                     reply,
                 };
@@ -289,7 +319,13 @@ impl Connection {
                 // Stop delivering and never restore from now on, whatever the
                 // gateway answers: a failed unsubscribe is still one the app meant.
                 for subject in &subjects {
+                    if self.resume.is_subscribed(subject) {
+                        self.push_event(Event::Unsubscribed {
+                            subject: Arc::from(subject.as_str()),
+                        });
+                    }
                     self.resume.unsubscribed(subject);
+                    self.in_flight.forget_subscribe_of(subject);
                 }
                 (
                     ClientFrame::Unsubscribe { id, subjects },
@@ -375,6 +411,7 @@ impl Connection {
     }
 
     fn on_frame(&mut self, frame: ServerFrame) {
+        tracing::trace!(?frame, "from the gateway");
         match frame {
             ServerFrame::Message(message) => {
                 if self.resume.accept(&message) {
@@ -412,12 +449,17 @@ impl Connection {
         match request.awaiting {
             Awaiting::Subscribe {
                 subjects,
+                history,
                 rejected,
                 reply,
             } => {
                 let refused: HashSet<&str> = rejected.iter().map(|r| r.subject.as_str()).collect();
                 for subject in subjects.iter().filter(|s| !refused.contains(s.as_str())) {
                     self.resume.subscribed(subject);
+                    self.push_event(Event::Subscribed {
+                        subject: Arc::from(subject.as_str()),
+                        history,
+                    });
                 }
                 let _ = reply.send(Ok(Reply::Subscribed(SubscribeOutcome { rejected })));
             }

@@ -23,6 +23,17 @@ pub enum Event {
         subject: Arc<str>,
         status: SyncStatus,
     },
+    /// The gateway accepted a subscription (or its renewal): the subject's start
+    /// follows — its snapshot, or with `history` up to that many past messages from
+    /// the gateway's cache (possibly none) — then its updates. Comes before any of
+    /// them.
+    Subscribed {
+        subject: Arc<str>,
+        history: Option<u32>,
+    },
+    /// The application unsubscribed: nothing more of this subject follows until it
+    /// subscribes again, whatever was already on its way.
+    Unsubscribed { subject: Arc<str> },
     /// A connection is up (the first one, and every reconnect). Subscriptions are
     /// being restored with resume; their messages follow. A QUIC reconnect in
     /// 0-RTT is announced as it starts, before the gateway has answered; if it

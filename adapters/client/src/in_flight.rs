@@ -28,6 +28,8 @@ pub(crate) enum Awaiting {
     /// An application subscribe: on `ok`, its subjects minus `rejected` are subscribed.
     Subscribe {
         subjects: Vec<String>,
+        /// The `history` asked for, announced with the subscription.
+        history: Option<u32>,
         rejected: Vec<Rejection>,
         reply: ReplyTx,
     },
@@ -147,6 +149,17 @@ impl InFlight {
         self.requests.get_mut(&id.0)
     }
 
+    /// The application unsubscribed `subject`: a subscribe of it still waiting for
+    /// its `ok` must not mark it subscribed when that `ok` comes (the gateway, which
+    /// gets the unsubscribe after it, ends up unsubscribed too).
+    pub(crate) fn forget_subscribe_of(&mut self, subject: &str) {
+        for request in self.requests.values_mut() {
+            if let Awaiting::Subscribe { subjects, .. } = &mut request.awaiting {
+                subjects.retain(|s| s != subject);
+            }
+        }
+    }
+
     /// Removes an answered request.
     pub(crate) fn finish(&mut self, id: RequestId) -> Option<Request> {
         let request = self.requests.remove(&id.0)?;
@@ -239,6 +252,36 @@ mod tests {
             );
             (id, answer)
         }
+    }
+
+    #[test]
+    fn an_unsubscribe_sent_while_the_subscribe_waits_keeps_its_ok_from_subscribing() {
+        let mut fixture = Fixture::new();
+        let id = fixture.in_flight.next_id();
+        let (reply, _answer) = oneshot::channel();
+        let permit = fixture.permits.clone().try_acquire_owned().unwrap();
+        let subjects = vec!["/t/a".to_owned(), "/t/b".to_owned()];
+        fixture.in_flight.queue(
+            ClientFrame::Subscribe {
+                id,
+                items: Vec::new(),
+                history: None,
+            },
+            Awaiting::Subscribe {
+                subjects,
+                history: None,
+                rejected: Vec::new(),
+                reply,
+            },
+            Instant::now() + Duration::from_secs(5),
+            permit,
+        );
+        fixture.in_flight.forget_subscribe_of("/t/a");
+        let request = fixture.in_flight.finish(id).unwrap();
+        let Awaiting::Subscribe { subjects, .. } = request.awaiting else {
+            panic!("not a subscribe");
+        };
+        assert_eq!(subjects, vec!["/t/b".to_owned()]);
     }
 
     fn fail_all(requests: Vec<Request>, error: ClientError) {

@@ -70,6 +70,27 @@ impl MemoryBroker {
     /// Creates `name` with a fresh incarnation, so its epochs differ from any
     /// earlier topic of that name. Connected sessions announce it.
     pub fn create_topic(&self, name: &str, partitions: u32) -> Result<(), TopicError> {
+        self.create_topic_incarnation(name, partitions, None)
+    }
+
+    /// Creates `name` with the given incarnation, as a broker restoring a persisted
+    /// log does (the simulator's durable log server after a restart): its epochs are
+    /// the ones the topic had before, so resume points stay valid.
+    pub fn restore_topic(
+        &self,
+        name: &str,
+        partitions: u32,
+        incarnation: &str,
+    ) -> Result<(), TopicError> {
+        self.create_topic_incarnation(name, partitions, Some(incarnation))
+    }
+
+    fn create_topic_incarnation(
+        &self,
+        name: &str,
+        partitions: u32,
+        incarnation: Option<&str>,
+    ) -> Result<(), TopicError> {
         if !is_valid_topic(name) {
             return Err(TopicError::InvalidName(name.to_owned()));
         }
@@ -82,7 +103,10 @@ impl MemoryBroker {
                 return Err(TopicError::AlreadyExists(name.to_owned()));
             }
             let name: Arc<str> = Arc::from(name);
-            let incarnation = fresh_incarnation(state.incarnations_last.get(&name));
+            let incarnation = match incarnation {
+                Some(given) => given.to_owned(),
+                None => fresh_incarnation(state.incarnations_last.get(&name)),
+            };
             let generation = state.generation_next;
             state.generation_next += 1;
             let topic = Topic::new(name.clone(), partitions, &incarnation, generation);

@@ -182,6 +182,13 @@ impl Runtime {
     pub fn stats(&self) -> GatewayStats {
         self.lock().gateway.stats()
     }
+
+    /// Switches on one of the core's deliberate bugs, so the end-to-end simulator
+    /// can prove its checker sees it through the real adapters. Test-only.
+    #[cfg(feature = "inject-bugs")]
+    pub fn inject_bug(&self, bug: sluice_core::InjectedBug) {
+        self.lock().gateway.inject_bug(bug);
+    }
 }
 
 impl Drop for Shared {

@@ -297,7 +297,12 @@ impl Gateway {
         }
         self.stats.frames_out_total += 1;
         self.stats.client_queue_bytes += cost as u64;
-        if state.push(frame, cost) {
+        let woken = state.push(frame, cost);
+        self.stats.client_queue_bytes_peak = self
+            .stats
+            .client_queue_bytes_peak
+            .max(state.queue_bytes as u64);
+        if woken {
             self.outputs.push_back(Output::Wake { client });
         }
     }

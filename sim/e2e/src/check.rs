@@ -1,0 +1,390 @@
+//! The tier-2 checker. Every event an app's SDK hands it, and every publish
+//! outcome, is checked at once against the log server's log (invariants 1–5); the
+//! gateways' queue peaks are sampled (6); liveness and the log-wide checks run once
+//! the world has healed. The first violation is kept and ends the run.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use bytes::Bytes;
+use sluice_client::Event;
+use sluice_core::partitioner::partition_for_key;
+use sluice_core::protocol::{Message, MessageKind, SyncStatus};
+use sluice_core::{BrokerRecord, Epoch};
+use sluice_memory_broker::MemoryBroker;
+use sluice_sim::{Invariant, Violation};
+
+use crate::plan::TOPIC;
+
+/// Where a subscription is in its life, as its events show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// After the `Subscribed` event or a `resync`: a snapshot may come first, or
+    /// history, then updates.
+    Opening,
+    /// History came: more history, then updates.
+    History,
+    /// Reconnected with a resume point: `recovered`, then `sync` or `resync`.
+    Recovering,
+    /// Updates only.
+    Live,
+}
+
+#[derive(Debug, Clone)]
+struct View {
+    subscribed: bool,
+    phase: Phase,
+    /// The last seq delivered in this period: the resume point.
+    last: Option<u64>,
+    /// The period started with `history`, which the gateway serves from its cache
+    /// only: an empty history leaves the position unknown.
+    history_start: bool,
+    /// The key's last offset in the log when the period (or its resync) began.
+    head_at_open: Option<u64>,
+}
+
+/// The checker's whole state.
+pub struct Checker {
+    partitions: u32,
+    /// Per client, per subject.
+    views: Vec<BTreeMap<String, View>>,
+    /// Acknowledged publishes: payload → (subject, seq).
+    acked: HashMap<Bytes, (String, u64)>,
+    violation: Option<Violation>,
+    trace: DefaultHasher,
+    trace_entries: u64,
+}
+
+impl Checker {
+    pub fn new(clients: usize, partitions: u32) -> Self {
+        Checker {
+            partitions,
+            views: vec![BTreeMap::new(); clients],
+            acked: HashMap::new(),
+            violation: None,
+            trace: DefaultHasher::new(),
+            trace_entries: 0,
+        }
+    }
+
+    pub fn violation(&self) -> Option<&Violation> {
+        self.violation.as_ref()
+    }
+
+    /// A digest of everything observed, in order: equal digests, equal runs.
+    pub fn trace_digest(&self) -> (u64, u64) {
+        (self.trace.finish(), self.trace_entries)
+    }
+
+    /// Records a violation found outside the checker (queue peaks, panics).
+    pub fn fail(&mut self, invariant: Invariant, at_ms: u64, detail: String) {
+        if self.violation.is_none() {
+            self.violation = Some(Violation {
+                invariant,
+                at_ms,
+                detail,
+            });
+        }
+    }
+
+    /// Checks one event of `client`'s SDK, read at `at_ms` virtual time.
+    pub fn observe(&mut self, log: &MemoryBroker, client: usize, at_ms: u64, event: &Event) {
+        at_ms.hash(&mut self.trace);
+        client.hash(&mut self.trace);
+        format!("{event:?}").hash(&mut self.trace);
+        self.trace_entries += 1;
+        if let Err((invariant, detail)) = self.apply(log, client, event) {
+            self.fail(invariant, at_ms, format!("client {client}: {detail}"));
+        }
+    }
+
+    fn apply(&mut self, log: &MemoryBroker, client: usize, event: &Event) -> Result<(), Broken> {
+        let partitions = self.partitions;
+        if let Event::Subscribed { subject, history } = event {
+            let history_start = history.is_some();
+            self.views[client].insert(
+                subject.to_string(),
+                View {
+                    subscribed: true,
+                    phase: Phase::Opening,
+                    last: None,
+                    history_start,
+                    head_at_open: key_head(log, partitions, subject),
+                },
+            );
+            return Ok(());
+        }
+        let views = &mut self.views[client];
+        match event {
+            Event::Unsubscribed { subject } => {
+                if let Some(view) = views.get_mut(&**subject) {
+                    view.subscribed = false;
+                }
+            }
+            Event::SubscriptionRejected { subject, .. } => {
+                if let Some(view) = views.get_mut(subject) {
+                    view.subscribed = false;
+                }
+            }
+            Event::Connected { .. } => {
+                for view in views.values_mut().filter(|v| v.subscribed) {
+                    // Restored with `resume` from the last seq; without one, a
+                    // plain subscribe (snapshot start).
+                    view.phase = if view.last.is_some() {
+                        Phase::Recovering
+                    } else {
+                        Phase::Opening
+                    };
+                }
+            }
+            Event::Status { subject, status } => {
+                let view = subscribed(views, subject, "a status")?;
+                if *status == SyncStatus::Resync {
+                    view.last = None;
+                    view.phase = Phase::Opening;
+                    view.head_at_open = key_head(log, partitions, subject);
+                } else {
+                    view.phase = Phase::Live;
+                }
+            }
+            Event::Message(message) => {
+                let view = subscribed(views, &message.subject, "a message")?;
+                check_kind(view, message)?;
+                check_against_log(log, partitions, view.last, message)?;
+                view.last = Some(message.seq);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Checks an acknowledged publish against the log (invariant 5, first half).
+    pub fn acked(&mut self, log: &MemoryBroker, client: usize, at_ms: u64, ack: AckedPublish) {
+        let AckedPublish {
+            subject,
+            payload,
+            epoch,
+            seq,
+        } = ack;
+        at_ms.hash(&mut self.trace);
+        (client, &subject, &payload[..], seq).hash(&mut self.trace);
+        self.trace_entries += 1;
+        let key = key_of(&subject);
+        let partition = partition_for_key(Some(key.as_bytes()), self.partitions);
+        let found = record_at(log, partition, seq);
+        let right = found.as_ref().is_some_and(|r| {
+            r.payload.as_ref() == Some(&payload) && r.key.as_deref() == Some(key.as_bytes())
+        }) && epoch_of(log, partition).as_ref() == Some(&epoch);
+        if !right {
+            self.fail(
+                Invariant::AckedPublish,
+                at_ms,
+                format!("client {client}: publish on {subject} acked at ({epoch}, {seq}) but the log holds {found:?} there"),
+            );
+        }
+        self.acked.insert(payload, (subject, seq));
+    }
+
+    /// After healing: every subscription has reached the head of its key's log.
+    /// Returns the laggards, empty when the world has converged.
+    pub fn laggards(&self, log: &MemoryBroker) -> Vec<String> {
+        let heads = key_heads(log, self.partitions);
+        let mut behind = Vec::new();
+        for (client, views) in self.views.iter().enumerate() {
+            for (subject, view) in views.iter().filter(|(_, v)| v.subscribed) {
+                let head = heads.get(key_of(subject)).copied();
+                // An empty history start owes nothing older than its start.
+                let owed_nothing =
+                    view.history_start && view.last.is_none() && head <= view.head_at_open;
+                if (view.last != head && !owed_nothing) || view.phase == Phase::Recovering {
+                    behind.push(format!(
+                        "client {client} on {subject}: at {:?} ({:?}), head {head:?}",
+                        view.last, view.phase
+                    ));
+                }
+            }
+        }
+        behind
+    }
+
+    /// After healing: every acknowledged publish is in the log exactly once
+    /// (invariant 5, second half; payloads are unique by construction).
+    pub fn check_log(&mut self, log: &MemoryBroker, at_ms: u64) {
+        let mut seen: HashMap<&Bytes, u64> = HashMap::new();
+        let records = all_records(log, self.partitions);
+        for record in &records {
+            if let Some(payload) = &record.payload {
+                if self.acked.contains_key(payload) {
+                    *seen.entry(payload).or_default() += 1;
+                }
+            }
+        }
+        let mut wrong: Vec<String> = self
+            .acked
+            .iter()
+            .filter(|(payload, _)| seen.get(payload).copied().unwrap_or(0) != 1)
+            .map(|(payload, (subject, seq))| {
+                format!(
+                    "{subject} seq {seq} ({:?}) is in the log {} times",
+                    String::from_utf8_lossy(payload),
+                    seen.get(payload).copied().unwrap_or(0)
+                )
+            })
+            .collect();
+        wrong.sort();
+        if let Some(first) = wrong.first() {
+            self.fail(Invariant::AckedPublish, at_ms, first.clone());
+        }
+    }
+}
+
+type Broken = (Invariant, String);
+
+/// A publish the gateway acknowledged, as the app saw it.
+#[derive(Debug, Clone)]
+pub struct AckedPublish {
+    pub subject: String,
+    pub payload: Bytes,
+    pub epoch: Epoch,
+    pub seq: u64,
+}
+
+/// The record key of a subject of the topic (`/t/k1` → `k1`).
+fn key_of(subject: &str) -> &str {
+    subject.get(TOPIC.len() + 2..).unwrap_or_default()
+}
+
+fn subscribed<'a>(
+    views: &'a mut BTreeMap<String, View>,
+    subject: &str,
+    what: &str,
+) -> Result<&'a mut View, Broken> {
+    match views.get_mut(subject) {
+        Some(view) if view.subscribed => Ok(view),
+        _ => Err((
+            Invariant::NothingAfterEnd,
+            format!("{what} on {subject}, which is not subscribed"),
+        )),
+    }
+}
+
+/// Invariant 1: the start (snapshot, history, recovered) comes before updates.
+fn check_kind(view: &mut View, message: &Message) -> Result<(), Broken> {
+    let allowed = match message.kind {
+        MessageKind::Snapshot => view.phase == Phase::Opening,
+        MessageKind::History => matches!(view.phase, Phase::Opening | Phase::History),
+        MessageKind::Recovered => view.phase == Phase::Recovering,
+        MessageKind::Update => view.phase != Phase::Recovering,
+    };
+    if !allowed {
+        return Err((
+            Invariant::StartBeforeLive,
+            format!(
+                "{:?} seq {} on {} while {:?}",
+                message.kind, message.seq, message.subject, view.phase
+            ),
+        ));
+    }
+    view.phase = match message.kind {
+        MessageKind::History => Phase::History,
+        MessageKind::Recovered => Phase::Recovering,
+        MessageKind::Snapshot | MessageKind::Update => Phase::Live,
+    };
+    Ok(())
+}
+
+/// Invariants 2 and 3: the message is the log's record at its seq, seqs increase,
+/// and no record of the key between the last seq and this one was skipped.
+fn check_against_log(
+    log: &MemoryBroker,
+    partitions: u32,
+    last: Option<u64>,
+    message: &Message,
+) -> Result<(), Broken> {
+    let subject = &message.subject;
+    let key = key_of(subject);
+    let partition = partition_for_key(Some(key.as_bytes()), partitions);
+    let record = record_at(log, partition, message.seq);
+    let matches = record
+        .as_ref()
+        .is_some_and(|r| r.key.as_deref() == Some(key.as_bytes()) && r.payload == message.data)
+        && epoch_of(log, partition).as_ref() == Some(&message.epoch);
+    if !matches {
+        return Err((
+            Invariant::NoSilentGap,
+            format!(
+                "{:?} seq {} on {subject} ({:?}) is not the log's record there: {record:?}",
+                message.kind, message.seq, message.data
+            ),
+        ));
+    }
+    let Some(last) = last else { return Ok(()) };
+    if message.seq <= last {
+        return Err((
+            Invariant::SeqIncreases,
+            format!("seq {} on {subject} after seq {last}", message.seq),
+        ));
+    }
+    let skipped: Vec<u64> = log
+        .read(
+            TOPIC,
+            partition,
+            last + 1,
+            (message.seq - last - 1) as usize,
+        )
+        .into_iter()
+        .filter(|r| r.offset < message.seq && r.key.as_deref() == Some(key.as_bytes()))
+        .map(|r| r.offset)
+        .collect();
+    if !skipped.is_empty() {
+        return Err((
+            Invariant::NoSilentGap,
+            format!(
+                "seq {} on {subject} after {last} without resync: skipped {skipped:?}",
+                message.seq
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn record_at(log: &MemoryBroker, partition: u32, offset: u64) -> Option<BrokerRecord> {
+    log.read(TOPIC, partition, offset, 1)
+        .into_iter()
+        .find(|r| r.offset == offset)
+}
+
+fn epoch_of(log: &MemoryBroker, partition: u32) -> Option<Epoch> {
+    log.topic_meta(TOPIC)?
+        .into_iter()
+        .find(|p| p.partition == partition)
+        .map(|p| p.epoch)
+}
+
+fn all_records(log: &MemoryBroker, partitions: u32) -> Vec<BrokerRecord> {
+    (0..partitions)
+        .flat_map(|partition| log.read(TOPIC, partition, 0, usize::MAX))
+        .collect()
+}
+
+/// The last offset of `subject`'s key in the log.
+fn key_head(log: &MemoryBroker, partitions: u32, subject: &str) -> Option<u64> {
+    let key = key_of(subject).as_bytes();
+    let partition = partition_for_key(Some(key), partitions);
+    log.read(TOPIC, partition, 0, usize::MAX)
+        .into_iter()
+        .filter(|r| r.key.as_deref() == Some(key))
+        .map(|r| r.offset)
+        .last()
+}
+
+/// The last offset of every key in the log.
+fn key_heads(log: &MemoryBroker, partitions: u32) -> HashMap<String, u64> {
+    let mut heads = HashMap::new();
+    for record in all_records(log, partitions) {
+        if let Some(key) = &record.key {
+            heads.insert(String::from_utf8_lossy(key).into_owned(), record.offset);
+        }
+    }
+    heads
+}
