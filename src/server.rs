@@ -11,7 +11,6 @@ use sluice_memory_broker::{MemoryBroker, MemoryBrokerConfig, TopicConfig};
 use sluice_quic::{QuicServer, QuicStats};
 use sluice_runtime::{BrokerLink, Runtime};
 use sluice_tls::{Fingerprint, ReloadableCert};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -81,8 +80,7 @@ impl Server {
         broker: Option<MemoryBroker>,
     ) -> anyhow::Result<Server> {
         let cert = load_certificate(&config.tls, config.listen.ip())?;
-        let listener = TcpListener::bind(config.listen)
-            .await
+        let listener = sluice_websocket::bind(config.listen, &config.websocket)
             .with_context(|| format!("binding {}", config.listen))?;
         let local_addr = listener.local_addr()?;
         let websocket = config.websocket.clone();

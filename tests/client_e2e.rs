@@ -131,8 +131,10 @@ async fn lost_connection_resumes_with_exactly_the_missed_messages() {
             .unwrap();
         expected.push(ack.seq);
     }
-    // The SDK reconnects by itself and resumes from the last message it saw.
-    let got = common::sdk::recovered_until_sync(&mut events).await;
+    // The SDK reconnects by itself and resumes from the last message it saw: what
+    // it missed comes as `recovered` up to `sync`; what was published after the
+    // reconnect (it may come back mid-loop) comes live. Together: each once, in order.
+    let got = common::sdk::resumed_then_live(&mut events, expected.len()).await;
     assert_eq!(got, expected, "exactly the missed messages, in order");
     let live = publisher
         .publish("/chat/resume", "live", PublishOptions::default())

@@ -78,10 +78,7 @@ async fn snapshot_live_ack_and_resume_over_quic_with_0rtt() {
     }
     // What it missed comes as `recovered` up to `sync`; publishes after the
     // reconnect come live. Together: every message once, in order.
-    let mut got = recovered_until_sync(&mut events).await;
-    while got.len() < expected.len() {
-        got.push(next_message(&mut events).await.seq);
-    }
+    let got = common::sdk::resumed_then_live(&mut events, expected.len()).await;
     assert_eq!(got, expected, "exactly the missed messages, in order");
 
     // A publish after the 0-RTT start waits for the handshake, then is acked.

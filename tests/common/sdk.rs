@@ -52,3 +52,13 @@ pub async fn recovered_until_sync(events: &mut Events) -> Vec<u64> {
         }
     }
 }
+
+/// After a lost connection: the `seq`s of the next `count` messages, recovered
+/// (up to `sync`) or, once the resume is done, live.
+pub async fn resumed_then_live(events: &mut Events, count: usize) -> Vec<u64> {
+    let mut seqs = recovered_until_sync(events).await;
+    while seqs.len() < count {
+        seqs.push(next_message(events).await.seq);
+    }
+    seqs
+}

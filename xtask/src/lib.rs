@@ -46,9 +46,7 @@ pub fn sim_core_command(args: &[String]) -> Command {
 /// invalidates the normal one. Debug profile: for the seed counts we run, the
 /// build, not the run, is what takes time.
 pub fn sim_e2e_command(args: &[String]) -> Command {
-    let target_dir = env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| workspace_root().join("target"), PathBuf::from)
-        .join("sim");
+    let target_dir = target_dir().join("sim");
     let mut rustflags = env::var("RUSTFLAGS").unwrap_or_default();
     if !rustflags.split_whitespace().any(|f| f == "madsim") {
         rustflags.push_str(" --cfg madsim");
@@ -70,6 +68,56 @@ pub fn sim_e2e_command(args: &[String]) -> Command {
     }
     command.arg("--").args(without_tier(args));
     command
+}
+
+/// The target directory cargo builds into.
+fn target_dir() -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from)
+}
+
+/// Debian packages the bench needs for `args`: nats-server for `--peers nats`, and
+/// a font for the charts' labels. Each is `(file that shows it is there, package)`.
+pub fn bench_packages(args: &[String]) -> Vec<(&'static str, &'static str)> {
+    let mut packages = vec![(
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+        "fonts-dejavu-core",
+    )];
+    let wants_nats = args.iter().enumerate().any(|(i, a)| {
+        let peers = match a.strip_prefix("--peers") {
+            Some("") => args.get(i + 1).map(String::as_str),
+            Some(rest) => rest.strip_prefix('='),
+            None => None,
+        };
+        peers.is_some_and(|p| p.split(',').any(|p| p == "nats"))
+    });
+    if wants_nats {
+        packages.push(("/usr/sbin/nats-server", "nats-server"));
+    }
+    packages
+}
+
+/// The bench: builds `sluice` and `sluice-bench` in release mode, then runs the
+/// harness with results in `target/bench`.
+pub fn bench_commands(args: &[String]) -> (Command, Command) {
+    let mut build = cargo();
+    build.current_dir(workspace_root()).args([
+        "build",
+        "--quiet",
+        "--release",
+        "--package",
+        "sluice",
+        "--package",
+        "sluice-bench",
+    ]);
+    let release = target_dir().join("release");
+    let mut run = Command::new(release.join("sluice-bench"));
+    run.current_dir(workspace_root())
+        .arg("--sluice-bin")
+        .arg(release.join("sluice"))
+        .arg("--out")
+        .arg(target_dir().join("bench"))
+        .args(args);
+    (build, run)
 }
 
 /// The value of `--tier`, as `--tier X` or `--tier=X`.
@@ -119,5 +167,19 @@ mod tests {
             without_tier(&args("--seed 3 --tier=core")),
             args("--seed 3")
         );
+    }
+
+    #[test]
+    fn the_bench_installs_nats_only_when_it_is_a_peer() {
+        let packages = |text| {
+            bench_packages(&args(text))
+                .into_iter()
+                .map(|p| p.1)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(packages("--quick"), vec!["fonts-dejavu-core"]);
+        let with_nats = vec!["fonts-dejavu-core", "nats-server"];
+        assert_eq!(packages("--quick --peers nats"), with_nats);
+        assert_eq!(packages("--peers=sluice,nats"), with_nats);
     }
 }

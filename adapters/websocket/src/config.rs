@@ -14,6 +14,12 @@ pub struct WebSocketConfig {
     pub write_batch_frames_max: usize,
     /// Time allowed for the TCP + WebSocket handshake.
     pub handshake_timeout_ms: u64,
+    /// Connections the kernel queues before the gateway accepts them. A burst of
+    /// connects beyond it is dropped and retried by clients a second later.
+    pub listen_backlog: u32,
+    /// Read buffer of each connection. Clients send little, so a small buffer keeps
+    /// an idle connection cheap (tungstenite's default is 128 KiB per connection).
+    pub read_buffer_bytes: usize,
 }
 
 impl Default for WebSocketConfig {
@@ -24,6 +30,8 @@ impl Default for WebSocketConfig {
             pong_timeout_ms: 60_000,
             write_batch_frames_max: 256,
             handshake_timeout_ms: 10_000,
+            listen_backlog: 4096,
+            read_buffer_bytes: 1024,
         }
     }
 }

@@ -25,6 +25,7 @@ where
     let mut protocol = WsProtocolConfig::default();
     protocol.max_message_size = Some(config.frame_bytes_max);
     protocol.max_frame_size = Some(config.frame_bytes_max);
+    protocol.read_buffer_size = config.read_buffer_bytes;
     let chosen = Arc::new(Mutex::new(Encoding::Json));
     let chosen_in_callback = chosen.clone();
     let accept = tokio_tungstenite::accept_hdr_async_with_config(
@@ -79,7 +80,8 @@ where
     };
 
     let writer = async {
-        let mut frames: Vec<ServerFrame> = Vec::with_capacity(config.write_batch_frames_max);
+        // Grows with the batches actually written: an idle connection stays small.
+        let mut frames: Vec<ServerFrame> = Vec::new();
         let mut ping = tokio::time::interval(Duration::from_millis(config.ping_interval_ms));
         ping.tick().await;
         loop {

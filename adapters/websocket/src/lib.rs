@@ -21,6 +21,20 @@ use std::io;
 use sluice_runtime::Runtime;
 use tokio::net::TcpListener;
 
+/// Binds the listener for [`serve`] with `config.listen_backlog` (tokio's own
+/// `bind` asks for a backlog of 128, which a reconnect storm overflows).
+#[cfg(not(madsim))]
+pub fn bind(addr: std::net::SocketAddr, config: &WebSocketConfig) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(config.listen_backlog)
+}
+
 /// What secures the connections: nothing (`ws://`), or TLS (`wss://`).
 #[cfg(feature = "tls")]
 type Security = Option<tokio_rustls::TlsAcceptor>;

@@ -1,0 +1,234 @@
+//! `sluice-bench`: the benchmark harness behind `cargo xtask bench`. It starts each
+//! system under test as its own process on loopback, drives it with the load
+//! generator in this process, and writes `results.json`, `results.md` and charts.
+//! Benchmarks measure; they are not tests.
+
+mod load;
+mod proc_stats;
+mod report;
+mod scenario;
+mod system;
+mod wire;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::scenario::{Load, RunResult, ScenarioKind};
+use crate::system::SystemKind;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Profile {
+    /// Under 30 s: Sluice alone, tiny loads (what CI runs).
+    Smoke,
+    /// Under 2 minutes: every scenario at small sizes.
+    Quick,
+    /// The sizes BENCHMARKS.md reports, up to the machine's limit of open files.
+    Full,
+}
+
+/// Benchmarks Sluice, side by side with peers on the same machine.
+#[derive(Debug, Parser)]
+#[command(name = "sluice-bench")]
+struct Args {
+    #[arg(long, value_enum, default_value = "quick")]
+    profile: Profile,
+    /// Shorthand for `--profile quick`.
+    #[arg(long)]
+    quick: bool,
+    /// Peers to run beside Sluice (`nats`); none runs Sluice alone.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    peers: Vec<SystemKind>,
+    /// Only these scenarios (default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    scenarios: Vec<ScenarioKind>,
+    /// Fan-out connection counts (overrides the profile's).
+    #[arg(long, value_delimiter = ',')]
+    connections: Vec<usize>,
+    /// Subjects in the fan-out scenario.
+    #[arg(long)]
+    subjects: Option<usize>,
+    /// Fan-out publish rate, messages per second in total.
+    #[arg(long)]
+    rate: Option<f64>,
+    #[arg(long, default_value_t = 512)]
+    payload_bytes: usize,
+    /// Measured seconds per publishing run.
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// The `sluice` binary to benchmark (xtask passes its release build).
+    #[arg(long, default_value = "target/release/sluice")]
+    sluice_bin: PathBuf,
+    /// Where results and charts go.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+}
+
+/// One planned run.
+struct Planned {
+    scenario: ScenarioKind,
+    load: Load,
+}
+
+fn plan(args: &Args, profile: Profile) -> Vec<Planned> {
+    let (fanout_conns, subjects, rate, broadcast, idle, storm, seconds) = match profile {
+        Profile::Smoke => (vec![50], 5, 200.0, (50, 20.0), 50, 50, 1.0),
+        Profile::Quick => (
+            vec![500, 2_000],
+            100,
+            1_000.0,
+            (2_000, 50.0),
+            5_000,
+            2_000,
+            4.0,
+        ),
+        Profile::Full => (
+            vec![1_000, 5_000, 10_000, 18_000],
+            1_000,
+            2_000.0,
+            (10_000, 20.0),
+            18_000,
+            18_000,
+            10.0,
+        ),
+    };
+    let fanout_conns = if args.connections.is_empty() {
+        fanout_conns
+    } else {
+        args.connections.clone()
+    };
+    let seconds = args.seconds.unwrap_or(seconds);
+    let load = |connections, subjects, rate| Load {
+        connections,
+        subjects,
+        publish_rate_per_s: rate,
+        payload_bytes: args.payload_bytes,
+        warmup: Duration::from_millis(1_000),
+        measure: Duration::from_secs_f64(seconds),
+    };
+    let wanted = |s| args.scenarios.is_empty() || args.scenarios.contains(&s);
+    let mut planned = Vec::new();
+    if wanted(ScenarioKind::Fanout) {
+        for &connections in &fanout_conns {
+            let subjects = args.subjects.unwrap_or(subjects).min(connections).max(1);
+            planned.push(Planned {
+                scenario: ScenarioKind::Fanout,
+                load: load(connections, subjects, args.rate.unwrap_or(rate)),
+            });
+        }
+    }
+    if wanted(ScenarioKind::Broadcast) {
+        planned.push(Planned {
+            scenario: ScenarioKind::Broadcast,
+            load: load(broadcast.0, 1, broadcast.1),
+        });
+    }
+    if wanted(ScenarioKind::Storm) {
+        planned.push(Planned {
+            scenario: ScenarioKind::Storm,
+            load: load(storm, subjects.min(storm), 0.0),
+        });
+    }
+    if wanted(ScenarioKind::Idle) {
+        planned.push(Planned {
+            scenario: ScenarioKind::Idle,
+            load: load(idle, subjects.min(idle), 0.0),
+        });
+    }
+    planned
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let profile = if args.quick {
+        Profile::Quick
+    } else {
+        args.profile
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the load generator: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(bench(&args, profile)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("bench failed: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn bench(args: &Args, profile: Profile) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.out)?;
+    let mut systems = vec![SystemKind::Sluice];
+    systems.extend(args.peers.iter().filter(|p| **p != SystemKind::Sluice));
+    let planned = plan(args, profile);
+    let bar = ProgressBar::new((planned.len() * systems.len()) as u64);
+    if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} runs {msg}") {
+        bar.set_style(style);
+    }
+    let mut results: Vec<RunResult> = Vec::new();
+    for run in &planned {
+        for &kind in &systems {
+            bar.set_message(format!(
+                "{:?} on {}, {} connections",
+                run.scenario,
+                kind.name(),
+                run.load.connections
+            ));
+            let dir = args.out.join("systems").join(kind.name());
+            let system = system::start(kind, &dir, &args.sluice_bin)?;
+            let result = scenario::run(run.scenario, &system, run.load).await;
+            drop(system);
+            match result {
+                Ok(result) => results.push(result),
+                Err(error) => bar.println(format!(
+                    "{:?} on {} with {} connections failed: {error:#}",
+                    run.scenario,
+                    kind.name(),
+                    run.load.connections
+                )),
+            }
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    let table = report::markdown(&results);
+    println!("{table}");
+    report::write_json(&results, &args.out.join("results.json"))?;
+    std::fs::write(args.out.join("results.md"), &table)?;
+    if report::font_available() {
+        let mut charts = Vec::new();
+        if report::throughput_chart(&results, &args.out.join("throughput.png"))? {
+            charts.push("throughput.png");
+        }
+        for (scenario, file) in [
+            (ScenarioKind::Fanout, "latency_cdf_fanout.png"),
+            (ScenarioKind::Broadcast, "latency_cdf_broadcast.png"),
+        ] {
+            if report::latency_cdf_chart(&results, scenario, &args.out.join(file))? {
+                charts.push(file);
+            }
+        }
+        println!("charts in {}: {}", args.out.display(), charts.join(", "));
+    } else {
+        println!("no charts: the font DejaVuSans.ttf is missing (Debian: fonts-dejavu-core)");
+    }
+    println!("results in {}", args.out.join("results.json").display());
+    if results.len() < planned.len() * systems.len() {
+        anyhow::bail!(
+            "{} runs failed",
+            planned.len() * systems.len() - results.len()
+        );
+    }
+    Ok(())
+}

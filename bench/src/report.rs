@@ -1,0 +1,221 @@
+//! What a bench run leaves behind: `results.json`, `results.md` (also printed),
+//! and PNG charts drawn with plotters.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
+
+use plotters::prelude::*;
+use plotters::style::register_font;
+
+use crate::scenario::{RunResult, ScenarioKind};
+use crate::system::SystemKind;
+
+/// A font for chart labels: DejaVu Sans, from Debian's `fonts-dejavu-core`.
+const FONT_PATH: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+
+pub fn write_json(results: &[RunResult], path: &Path) -> anyhow::Result<()> {
+    fs::write(path, serde_json::to_string_pretty(results)?)?;
+    Ok(())
+}
+
+/// The markdown table, with Sluice/peer ratios for every peer run of the same
+/// scenario and size.
+pub fn markdown(results: &[RunResult]) -> String {
+    let mut out = String::from(
+        "| scenario | system | conns | subjects | offered/s | delivered/s | p50 ms | p99 ms | p999 ms | max ms | CPU % | RSS MiB | RSS/conn KiB | connect s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in results {
+        let _ = writeln!(
+            out,
+            "| {:?} | {} | {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {:.1} | {:.1} | {:.2} |",
+            r.scenario,
+            r.system.name(),
+            r.connections,
+            r.subjects,
+            r.offered_deliveries_per_s,
+            r.deliveries_per_s,
+            r.latency_p50_ms,
+            r.latency_p99_ms,
+            r.latency_p999_ms,
+            r.latency_max_ms,
+            r.cpu_percent,
+            r.rss_bytes as f64 / (1024.0 * 1024.0),
+            r.rss_per_connection_bytes / 1024.0,
+            r.connect_s
+        );
+    }
+    let ratios: Vec<String> = results
+        .iter()
+        .filter(|r| r.system != SystemKind::Sluice)
+        .filter_map(|peer| {
+            let ours = results.iter().find(|r| {
+                r.system == SystemKind::Sluice
+                    && r.scenario == peer.scenario
+                    && r.connections == peer.connections
+                    && r.subjects == peer.subjects
+            })?;
+            Some(format!(
+                "| {:?} | {} | {} | {} | {} | {} | {} |",
+                peer.scenario,
+                peer.system.name(),
+                peer.connections,
+                ratio(ours.deliveries_per_s, peer.deliveries_per_s),
+                ratio(peer.latency_p99_ms, ours.latency_p99_ms),
+                ratio(peer.rss_per_connection_bytes, ours.rss_per_connection_bytes),
+                ratio(peer.connect_s, ours.connect_s),
+            ))
+        })
+        .collect();
+    if !ratios.is_empty() {
+        out.push_str("\nSluice against each peer (above 1 means Sluice is better):\n\n| scenario | peer | conns | delivered/s ×  | p99 latency × | RSS/conn × | connect time × |\n|---|---|---|---|---|---|---|\n");
+        for line in ratios {
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn ratio(numerator: f64, denominator: f64) -> String {
+    if denominator > 0.0 && numerator > 0.0 {
+        format!("{:.2}", numerator / denominator)
+    } else {
+        "–".to_owned()
+    }
+}
+
+/// Registers the label font; charts are skipped (with a note) without it.
+pub fn font_available() -> bool {
+    let Ok(bytes) = fs::read(FONT_PATH) else {
+        return false;
+    };
+    let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+    register_font("sans-serif", FontStyle::Normal, bytes).is_ok()
+}
+
+/// The boxed legend every chart has.
+fn legend<'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, BitMapBackend<'a>, CT>,
+) -> anyhow::Result<()> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    Ok(())
+}
+
+const COLORS: [RGBColor; 3] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+];
+
+/// Latency CDFs of every system in `scenario` at its largest size.
+pub fn latency_cdf_chart(
+    results: &[RunResult],
+    scenario: ScenarioKind,
+    path: &Path,
+) -> anyhow::Result<bool> {
+    let largest = results
+        .iter()
+        .filter(|r| r.scenario == scenario)
+        .map(|r| r.connections)
+        .max();
+    let runs: Vec<&RunResult> = results
+        .iter()
+        .filter(|r| r.scenario == scenario && Some(r.connections) == largest && !r.cdf.is_empty())
+        .collect();
+    if runs.is_empty() {
+        return Ok(false);
+    }
+    let max_ms = runs
+        .iter()
+        .flat_map(|r| r.cdf.iter().map(|(ms, _)| *ms))
+        .fold(0.1f64, f64::max);
+    let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!(
+                "{scenario:?}: delivery latency CDF, {} connections",
+                largest.unwrap_or(0)
+            ),
+            ("sans-serif", 22),
+        )
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(55)
+        .build_cartesian_2d((0.01f64..max_ms * 1.1).log_scale(), 0f64..1f64)?;
+    chart
+        .configure_mesh()
+        .x_desc("latency (ms, log)")
+        .y_desc("fraction of deliveries")
+        .draw()?;
+    for (i, run) in runs.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        chart
+            .draw_series(LineSeries::new(
+                run.cdf.iter().map(|(ms, q)| (ms.max(0.01), *q)),
+                color.stroke_width(2),
+            ))?
+            .label(run.system.name())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+    }
+    legend(&mut chart)?;
+    root.present()?;
+    Ok(true)
+}
+
+/// Fan-out deliveries per second against connections, one line per system.
+pub fn throughput_chart(results: &[RunResult], path: &Path) -> anyhow::Result<bool> {
+    let fanout: Vec<&RunResult> = results
+        .iter()
+        .filter(|r| r.scenario == ScenarioKind::Fanout)
+        .collect();
+    if fanout.is_empty() {
+        return Ok(false);
+    }
+    let max_conns = fanout.iter().map(|r| r.connections).max().unwrap_or(1) as f64;
+    let max_rate = fanout
+        .iter()
+        .map(|r| r.deliveries_per_s.max(r.offered_deliveries_per_s))
+        .fold(1.0f64, f64::max);
+    let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("Fan-out: deliveries per second", ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..max_conns * 1.05, 0f64..max_rate * 1.1)?;
+    chart
+        .configure_mesh()
+        .x_desc("subscribed connections")
+        .y_desc("deliveries / s")
+        .draw()?;
+    let mut systems: Vec<SystemKind> = fanout.iter().map(|r| r.system).collect();
+    systems.dedup();
+    for (i, system) in systems.into_iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let mut points: Vec<(f64, f64)> = fanout
+            .iter()
+            .filter(|r| r.system == system)
+            .map(|r| (r.connections as f64, r.deliveries_per_s))
+            .collect();
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
+            .label(system.name())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+        chart.draw_series(
+            points
+                .into_iter()
+                .map(|p| Circle::new(p, 4, color.filled())),
+        )?;
+    }
+    legend(&mut chart)?;
+    root.present()?;
+    Ok(true)
+}

@@ -1,0 +1,256 @@
+//! The scenarios. Each starts from a freshly started system, so one run's
+//! connections and memory never count in the next.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde::Serialize;
+use tokio::sync::{mpsc, watch, Semaphore};
+
+use crate::load::{self, new_histogram, Window};
+use crate::proc_stats::{self, ProcSample};
+use crate::system::{Running, SystemKind};
+
+/// Handshakes in flight at once while connecting subscribers (a storm is the
+/// exception: it opens everything at once).
+const CONNECTS_IN_FLIGHT_MAX: usize = 256;
+/// Publisher connections sharing the publish rate.
+const PUBLISHERS: usize = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScenarioKind {
+    /// N subscribers spread over S subjects; messages published at a fixed total rate.
+    Fanout,
+    /// One subject, N subscribers.
+    Broadcast,
+    /// N clients connect and subscribe at once.
+    Storm,
+    /// N subscribed idle connections: memory per connection.
+    Idle,
+}
+
+/// One measured run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    pub system: SystemKind,
+    pub scenario: ScenarioKind,
+    pub connections: usize,
+    pub subjects: usize,
+    pub publish_rate_per_s: f64,
+    pub payload_bytes: usize,
+    pub offered_deliveries_per_s: f64,
+    pub deliveries_per_s: f64,
+    pub latency_p50_ms: f64,
+    pub latency_p99_ms: f64,
+    pub latency_p999_ms: f64,
+    pub latency_max_ms: f64,
+    /// CPU of the system's process over the measurement, in percent of one core.
+    pub cpu_percent: f64,
+    pub rss_bytes: u64,
+    /// RSS growth from the idle process to the loaded one, per connection.
+    pub rss_per_connection_bytes: f64,
+    /// Time to open and subscribe every connection.
+    pub connect_s: f64,
+    /// Latency CDF points: (latency ms, fraction at or below).
+    #[serde(skip)]
+    pub cdf: Vec<(f64, f64)>,
+}
+
+/// The load of one run.
+#[derive(Debug, Clone, Copy)]
+pub struct Load {
+    pub connections: usize,
+    pub subjects: usize,
+    pub publish_rate_per_s: f64,
+    pub payload_bytes: usize,
+    pub warmup: Duration,
+    pub measure: Duration,
+}
+
+/// Subscribers connected and subscribed, with what it took.
+struct Connected {
+    stop: watch::Sender<bool>,
+    subscribers: Vec<tokio::task::JoinHandle<anyhow::Result<load::SubscriberReport>>>,
+    window: Arc<Window>,
+    connect_s: f64,
+}
+
+async fn connect_subscribers(
+    system: &Running,
+    load: Load,
+    in_flight_max: usize,
+) -> anyhow::Result<Connected> {
+    let origin = Instant::now();
+    let window = Arc::new(Window {
+        origin,
+        deliveries: AtomicU64::new(0),
+        measure_from_us: AtomicU64::new(0),
+    });
+    let (stop, stop_rx) = watch::channel(false);
+    let (ready_tx, mut ready) = mpsc::channel(1024);
+    let gate = Arc::new(Semaphore::new(in_flight_max));
+    let started = Instant::now();
+    let mut subscribers = Vec::with_capacity(load.connections);
+    for index in 0..load.connections {
+        let (url, wire) = (system.url.clone(), Arc::clone(&system.wire));
+        let subject = format!("/bench/s{}", index % load.subjects.max(1));
+        let (window, ready_tx, stop_rx, gate) = (
+            Arc::clone(&window),
+            ready_tx.clone(),
+            stop_rx.clone(),
+            Arc::clone(&gate),
+        );
+        subscribers.push(tokio::spawn(async move {
+            let permit = gate.acquire_owned().await?;
+            let socket = load::connect(&url, wire.as_ref(), index).await?;
+            drop(permit);
+            load::subscriber(socket, wire, subject, window, ready_tx, stop_rx).await
+        }));
+    }
+    drop(ready_tx);
+    let mut confirmed = 0;
+    let deadline = tokio::time::sleep(Duration::from_secs(120));
+    tokio::pin!(deadline);
+    while confirmed < load.connections {
+        tokio::select! {
+            got = ready.recv() => match got {
+                Some(()) => confirmed += 1,
+                None => break,
+            },
+            () = &mut deadline => break,
+        }
+    }
+    if confirmed < load.connections {
+        let failed = subscribers.iter().filter(|s| s.is_finished()).count();
+        bail!(
+            "only {confirmed} of {} subscribers were confirmed ({failed} connections failed)",
+            load.connections
+        );
+    }
+    Ok(Connected {
+        stop,
+        subscribers,
+        window,
+        connect_s: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn sample(system: &Running) -> anyhow::Result<ProcSample> {
+    proc_stats::sample(system.pid).with_context(|| format!("{} exited", system.kind.name()))
+}
+
+/// Runs `scenario` with `load` against `system`, freshly started.
+pub async fn run(
+    scenario: ScenarioKind,
+    system: &Running,
+    load: Load,
+) -> anyhow::Result<RunResult> {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle = sample(system)?;
+    let in_flight = match scenario {
+        ScenarioKind::Storm => load.connections,
+        _ => CONNECTS_IN_FLIGHT_MAX,
+    };
+    let connected = connect_subscribers(system, load, in_flight).await?;
+    let publishing = matches!(scenario, ScenarioKind::Fanout | ScenarioKind::Broadcast);
+    let mut published = 0;
+    let (mut cpu_percent, measured_s);
+    if publishing {
+        let (stop_publishers, stop_rx) = watch::channel(false);
+        let subjects: Vec<String> = (0..load.subjects.max(1))
+            .map(|s| format!("/bench/s{s}"))
+            .collect();
+        let mut publishers = Vec::new();
+        for p in 0..PUBLISHERS {
+            let socket =
+                load::connect(&system.url, system.wire.as_ref(), load.connections + p).await?;
+            publishers.push(tokio::spawn(load::publisher(
+                socket,
+                Arc::clone(&system.wire),
+                subjects.clone(),
+                load.publish_rate_per_s / PUBLISHERS as f64,
+                load.payload_bytes,
+                connected.window.origin,
+                stop_rx.clone(),
+            )));
+        }
+        tokio::time::sleep(load.warmup).await;
+        let from = load::micros_since(connected.window.origin);
+        connected
+            .window
+            .measure_from_us
+            .store(from, Ordering::Relaxed);
+        let before = sample(system)?;
+        let start = Instant::now();
+        tokio::time::sleep(load.measure).await;
+        measured_s = start.elapsed().as_secs_f64();
+        let after = sample(system)?;
+        cpu_percent = 100.0 * (after.cpu_s - before.cpu_s) / measured_s;
+        let _ = stop_publishers.send(true);
+        for publisher in publishers {
+            published += publisher.await??;
+        }
+        // Let what was sent in the window arrive.
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+    } else {
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        measured_s = 0.0;
+        cpu_percent = 0.0;
+    }
+    let loaded = sample(system)?;
+    let _ = connected.stop.send(true);
+    let mut latency_us = new_histogram();
+    let mut deliveries = 0;
+    for subscriber in connected.subscribers {
+        let report = subscriber.await??;
+        deliveries += report.deliveries;
+        latency_us.add(&report.latency_us)?;
+    }
+    if !publishing {
+        cpu_percent = 0.0;
+    }
+    let _ = published;
+    let fanout = load.connections as f64 / load.subjects.max(1) as f64;
+    let ms = |q: f64| latency_us.value_at_quantile(q) as f64 / 1000.0;
+    let cdf = (0..=200)
+        .map(|i| {
+            let q = 1.0 - 10f64.powf(-(i as f64) / 50.0); // dense near the tail
+            (ms(q), q)
+        })
+        .collect();
+    Ok(RunResult {
+        system: system.kind,
+        scenario,
+        connections: load.connections,
+        subjects: load.subjects,
+        publish_rate_per_s: if publishing {
+            load.publish_rate_per_s
+        } else {
+            0.0
+        },
+        payload_bytes: load.payload_bytes,
+        offered_deliveries_per_s: if publishing {
+            load.publish_rate_per_s * fanout
+        } else {
+            0.0
+        },
+        deliveries_per_s: if measured_s > 0.0 {
+            deliveries as f64 / measured_s
+        } else {
+            0.0
+        },
+        latency_p50_ms: ms(0.5),
+        latency_p99_ms: ms(0.99),
+        latency_p999_ms: ms(0.999),
+        latency_max_ms: latency_us.max() as f64 / 1000.0,
+        cpu_percent,
+        rss_bytes: loaded.rss_bytes,
+        rss_per_connection_bytes: loaded.rss_bytes.saturating_sub(idle.rss_bytes) as f64
+            / load.connections.max(1) as f64,
+        connect_s: connected.connect_s,
+        cdf,
+    })
+}

@@ -1,0 +1,60 @@
+//! CI's smoke run of the benchmark harness (`cargo xtask bench --profile smoke`
+//! does the same against a release build): Sluice alone, tiny loads, under 30 s.
+//! It keeps the harness working; it measures nothing that a test could assert on
+//! speed, so it asserts only that every scenario ran and the outputs were written.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The debug `sluice` binary, built by cargo for the workspace's tests (built here
+/// if this package is tested alone).
+fn sluice_bin() -> PathBuf {
+    let bench = PathBuf::from(env!("CARGO_BIN_EXE_sluice-bench"));
+    let dir = bench.parent().expect("the binary's directory");
+    let sluice = dir.join("sluice");
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--package", "sluice", "--bin", "sluice"])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building sluice failed");
+    sluice
+}
+
+#[test]
+fn the_smoke_profile_runs_every_scenario_and_writes_its_results() {
+    let out = tempfile_dir();
+    let output = Command::new(env!("CARGO_BIN_EXE_sluice-bench"))
+        .args(["--profile", "smoke", "--seconds", "1", "--sluice-bin"])
+        .arg(sluice_bin())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("the bench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    for scenario in ["Fanout", "Broadcast", "Storm", "Idle"] {
+        assert!(
+            stdout.contains(&format!("| {scenario} | sluice |")),
+            "{stdout}"
+        );
+    }
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    let runs = results.as_array().expect("an array of runs");
+    assert_eq!(runs.len(), 4);
+    let fanout = &runs[0];
+    assert_eq!(fanout["scenario"], "fanout");
+    assert!(
+        fanout["deliveries_per_s"].as_f64().unwrap() > 0.0,
+        "{fanout}"
+    );
+    assert!(out.join("results.md").is_file());
+}
+
+fn tempfile_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sluice-bench-smoke-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
