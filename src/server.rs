@@ -79,7 +79,9 @@ impl Server {
         runtime: Runtime,
         broker: Option<MemoryBroker>,
     ) -> anyhow::Result<Server> {
+        // A bad certificate fails the start at once, before any waiting.
         let cert = load_certificate(&config.tls, config.listen.ip())?;
+        wait_for_topics(&runtime, &config.gateway.exposed_topics).await;
         let listener = sluice_websocket::bind(config.listen, &config.websocket)
             .with_context(|| format!("binding {}", config.listen))?;
         let local_addr = listener.local_addr()?;
@@ -237,5 +239,24 @@ async fn wait_for_bootstrap(bootstrap: &mut watch::Receiver<Bootstrap>) -> anyho
 impl Drop for Server {
     fn drop(&mut self) {
         self.accept.abort();
+    }
+}
+
+/// Waits until the core has taken in the broker's announcement of every configured
+/// topic, so the first clients are not refused as `unavailable` because an event
+/// was still on its way from the broker adapter. Bounded: a topic the broker never
+/// announces is logged, and clients get `unavailable` for it until it appears.
+async fn wait_for_topics(runtime: &Runtime, topics: &[String]) {
+    const WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(30);
+    let started = std::time::Instant::now();
+    while !runtime.topics_known(topics) {
+        if started.elapsed() > WAIT_MAX {
+            tracing::warn!(
+                ?topics,
+                "not every exposed topic was announced by the broker; listening anyway"
+            );
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }

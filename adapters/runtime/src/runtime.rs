@@ -178,6 +178,14 @@ impl Runtime {
         self.input(Input::Disconnect { client });
     }
 
+    /// Whether the core knows the partitions of every topic in `topics` (the broker
+    /// announced them), so subscribes to them are served rather than refused as
+    /// `unavailable`.
+    pub fn topics_known(&self, topics: &[String]) -> bool {
+        let locked = self.lock();
+        topics.iter().all(|topic| locked.gateway.topic_known(topic))
+    }
+
     /// The gateway's counters and gauges.
     pub fn stats(&self) -> GatewayStats {
         self.lock().gateway.stats()
