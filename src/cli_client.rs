@@ -6,8 +6,9 @@ use anyhow::Context;
 use sluice_client::{Client, ClientConfig, Encoding, Event, PublishOptions, Qos, SubscribeOptions};
 use sluice_core::protocol::{json, ServerFrame};
 
-/// Server URLs: one argument, comma-separated for failover.
-fn client_config(servers: &str, binary: bool) -> ClientConfig {
+/// Server URLs: one argument, comma-separated for failover. `pins`: certificate
+/// fingerprints to trust instead of the public CAs.
+pub fn client_config(servers: &str, binary: bool, pins: Vec<String>) -> ClientConfig {
     let mut config =
         ClientConfig::with_servers(servers.split(',').map(str::trim).filter(|s| !s.is_empty()));
     config.encoding = if binary {
@@ -15,7 +16,21 @@ fn client_config(servers: &str, binary: bool) -> ClientConfig {
     } else {
         Encoding::Json
     };
+    config.tls_pins_sha256 = pins;
     config
+}
+
+/// Connects, with a hint when the gateway's certificate needs a pin.
+async fn connect(config: ClientConfig) -> anyhow::Result<(Client, sluice_client::Events)> {
+    match Client::connect(config).await {
+        Ok(connected) => Ok(connected),
+        Err(err) if err.to_string().contains("UnknownIssuer") => Err(anyhow::Error::new(err)
+            .context(
+                "connecting (the certificate is not from a public CA: pass --pin with the \
+                 SHA-256 fingerprint `sluice serve` printed)",
+            )),
+        Err(err) => Err(anyhow::Error::new(err).context("connecting")),
+    }
 }
 
 fn print_line(frame: &ServerFrame) -> anyhow::Result<()> {
@@ -29,15 +44,12 @@ fn print_line(frame: &ServerFrame) -> anyhow::Result<()> {
 /// Prints every message and status of `subjects` as a JSON line (the protocol's own
 /// JSON shapes), until interrupted or until `count` messages were printed.
 pub async fn subscribe(
-    servers: &str,
+    config: ClientConfig,
     subjects: &[String],
     history: Option<u32>,
     count: Option<u64>,
-    binary: bool,
 ) -> anyhow::Result<()> {
-    let (client, mut events) = Client::connect(client_config(servers, binary))
-        .await
-        .context("connecting")?;
+    let (client, mut events) = connect(config).await?;
     let subjects: Vec<&str> = subjects.iter().map(String::as_str).collect();
     let mut call = {
         let client = client.clone();
@@ -99,16 +111,13 @@ pub async fn subscribe(
 
 /// Publishes one message and prints its ack as a JSON line.
 pub async fn publish(
-    servers: &str,
+    config: ClientConfig,
     subject: &str,
     data: String,
     not_retained: bool,
     guaranteed: bool,
-    binary: bool,
 ) -> anyhow::Result<()> {
-    let (client, mut events) = Client::connect(client_config(servers, binary))
-        .await
-        .context("connecting")?;
+    let (client, mut events) = connect(config).await?;
     // Answers share the socket with events; keep draining them.
     tokio::spawn(async move { while events.next().await.is_some() {} });
     let options = PublishOptions {

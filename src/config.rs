@@ -2,13 +2,14 @@
 //! variables, overridden by flags. Every key and default is listed in README.md.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 use sluice_core::GatewayConfig;
 use sluice_observability::{AdminConfig, TelemetryConfig};
+use sluice_quic::QuicConfig;
 use sluice_websocket::WebSocketConfig;
 
 /// Topics exposed when the configuration names none, so a first run has something to use.
@@ -17,13 +18,50 @@ pub const DEFAULT_TOPICS: [&str; 2] = ["demo", "chat"];
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Address of the WebSocket listener.
+    /// Address of the WebSocket listener (`wss://` when TLS is configured).
     pub listen: SocketAddr,
     pub gateway: GatewayConfig,
     pub websocket: WebSocketConfig,
+    pub quic: QuicConfig,
+    pub tls: TlsSettings,
     pub broker: BrokerConfig,
     pub admin: AdminConfig,
     pub telemetry: TelemetryConfig,
+}
+
+/// Where the gateway's certificate comes from. TLS is on when `cert_path` is set
+/// or `self_signed` is true; it then covers the WebSocket listener and QUIC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSettings {
+    /// PEM certificate chain, leaf first. Re-read on SIGHUP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_path: Option<PathBuf>,
+    /// PEM private key of the leaf certificate. Re-read on SIGHUP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_path: Option<PathBuf>,
+    /// Dev mode: generate a self-signed certificate at start and print its SHA-256
+    /// fingerprint for clients to pin.
+    pub self_signed: bool,
+    /// TLS sessions remembered for resumption (and QUIC 0-RTT), per transport.
+    pub session_cache_entries_max: usize,
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        TlsSettings {
+            cert_path: None,
+            key_path: None,
+            self_signed: false,
+            session_cache_entries_max: 4096,
+        }
+    }
+}
+
+impl TlsSettings {
+    pub fn enabled(&self) -> bool {
+        self.cert_path.is_some() || self.self_signed
+    }
 }
 
 /// Which broker the gateway runs on, and the settings of each kind. Sections of
@@ -77,6 +115,8 @@ impl Default for Config {
                 ..GatewayConfig::default()
             },
             websocket: WebSocketConfig::default(),
+            quic: QuicConfig::default(),
+            tls: TlsSettings::default(),
             broker: BrokerConfig::default(),
             admin: AdminConfig::default(),
             telemetry: TelemetryConfig::default(),
@@ -99,6 +139,7 @@ impl Config {
             .merge(Env::prefixed("SLUICE_").split("__"))
             .extract()?;
         config.websocket.frame_bytes_max = config.gateway.frame_bytes_max;
+        config.quic.frame_bytes_max = config.gateway.frame_bytes_max;
         Ok(config)
     }
 
@@ -133,6 +174,20 @@ impl Config {
                 "websocket.ping_interval_ms",
                 self.websocket.ping_interval_ms as usize,
             ),
+            ("quic.connections_max", self.quic.connections_max),
+            (
+                "quic.write_batch_frames_max",
+                self.quic.write_batch_frames_max,
+            ),
+            ("quic.idle_timeout_ms", self.quic.idle_timeout_ms as usize),
+            (
+                "quic.keep_alive_interval_ms",
+                self.quic.keep_alive_interval_ms as usize,
+            ),
+            (
+                "tls.session_cache_entries_max",
+                self.tls.session_cache_entries_max,
+            ),
         ];
         if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("{key} must be greater than 0"));
@@ -142,6 +197,7 @@ impl Config {
                 "gateway.client_queue_bytes_max must be at least gateway.frame_bytes_max".into(),
             );
         }
+        self.validate_tls()?;
         let (memory, kafka) = (&self.broker.memory, &self.broker.kafka);
         match self.broker.kind {
             BrokerKind::Memory if memory.partitions == 0 => {
@@ -158,5 +214,25 @@ impl Config {
             }
             _ => Ok(()),
         }
+    }
+
+    fn validate_tls(&self) -> Result<(), String> {
+        let tls = &self.tls;
+        if tls.cert_path.is_some() != tls.key_path.is_some() {
+            return Err("tls.cert_path and tls.key_path go together".into());
+        }
+        if tls.self_signed && tls.cert_path.is_some() {
+            return Err("tls.self_signed and tls.cert_path exclude each other".into());
+        }
+        if self.quic.listen.is_some() && !tls.enabled() {
+            return Err(
+                "quic.listen needs TLS: set tls.cert_path and tls.key_path, or tls.self_signed"
+                    .into(),
+            );
+        }
+        if self.quic.keep_alive_interval_ms >= self.quic.idle_timeout_ms {
+            return Err("quic.keep_alive_interval_ms must be below quic.idle_timeout_ms".into());
+        }
+        Ok(())
     }
 }

@@ -38,7 +38,8 @@ enum Command {
     },
     /// Subscribe and print every message and status as a JSON line.
     Sub {
-        /// Gateway URL(s), e.g. ws://127.0.0.1:8080/v1/ws; comma-separated for failover.
+        /// Gateway URL(s), e.g. ws://127.0.0.1:8080/v1/ws, wss://…, quic://host:port;
+        /// comma-separated for failover.
         servers: String,
         /// Subjects, e.g. /demo/greeting.
         #[arg(required = true)]
@@ -52,6 +53,10 @@ enum Command {
         /// Speak the binary encoding instead of JSON.
         #[arg(long)]
         binary: bool,
+        /// Trust the gateway certificate with this SHA-256 fingerprint (as `sluice
+        /// serve` prints it) instead of the public CAs; repeat for several.
+        #[arg(long = "pin", value_name = "SHA256")]
+        pins: Vec<String>,
     },
     /// Publish one message and print its ack.
     Pub {
@@ -70,6 +75,10 @@ enum Command {
         /// Speak the binary encoding instead of JSON.
         #[arg(long)]
         binary: bool,
+        /// Trust the gateway certificate with this SHA-256 fingerprint (as `sluice
+        /// serve` prints it) instead of the public CAs; repeat for several.
+        #[arg(long = "pin", value_name = "SHA256")]
+        pins: Vec<String>,
     },
 }
 
@@ -119,7 +128,11 @@ fn main() -> std::process::ExitCode {
                 history,
                 count,
                 binary,
-            } => cli_client::subscribe(&servers, &subjects, history, count, binary).await,
+                pins,
+            } => {
+                let config = cli_client::client_config(&servers, binary, pins);
+                cli_client::subscribe(config, &subjects, history, count).await
+            }
             Command::Pub {
                 servers,
                 subject,
@@ -127,9 +140,10 @@ fn main() -> std::process::ExitCode {
                 not_retained,
                 guaranteed,
                 binary,
+                pins,
             } => {
-                cli_client::publish(&servers, &subject, data, not_retained, guaranteed, binary)
-                    .await
+                let config = cli_client::client_config(&servers, binary, pins);
+                cli_client::publish(config, &subject, data, not_retained, guaranteed).await
             }
         }
     });
@@ -168,12 +182,50 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     );
     let mut server = launched.listen().await?;
     println!("exposed topics: {topics}");
-    println!("listening on {}", server.url());
-    tokio::select! {
-        result = server.wait() => result,
-        _ = tokio::signal::ctrl_c() => {
-            println!("shutting down");
-            Ok(())
+    if let Some(fingerprint) = server.tls_fingerprint() {
+        if server.tls_is_reloadable() {
+            println!("TLS certificate SHA-256 {fingerprint} (reloaded on SIGHUP)");
+        } else {
+            println!("TLS: self-signed dev certificate, SHA-256 {fingerprint}");
+            println!("  clients pin it: sluice sub --pin {fingerprint} URL SUBJECT");
         }
     }
+    if let Some(url) = server.quic_url() {
+        println!("QUIC on {url}");
+    }
+    println!("listening on {}", server.url());
+    let mut hangups = hangups()?;
+    loop {
+        tokio::select! {
+            result = server.wait() => return result,
+            _ = tokio::signal::ctrl_c() => {
+                println!("shutting down");
+                return Ok(());
+            }
+            Some(()) = hangups.recv() => match server.reload_tls() {
+                Ok(Some(fingerprint)) => tracing::info!(%fingerprint, "TLS certificate reloaded"),
+                Ok(None) => tracing::info!("SIGHUP: no TLS certificate to reload"),
+                Err(err) => tracing::error!("TLS reload failed, keeping the old certificate: {err:#}"),
+            },
+        }
+    }
+}
+
+/// SIGHUP, which reloads the TLS certificate; never fires off Unix.
+fn hangups() -> anyhow::Result<tokio::sync::mpsc::Receiver<()>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangup = signal(SignalKind::hangup())?;
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                // One pending reload covers any number of signals.
+                let _ = tx.try_send(());
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    std::mem::forget(tx);
+    Ok(rx)
 }

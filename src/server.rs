@@ -1,18 +1,22 @@
 //! A whole gateway: the configured broker, the core runtime, the admin listener
-//! (metrics, health) and the WebSocket listener.
+//! (metrics, health), the WebSocket listener and, when configured, the QUIC
+//! listener, both behind one reloadable certificate.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use anyhow::Context;
+use sluice_core::protocol::ALPN_QUIC;
 use sluice_kafka::Bootstrap;
 use sluice_memory_broker::{MemoryBroker, MemoryBrokerConfig, TopicConfig};
 use sluice_observability::{AdminServer, BuildInfo, GatewayObserver, Metrics, Registry};
+use sluice_quic::{QuicServer, QuicStats};
 use sluice_runtime::{BrokerLink, Runtime};
+use sluice_tls::{Fingerprint, ReloadableCert};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::{BrokerKind, Config, MemoryBrokerSettings};
+use crate::config::{BrokerKind, Config, MemoryBrokerSettings, TlsSettings};
 use crate::probe::{BrokerProbe, ServerProbe};
 
 /// A gateway serving on a bound address. Dropping it stops accepting connections.
@@ -22,6 +26,8 @@ pub struct Server {
     broker: Option<MemoryBroker>,
     admin: AdminServer,
     accept: JoinHandle<std::io::Result<()>>,
+    cert: Option<Arc<ReloadableCert>>,
+    quic: Option<QuicServer>,
 }
 
 /// A gateway whose broker session, core and admin listener run, but which does not
@@ -120,9 +126,41 @@ impl Server {
         self.local_addr
     }
 
-    /// The URL clients connect to.
+    /// The WebSocket URL clients connect to: `wss://` when TLS is on.
     pub fn url(&self) -> String {
-        format!("ws://{}/v1/ws", self.local_addr)
+        let scheme = if self.cert.is_some() { "wss" } else { "ws" };
+        format!("{scheme}://{}/v1/ws", self.local_addr)
+    }
+
+    /// The QUIC URL clients connect to, when QUIC is on.
+    pub fn quic_url(&self) -> Option<String> {
+        let addr = self.quic.as_ref()?.local_addr().ok()?;
+        Some(format!("quic://{addr}"))
+    }
+
+    /// The QUIC listener's counters, when QUIC is on.
+    pub fn quic_stats(&self) -> Option<QuicStats> {
+        self.quic.as_ref().map(QuicServer::stats)
+    }
+
+    /// SHA-256 fingerprint of the certificate served now, when TLS is on.
+    pub fn tls_fingerprint(&self) -> Option<Fingerprint> {
+        self.cert.as_ref().map(|cert| cert.fingerprint())
+    }
+
+    /// Whether the certificate comes from files that [`Server::reload_tls`] re-reads.
+    pub fn tls_is_reloadable(&self) -> bool {
+        self.cert.as_ref().is_some_and(|cert| cert.is_reloadable())
+    }
+
+    /// Re-reads the certificate and key files (what SIGHUP does). New handshakes on
+    /// both transports get the new certificate; open connections are untouched. On
+    /// error the old certificate stays. Returns the fingerprint now served.
+    pub fn reload_tls(&self) -> anyhow::Result<Option<Fingerprint>> {
+        match &self.cert {
+            None => Ok(None),
+            Some(cert) => Ok(Some(cert.reload()?)),
+        }
     }
 
     /// The admin listener's address (`/metrics`, `/healthz`, `/readyz`).
@@ -164,6 +202,8 @@ impl Launched {
             admin,
             bootstrap,
         } = self;
+        // A bad certificate fails the start at once, before any waiting.
+        let cert = load_certificate(&config.tls, config.listen.ip())?;
         if let Some(mut bootstrap) = bootstrap {
             wait_for_bootstrap(&mut bootstrap).await?;
         }
@@ -172,17 +212,52 @@ impl Launched {
             .with_context(|| format!("binding {}", config.listen))?;
         let local_addr = listener.local_addr()?;
         tracing::info!(address = %local_addr, "accepting clients");
-        let accept = tokio::spawn(sluice_websocket::serve(
-            listener,
-            runtime.clone(),
-            config.websocket.clone(),
-        ));
+        let websocket = config.websocket.clone();
+        let accept = match &cert {
+            None => tokio::spawn(sluice_websocket::serve(
+                listener,
+                runtime.clone(),
+                websocket,
+            )),
+            Some(cert) => {
+                let tls = sluice_tls::server_config(
+                    cert.clone(),
+                    &[b"http/1.1"],
+                    config.tls.session_cache_entries_max,
+                    false,
+                )?;
+                tokio::spawn(sluice_websocket::serve_tls(
+                    listener,
+                    runtime.clone(),
+                    websocket,
+                    Arc::new(tls),
+                ))
+            }
+        };
+        let quic = match (config.quic.listen, &cert) {
+            (Some(addr), Some(cert)) => {
+                let tls = sluice_tls::server_config(
+                    cert.clone(),
+                    &[ALPN_QUIC],
+                    config.tls.session_cache_entries_max,
+                    true,
+                )?;
+                let server =
+                    QuicServer::bind(addr, runtime.clone(), config.quic.clone(), Arc::new(tls))
+                        .with_context(|| format!("binding QUIC on udp {addr}"))?;
+                Some(server)
+            }
+            // `Config::validate` refuses QUIC without TLS.
+            _ => None,
+        };
         Ok(Server {
             local_addr,
             runtime,
             broker,
             admin,
             accept,
+            cert,
+            quic,
         })
     }
 }
@@ -208,6 +283,26 @@ fn memory_broker(config: &Config) -> anyhow::Result<MemoryBroker> {
         ..MemoryBrokerConfig::default()
     })
     .map_err(|err| anyhow::anyhow!("starting the embedded broker: {err}"))
+}
+
+/// The certificate of `tls`, if TLS is on. A generated one names localhost and the
+/// listen address, so a client may also verify names instead of pinning.
+fn load_certificate(
+    tls: &TlsSettings,
+    listen_ip: IpAddr,
+) -> anyhow::Result<Option<Arc<ReloadableCert>>> {
+    if let (Some(cert_path), Some(key_path)) = (&tls.cert_path, &tls.key_path) {
+        let cert = ReloadableCert::from_files(cert_path, key_path)?;
+        return Ok(Some(Arc::new(cert)));
+    }
+    if !tls.self_signed {
+        return Ok(None);
+    }
+    let mut names: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).into();
+    if !listen_ip.is_unspecified() && !listen_ip.is_loopback() {
+        names.push(listen_ip.to_string());
+    }
+    Ok(Some(Arc::new(ReloadableCert::self_signed(&names)?)))
 }
 
 /// Waits for Kafka's snapshot bootstrap, logging why it is not done yet.

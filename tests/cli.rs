@@ -72,3 +72,69 @@ fn clear_errors_for_bad_use() {
     assert!(!ok);
     assert!(err.contains("does not exist"), "{err}");
 }
+
+#[test]
+fn pub_and_sub_over_quic_and_wss_with_a_pinned_dev_certificate() {
+    let gw = GatewayProcess::start(Some(
+        "[tls]\nself_signed = true\n[quic]\nlisten = \"127.0.0.1:0\"\n",
+    ));
+    assert!(gw.url.starts_with("wss://"), "{}", gw.url);
+    let pin = gw
+        .banner_value("TLS: self-signed dev certificate, SHA-256 ")
+        .unwrap_or_else(|| panic!("no fingerprint in {:?}", gw.banner));
+    let quic = gw.banner_value("QUIC on ").expect("QUIC URL printed");
+    assert!(quic.starts_with("quic://127.0.0.1:"), "{quic}");
+
+    let (ok, out, err) = sluice(&["pub", quic, "/demo/quic", "over quic", "--pin", pin]);
+    assert!(ok, "{err}");
+    let ack: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let (ok, out, err) = sluice(&["sub", &gw.url, "/demo/quic", "--count", "1", "--pin", pin]);
+    assert!(ok, "{err}");
+    let message: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (&message["data"], &message["seq"]),
+        (&"over quic".into(), &ack["seq"])
+    );
+
+    let wrong = "00".repeat(32);
+    for url in [quic, gw.url.as_str()] {
+        let (ok, _, err) = sluice(&["sub", url, "/demo/quic", "--pin", &wrong]);
+        assert!(!ok);
+        assert!(err.contains("certificate pin mismatch"), "{url}: {err}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn sighup_reloads_the_certificate_from_its_files() {
+    let dir = common::certs::temp_dir("cli-sighup");
+    let (cert_path, key_path) = (dir.join("gw.crt"), dir.join("gw.key"));
+    let old = common::certs::write_certificate(&cert_path, &key_path).to_string();
+    let gw = GatewayProcess::start(Some(&format!(
+        "[tls]\ncert_path = {:?}\nkey_path = {:?}\n",
+        cert_path, key_path
+    )));
+    let (ok, _, err) = sluice(&["pub", &gw.url, "/demo/h", "old", "--pin", &old]);
+    assert!(ok, "{err}");
+
+    let new = common::certs::write_certificate(&cert_path, &key_path).to_string();
+    let status = Command::new("kill")
+        .args(["-HUP", &gw.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // The reload happens on the gateway's own time; wait for it, not for a clock.
+    let mut attempts = 0;
+    loop {
+        let (ok, _, err) = sluice(&["pub", &gw.url, "/demo/h", "new", "--pin", &new]);
+        if ok {
+            break;
+        }
+        assert!(err.contains("pin mismatch"), "{err}");
+        attempts += 1;
+        assert!(attempts < 200, "the certificate was never reloaded");
+    }
+    let (ok, _, err) = sluice(&["pub", &gw.url, "/demo/h", "old", "--pin", &old]);
+    assert!(!ok && err.contains("pin mismatch"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

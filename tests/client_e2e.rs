@@ -8,12 +8,7 @@ use std::time::Duration;
 use sluice::server::Server;
 use sluice_client::{Client, ClientConfig, Event, Events, MessageKind, PublishOptions, SyncStatus};
 
-async fn next_event(events: &mut Events) -> Event {
-    tokio::time::timeout(common::HANG_GUARD, events.next())
-        .await
-        .expect("an event within the hang guard")
-        .expect("events stream open")
-}
+use common::sdk::next_event;
 
 /// The next message or status, skipping connection and subscription events.
 async fn next_data(events: &mut Events) -> Event {
@@ -136,22 +131,10 @@ async fn lost_connection_resumes_with_exactly_the_missed_messages() {
             .unwrap();
         expected.push(ack.seq);
     }
-    // The SDK reconnects by itself and resumes from the last message it saw.
-    let mut got = Vec::new();
-    loop {
-        match next_event(&mut events).await {
-            Event::Message(m) => {
-                assert_eq!(m.kind, MessageKind::Recovered);
-                got.push(m.seq);
-            }
-            Event::Status { status, .. } => {
-                assert_eq!(status, SyncStatus::Sync);
-                break;
-            }
-            Event::Disconnected { .. } | Event::Connected { .. } => {}
-            other => panic!("unexpected {other:?}"),
-        }
-    }
+    // The SDK reconnects by itself and resumes from the last message it saw: what
+    // it missed comes as `recovered` up to `sync`; what was published after the
+    // reconnect (it may come back mid-loop) comes live. Together: each once, in order.
+    let got = common::sdk::resumed_then_live(&mut events, expected.len()).await;
     assert_eq!(got, expected, "exactly the missed messages, in order");
     let live = publisher
         .publish("/chat/resume", "live", PublishOptions::default())

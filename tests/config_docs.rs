@@ -33,6 +33,7 @@ fn readme_config_blocks_are_the_defaults() {
     );
     let mut defaults = Config::default();
     defaults.websocket.frame_bytes_max = defaults.gateway.frame_bytes_max;
+    defaults.quic.frame_bytes_max = defaults.gateway.frame_bytes_max;
     assert_eq!(
         configs[0], defaults,
         "README's reference block differs from the defaults"
@@ -59,6 +60,12 @@ fn bad_config_is_refused_with_the_key_named() {
     std::fs::write(&file, "[gateway]\nexposed_topics = [\"bad topic\"]\n").unwrap();
     let err = Config::load(Some(&file)).unwrap().validate().unwrap_err();
     assert!(err.contains("exposed_topics"), "{err}");
+    std::fs::write(&file, "[quic]\nlisten = \"127.0.0.1:0\"\n").unwrap();
+    let err = Config::load(Some(&file)).unwrap().validate().unwrap_err();
+    assert!(err.contains("quic.listen needs TLS"), "{err}");
+    std::fs::write(&file, "[tls]\ncert_path = \"a.pem\"\n").unwrap();
+    let err = Config::load(Some(&file)).unwrap().validate().unwrap_err();
+    assert!(err.contains("tls.key_path"), "{err}");
     assert!(Config::load(Some(&dir.join("missing.toml"))).is_err());
     std::fs::remove_dir_all(dir).unwrap();
 }

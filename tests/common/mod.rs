@@ -2,10 +2,13 @@
 //! WebSocket client that sees exactly the frames the gateway sends.
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod http;
 pub mod otlp;
 pub mod process;
 pub mod prometheus;
+pub mod quic;
+pub mod sdk;
 pub mod tansu;
 
 use std::time::Duration;
@@ -62,7 +65,18 @@ pub fn config(tweak: impl FnOnce(&mut Config)) -> Config {
     config.admin.listen = "127.0.0.1:0".parse().unwrap();
     tweak(&mut config);
     config.websocket.frame_bytes_max = config.gateway.frame_bytes_max;
+    config.quic.frame_bytes_max = config.gateway.frame_bytes_max;
     config
+}
+
+/// A gateway with a self-signed certificate on `wss://` and on QUIC, both on free
+/// loopback ports. Clients pin `server.tls_fingerprint()`.
+pub async fn start_tls_and_quic() -> Server {
+    start(|config| {
+        config.tls.self_signed = true;
+        config.quic.listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await
 }
 
 /// Gateway logs are shown with a failing test's output (RUST_LOG sets the level).

@@ -83,6 +83,17 @@ impl GatewayProcess {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The rest of a banner line that starts with `prefix`.
+    pub fn banner_value(&self, prefix: &str) -> Option<&str> {
+        self.banner
+            .iter()
+            .find_map(|line| line.strip_prefix(prefix))
+    }
+
     /// Kills the process at once, as a crash would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -9,12 +9,14 @@ use tokio::time::Instant;
 
 use crate::command::{Command, Op};
 use crate::config::ClientConfig;
-use crate::connection::{connect_once, Channels, Connection};
+use crate::connection::{Channels, Connection};
+use crate::connector::Connector;
 use crate::error::ClientError;
 use crate::event::Events;
 use crate::in_flight::Reply;
 use crate::options::{PublishOptions, SubscribeOptions};
 use crate::outcome::{Ack, SubscribeOutcome};
+use crate::stats::ClientStats;
 
 /// A connection to a Sluice gateway that survives reconnects. Cheap to clone: all
 /// clones share one background task and one socket. The task ends when
@@ -28,6 +30,7 @@ use crate::outcome::{Ack, SubscribeOutcome};
 #[derive(Debug, Clone)]
 pub struct Client {
     commands: mpsc::Sender<Command>,
+    connector: Connector,
     permits: Arc<Semaphore>,
     request_timeout: Duration,
 }
@@ -40,18 +43,19 @@ impl Client {
     /// The first event is [`crate::Event::Connected`].
     pub async fn connect(config: ClientConfig) -> Result<(Client, Events), ClientError> {
         let servers = config.validate()?;
+        let connector = Connector::new(&config, &servers)?;
         let mut failures = Vec::new();
         let mut first = None;
         for (index, uri) in servers.iter().enumerate() {
-            match connect_once(uri.clone(), config.encoding, config.connect_timeout()).await {
-                Ok(socket) => {
-                    first = Some((index, socket));
+            match connector.attempt(uri.clone()).await {
+                Ok(transport) => {
+                    first = Some((index, transport));
                     break;
                 }
                 Err(reason) => failures.push(format!("{uri}: {reason}")),
             }
         }
-        let Some((server_index, socket)) = first else {
+        let Some((server_index, transport)) = first else {
             return Err(ClientError::Connect(failures.join("; ")));
         };
 
@@ -64,11 +68,19 @@ impl Client {
             events: event_tx,
             permits: Arc::clone(&permits),
         };
-        let connection = Connection::new(&config, servers, server_index, socket, channels);
+        let connection = Connection::new(
+            &config,
+            servers,
+            server_index,
+            transport,
+            connector.clone(),
+            channels,
+        );
         tokio::spawn(connection.run());
 
         let client = Client {
             commands: command_tx,
+            connector,
             permits,
             request_timeout: config.request_timeout(),
         };
@@ -170,6 +182,37 @@ impl Client {
         if self.commands.send(Command::Kill { done }).await.is_ok() {
             let _ = killed.await;
         }
+    }
+
+    /// Counters of this client's connections (all clones share them).
+    pub fn stats(&self) -> ClientStats {
+        self.connector.counters().snapshot()
+    }
+
+    /// Moves the client's QUIC socket to a new local address (port 0: any free
+    /// port), as when a phone moves from Wi-Fi to cellular. The QUIC connection
+    /// migrates and the session goes on: no reconnect, no resume, nothing lost.
+    /// The socket is dual-stack (`[::]:0`) unless the host lacks IPv6; an IPv4
+    /// `local_addr` then binds its IPv4-mapped form, so connections keep their
+    /// peers. Returns the new local address. Fails if no server in the list is
+    /// `quic://`.
+    #[cfg(feature = "quic")]
+    pub fn rebind_quic(
+        &self,
+        local_addr: std::net::SocketAddr,
+    ) -> Result<std::net::SocketAddr, ClientError> {
+        let quic = self
+            .connector
+            .quic()
+            .ok_or_else(|| ClientError::InvalidConfig("no quic:// server in the list".into()))?;
+        quic.rebind(local_addr)
+            .map_err(|e| ClientError::Connect(format!("rebinding to {local_addr}: {e}")))
+    }
+
+    /// The local address of the client's QUIC socket, if it has one.
+    #[cfg(feature = "quic")]
+    pub fn quic_local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.connector.quic()?.local_addr().ok()
     }
 
     /// Hands `op` to the connection task and waits for its answer, all within the

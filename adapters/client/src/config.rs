@@ -17,19 +17,39 @@ const DURATION_MAX_MS: u64 = 7 * 24 * 60 * 60 * 1000;
 /// `servers`; the other defaults suit a client on a LAN or the public internet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientConfig {
-    /// Gateway URLs (`ws://host:port/v1/ws`), tried in this order; on connection loss
-    /// the client moves on to the next one (failover), wrapping around. A URL without
-    /// a path gets [`ENDPOINT_PATH`]. Default: `ws://127.0.0.1:8080/v1/ws`.
+    /// Gateway URLs, tried in this order; on connection loss the client moves on to
+    /// the next one (failover), wrapping around. `ws://host:port/v1/ws`,
+    /// `wss://...` (TLS) and `quic://host:port` (QUIC, always TLS) may be mixed; the
+    /// last two need the `quic` feature (on by default). A WebSocket URL without a
+    /// path gets [`ENDPOINT_PATH`]. Default: `ws://127.0.0.1:8080/v1/ws`.
     pub servers: Vec<String>,
     /// Wire encoding, offered as the WebSocket subprotocol. Default: JSON, the
-    /// easier one to read in a packet capture; binary is smaller on the wire.
+    /// easier one to read in a packet capture; binary is smaller on the wire. QUIC
+    /// always speaks binary.
     pub encoding: Encoding,
+    /// SHA-256 fingerprints of the gateway certificates to trust, for `wss://` and
+    /// `quic://` (`AB:CD:…` as `sluice serve` prints them; colons optional). A
+    /// pinned certificate is trusted whatever its names and dates. Empty: trust
+    /// certificates issued by the Mozilla root CAs for the URL's host. Default: empty.
+    pub tls_pins_sha256: Vec<String>,
+    /// On a reconnect to a QUIC gateway seen before, send the restoring subscribes
+    /// (idempotent) in 0-RTT early data, saving a round trip; publishes always wait
+    /// for the full handshake. Default: true.
+    pub quic_zero_rtt: bool,
+    /// A QUIC connection silent this long is dropped (and the client reconnects).
+    /// Default: 60 s.
+    pub quic_idle_timeout_ms: u64,
+    /// The client sends a QUIC keep-alive after this long without sending, which
+    /// keeps NAT bindings open. Default: 15 s.
+    pub quic_keep_alive_interval_ms: u64,
     /// First reconnect delay, before jitter. Default: 100 ms.
     pub backoff_initial_ms: u64,
     /// Ceiling of the reconnect delay, so a long outage is noticed within this long
     /// of its end. Default: 10 s.
     pub backoff_max_ms: u64,
-    /// Limit on one connection attempt (TCP plus WebSocket handshake). Default: 5 s.
+    /// Limit on one connection attempt: TCP (and TLS) plus WebSocket handshake, or
+    /// the QUIC handshake, also when a 0-RTT start already sent its subscribes.
+    /// Default: 5 s.
     pub connect_timeout_ms: u64,
     /// Limit on one request, from the call until its answer, including any wait for
     /// a free in-flight slot or for a reconnect. Default: 10 s.
@@ -47,6 +67,10 @@ impl Default for ClientConfig {
         ClientConfig {
             servers: vec![format!("ws://127.0.0.1:8080{ENDPOINT_PATH}")],
             encoding: Encoding::Json,
+            tls_pins_sha256: Vec::new(),
+            quic_zero_rtt: true,
+            quic_idle_timeout_ms: 60_000,
+            quic_keep_alive_interval_ms: 15_000,
             backoff_initial_ms: 100,
             backoff_max_ms: 10_000,
             connect_timeout_ms: 5_000,
@@ -85,16 +109,26 @@ impl ClientConfig {
             ("backoff_max_ms", self.backoff_max_ms),
             ("connect_timeout_ms", self.connect_timeout_ms),
             ("request_timeout_ms", self.request_timeout_ms),
+            ("quic_idle_timeout_ms", self.quic_idle_timeout_ms),
+            (
+                "quic_keep_alive_interval_ms",
+                self.quic_keep_alive_interval_ms,
+            ),
             ("events_queue_max", self.events_queue_max as u64),
             ("requests_in_flight_max", self.requests_in_flight_max as u64),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(ClientError::InvalidConfig(format!("`{name}` must be > 0")));
         }
-        if let Some((name, _)) = positive[..4].iter().find(|(_, ms)| *ms > DURATION_MAX_MS) {
+        if let Some((name, _)) = positive[..6].iter().find(|(_, ms)| *ms > DURATION_MAX_MS) {
             return Err(ClientError::InvalidConfig(format!(
                 "`{name}` must be at most {DURATION_MAX_MS} (a week)"
             )));
+        }
+        if self.quic_keep_alive_interval_ms >= self.quic_idle_timeout_ms {
+            return Err(ClientError::InvalidConfig(
+                "`quic_keep_alive_interval_ms` must be below `quic_idle_timeout_ms`".into(),
+            ));
         }
         if self.backoff_max_ms < self.backoff_initial_ms {
             return Err(ClientError::InvalidConfig(
@@ -108,25 +142,40 @@ impl ClientConfig {
     }
 }
 
-/// Parses a `ws://` URL, adding [`ENDPOINT_PATH`] when it has no path.
+/// Parses a `ws://`, `wss://` or `quic://` URL, adding [`ENDPOINT_PATH`] to a
+/// WebSocket URL that has no path.
 pub(crate) fn parse_server_url(url: &str) -> Result<Uri, ClientError> {
     let invalid = |reason: &str| ClientError::InvalidUrl {
         url: url.to_owned(),
         reason: reason.to_owned(),
     };
     let uri: Uri = url.parse().map_err(|_| invalid("not a URL"))?;
-    match uri.scheme_str() {
-        Some("ws") => {}
-        Some("wss") => return Err(invalid("wss:// needs TLS, which this client lacks")),
-        _ => return Err(invalid("the scheme must be ws://")),
-    }
+    let scheme = match uri.scheme_str() {
+        Some(scheme @ "ws") => scheme,
+        Some(scheme @ ("wss" | "quic")) if cfg!(feature = "quic") => scheme,
+        Some("wss" | "quic") => {
+            return Err(invalid(
+                "wss:// and quic:// need TLS: sluice-client's `quic` feature is off",
+            ))
+        }
+        _ => return Err(invalid("the scheme must be ws://, wss:// or quic://")),
+    };
     let authority = uri.authority().ok_or_else(|| invalid("no host"))?.clone();
     if authority.host().is_empty() {
         return Err(invalid("no host"));
     }
     let path = uri.path_and_query().map_or("", |p| p.as_str());
+    if scheme == "quic" {
+        if authority.port_u16().is_none() {
+            return Err(invalid("a quic:// URL needs a port"));
+        }
+        if !(path.is_empty() || path == "/") {
+            return Err(invalid("a quic:// URL has no path"));
+        }
+        return Ok(uri);
+    }
     if path.is_empty() || path == "/" {
-        let full = format!("ws://{authority}{ENDPOINT_PATH}");
+        let full = format!("{scheme}://{authority}{ENDPOINT_PATH}");
         return full.parse().map_err(|_| invalid("not a URL"));
     }
     Ok(uri)
@@ -150,13 +199,24 @@ mod tests {
         assert_eq!(uri.to_string(), "ws://gw.example:8080/custom/ws");
     }
 
+    #[cfg(feature = "quic")]
+    #[test]
+    fn tls_and_quic_urls_are_taken() {
+        let uri = parse_server_url("wss://gw.example:8443").unwrap();
+        assert_eq!(uri.to_string(), "wss://gw.example:8443/v1/ws");
+        let uri = parse_server_url("quic://gw.example:4433").unwrap();
+        assert_eq!(uri.to_string(), "quic://gw.example:4433/");
+        for url in ["quic://gw.example", "quic://gw.example:4433/v1/ws"] {
+            assert!(
+                matches!(parse_server_url(url), Err(ClientError::InvalidUrl { .. })),
+                "{url}"
+            );
+        }
+    }
+
     #[test]
     fn other_schemes_are_refused() {
-        for url in [
-            "wss://gw.example/v1/ws",
-            "http://gw.example/v1/ws",
-            "gw.example",
-        ] {
+        for url in ["http://gw.example/v1/ws", "gw.example"] {
             assert!(
                 matches!(parse_server_url(url), Err(ClientError::InvalidUrl { .. })),
                 "{url}"

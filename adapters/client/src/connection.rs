@@ -8,12 +8,10 @@
 //! still takes requests, fires timeouts and obeys `close`.
 
 use std::collections::{HashSet, VecDeque};
-use std::future::{pending, Future};
-use std::pin::Pin;
+use std::future::pending;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use sluice_core::protocol::{
@@ -24,42 +22,38 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::http::Uri;
-use tokio_tungstenite::tungstenite::{
-    ClientRequestBuilder, Error as WsError, Message as WsMessage,
-};
+use tokio_tungstenite::tungstenite::{ClientRequestBuilder, Error as WsError};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tracing::{debug, info, warn};
 
 use crate::backoff::Backoff;
 use crate::command::{Command, Op};
 use crate::config::ClientConfig;
+use crate::connector::{Attempt, Connector};
 use crate::error::ClientError;
 use crate::event::{DisconnectReason, Event};
 use crate::in_flight::{Awaiting, InFlight, Reply, ReplyTx};
 use crate::outcome::{Ack, Rejection, SubscribeOutcome};
 use crate::resume_state::ResumeState;
+use crate::stats::Counters;
+use crate::transport::{Incoming, Transport};
 
 pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-type Attempt = Pin<Box<dyn Future<Output = Result<Box<Socket>, String>> + Send>>;
 
 /// Subjects per restoring subscribe, so that a client with many subscriptions does
 /// not exceed the gateway's frame size limit.
 const RESTORE_BATCH_SUBJECTS: usize = 100;
 
-/// WebSocket close code for "no status received", used when the gateway closes
-/// without a close frame payload.
-const CLOSE_CODE_NO_STATUS: u16 = 1005;
-
 /// Opens one WebSocket to `uri`, offering the subprotocol of `encoding`. The
-/// handshake fails unless the gateway picks it.
+/// handshake fails unless the gateway picks it. `tls` secures a `wss://` URL.
 pub(crate) async fn connect_once(
     uri: Uri,
     encoding: Encoding,
     timeout: Duration,
+    tls: Option<tokio_tungstenite::Connector>,
 ) -> Result<Box<Socket>, String> {
     let request = ClientRequestBuilder::new(uri).with_sub_protocol(encoding.subprotocol());
-    match tokio::time::timeout(timeout, handshake(request)).await {
+    match tokio::time::timeout(timeout, handshake(request, tls)).await {
         Err(_) => Err(format!("no handshake within {} ms", timeout.as_millis())),
         Ok(Err(error)) => Err(error.to_string()),
         Ok(Ok(socket)) => Ok(Box::new(socket)),
@@ -67,18 +61,33 @@ pub(crate) async fn connect_once(
 }
 
 #[cfg(not(madsim))]
-async fn handshake(request: ClientRequestBuilder) -> Result<Socket, WsError> {
+async fn handshake(
+    request: ClientRequestBuilder,
+    tls: Option<tokio_tungstenite::Connector>,
+) -> Result<Socket, WsError> {
     // Nagle off: frames are small and latency is the point.
+    #[cfg(feature = "quic")]
     let (socket, _response) =
-        tokio_tungstenite::connect_async_with_config(request, None, true).await?;
+        tokio_tungstenite::connect_async_tls_with_config(request, None, true, tls).await?;
+    // Without TLS only `Connector::Plain` exists, and `ws://` needs no connector.
+    #[cfg(not(feature = "quic"))]
+    let (socket, _response) = {
+        let _ = tls;
+        tokio_tungstenite::connect_async_with_config(request, None, true).await?
+    };
     Ok(socket)
 }
 
 /// Under the deterministic simulator (`--cfg madsim`) the TCP connection must be
 /// madsim's, so it is opened here rather than inside tokio-tungstenite.
 #[cfg(madsim)]
-async fn handshake(request: ClientRequestBuilder) -> Result<Socket, WsError> {
+async fn handshake(
+    request: ClientRequestBuilder,
+    tls: Option<tokio_tungstenite::Connector>,
+) -> Result<Socket, WsError> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    // The simulator builds without the `quic` feature: no TLS, `tls` is `None`.
+    let _ = tls;
     let request = request.into_client_request()?;
     let host = request.uri().host().unwrap_or_default().to_owned();
     let port = request.uri().port_u16().unwrap_or(80);
@@ -90,14 +99,14 @@ async fn handshake(request: ClientRequestBuilder) -> Result<Socket, WsError> {
 }
 
 enum Link {
-    Up(Box<Socket>),
+    Up(Transport),
     Waiting { retry_at: Instant },
     Connecting(Attempt),
 }
 
 enum LinkEvent {
-    Incoming(Option<Result<WsMessage, WsError>>),
-    Attempted(Result<Box<Socket>, String>),
+    Incoming(Incoming),
+    Attempted(Result<Transport, String>),
 }
 
 /// The channels between the task and the application's handles.
@@ -114,6 +123,7 @@ pub(crate) struct Connection {
     server_index: usize,
     encoding: Encoding,
     connect_timeout: Duration,
+    connector: Connector,
     link: Link,
     backoff: Backoff,
     channels: Channels,
@@ -131,7 +141,8 @@ impl Connection {
         config: &ClientConfig,
         servers: Vec<Uri>,
         server_index: usize,
-        socket: Box<Socket>,
+        transport: Transport,
+        connector: Connector,
         channels: Channels,
     ) -> Self {
         Connection {
@@ -139,7 +150,8 @@ impl Connection {
             server_index,
             encoding: config.encoding,
             connect_timeout: config.connect_timeout(),
-            link: Link::Up(socket),
+            connector,
+            link: Link::Up(transport),
             backoff: Backoff::new(
                 config.backoff_initial_ms,
                 config.backoff_max_ms,
@@ -175,8 +187,8 @@ impl Connection {
                 },
                 () = deliver(&self.channels.events, &mut self.backlog),
                     if !self.backlog.is_empty() => {}
-                link_event = next_link_event(&mut self.link, reading) => match link_event {
-                    LinkEvent::Incoming(incoming) => self.on_incoming(incoming),
+                link_event = next_link_event(&mut self.link, reading, self.encoding) => match link_event {
+                    LinkEvent::Incoming(incoming) => self.on_incoming(incoming).await,
                     LinkEvent::Attempted(attempt) => self.on_attempt(attempt).await,
                 },
                 () = sleep_until(wake_at) => self.on_wake(),
@@ -206,19 +218,15 @@ impl Connection {
             if retry_at <= now && self.backlog.is_empty() {
                 let uri = self.servers[self.server_index].clone();
                 debug!(server = %uri, "connecting");
-                self.link = Link::Connecting(Box::pin(connect_once(
-                    uri,
-                    self.encoding,
-                    self.connect_timeout,
-                )));
+                self.link = Link::Connecting(self.connector.attempt(uri));
             }
         }
     }
 
-    async fn on_attempt(&mut self, attempt: Result<Box<Socket>, String>) {
+    async fn on_attempt(&mut self, attempt: Result<Transport, String>) {
         match attempt {
-            Ok(socket) => {
-                self.link = Link::Up(socket);
+            Ok(transport) => {
+                self.link = Link::Up(transport);
                 self.on_connected().await;
             }
             Err(reason) => {
@@ -241,7 +249,14 @@ impl Connection {
     async fn on_connected(&mut self) {
         let server = self.servers[self.server_index].to_string();
         info!(%server, subjects = self.resume.len(), "connected");
+        Counters::add(&self.connector.counters().connections_total);
         self.push_event(Event::Connected { server });
+        self.restore_subscriptions().await;
+    }
+
+    /// Restores every subscription from its resume point, then sends the requests
+    /// that waited for the connection.
+    async fn restore_subscriptions(&mut self) {
         let items = self.resume.restore_items();
         let mut frames = Vec::new();
         for batch in items.chunks(RESTORE_BATCH_SUBJECTS) {
@@ -339,9 +354,13 @@ impl Connection {
         self.flush_outbox().await;
     }
 
-    /// Sends every queued request if connected.
+    /// Sends every queued request if connected. During a 0-RTT start they wait
+    /// for the handshake: early data can be replayed, and a publish must not be.
     async fn flush_outbox(&mut self) {
-        if !matches!(self.link, Link::Up(_)) || !self.in_flight.has_queued() {
+        let Link::Up(transport) = &self.link else {
+            return;
+        };
+        if transport.is_early() || !self.in_flight.has_queued() {
             return;
         }
         let frames: Vec<ClientFrame> = std::iter::from_fn(|| self.in_flight.pop_outbox()).collect();
@@ -350,51 +369,44 @@ impl Connection {
 
     /// Writes frames with one flush; a failed write loses the connection.
     async fn send_frames(&mut self, frames: Vec<ClientFrame>) {
-        let Link::Up(socket) = &mut self.link else {
+        let Link::Up(transport) = &mut self.link else {
             return;
         };
-        let mut result = Ok(());
-        for frame in &frames {
-            result = socket.feed(encode(self.encoding, frame)).await;
-            if result.is_err() {
-                break;
-            }
-        }
-        if result.is_ok() {
-            result = socket.flush().await;
-        }
-        if let Err(error) = result {
-            self.lost(DisconnectReason::Transport(error.to_string()));
+        if let Err(error) = transport.send(self.encoding, &frames).await {
+            self.lost(DisconnectReason::Transport(error));
         }
     }
 
-    fn on_incoming(&mut self, incoming: Option<Result<WsMessage, WsError>>) {
-        let decoded = match incoming {
-            None => {
-                return self.lost(DisconnectReason::Transport(
-                    "the connection ended without a close frame".into(),
-                ))
-            }
-            Some(Err(error)) => return self.lost(DisconnectReason::Transport(error.to_string())),
-            Some(Ok(WsMessage::Close(frame))) => {
-                let (code, reason) = frame.map_or((CLOSE_CODE_NO_STATUS, String::new()), |f| {
-                    (u16::from(f.code), f.reason.to_string())
-                });
-                return self.lost(DisconnectReason::ClosedByServer { code, reason });
-            }
-            // Either kind is decoded with the negotiated encoding; being lenient
-            // about the WebSocket frame type costs nothing.
-            Some(Ok(WsMessage::Text(text))) => self.encoding.decode_server(text.as_bytes()),
-            Some(Ok(WsMessage::Binary(data))) => self.encoding.decode_server(&data),
-            // Pings are answered by tungstenite itself.
-            Some(Ok(_)) => return,
-        };
-        match decoded {
-            Ok(frame) => self.on_frame(frame),
+    async fn on_incoming(&mut self, incoming: Incoming) {
+        match incoming {
+            Incoming::Frame(frame) => self.on_frame(frame),
             // Dropping the connection turns a possible gap into a resume.
-            Err(error) => self.lost(DisconnectReason::Protocol(format!(
+            Incoming::Undecodable(error) => self.lost(DisconnectReason::Protocol(format!(
                 "undecodable frame from the gateway: {error}"
             ))),
+            Incoming::Closed { code, reason } => {
+                self.lost(DisconnectReason::ClosedByServer { code, reason })
+            }
+            Incoming::Failed(error) => self.lost(DisconnectReason::Transport(error)),
+            Incoming::Nothing => {}
+            Incoming::HandshakeDone {
+                early_data_accepted: true,
+            } => {
+                Counters::add(&self.connector.counters().quic_zero_rtt_accepted_total);
+                self.flush_outbox().await;
+            }
+            // The gateway (restarted, say) did not take the early data, so the
+            // restores never reached it; the connection itself is up, on a fresh
+            // stream: restore again on it. Only restores went early, so only they
+            // are dropped here.
+            Incoming::HandshakeDone {
+                early_data_accepted: false,
+            } => {
+                Counters::add(&self.connector.counters().quic_zero_rtt_rejected_total);
+                debug!("0-RTT data refused; restoring on the completed connection");
+                drop(self.in_flight.disconnected());
+                self.restore_subscriptions().await;
+            }
         }
     }
 
@@ -579,8 +591,8 @@ impl Connection {
         info!("client closing");
         self.channels.permits.close();
         self.channels.commands.close();
-        if let Link::Up(socket) = &mut self.link {
-            let _ = tokio::time::timeout(self.connect_timeout, (**socket).close(None)).await;
+        if let Link::Up(transport) = &mut self.link {
+            let _ = tokio::time::timeout(self.connect_timeout, transport.close()).await;
         }
         for request in self.in_flight.drain() {
             request.fail(ClientError::Closed);
@@ -631,9 +643,9 @@ async fn deliver(events: &mpsc::Sender<Event>, backlog: &mut VecDeque<Event>) {
 
 /// The next thing the link has to say: a frame while connected and reading, or
 /// the end of a connect attempt. Pending otherwise.
-async fn next_link_event(link: &mut Link, reading: bool) -> LinkEvent {
+async fn next_link_event(link: &mut Link, reading: bool, encoding: Encoding) -> LinkEvent {
     match link {
-        Link::Up(socket) if reading => LinkEvent::Incoming(socket.next().await),
+        Link::Up(transport) if reading => LinkEvent::Incoming(transport.next(encoding).await),
         Link::Connecting(attempt) => LinkEvent::Attempted(attempt.await),
         _ => pending().await,
     }
@@ -643,19 +655,5 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => pending().await,
-    }
-}
-
-/// JSON frames travel as text messages, binary frames as binary messages.
-fn encode(encoding: Encoding, frame: &ClientFrame) -> WsMessage {
-    let bytes = encoding.encode_client(frame);
-    match encoding {
-        Encoding::Json => match String::from_utf8(bytes) {
-            Ok(text) => WsMessage::text(text),
-            // serde_json writes UTF-8, so this is unreachable; the gateway would
-            // refuse the frame rather than the client panic.
-            Err(error) => WsMessage::binary(error.into_bytes()),
-        },
-        Encoding::Binary => WsMessage::binary(bytes),
     }
 }

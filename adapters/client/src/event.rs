@@ -35,7 +35,9 @@ pub enum Event {
     /// subscribes again, whatever was already on its way.
     Unsubscribed { subject: Arc<str> },
     /// A connection is up (the first one, and every reconnect). Subscriptions are
-    /// being restored with resume; their messages follow.
+    /// being restored with resume; their messages follow. A QUIC reconnect in
+    /// 0-RTT is announced as it starts, before the gateway has answered; if it
+    /// never does, `Disconnected` follows within `connect_timeout_ms`.
     Connected { server: String },
     /// The connection was lost; the client is reconnecting. Requests in flight
     /// failed with [`crate::ClientError::Disconnected`].

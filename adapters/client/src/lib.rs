@@ -1,7 +1,8 @@
 //! # sluice-client
 //!
-//! The Rust client of the Sluice gateway. It keeps one WebSocket to a gateway,
-//! subscribes and publishes, and rides out connection losses: it reconnects with
+//! The Rust client of the Sluice gateway. It keeps one connection to a gateway —
+//! a WebSocket (`ws://`, `wss://`) or QUIC (`quic://`, which survives network
+//! changes and reconnects in 0-RTT) —, subscribes and publishes, and rides out connection losses: it reconnects with
 //! jittered exponential backoff, moving through the configured servers, restores
 //! every subscription from the last message seen on it, and drops the duplicates a
 //! resume may send, so the application sees each message once and never a silent
@@ -33,6 +34,15 @@
 //! # }
 //! ```
 //!
+//! Transports: `servers` may mix `ws://`, `wss://` and `quic://` URLs. TLS
+//! (`wss://`, and QUIC, which always has it) trusts the Mozilla root CAs, or
+//! exactly the certificates pinned in [`ClientConfig::tls_pins_sha256`]. Over
+//! QUIC the connection survives the device changing networks (call
+//! [`Client::rebind_quic`] when the OS reports a new one; NAT rebinding needs
+//! nothing), and a reconnect to a gateway seen before starts in 0-RTT with the
+//! resuming subscribes as early data, while publishes wait for the full handshake.
+//! [`Client::stats`] counts both. TLS and QUIC are the default feature `quic`.
+//!
 //! Delivery: per subject, `seq` only grows within an epoch, so each message
 //! arrives once; it goes back only after a [`SyncStatus::Resync`] or when the
 //! application renews a subscription, as `docs/protocol.md` §6 allows. A publish
@@ -44,12 +54,17 @@ mod client;
 mod command;
 mod config;
 mod connection;
+mod connector;
 mod error;
 mod event;
 mod in_flight;
 mod options;
 mod outcome;
+#[cfg(feature = "quic")]
+mod quic_link;
 mod resume_state;
+mod stats;
+mod transport;
 
 pub use client::Client;
 pub use config::{ClientConfig, ENDPOINT_PATH};
@@ -59,3 +74,4 @@ pub use options::{PublishOptions, SubscribeOptions};
 pub use outcome::{Ack, Rejection, SubscribeOutcome};
 pub use sluice_core::protocol::{Encoding, ErrorCode, Message, MessageKind, Qos, SyncStatus};
 pub use sluice_core::Epoch;
+pub use stats::ClientStats;

@@ -92,6 +92,17 @@ impl ClientHandle {
             self.slot.notify.notified().await;
         }
     }
+
+    /// Resolves once the gateway has closed the session. A writer blocked on a
+    /// full socket (a slow consumer's) selects on it, so the close still happens.
+    pub async fn closed(&self) -> Closed {
+        loop {
+            if let Some(closed) = self.slot.closed() {
+                return closed;
+            }
+            self.slot.notify.notified().await;
+        }
+    }
 }
 
 impl Drop for ClientHandle {

@@ -9,7 +9,7 @@ use futures_util::{SinkExt, StreamExt};
 use sluice_core::close_code;
 use sluice_core::protocol::{Encoding, Message, MessageKind, RecordOrigin, ServerFrame};
 use sluice_runtime::Runtime;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig as WsProtocolConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
@@ -42,7 +42,11 @@ impl Ending {
     }
 }
 
-pub async fn run(stream: TcpStream, runtime: Runtime, config: WebSocketConfig) -> io::Result<()> {
+/// Serves one connection: plain TCP, or TLS already negotiated.
+pub async fn run<S>(stream: S, runtime: Runtime, config: WebSocketConfig) -> io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut protocol = WsProtocolConfig::default();
     protocol.max_message_size = Some(config.frame_bytes_max);
     protocol.max_frame_size = Some(config.frame_bytes_max);

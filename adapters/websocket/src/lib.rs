@@ -11,6 +11,8 @@
 mod config;
 mod connection;
 mod handshake;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use config::WebSocketConfig;
 
@@ -37,7 +39,13 @@ pub fn bind(addr: std::net::SocketAddr, config: &WebSocketConfig) -> io::Result<
     socket.listen(config.listen_backlog)
 }
 
-/// Accepts connections on `listener` until the task is dropped.
+/// What secures the connections: nothing (`ws://`), or TLS (`wss://`).
+#[cfg(feature = "tls")]
+type Security = Option<tokio_rustls::TlsAcceptor>;
+#[cfg(not(feature = "tls"))]
+type Security = Option<std::convert::Infallible>;
+
+/// Accepts `ws://` connections on `listener` until the task is dropped.
 ///
 /// The transport is reported to the runtime's observer as listening before this
 /// returns, so its metrics exist from then on.
@@ -47,25 +55,55 @@ pub fn serve(
     config: WebSocketConfig,
 ) -> impl Future<Output = io::Result<()>> {
     runtime.observer().listening(TRANSPORT);
-    async move {
-        loop {
-            let (stream, peer) = match listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    // Out of file descriptors and similar: back off instead of spinning.
-                    tracing::warn!(%err, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
+    accept_loop(listener, runtime, config, None)
+}
+
+/// Accepts `wss://` connections on `listener` until the task is dropped. The TLS
+/// handshake has `handshake_timeout_ms` of its own, before the WebSocket upgrade's.
+/// The certificate comes from `tls`'s resolver, so it can change while serving.
+#[cfg(feature = "tls")]
+pub fn serve_tls(
+    listener: TcpListener,
+    runtime: Runtime,
+    config: WebSocketConfig,
+    tls: std::sync::Arc<rustls::ServerConfig>,
+) -> impl Future<Output = io::Result<()>> {
+    runtime.observer().listening(TRANSPORT);
+    accept_loop(listener, runtime, config, Some(tls.into()))
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    runtime: Runtime,
+    config: WebSocketConfig,
+    security: Security,
+) -> io::Result<()> {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                // Out of file descriptors and similar: back off instead of spinning.
+                tracing::warn!(%err, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let runtime = runtime.clone();
+        let config = config.clone();
+        #[cfg_attr(not(feature = "tls"), allow(clippy::clone_on_copy))]
+        let security = security.clone();
+        tokio::spawn(async move {
+            let served = match security {
+                None => connection::run(stream, runtime, config).await,
+                #[cfg(feature = "tls")]
+                Some(acceptor) => tls::run(acceptor, stream, runtime, config).await,
+                #[cfg(not(feature = "tls"))]
+                Some(never) => match never {},
             };
-            let _ = stream.set_nodelay(true);
-            let runtime = runtime.clone();
-            let config = config.clone();
-            tokio::spawn(async move {
-                if let Err(err) = connection::run(stream, runtime, config).await {
-                    tracing::debug!(%peer, %err, "connection ended with an error");
-                }
-            });
-        }
+            if let Err(err) = served {
+                tracing::debug!(%peer, %err, "connection ended with an error");
+            }
+        });
     }
 }

@@ -212,6 +212,17 @@ pub fn decode_client(data: &[u8]) -> Result<ClientFrame, DecodeError> {
     r.finish(frame)
 }
 
+/// Whether a binary client frame may be acted on when it arrives as QUIC 0-RTT
+/// (early) data, which an attacker can replay: only requests whose repetition
+/// changes nothing (subscribe, unsubscribe, ping). A publish, and anything not
+/// recognised, waits until the handshake is complete.
+pub fn is_replay_safe(frame: &[u8]) -> bool {
+    matches!(
+        frame.first(),
+        Some(&(OP_SUBSCRIBE | OP_UNSUBSCRIBE | OP_PING))
+    )
+}
+
 /// Encodes a client request (used by clients).
 pub fn encode_client(frame: &ClientFrame) -> Vec<u8> {
     let mut w = Writer::default();
@@ -380,4 +391,35 @@ pub fn decode_server(data: &[u8]) -> Result<ServerFrame, DecodeError> {
         }
     };
     r.finish(frame)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RequestId;
+
+    #[test]
+    fn only_idempotent_requests_are_replay_safe() {
+        let subscribe = ClientFrame::Subscribe {
+            id: RequestId(1),
+            items: vec![],
+            history: None,
+        };
+        let publish = ClientFrame::Publish(PublishFrame {
+            id: RequestId(2),
+            subject: "/demo/x".into(),
+            data: bytes::Bytes::from_static(b"x"),
+            retained: true,
+            qos: Qos::Standard,
+            reply_to: None,
+            traceparent: None,
+        });
+        assert!(is_replay_safe(&encode_client(&subscribe)));
+        assert!(is_replay_safe(&encode_client(&ClientFrame::Ping {
+            id: RequestId(3)
+        })));
+        assert!(!is_replay_safe(&encode_client(&publish)));
+        assert!(!is_replay_safe(&[]));
+        assert!(!is_replay_safe(&[0x7f]));
+    }
 }

@@ -5,6 +5,7 @@ pub mod binary;
 mod error_code;
 mod frame;
 pub mod json;
+pub mod stream_framing;
 
 pub use error_code::ErrorCode;
 pub use frame::{
@@ -16,6 +17,8 @@ pub use frame::{
 pub const SUBPROTOCOL_JSON: &str = "sluice.v1.json";
 /// WebSocket subprotocol of the binary encoding.
 pub const SUBPROTOCOL_BINARY: &str = "sluice.v1.bin";
+/// QUIC ALPN of protocol v1: the binary encoding in length-prefixed frames.
+pub const ALPN_QUIC: &[u8] = b"sluice/1";
 
 impl Encoding {
     pub fn subprotocol(self) -> &'static str {

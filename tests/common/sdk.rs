@@ -1,0 +1,64 @@
+//! Reading the Rust SDK's events in tests.
+
+use sluice_client::{Event, Events, Message, MessageKind, SyncStatus};
+
+use super::HANG_GUARD;
+
+pub async fn next_event(events: &mut Events) -> Event {
+    tokio::time::timeout(HANG_GUARD, events.next())
+        .await
+        .expect("an event within the hang guard")
+        .expect("events stream open")
+}
+
+/// Events about the connection and the subscriptions' state rather than data.
+pub fn is_bookkeeping(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::Connected { .. }
+            | Event::Disconnected { .. }
+            | Event::Subscribed { .. }
+            | Event::Unsubscribed { .. }
+    )
+}
+
+/// The next message, skipping connection and subscription events.
+pub async fn next_message(events: &mut Events) -> Message {
+    loop {
+        match next_event(events).await {
+            Event::Message(message) => return message,
+            other if is_bookkeeping(&other) => continue,
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+}
+
+/// After a lost connection: the `seq`s of the messages the resume recovered, up to
+/// its `sync` status (which must not be `resync`).
+pub async fn recovered_until_sync(events: &mut Events) -> Vec<u64> {
+    let mut recovered = Vec::new();
+    loop {
+        match next_event(events).await {
+            Event::Message(m) => {
+                assert_eq!(m.kind, MessageKind::Recovered);
+                recovered.push(m.seq);
+            }
+            Event::Status { status, .. } => {
+                assert_eq!(status, SyncStatus::Sync);
+                return recovered;
+            }
+            other if is_bookkeeping(&other) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+/// After a lost connection: the `seq`s of the next `count` messages, recovered
+/// (up to `sync`) or, once the resume is done, live.
+pub async fn resumed_then_live(events: &mut Events, count: usize) -> Vec<u64> {
+    let mut seqs = recovered_until_sync(events).await;
+    while seqs.len() < count {
+        seqs.push(next_message(events).await.seq);
+    }
+    seqs
+}
