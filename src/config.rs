@@ -7,6 +7,7 @@ use std::path::Path;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
+use sluice_auth::{AuthConfig, AuthMode};
 use sluice_core::GatewayConfig;
 use sluice_websocket::WebSocketConfig;
 
@@ -21,6 +22,7 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub websocket: WebSocketConfig,
     pub broker: BrokerConfig,
+    pub auth: AuthConfig,
 }
 
 /// Which broker the gateway runs on, and the settings of each kind. Sections of
@@ -75,6 +77,7 @@ impl Default for Config {
             },
             websocket: WebSocketConfig::default(),
             broker: BrokerConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -128,6 +131,15 @@ impl Config {
                 "websocket.ping_interval_ms",
                 self.websocket.ping_interval_ms as usize,
             ),
+            ("websocket.connections_max", self.websocket.connections_max),
+            (
+                "websocket.connections_per_ip_max",
+                self.websocket.connections_per_ip_max,
+            ),
+            (
+                "auth.revoked_tokens_poll_ms",
+                self.auth.revoked_tokens_poll_ms as usize,
+            ),
         ];
         if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("{key} must be greater than 0"));
@@ -136,6 +148,9 @@ impl Config {
             return Err(
                 "gateway.client_queue_bytes_max must be at least gateway.frame_bytes_max".into(),
             );
+        }
+        if self.auth.mode == AuthMode::Jwt {
+            sluice_auth::JwtVerifier::new(&self.auth).map_err(|e| e.to_string())?;
         }
         let (memory, kafka) = (&self.broker.memory, &self.broker.kafka);
         match self.broker.kind {

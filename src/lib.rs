@@ -3,4 +3,5 @@
 //! end-to-end tests.
 
 pub mod config;
+mod revocation_watch;
 pub mod server;

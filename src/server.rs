@@ -1,16 +1,19 @@
 //! A whole gateway: the configured broker, the core runtime, the WebSocket listener.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
+use sluice_auth::{AuthMode, JwtVerifier};
 use sluice_kafka::Bootstrap;
 use sluice_memory_broker::{MemoryBroker, MemoryBrokerConfig, TopicConfig};
-use sluice_runtime::{BrokerLink, Runtime};
+use sluice_runtime::{BrokerLink, Runtime, TokenVerifier};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{BrokerKind, Config, MemoryBrokerSettings};
+use crate::revocation_watch;
 
 /// A gateway serving on a bound address. Dropping it stops accepting connections.
 pub struct Server {
@@ -18,6 +21,8 @@ pub struct Server {
     runtime: Runtime,
     broker: Option<MemoryBroker>,
     accept: JoinHandle<std::io::Result<()>>,
+    /// Reloads the revocation list, if one is configured.
+    revocation: Option<JoinHandle<()>>,
 }
 
 impl Server {
@@ -59,12 +64,12 @@ impl Server {
                     events: link.events,
                 };
                 // Runtime first, so the bootstrap's records are consumed while we wait.
-                let runtime = Runtime::start(config.gateway.clone(), link);
+                let runtime = start_runtime(&config, link)?;
                 wait_for_bootstrap(&mut bootstrap).await?;
                 return Self::listen(&config, runtime, None).await;
             }
         };
-        let runtime = Runtime::start(config.gateway.clone(), link);
+        let runtime = start_runtime(&config, link)?;
         Self::listen(&config, runtime, broker).await
     }
 
@@ -77,6 +82,17 @@ impl Server {
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let local_addr = listener.local_addr()?;
+        let revocation = match &config.auth.revoked_tokens_file {
+            Some(file) if config.auth.mode == AuthMode::Jwt => Some(
+                revocation_watch::start(
+                    file.clone(),
+                    config.auth.revoked_tokens_poll_ms,
+                    runtime.clone(),
+                )
+                .with_context(|| format!("reading auth.revoked_tokens_file {}", file.display()))?,
+            ),
+            _ => None,
+        };
         let accept = tokio::spawn(sluice_websocket::serve(
             listener,
             runtime.clone(),
@@ -87,6 +103,7 @@ impl Server {
             runtime,
             broker,
             accept,
+            revocation,
         })
     }
 
@@ -118,6 +135,17 @@ impl Server {
     }
 }
 
+/// The core runtime, with a token verifier when `[auth] mode = "jwt"`.
+fn start_runtime(config: &Config, link: BrokerLink) -> anyhow::Result<Runtime> {
+    let mut gateway = config.gateway.clone();
+    gateway.auth_required = config.auth.mode == AuthMode::Jwt;
+    let verifier: Option<Arc<dyn TokenVerifier>> = match config.auth.mode {
+        AuthMode::None => None,
+        AuthMode::Jwt => Some(Arc::new(JwtVerifier::new(&config.auth)?)),
+    };
+    Ok(Runtime::start_with_verifier(gateway, link, verifier))
+}
+
 /// Waits for Kafka's snapshot bootstrap, logging why it is not done yet.
 async fn wait_for_bootstrap(bootstrap: &mut watch::Receiver<Bootstrap>) -> anyhow::Result<()> {
     let mut last = String::new();
@@ -144,5 +172,8 @@ async fn wait_for_bootstrap(bootstrap: &mut watch::Receiver<Bootstrap>) -> anyho
 impl Drop for Server {
     fn drop(&mut self) {
         self.accept.abort();
+        if let Some(revocation) = &self.revocation {
+            revocation.abort();
+        }
     }
 }

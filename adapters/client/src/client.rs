@@ -43,7 +43,14 @@ impl Client {
         let mut failures = Vec::new();
         let mut first = None;
         for (index, uri) in servers.iter().enumerate() {
-            match connect_once(uri.clone(), config.encoding, config.connect_timeout()).await {
+            match connect_once(
+                uri.clone(),
+                config.encoding,
+                config.token.clone(),
+                config.connect_timeout(),
+            )
+            .await
+            {
                 Ok(socket) => {
                     first = Some((index, socket));
                     break;

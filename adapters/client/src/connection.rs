@@ -51,14 +51,19 @@ const RESTORE_BATCH_SUBJECTS: usize = 100;
 /// without a close frame payload.
 const CLOSE_CODE_NO_STATUS: u16 = 1005;
 
-/// Opens one WebSocket to `uri`, offering the subprotocol of `encoding`. The
-/// handshake fails unless the gateway picks it.
+/// Opens one WebSocket to `uri`, offering the subprotocol of `encoding` and, if
+/// given, the token as `Authorization: Bearer`. The handshake fails unless the
+/// gateway picks the subprotocol (and accepts the token).
 pub(crate) async fn connect_once(
     uri: Uri,
     encoding: Encoding,
+    token: Option<String>,
     timeout: Duration,
 ) -> Result<Box<Socket>, String> {
-    let request = ClientRequestBuilder::new(uri).with_sub_protocol(encoding.subprotocol());
+    let mut request = ClientRequestBuilder::new(uri).with_sub_protocol(encoding.subprotocol());
+    if let Some(token) = token {
+        request = request.with_header("Authorization", format!("Bearer {token}"));
+    }
     match tokio::time::timeout(timeout, handshake(request)).await {
         Err(_) => Err(format!("no handshake within {} ms", timeout.as_millis())),
         Ok(Err(error)) => Err(error.to_string()),
@@ -113,6 +118,7 @@ pub(crate) struct Connection {
     /// The server connected to, being connected to, or to try next.
     server_index: usize,
     encoding: Encoding,
+    token: Option<String>,
     connect_timeout: Duration,
     link: Link,
     backoff: Backoff,
@@ -138,6 +144,7 @@ impl Connection {
             servers,
             server_index,
             encoding: config.encoding,
+            token: config.token.clone(),
             connect_timeout: config.connect_timeout(),
             link: Link::Up(socket),
             backoff: Backoff::new(
@@ -209,6 +216,7 @@ impl Connection {
                 self.link = Link::Connecting(Box::pin(connect_once(
                     uri,
                     self.encoding,
+                    self.token.clone(),
                     self.connect_timeout,
                 )));
             }
@@ -412,6 +420,9 @@ impl Connection {
                     }
                     self.push_event(Event::Status { subject, status });
                 }
+            }
+            ServerFrame::TokenExpiring { expires_in_ms } => {
+                self.push_event(Event::TokenExpiring { expires_in_ms })
             }
             ServerFrame::Ok { id } => self.on_ok(id),
             ServerFrame::Ack { id, epoch, seq } => self.on_ack(id, epoch, seq),

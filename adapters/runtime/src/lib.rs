@@ -8,7 +8,11 @@
 
 mod client_handle;
 mod runtime;
+mod token_verifier;
+mod transport_counters;
 
 pub use client_handle::{ClientHandle, Closed};
 pub use runtime::{BrokerLink, Runtime};
 pub use sluice_core::{Gateway, GatewayConfig, GatewayStats};
+pub use token_verifier::TokenVerifier;
+pub use transport_counters::Refusal;

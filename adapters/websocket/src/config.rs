@@ -12,8 +12,15 @@ pub struct WebSocketConfig {
     pub pong_timeout_ms: u64,
     /// Frames moved from the core's queue to the socket per write batch.
     pub write_batch_frames_max: usize,
-    /// Time allowed for the TCP + WebSocket handshake.
+    /// Time allowed for the TCP + WebSocket handshake (against slowloris).
     pub handshake_timeout_ms: u64,
+    /// Connections open at once, handshakes included; beyond it HTTP 503.
+    pub connections_max: usize,
+    /// Connections open at once from one source address; beyond it HTTP 429.
+    pub connections_per_ip_max: usize,
+    /// `Origin`s browsers may connect from; empty allows any. Requests without an
+    /// `Origin` (not from a browser) are not affected. Others get HTTP 403.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for WebSocketConfig {
@@ -24,6 +31,9 @@ impl Default for WebSocketConfig {
             pong_timeout_ms: 60_000,
             write_batch_frames_max: 256,
             handshake_timeout_ms: 10_000,
+            connections_max: 10_000,
+            connections_per_ip_max: 256,
+            allowed_origins: Vec::new(),
         }
     }
 }

@@ -8,26 +8,42 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use sluice_core::close_code;
 use sluice_core::protocol::{Encoding, ServerFrame};
-use sluice_runtime::Runtime;
+use sluice_runtime::{Refusal, Runtime};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig as WsProtocolConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
+use crate::admission::Admitted;
 use crate::config::WebSocketConfig;
-use crate::handshake;
+use crate::handshake::{self, Accepted};
 
-pub async fn run(stream: TcpStream, runtime: Runtime, config: WebSocketConfig) -> io::Result<()> {
+/// Serves one accepted TCP connection. `admitted` is its place under the connection
+/// limits, or why it has none (then the handshake answers with the refusal).
+pub async fn run(
+    stream: TcpStream,
+    runtime: Runtime,
+    config: WebSocketConfig,
+    admitted: Result<Admitted, Refusal>,
+) -> io::Result<()> {
+    let refused = admitted.as_ref().err().copied();
     let mut protocol = WsProtocolConfig::default();
     protocol.max_message_size = Some(config.frame_bytes_max);
     protocol.max_frame_size = Some(config.frame_bytes_max);
-    let chosen = Arc::new(Mutex::new(Encoding::Json));
+    let chosen: Arc<Mutex<Option<Accepted>>> = Arc::new(Mutex::new(None));
     let chosen_in_callback = chosen.clone();
+    let (runtime_in_callback, config_in_callback) = (runtime.clone(), config.clone());
     let accept = tokio_tungstenite::accept_hdr_async_with_config(
         stream,
         move |request: &_, response| {
-            let (response, encoding) = handshake::negotiate(request, response)?;
-            *chosen_in_callback.lock().unwrap_or_else(|p| p.into_inner()) = encoding;
+            let (response, accepted) = handshake::negotiate(
+                request,
+                response,
+                refused,
+                &config_in_callback,
+                &runtime_in_callback,
+            )?;
+            *chosen_in_callback.lock().unwrap_or_else(|p| p.into_inner()) = Some(accepted);
             Ok(response)
         },
         Some(protocol),
@@ -38,14 +54,22 @@ pub async fn run(stream: TcpStream, runtime: Runtime, config: WebSocketConfig) -
         Ok(Ok(ws)) => ws,
         Ok(Err(err)) => return Err(io::Error::other(err)),
         Err(_) => {
+            runtime.count_refusal(Refusal::HandshakeTimeout);
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 "handshake timed out",
-            ))
+            ));
         }
     };
-    let encoding = *chosen.lock().unwrap_or_else(|p| p.into_inner());
-    let client = runtime.connect(encoding);
+    let Some(Accepted { encoding, grant }) =
+        chosen.lock().unwrap_or_else(|p| p.into_inner()).take()
+    else {
+        return Err(io::Error::other("handshake accepted without negotiation"));
+    };
+    let client = match grant {
+        Some(grant) => runtime.connect_with_grant(encoding, grant),
+        None => runtime.connect(encoding),
+    };
     let (mut sink, mut source) = ws.split();
     let last_heard = Arc::new(Mutex::new(Instant::now()));
 

@@ -8,6 +8,7 @@
 // tungstenite's handshake callback fixes its error type to a full HTTP response.
 #![allow(clippy::result_large_err)]
 
+mod admission;
 mod config;
 mod connection;
 mod handshake;
@@ -25,6 +26,8 @@ pub async fn serve(
     runtime: Runtime,
     config: WebSocketConfig,
 ) -> io::Result<()> {
+    let admission =
+        admission::Admission::new(config.connections_max, config.connections_per_ip_max);
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -36,10 +39,14 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
+        let admitted = admission.admit(peer.ip());
+        if let Err(refusal) = admitted {
+            runtime.count_refusal(refusal);
+        }
         let runtime = runtime.clone();
         let config = config.clone();
         tokio::spawn(async move {
-            if let Err(err) = connection::run(stream, runtime, config).await {
+            if let Err(err) = connection::run(stream, runtime, config, admitted).await {
                 tracing::debug!(%peer, %err, "connection ended with an error");
             }
         });

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::access::Action;
 use super::Gateway;
 use crate::broker::{header, BrokerCommand, BrokerError, Epoch, Header, ProduceRequest};
 use crate::ids::{ClientId, ProduceId, RequestId};
@@ -23,10 +24,26 @@ pub(super) struct PendingProduce {
 impl Gateway {
     pub(super) fn publish(&mut self, now_ms: u64, client: ClientId, p: PublishFrame) {
         self.stats.publishes_total += 1;
-        let subject = match self.check_subject(&p.subject) {
+        let over_rate = self
+            .clients
+            .get_mut(&client)
+            .and_then(|c| c.publish_bucket.as_mut())
+            .is_some_and(|bucket| !bucket.try_take(now_ms));
+        if over_rate {
+            self.stats.publishes_rate_limited_total += 1;
+            let message = format!(
+                "more than {} publishes a second (burst {})",
+                self.config.publish_rate_per_s, self.config.publish_burst
+            );
+            return self.fail_publish(client, p.id, None, ErrorCode::RateLimited, message);
+        }
+        let subject = match self.check_subject(client, Action::Publish, &p.subject) {
             Ok(subject) => subject,
             Err((code, message)) => {
-                return self.fail_publish(client, p.id, Some(&p.subject), code, message)
+                if code == ErrorCode::Forbidden {
+                    self.stats.forbidden_total += 1;
+                }
+                return self.fail_publish(client, p.id, Some(&p.subject), code, message);
             }
         };
         if let Some(reply_to) = &p.reply_to {
@@ -55,6 +72,7 @@ impl Gateway {
             return;
         };
         if cstate.publishes_in_flight >= self.config.publishes_in_flight_per_client_max {
+            self.stats.publishes_rate_limited_total += 1;
             let message = format!(
                 "more than {} publishes awaiting the broker",
                 self.config.publishes_in_flight_per_client_max

@@ -32,6 +32,7 @@ struct RawFrame {
     traceparent: Option<String>,
     history: Option<u32>,
     resume: Option<BTreeMap<String, RawResume>>,
+    token: Option<String>,
     // Server frames.
     code: Option<String>,
     message: Option<String>,
@@ -40,6 +41,7 @@ struct RawFrame {
     #[serde(rename = "type")]
     kind: Option<String>,
     status: Option<String>,
+    expires_in_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -147,6 +149,10 @@ pub fn decode_client(data: &[u8]) -> Result<ClientFrame, DecodeError> {
             }))
         }
         "ping" => Ok(ClientFrame::Ping { id }),
+        "auth" => Ok(ClientFrame::Auth {
+            id,
+            token: required(raw.token, some_id, "token")?,
+        }),
         other => Err(DecodeError::new(
             some_id,
             ErrorCode::UnknownOp,
@@ -193,6 +199,23 @@ struct OutStatus<'a> {
     subject: &'a str,
     status: &'static str,
 }
+
+#[derive(Serialize)]
+struct OutTokenExpiring {
+    op: &'static str,
+    status: &'static str,
+    expires_in_ms: u64,
+}
+
+#[derive(Serialize)]
+struct OutAuth<'a> {
+    op: &'static str,
+    id: u64,
+    token: &'a str,
+}
+
+/// The `status` of a `token_expiring` frame.
+const TOKEN_EXPIRING: &str = "token_expiring";
 
 #[derive(Serialize)]
 struct OutOk {
@@ -254,6 +277,11 @@ pub fn encode_server(frame: &ServerFrame) -> Vec<u8> {
             subject,
             status: status.as_str(),
         }),
+        ServerFrame::TokenExpiring { expires_in_ms } => to_vec(&OutTokenExpiring {
+            op: "status",
+            status: TOKEN_EXPIRING,
+            expires_in_ms: *expires_in_ms,
+        }),
     }
 }
 
@@ -308,6 +336,11 @@ pub fn decode_server(data: &[u8]) -> Result<ServerFrame, DecodeError> {
         }),
         "status" => {
             let status = match required(raw.status, rid, "status")?.as_str() {
+                TOKEN_EXPIRING => {
+                    return Ok(ServerFrame::TokenExpiring {
+                        expires_in_ms: required(raw.expires_in_ms, rid, "expires_in_ms")?,
+                    })
+                }
                 "sync" => SyncStatus::Sync,
                 "resync" => SyncStatus::Resync,
                 other => {
@@ -418,6 +451,11 @@ pub fn encode_client(frame: &ClientFrame) -> Vec<u8> {
         ClientFrame::Ping { id } => to_vec(&OutOk {
             op: "ping",
             id: id.0,
+        }),
+        ClientFrame::Auth { id, token } => to_vec(&OutAuth {
+            op: "auth",
+            id: id.0,
+            token,
         }),
     }
 }
