@@ -3,6 +3,8 @@ use crate::ids::{ClientId, RequestId};
 
 /// WebSocket close codes the gateway uses (RFC 6455 §7.4 and the application range).
 pub mod close_code {
+    /// A text message that is not UTF-8 (RFC 6455 §8.1).
+    pub const INVALID_DATA: u16 = 1007;
     /// Policy violation: used with reason `slow_consumer`.
     pub const POLICY: u16 = 1008;
     /// A frame larger than `frame_bytes_max`.

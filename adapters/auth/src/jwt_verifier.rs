@@ -148,7 +148,8 @@ fn parse_patterns(texts: &[String]) -> Result<Vec<SubjectPattern>, AuthFailure> 
 impl TokenVerifier for JwtVerifier {
     fn verify(&self, token: &str, now_ms: u64) -> Result<Grant, AuthFailure> {
         // `alg: none` and unknown algorithms fail here: jsonwebtoken has no `none`.
-        let header = jsonwebtoken::decode_header(token).map_err(|e| fail(describe(&e)))?;
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| fail("malformed token header, or an algorithm Sluice does not accept"))?;
         let key = self.key_for(header.kid.as_deref())?;
         let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &key.validation)
             .map_err(|e| fail(describe(&e)))?;

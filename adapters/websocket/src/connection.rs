@@ -88,6 +88,10 @@ pub async fn run(
                         tracing::debug!(%err, "client frame over the limit");
                         return Some((close_code::TOO_BIG, "frame too large"));
                     }
+                    Err(WsError::Utf8(err)) => {
+                        tracing::debug!(%err, "text message is not UTF-8");
+                        return Some((close_code::INVALID_DATA, "text message is not UTF-8"));
+                    }
                     Err(err) => {
                         tracing::debug!(%err, "read failed");
                         return None;

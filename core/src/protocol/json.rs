@@ -51,12 +51,21 @@ struct RawResume {
 }
 
 fn parse_raw(data: &[u8]) -> Result<RawFrame, DecodeError> {
-    match serde_json::from_slice::<RawFrame>(data) {
+    // JSON text is UTF-8 (RFC 8259); serde_json would let invalid bytes through in
+    // fields it ignores.
+    let Ok(data) = std::str::from_utf8(data) else {
+        return Err(DecodeError::new(
+            None,
+            ErrorCode::InvalidFrame,
+            "malformed frame: not UTF-8",
+        ));
+    };
+    match serde_json::from_str::<RawFrame>(data) {
         Ok(raw) => Ok(raw),
         Err(err) => {
             // Recover the id if the frame is an object with a numeric id, so the
             // error can name the request.
-            let id = serde_json::from_slice::<serde_json::Value>(data)
+            let id = serde_json::from_str::<serde_json::Value>(data)
                 .ok()
                 .and_then(|v| v.get("id").and_then(serde_json::Value::as_u64))
                 .map(RequestId);
