@@ -6,7 +6,8 @@ use anyhow::Context;
 use sluice_client::{Client, ClientConfig, Encoding, Event, PublishOptions, Qos, SubscribeOptions};
 use sluice_core::protocol::{json, ServerFrame};
 
-/// Server URLs: one argument, comma-separated for failover.
+/// Server URLs: one argument, comma-separated for failover. The token for a `jwt`
+/// gateway comes from `SLUICE_TOKEN`, not a flag, so it stays out of process lists.
 fn client_config(servers: &str, binary: bool) -> ClientConfig {
     let mut config =
         ClientConfig::with_servers(servers.split(',').map(str::trim).filter(|s| !s.is_empty()));
@@ -15,6 +16,7 @@ fn client_config(servers: &str, binary: bool) -> ClientConfig {
     } else {
         Encoding::Json
     };
+    config.token = std::env::var("SLUICE_TOKEN").ok().filter(|t| !t.is_empty());
     config
 }
 
