@@ -1,6 +1,7 @@
 //! The configuration README.md documents is the configuration the code has.
 
 use sluice::config::{BrokerKind, Config};
+use sluice_auth::{AuthMode, KeyAlgorithm};
 
 /// The README's TOML blocks, each loaded as a config file.
 fn readme_configs() -> Vec<Config> {
@@ -28,8 +29,8 @@ fn readme_config_blocks_are_the_defaults() {
     let configs = readme_configs();
     assert_eq!(
         configs.len(),
-        2,
-        "README has the full reference and the Kafka example"
+        3,
+        "README has the full reference, the Kafka example and the JWT example"
     );
     let mut defaults = Config::default();
     defaults.websocket.frame_bytes_max = defaults.gateway.frame_bytes_max;
@@ -46,6 +47,19 @@ fn readme_config_blocks_are_the_defaults() {
         "README's Kafka block differs from the Kafka defaults"
     );
     configs[1].validate().unwrap();
+
+    // The Security section's example: only `[auth]` differs from the defaults.
+    let jwt = &configs[2];
+    assert_eq!(jwt.auth.mode, AuthMode::Jwt);
+    let algorithms: Vec<_> = jwt.auth.keys.iter().map(|k| k.algorithm).collect();
+    assert_eq!(algorithms, [KeyAlgorithm::HS256, KeyAlgorithm::ES256]);
+    assert_eq!(
+        Config {
+            auth: defaults.auth.clone(),
+            ..jwt.clone()
+        },
+        defaults
+    );
 }
 
 #[test]
