@@ -1,5 +1,5 @@
 //! Keeps the core's revocation list in step with `auth.revoked_tokens_file`: read at
-//! start, re-read when its modification time changes and on SIGHUP.
+//! start, re-read when its modification time or size changes and on SIGHUP.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -38,8 +38,11 @@ pub fn start(file: PathBuf, poll_ms: u64, runtime: Runtime) -> std::io::Result<J
     }))
 }
 
-fn modified(file: &PathBuf) -> Option<SystemTime> {
-    std::fs::metadata(file).and_then(|m| m.modified()).ok()
+/// What tells a changed file: modification time and size (some file systems keep
+/// whole seconds only).
+fn modified(file: &PathBuf) -> Option<(SystemTime, u64)> {
+    let meta = std::fs::metadata(file).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
 }
 
 #[cfg(unix)]

@@ -375,3 +375,22 @@ fn publishes_over_the_rate_are_rate_limited() {
     assert!(limited(&mut h, 7));
     assert_eq!(h.gw.stats().publishes_rate_limited_total, 3);
 }
+
+#[test]
+fn auth_frames_draw_on_the_publish_rate() {
+    let mut h = Harness::new(GatewayConfig {
+        auth_required: true,
+        publish_rate_per_s: 1,
+        publish_burst: 2,
+        ..GatewayConfig::default()
+    });
+    let mut out = Vec::new();
+    for id in 1..=3 {
+        out.extend(h.frame(ClientFrame::Auth {
+            id: RequestId(id),
+            token: format!("guess-{id}"),
+        }));
+    }
+    assert_eq!(h.to_verify.len(), 2, "the third guess is not even verified");
+    assert_eq!(errors(&out), vec![error(3, None, ErrorCode::RateLimited)]);
+}

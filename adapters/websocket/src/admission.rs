@@ -1,6 +1,8 @@
 //! Connection limits, checked at accept: at most `connections_max` open in total and
 //! `connections_per_ip_max` per source address. A refused connection still gets an
-//! HTTP answer (503 / 429) from the handshake, within the handshake timeout.
+//! HTTP answer (503 / 429) from the handshake, within the handshake timeout. IPv6
+//! sources count per /64 (one subscriber line's block), so a host cannot step
+//! around the limit by changing its interface id.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -38,6 +40,7 @@ impl Admission {
     }
 
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Admitted, Refusal> {
+        let ip = source_key(ip);
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         if counts.total >= self.connections_max {
             return Err(Refusal::ConnectionsMax);
@@ -55,6 +58,18 @@ impl Admission {
     }
 }
 
+/// The address a connection is counted under: IPv4 as it is (IPv4-mapped IPv6
+/// too), IPv6 by its /64.
+fn source_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        },
+    }
+}
+
 impl Drop for Admitted {
     fn drop(&mut self) {
         let mut counts = self
@@ -69,5 +84,32 @@ impl Drop for Admitted {
                 counts.per_ip.remove(&self.ip);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_per_source_and_in_total() {
+        let admission = Admission::new(3, 2);
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "2001:db8::1".parse().unwrap();
+        let b_same_64: IpAddr = "2001:db8::ffff:2".parse().unwrap();
+        let first = admission.admit(a).unwrap();
+        let _second = admission.admit(a).unwrap();
+        assert_eq!(admission.admit(a).err(), Some(Refusal::ConnectionsPerIpMax));
+        let _third = admission.admit(b).unwrap();
+        assert_eq!(
+            admission.admit(b_same_64).err(),
+            Some(Refusal::ConnectionsMax)
+        );
+        drop(first);
+        let _fourth = admission.admit(b_same_64).unwrap();
+        assert_eq!(
+            admission.admit("::ffff:10.0.0.1".parse().unwrap()).err(),
+            Some(Refusal::ConnectionsMax)
+        );
     }
 }

@@ -86,12 +86,25 @@ impl Gateway {
 
     /// An `auth` frame: in mode `none` it is answered `ok` and changes nothing;
     /// otherwise the token goes out for verification.
-    pub(super) fn on_auth_frame(&mut self, client: ClientId, id: RequestId, token: String) {
+    pub(super) fn on_auth_frame(
+        &mut self,
+        now_ms: u64,
+        client: ClientId,
+        id: RequestId,
+        token: String,
+    ) {
         if matches!(
             self.clients.get(&client).map(|c| &c.access),
             Some(Access::Open)
         ) {
             self.send(client, ServerFrame::Ok { id });
+            return;
+        }
+        // Verifying a signature costs CPU: `auth` frames draw on the publish rate.
+        if !self.take_publish_token(now_ms, client) {
+            self.stats.tokens_refused_total += 1;
+            let message = "more `auth` and `publish` frames than the rate allows".to_owned();
+            self.send_error(client, id, None, ErrorCode::RateLimited, message);
             return;
         }
         self.outputs.push_back(Output::Authenticate {

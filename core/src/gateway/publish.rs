@@ -24,12 +24,7 @@ pub(super) struct PendingProduce {
 impl Gateway {
     pub(super) fn publish(&mut self, now_ms: u64, client: ClientId, p: PublishFrame) {
         self.stats.publishes_total += 1;
-        let over_rate = self
-            .clients
-            .get_mut(&client)
-            .and_then(|c| c.publish_bucket.as_mut())
-            .is_some_and(|bucket| !bucket.try_take(now_ms));
-        if over_rate {
+        if !self.take_publish_token(now_ms, client) {
             self.stats.publishes_rate_limited_total += 1;
             let message = format!(
                 "more than {} publishes a second (burst {})",
@@ -114,6 +109,14 @@ impl Gateway {
                 payload: p.data,
                 headers,
             })));
+    }
+
+    /// Takes one token of the client's publish rate; false when there is none.
+    pub(super) fn take_publish_token(&mut self, now_ms: u64, client: ClientId) -> bool {
+        self.clients
+            .get_mut(&client)
+            .and_then(|c| c.publish_bucket.as_mut())
+            .is_none_or(|bucket| bucket.try_take(now_ms))
     }
 
     fn fail_publish(

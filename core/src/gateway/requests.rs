@@ -41,7 +41,7 @@ impl Gateway {
             ClientFrame::Ping { id } => {
                 self.send(client, ServerFrame::Ok { id });
             }
-            ClientFrame::Auth { id, token } => self.on_auth_frame(client, id, token),
+            ClientFrame::Auth { id, token } => self.on_auth_frame(now_ms, client, id, token),
         }
     }
 
