@@ -150,6 +150,14 @@ impl Client {
         self.request(Op::Ping).await.map(drop)
     }
 
+    /// Replaces the token (`[auth] mode = "jwt"`): sends it as an `auth` refresh on
+    /// the live connection and uses it for every later reconnect. Call it on
+    /// [`crate::Event::TokenExpiring`]. Fails with the gateway's error (for example
+    /// `forbidden` for another user's token); the old token then stays in force.
+    pub async fn refresh_token(&self, token: String) -> Result<(), ClientError> {
+        self.request(Op::Auth { token }).await.map(drop)
+    }
+
     /// Closes the connection for every clone: pending calls fail with
     /// [`ClientError::Closed`], later ones too, and [`Events`] ends after the
     /// events already queued. Returns once the connection is released; calling it

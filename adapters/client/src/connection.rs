@@ -341,6 +341,11 @@ impl Connection {
                 (frame, Awaiting::Publish { reply })
             }
             Op::Ping => (ClientFrame::Ping { id }, Awaiting::Ping { reply }),
+            // Answered like a ping: `ok`, or an error that fails the call.
+            Op::Auth { token } => {
+                self.token = Some(token.clone());
+                (ClientFrame::Auth { id, token }, Awaiting::Ping { reply })
+            }
         };
         self.in_flight.queue(frame, awaiting, deadline, permit);
         self.flush_outbox().await;
