@@ -37,23 +37,20 @@ async fn sighup_reloads_the_revocation_list_and_closes_revoked_connections() {
     std::fs::write(&config_file, &config).unwrap();
     let gw = GatewayProcess::start(Some(&config));
 
-    let bearer = |t: String| vec![("authorization", format!("Bearer {t}"))];
-    let mut ann = RawClient::connect_with(
-        &gw.url,
-        "sluice.v1.json",
-        &bearer(token(&config_file, "ann", "ann-1")),
-        None,
-    )
-    .await
-    .unwrap();
-    let mut bob = RawClient::connect_with(
-        &gw.url,
-        "sluice.v1.json",
-        &bearer(token(&config_file, "bob", "bob-1")),
-        None,
-    )
-    .await
-    .unwrap();
+    let connect = |user: &'static str, jti: &'static str| {
+        let headers = vec![(
+            "authorization",
+            format!("Bearer {}", token(&config_file, user, jti)),
+        )];
+        let url = gw.url.clone();
+        async move {
+            RawClient::connect_with(&url, "sluice.v1.json", &headers, None)
+                .await
+                .unwrap()
+        }
+    };
+    let mut ann = connect("ann", "ann-1").await;
+    let mut bob = connect("bob", "bob-1").await;
     assert_eq!(
         ann.request(r#"{"op":"ping","id":1}"#).await,
         json!({"op":"ok","id":1})
@@ -71,14 +68,7 @@ async fn sighup_reloads_the_revocation_list_and_closes_revoked_connections() {
         bob.request(r#"{"op":"ping","id":2}"#).await,
         json!({"op":"ok","id":2})
     );
-    let mut again = RawClient::connect_with(
-        &gw.url,
-        "sluice.v1.json",
-        &bearer(token(&config_file, "ann", "ann-1")),
-        None,
-    )
-    .await
-    .unwrap();
+    let mut again = connect("ann", "ann-1").await;
     let close = again.recv_close().await.expect("a close frame");
     assert_eq!(u16::from(close.code), 4003);
     std::fs::remove_dir_all(dir).unwrap();
