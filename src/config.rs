@@ -140,6 +140,11 @@ impl Config {
                 "auth.revoked_tokens_poll_ms",
                 self.auth.revoked_tokens_poll_ms as usize,
             ),
+            (
+                "gateway.auth_timeout_ms",
+                self.gateway.auth_timeout_ms as usize,
+            ),
+            ("gateway.publish_burst", self.gateway.publish_burst as usize),
         ];
         if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("{key} must be greater than 0"));

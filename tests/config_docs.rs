@@ -73,6 +73,16 @@ fn bad_config_is_refused_with_the_key_named() {
     std::fs::write(&file, "[gateway]\nexposed_topics = [\"bad topic\"]\n").unwrap();
     let err = Config::load(Some(&file)).unwrap().validate().unwrap_err();
     assert!(err.contains("exposed_topics"), "{err}");
+    std::fs::write(&file, "[auth]\nmode = \"jwt\"\n").unwrap();
+    let err = Config::load(Some(&file)).unwrap().validate().unwrap_err();
+    assert!(err.contains("auth.keys"), "{err}");
+    std::fs::write(
+        &file,
+        "[auth]\nmode = \"jwt\"\n[[auth.keys]]\nkid = \"a\"\nalgorithm = \"ES256\"\n",
+    )
+    .unwrap();
+    let err = Config::load(Some(&file)).unwrap().validate().unwrap_err();
+    assert!(err.contains("public_key_pem_file"), "{err}");
     assert!(Config::load(Some(&dir.join("missing.toml"))).is_err());
     std::fs::remove_dir_all(dir).unwrap();
 }
