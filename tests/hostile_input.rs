@@ -134,6 +134,7 @@ impl World {
             c.gateway.publish_rate_per_s = 1;
             c.gateway.publish_burst = PUBLISH_BURST;
             c.websocket.handshake_timeout_ms = 1000;
+            c.gateway.auth_timeout_ms = 1000;
             c.websocket.connections_per_ip_max = PER_IP_MAX;
             c.websocket.allowed_origins = vec![ALLOWED_ORIGIN.into()];
         })
@@ -522,6 +523,16 @@ fn first_frame_not_auth(w: &mut World) -> BoxFuture<'_, Vec<Value>> {
     })
 }
 
+/// Upgraded without a token, then silence: closed when `auth_timeout_ms` passes.
+fn never_authenticates(w: &mut World) -> BoxFuture<'_, Vec<Value>> {
+    Box::pin(async move {
+        let mut c = RawClient::connect_with(&w.url, JSON, &[], None)
+            .await
+            .unwrap();
+        answers(&mut c, 1).await
+    })
+}
+
 /// Without a token in the handshake: a forged `auth` frame is refused, a genuine
 /// one then accepted, and the connection works.
 fn auth_frame_forged_then_genuine(w: &mut World) -> BoxFuture<'_, Vec<Value>> {
@@ -839,6 +850,11 @@ fn cases() -> Vec<(&'static str, Attack, Vec<Value>)> {
             vec![close(4001, "authentication required")],
         ),
         (
+            "a connection that never authenticates",
+            never_authenticates,
+            vec![close(4001, "no token in time")],
+        ),
+        (
             "a forged auth frame, then a genuine one",
             auth_frame_forged_then_genuine,
             vec![error(Some(1), None, "unauthorized"), ok(2), ok(3)],
@@ -907,6 +923,7 @@ async fn hostile_input_gets_exact_answers_and_the_bystander_misses_nothing() {
     assert_eq!(stats.handshakes_refused_origin_total, 1);
     assert_eq!(stats.token_revoked_disconnects_total, 1);
     assert_eq!(stats.token_expired_disconnects_total, 1);
+    assert_eq!(stats.unauthenticated_disconnects_total, 2);
     assert_eq!(
         stats.publishes_rate_limited_total,
         150 - u64::from(PUBLISH_BURST)
