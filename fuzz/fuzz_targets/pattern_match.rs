@@ -21,7 +21,10 @@ fuzz_target!(|input: (&str, &str)| {
     let segments: Vec<&str> = subject.as_str()[1..].split('/').collect();
     let starred = format!(
         "/*{}",
-        segments[1..].iter().map(|s| format!("/{s}")).collect::<String>()
+        segments[1..]
+            .iter()
+            .map(|s| format!("/{s}"))
+            .collect::<String>()
     );
     assert!(SubjectPattern::parse(&starred).unwrap().matches(&subject));
 });
