@@ -7,7 +7,8 @@ use sluice_client::{Client, ClientConfig, Encoding, Event, PublishOptions, Qos, 
 use sluice_core::protocol::{json, ServerFrame};
 
 /// Server URLs: one argument, comma-separated for failover. `pins`: certificate
-/// fingerprints to trust instead of the public CAs.
+/// fingerprints to trust instead of the public CAs. The token for a `jwt` gateway
+/// comes from `SLUICE_TOKEN`, not a flag, so it stays out of process lists.
 pub fn client_config(servers: &str, binary: bool, pins: Vec<String>) -> ClientConfig {
     let mut config =
         ClientConfig::with_servers(servers.split(',').map(str::trim).filter(|s| !s.is_empty()));
@@ -17,6 +18,7 @@ pub fn client_config(servers: &str, binary: bool, pins: Vec<String>) -> ClientCo
         Encoding::Json
     };
     config.tls_pins_sha256 = pins;
+    config.token = std::env::var("SLUICE_TOKEN").ok().filter(|t| !t.is_empty());
     config
 }
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
+use sluice_auth::{AuthConfig, AuthMode};
 use sluice_core::GatewayConfig;
 use sluice_observability::{AdminConfig, TelemetryConfig};
 use sluice_quic::QuicConfig;
@@ -27,6 +28,7 @@ pub struct Config {
     pub broker: BrokerConfig,
     pub admin: AdminConfig,
     pub telemetry: TelemetryConfig,
+    pub auth: AuthConfig,
 }
 
 /// Where the gateway's certificate comes from. TLS is on when `cert_path` is set
@@ -120,6 +122,7 @@ impl Default for Config {
             broker: BrokerConfig::default(),
             admin: AdminConfig::default(),
             telemetry: TelemetryConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -188,6 +191,20 @@ impl Config {
                 "tls.session_cache_entries_max",
                 self.tls.session_cache_entries_max,
             ),
+            ("websocket.connections_max", self.websocket.connections_max),
+            (
+                "websocket.connections_per_ip_max",
+                self.websocket.connections_per_ip_max,
+            ),
+            (
+                "auth.revoked_tokens_poll_ms",
+                self.auth.revoked_tokens_poll_ms as usize,
+            ),
+            (
+                "gateway.auth_timeout_ms",
+                self.gateway.auth_timeout_ms as usize,
+            ),
+            ("gateway.publish_burst", self.gateway.publish_burst as usize),
         ];
         if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("{key} must be greater than 0"));
@@ -198,6 +215,9 @@ impl Config {
             );
         }
         self.validate_tls()?;
+        if self.auth.mode == AuthMode::Jwt {
+            sluice_auth::JwtVerifier::new(&self.auth).map_err(|e| e.to_string())?;
+        }
         let (memory, kafka) = (&self.broker.memory, &self.broker.kafka);
         match self.broker.kind {
             BrokerKind::Memory if memory.partitions == 0 => {

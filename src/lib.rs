@@ -4,4 +4,5 @@
 
 pub mod config;
 mod probe;
+mod revocation_watch;
 pub mod server;

@@ -1,6 +1,7 @@
 //! The `sluice` command: run a gateway, or talk to one.
 
 mod cli_client;
+mod token_command;
 
 use sluice::config::{BrokerKind, Config};
 use sluice::server::Server;
@@ -80,6 +81,33 @@ enum Command {
         #[arg(long = "pin", value_name = "SHA256")]
         pins: Vec<String>,
     },
+    /// Issue a token signed with an HS256/384/512 key of the config's `[auth]`.
+    Token {
+        /// TOML configuration file with the `[auth]` keys.
+        #[arg(long, short, env = "SLUICE_CONFIG")]
+        config: Option<PathBuf>,
+        /// The key to sign with (`kid`); may be left out when there is one key.
+        #[arg(long)]
+        kid: Option<String>,
+        /// The user (`sub` claim).
+        #[arg(long)]
+        user: String,
+        /// A subject pattern the token may subscribe to (repeatable), e.g. '/demo/>'.
+        #[arg(long)]
+        subscribe: Vec<String>,
+        /// A subject pattern the token may publish to (repeatable).
+        #[arg(long)]
+        publish: Vec<String>,
+        /// A subject pattern the token may subscribe and publish to (repeatable).
+        #[arg(long)]
+        all: Vec<String>,
+        /// Lifetime in seconds (`exp` = now + this).
+        #[arg(long, default_value_t = 3600)]
+        ttl_s: u64,
+        /// Token id (`jti`), the handle for revocation; default: user and time.
+        #[arg(long)]
+        jti: Option<String>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -132,6 +160,28 @@ fn main() -> std::process::ExitCode {
             } => {
                 let config = cli_client::client_config(&servers, binary, pins);
                 cli_client::subscribe(config, &subjects, history, count).await
+            }
+            Command::Token {
+                config,
+                kid,
+                user,
+                subscribe,
+                publish,
+                all,
+                ttl_s,
+                jti,
+            } => {
+                let config = Config::load(config.as_deref())?;
+                let request = token_command::TokenRequest {
+                    kid,
+                    user,
+                    subscribe,
+                    publish,
+                    all,
+                    ttl_s,
+                    jti,
+                };
+                token_command::issue(&config, request)
             }
             Command::Pub {
                 servers,

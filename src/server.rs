@@ -6,18 +6,20 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use anyhow::Context;
+use sluice_auth::{AuthMode, JwtVerifier};
 use sluice_core::protocol::ALPN_QUIC;
 use sluice_kafka::Bootstrap;
 use sluice_memory_broker::{MemoryBroker, MemoryBrokerConfig, TopicConfig};
 use sluice_observability::{AdminServer, BuildInfo, GatewayObserver, Metrics, Registry};
 use sluice_quic::{QuicServer, QuicStats};
-use sluice_runtime::{BrokerLink, Runtime};
+use sluice_runtime::{BrokerLink, Runtime, TokenVerifier};
 use sluice_tls::{Fingerprint, ReloadableCert};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{BrokerKind, Config, MemoryBrokerSettings, TlsSettings};
 use crate::probe::{BrokerProbe, ServerProbe};
+use crate::revocation_watch;
 
 /// A gateway serving on a bound address. Dropping it stops accepting connections.
 pub struct Server {
@@ -28,6 +30,8 @@ pub struct Server {
     accept: JoinHandle<std::io::Result<()>>,
     cert: Option<Arc<ReloadableCert>>,
     quic: Option<QuicServer>,
+    /// Reloads the revocation list, if one is configured.
+    revocation: Option<JoinHandle<()>>,
 }
 
 /// A gateway whose broker session, core and admin listener run, but which does not
@@ -95,7 +99,7 @@ impl Server {
         };
         // The runtime starts before the listener, so the bootstrap's records are
         // consumed while we wait.
-        let runtime = Runtime::start_observed(config.gateway.clone(), link, observer);
+        let runtime = start_runtime(&config, link, observer)?;
         let build = BuildInfo {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             broker: match probe {
@@ -212,6 +216,17 @@ impl Launched {
             .with_context(|| format!("binding {}", config.listen))?;
         let local_addr = listener.local_addr()?;
         tracing::info!(address = %local_addr, "accepting clients");
+        let revocation = match &config.auth.revoked_tokens_file {
+            Some(file) if config.auth.mode == AuthMode::Jwt => Some(
+                revocation_watch::start(
+                    file.clone(),
+                    config.auth.revoked_tokens_poll_ms,
+                    runtime.clone(),
+                )
+                .with_context(|| format!("reading auth.revoked_tokens_file {}", file.display()))?,
+            ),
+            _ => None,
+        };
         let websocket = config.websocket.clone();
         let accept = match &cert {
             None => tokio::spawn(sluice_websocket::serve(
@@ -258,6 +273,7 @@ impl Launched {
             accept,
             cert,
             quic,
+            revocation,
         })
     }
 }
@@ -305,6 +321,21 @@ fn load_certificate(
     Ok(Some(Arc::new(ReloadableCert::self_signed(&names)?)))
 }
 
+/// The core runtime, with a token verifier when `[auth] mode = "jwt"`.
+fn start_runtime(
+    config: &Config,
+    link: BrokerLink,
+    observer: Arc<dyn sluice_runtime::Observer>,
+) -> anyhow::Result<Runtime> {
+    let mut gateway = config.gateway.clone();
+    gateway.auth_required = config.auth.mode == AuthMode::Jwt;
+    let verifier: Option<Arc<dyn TokenVerifier>> = match config.auth.mode {
+        AuthMode::None => None,
+        AuthMode::Jwt => Some(Arc::new(JwtVerifier::new(&config.auth)?)),
+    };
+    Ok(Runtime::start_with(gateway, link, observer, verifier))
+}
+
 /// Waits for Kafka's snapshot bootstrap, logging why it is not done yet.
 async fn wait_for_bootstrap(bootstrap: &mut watch::Receiver<Bootstrap>) -> anyhow::Result<()> {
     let mut last = String::new();
@@ -331,6 +362,9 @@ async fn wait_for_bootstrap(bootstrap: &mut watch::Receiver<Bootstrap>) -> anyho
 impl Drop for Server {
     fn drop(&mut self) {
         self.accept.abort();
+        if let Some(revocation) = &self.revocation {
+            revocation.abort();
+        }
     }
 }
 

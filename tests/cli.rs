@@ -138,3 +138,48 @@ fn sighup_reloads_the_certificate_from_its_files() {
     assert!(!ok && err.contains("pin mismatch"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// `sluice token` issues what a `jwt` gateway accepts; `sub`/`pub` send it from
+/// `SLUICE_TOKEN`; without it the handshake is refused.
+#[test]
+fn token_subcommand_issues_tokens_the_gateway_accepts() {
+    let config = "[auth]\nmode = \"jwt\"\n\n[[auth.keys]]\nkid = \"k1\"\nalgorithm = \"HS256\"\nsecret = \"cli-test-secret-cli-test-secret!\"\n";
+    let gw = GatewayProcess::start(Some(config));
+    let file = std::env::temp_dir().join(format!("sluice-cli-token-{}.toml", std::process::id()));
+    std::fs::write(&file, config).unwrap();
+    let file = file.to_str().unwrap();
+    let (ok, token, err) = sluice(&[
+        "token", "--config", file, "--user", "ann", "--all", "/demo/>", "--ttl-s", "600",
+    ]);
+    assert!(ok, "{err}");
+    let token = token.trim().to_owned();
+    assert_eq!(token.split('.').count(), 3, "{token}");
+
+    let with_token = |args: &[&str]| {
+        let out = Command::new(SLUICE)
+            .args(args)
+            .env("SLUICE_TOKEN", &token)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (ok, out, err) = with_token(&["pub", &gw.url, "/demo/t", "hi"]);
+    assert!(ok, "{err}");
+    assert!(out.contains(r#""op":"ack""#), "{out}");
+    let (ok, _, err) = with_token(&["pub", &gw.url, "/chat/t", "hi"]);
+    assert!(!ok);
+    assert!(err.contains("forbidden"), "{err}");
+    let (ok, _, err) = sluice(&["pub", &gw.url, "/demo/t", "no token"]);
+    assert!(!ok, "a publish without a token must fail");
+    assert!(!err.is_empty());
+    let (ok, _, err) = sluice(&[
+        "token", "--config", file, "--user", "ann", "--all", "/demo//x",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("/demo//x"), "{err}");
+    std::fs::remove_file(file).unwrap();
+}

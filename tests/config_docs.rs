@@ -1,6 +1,7 @@
 //! The configuration README.md documents is the configuration the code has.
 
 use sluice::config::{BrokerKind, Config};
+use sluice_auth::{AuthMode, KeyAlgorithm};
 
 /// The README's TOML blocks, each loaded as a config file.
 fn readme_configs() -> Vec<Config> {
@@ -28,8 +29,8 @@ fn readme_config_blocks_are_the_defaults() {
     let configs = readme_configs();
     assert_eq!(
         configs.len(),
-        2,
-        "README has the full reference and the Kafka example"
+        3,
+        "README has the full reference, the Kafka example and the JWT example"
     );
     let mut defaults = Config::default();
     defaults.websocket.frame_bytes_max = defaults.gateway.frame_bytes_max;
@@ -47,6 +48,19 @@ fn readme_config_blocks_are_the_defaults() {
         "README's Kafka block differs from the Kafka defaults"
     );
     configs[1].validate().unwrap();
+
+    // The Security section's example: only `[auth]` differs from the defaults.
+    let jwt = &configs[2];
+    assert_eq!(jwt.auth.mode, AuthMode::Jwt);
+    let algorithms: Vec<_> = jwt.auth.keys.iter().map(|k| k.algorithm).collect();
+    assert_eq!(algorithms, [KeyAlgorithm::HS256, KeyAlgorithm::ES256]);
+    assert_eq!(
+        Config {
+            auth: defaults.auth.clone(),
+            ..jwt.clone()
+        },
+        defaults
+    );
 }
 
 #[test]
@@ -66,6 +80,16 @@ fn bad_config_is_refused_with_the_key_named() {
     std::fs::write(&file, "[tls]\ncert_path = \"a.pem\"\n").unwrap();
     let err = Config::load(Some(&file)).unwrap().validate().unwrap_err();
     assert!(err.contains("tls.key_path"), "{err}");
+    std::fs::write(&file, "[auth]\nmode = \"jwt\"\n").unwrap();
+    let err = Config::load(Some(&file)).unwrap().validate().unwrap_err();
+    assert!(err.contains("auth.keys"), "{err}");
+    std::fs::write(
+        &file,
+        "[auth]\nmode = \"jwt\"\n[[auth.keys]]\nkid = \"a\"\nalgorithm = \"ES256\"\n",
+    )
+    .unwrap();
+    let err = Config::load(Some(&file)).unwrap().validate().unwrap_err();
+    assert!(err.contains("public_key_pem_file"), "{err}");
     assert!(Config::load(Some(&dir.join("missing.toml"))).is_err());
     std::fs::remove_dir_all(dir).unwrap();
 }

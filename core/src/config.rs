@@ -29,6 +29,20 @@ pub struct GatewayConfig {
     pub fetches_in_flight_max: usize,
     /// Resumes waiting for a fetch slot; beyond it a resume gets `resync` instead.
     pub fetch_queue_max: usize,
+    /// Publishes one connection may make per second, sustained (a token bucket);
+    /// beyond it they get `rate_limited`. 0 switches the limit off.
+    pub publish_rate_per_s: u32,
+    /// Publishes one connection may make at once before the rate applies.
+    pub publish_burst: u32,
+    /// With `[auth] mode = "jwt"`: how long a connection without a token from the
+    /// handshake may take to send its `auth` frame before it is closed (4001).
+    pub auth_timeout_ms: u64,
+    /// How long before its token expires a connection is told `token_expiring`.
+    pub token_expiry_notice_ms: u64,
+    /// Whether connections need a token (`[auth] mode = "jwt"`). Set from the
+    /// `[auth]` section, so it is not a key of its own.
+    #[serde(skip)]
+    pub auth_required: bool,
 }
 
 impl Default for GatewayConfig {
@@ -46,6 +60,11 @@ impl Default for GatewayConfig {
             message_cache_bytes_max: 256 * 1024 * 1024,
             fetches_in_flight_max: 16,
             fetch_queue_max: 1024,
+            publish_rate_per_s: 1000,
+            publish_burst: 2000,
+            auth_timeout_ms: 10_000,
+            token_expiry_notice_ms: 60_000,
+            auth_required: false,
         }
     }
 }

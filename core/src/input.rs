@@ -1,7 +1,11 @@
 use bytes::Bytes;
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use crate::auth::{AuthFailure, Grant};
 use crate::broker::BrokerEvent;
-use crate::ids::ClientId;
+use crate::ids::{ClientId, RequestId};
 use crate::protocol::{ClientFrame, Encoding};
 
 /// Something that happened outside the core, fed in with [`crate::Gateway::handle_input`].
@@ -23,4 +27,15 @@ pub enum Input {
     Disconnect { client: ClientId },
     /// News from the broker.
     Broker(BrokerEvent),
+    /// The verdict on a token: the answer to [`crate::Output::Authenticate`]
+    /// (`request` is the `auth` frame's id), or a token the transport verified in the
+    /// handshake (`request: None`).
+    Authenticated {
+        client: ClientId,
+        request: Option<RequestId>,
+        result: Result<Grant, AuthFailure>,
+    },
+    /// The whole list of revoked token ids (`jti`), replacing the previous one.
+    /// Connections holding one of them are closed (4003).
+    RevokedTokens(Arc<BTreeSet<String>>),
 }

@@ -9,6 +9,7 @@
 //! Errors returned by the gateway mean bad input from the caller; a panic is a bug.
 //! Nothing a client or a broker sends can make it panic.
 
+pub mod auth;
 pub mod broker;
 pub mod cache;
 pub mod config;
@@ -22,7 +23,9 @@ pub mod partitioner;
 pub mod protocol;
 pub mod stats;
 pub mod subject;
+pub mod token_bucket;
 
+pub use auth::{AuthFailure, Grant, Permissions, SubjectPattern};
 pub use broker::{
     BrokerCommand, BrokerError, BrokerEvent, BrokerRecord, Epoch, FetchRequest, Fetched, Header,
     PartitionMeta, ProduceRequest,

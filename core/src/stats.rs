@@ -19,7 +19,8 @@ pub struct GatewayStats {
     pub publishes_acked_total: u64,
     /// Every publish not acknowledged, whatever the reason; the four below are parts of it.
     pub publishes_failed_total: u64,
-    /// Refused before the broker because the client had too many publishes in flight.
+    /// Refused with `rate_limited` before the broker: over `publish_rate_per_s` (and
+    /// its burst) or over `publishes_in_flight_per_client_max`.
     pub publishes_rate_limited_total: u64,
     /// The broker answered with an error.
     pub publishes_broker_failed_total: u64,
@@ -57,4 +58,34 @@ pub struct GatewayStats {
     /// The most bytes any one client's queue has held since start: at most
     /// `client_queue_bytes_max`, or one frame larger than that in an empty queue.
     pub client_queue_bytes_peak: u64,
+    /// Subjects refused with `too_many_subscriptions`.
+    pub subscriptions_refused_limit_total: u64,
+    /// Subscribes and publishes refused with `forbidden` (per subject), and
+    /// subscriptions dropped by a refresh that no longer allows them.
+    pub forbidden_total: u64,
+    /// Tokens accepted (from the handshake or an `auth` frame, refreshes included).
+    pub tokens_accepted_total: u64,
+    /// Tokens refused: invalid, expired, revoked, or a refresh for another user.
+    pub tokens_refused_total: u64,
+    /// Connections closed 4001: no valid token within `auth_timeout_ms`, or another
+    /// frame before the `auth` frame.
+    pub unauthenticated_disconnects_total: u64,
+    /// Connections closed 4002 because their token expired without a refresh.
+    pub token_expired_disconnects_total: u64,
+    /// Connections closed 4003 because their token's `jti` was revoked.
+    pub token_revoked_disconnects_total: u64,
+    /// Token ids on the revocation list right now.
+    pub revoked_token_ids: u64,
+    // Counted by the transports (the core never sees these connections), merged in
+    // by the runtime.
+    /// Connections refused because `connections_max` were open.
+    pub connections_refused_limit_total: u64,
+    /// Connections refused because their source address had `connections_per_ip_max` open.
+    pub connections_refused_per_ip_total: u64,
+    /// WebSocket upgrades refused for an `Origin` not on the allow-list.
+    pub handshakes_refused_origin_total: u64,
+    /// WebSocket upgrades refused for a bad token in the header or query (HTTP 401).
+    pub handshakes_refused_token_total: u64,
+    /// Connections dropped for not finishing the handshake in `handshake_timeout_ms`.
+    pub handshake_timeouts_total: u64,
 }

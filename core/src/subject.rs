@@ -27,6 +27,8 @@ pub enum SubjectError {
     EmptySegment,
     #[error("a subject is at most {0} bytes")]
     TooLong(usize),
+    #[error("'*' and '>' segments are wildcards, allowed only in permission patterns")]
+    Wildcard,
 }
 
 /// The longest subject accepted; keys longer than this are not useful as subjects.
@@ -51,6 +53,11 @@ impl Subject {
             let key = &rest[topic_len + 1..];
             if key.split('/').any(str::is_empty) {
                 return Err(SubjectError::EmptySegment);
+            }
+            // A subject is never a pattern, so a permission pattern can never be
+            // mistaken for the subject it names.
+            if key.split('/').any(is_wildcard) {
+                return Err(SubjectError::Wildcard);
             }
         }
         Ok(Subject {
@@ -88,6 +95,11 @@ impl Subject {
     pub fn key(&self) -> Option<&str> {
         (self.topic_end < self.text.len()).then(|| &self.text[self.topic_end + 1..])
     }
+}
+
+/// Whether a segment is one of the wildcards of permission patterns (`*`, `>`).
+pub fn is_wildcard(segment: &str) -> bool {
+    matches!(segment, "*" | ">")
 }
 
 /// Kafka's legal topic characters.
@@ -135,6 +147,9 @@ mod tests {
         assert_eq!(Subject::parse("/t/a//b"), Err(SubjectError::EmptySegment));
         let long = format!("/{}", "t".repeat(250));
         assert_eq!(Subject::parse(&long), Err(SubjectError::InvalidTopic));
+        assert_eq!(Subject::parse("/t/*"), Err(SubjectError::Wildcard));
+        assert_eq!(Subject::parse("/t/a/>"), Err(SubjectError::Wildcard));
+        assert!(Subject::parse("/t/a*/>b").is_ok());
         let ok = format!("/{}", "t".repeat(249));
         assert!(Subject::parse(&ok).is_ok());
     }

@@ -192,6 +192,7 @@ impl World {
                 Output::Broker(cmd @ BrokerCommand::Fetch(FetchRequest { .. })) => {
                     self.fetches.push_back(cmd)
                 }
+                Output::Authenticate { .. } => panic!("auth mode none never verifies tokens"),
             }
         }
         for (&c, &id) in &self.connection {
@@ -511,6 +512,7 @@ impl World {
                     "ack seq is not the record's offset"
                 );
             }
+            ServerFrame::TokenExpiring { .. } => panic!("auth mode none has no tokens"),
             ServerFrame::Status { subject, status } => {
                 let view = model
                     .views

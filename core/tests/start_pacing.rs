@@ -82,7 +82,7 @@ impl Harness {
                 Output::Broker(cmd @ BrokerCommand::Fetch(FetchRequest { .. })) => {
                     self.fetches.push(cmd)
                 }
-                Output::Broker(other) => panic!("unexpected {other:?}"),
+                other => panic!("unexpected {other:?}"),
             }
         }
         let queued = self.gw.client_queue_bytes(CLIENT).unwrap_or(0);

@@ -89,6 +89,10 @@ pub fn init_logs() {
         .try_init();
 }
 
+pub type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type WsSink = futures_util::stream::SplitSink<WsStream, Message>;
+pub type WsSource = futures_util::stream::SplitStream<WsStream>;
+
 pub struct RawClient {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     /// How long a read may wait before the test is declared hung.
@@ -200,5 +204,67 @@ impl RawClient {
     pub async fn request(&mut self, text: &str) -> Value {
         self.send_text(text).await;
         self.recv().await
+    }
+}
+
+/// A handshake the gateway refused: its HTTP status and body.
+pub fn http_refusal(err: tokio_tungstenite::tungstenite::Error) -> (u16, String) {
+    match err {
+        tokio_tungstenite::tungstenite::Error::Http(response) => (
+            response.status().as_u16(),
+            String::from_utf8_lossy(response.body().as_deref().unwrap_or_default()).into_owned(),
+        ),
+        other => panic!("expected an HTTP refusal, got {other}"),
+    }
+}
+
+impl RawClient {
+    /// Connects with extra handshake headers (`Authorization`, `Origin`, ...), from
+    /// `source` if given (any 127.x.y.z works on Linux loopback). An HTTP refusal is
+    /// the error.
+    pub async fn connect_with(
+        url: &str,
+        subprotocol: &str,
+        headers: &[(&str, String)],
+        source: Option<std::net::IpAddr>,
+    ) -> Result<RawClient, tokio_tungstenite::tungstenite::Error> {
+        let mut request = url.into_client_request().unwrap();
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_str(subprotocol).unwrap(),
+        );
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                    .unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        let addr = format!(
+            "{}:{}",
+            request.uri().host().unwrap(),
+            request.uri().port_u16().unwrap()
+        );
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        if let Some(ip) = source {
+            socket.bind(std::net::SocketAddr::new(ip, 0)).unwrap();
+        }
+        let stream = socket.connect(addr.parse().unwrap()).await.unwrap();
+        let (ws, _) =
+            tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await?;
+        Ok(RawClient {
+            ws,
+            guard: HANG_GUARD,
+        })
+    }
+
+    /// Sends any WebSocket message, raw frames included.
+    pub async fn send_message(&mut self, message: Message) {
+        self.ws.send(message).await.expect("send");
+    }
+
+    /// Splits into a sender and a receiver, to read while writing a lot.
+    pub fn split(self) -> (WsSink, WsSource) {
+        self.ws.split()
     }
 }

@@ -83,6 +83,16 @@ impl GatewayProcess {
         }
     }
 
+    /// Sends the process a signal by name (`HUP`, `TERM`, ...), as an operator would.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

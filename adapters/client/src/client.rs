@@ -47,7 +47,7 @@ impl Client {
         let mut failures = Vec::new();
         let mut first = None;
         for (index, uri) in servers.iter().enumerate() {
-            match connector.attempt(uri.clone()).await {
+            match connector.attempt(uri.clone(), config.token.clone()).await {
                 Ok(transport) => {
                     first = Some((index, transport));
                     break;
@@ -153,6 +153,14 @@ impl Client {
     /// A round trip to the gateway, to check that the connection is alive.
     pub async fn ping(&self) -> Result<(), ClientError> {
         self.request(Op::Ping).await.map(drop)
+    }
+
+    /// Replaces the token (`[auth] mode = "jwt"`): sends it as an `auth` refresh on
+    /// the live connection and uses it for every later reconnect. Call it on
+    /// [`crate::Event::TokenExpiring`]. Fails with the gateway's error (for example
+    /// `forbidden` for another user's token); the old token then stays in force.
+    pub async fn refresh_token(&self, token: String) -> Result<(), ClientError> {
+        self.request(Op::Auth { token }).await.map(drop)
     }
 
     /// Closes the connection for every clone: pending calls fail with

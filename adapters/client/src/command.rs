@@ -23,6 +23,10 @@ pub(crate) enum Op {
         options: PublishOptions,
     },
     Ping,
+    /// A fresh token: sent as `auth`, and used for every later (re)connect.
+    Auth {
+        token: String,
+    },
 }
 
 #[derive(Debug)]

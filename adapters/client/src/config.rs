@@ -60,6 +60,9 @@ pub struct ClientConfig {
     /// Requests sent or queued but not yet answered; further calls wait for a slot.
     /// Default: 1024.
     pub requests_in_flight_max: usize,
+    /// A token for gateways with `[auth] mode = "jwt"`, sent as `Authorization:
+    /// Bearer` on every (re)connect. Default: none.
+    pub token: Option<String>,
 }
 
 impl Default for ClientConfig {
@@ -77,6 +80,7 @@ impl Default for ClientConfig {
             request_timeout_ms: 10_000,
             events_queue_max: 4096,
             requests_in_flight_max: 1024,
+            token: None,
         }
     }
 }

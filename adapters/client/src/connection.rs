@@ -44,15 +44,21 @@ pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// not exceed the gateway's frame size limit.
 const RESTORE_BATCH_SUBJECTS: usize = 100;
 
-/// Opens one WebSocket to `uri`, offering the subprotocol of `encoding`. The
-/// handshake fails unless the gateway picks it. `tls` secures a `wss://` URL.
+/// Opens one WebSocket to `uri`, offering the subprotocol of `encoding` and, if
+/// given, the token as `Authorization: Bearer`. The handshake fails unless the
+/// gateway picks the subprotocol (and accepts the token). `tls` secures a `wss://`
+/// URL.
 pub(crate) async fn connect_once(
     uri: Uri,
     encoding: Encoding,
+    token: Option<String>,
     timeout: Duration,
     tls: Option<tokio_tungstenite::Connector>,
 ) -> Result<Box<Socket>, String> {
-    let request = ClientRequestBuilder::new(uri).with_sub_protocol(encoding.subprotocol());
+    let mut request = ClientRequestBuilder::new(uri).with_sub_protocol(encoding.subprotocol());
+    if let Some(token) = token {
+        request = request.with_header("Authorization", format!("Bearer {token}"));
+    }
     match tokio::time::timeout(timeout, handshake(request, tls)).await {
         Err(_) => Err(format!("no handshake within {} ms", timeout.as_millis())),
         Ok(Err(error)) => Err(error.to_string()),
@@ -122,6 +128,7 @@ pub(crate) struct Connection {
     /// The server connected to, being connected to, or to try next.
     server_index: usize,
     encoding: Encoding,
+    token: Option<String>,
     connect_timeout: Duration,
     connector: Connector,
     link: Link,
@@ -149,6 +156,7 @@ impl Connection {
             servers,
             server_index,
             encoding: config.encoding,
+            token: config.token.clone(),
             connect_timeout: config.connect_timeout(),
             connector,
             link: Link::Up(transport),
@@ -218,7 +226,7 @@ impl Connection {
             if retry_at <= now && self.backlog.is_empty() {
                 let uri = self.servers[self.server_index].clone();
                 debug!(server = %uri, "connecting");
-                self.link = Link::Connecting(self.connector.attempt(uri));
+                self.link = Link::Connecting(self.connector.attempt(uri, self.token.clone()));
             }
         }
     }
@@ -349,6 +357,11 @@ impl Connection {
                 (frame, Awaiting::Publish { reply })
             }
             Op::Ping => (ClientFrame::Ping { id }, Awaiting::Ping { reply }),
+            // Answered like a ping: `ok`, or an error that fails the call.
+            Op::Auth { token } => {
+                self.token = Some(token.clone());
+                (ClientFrame::Auth { id, token }, Awaiting::Ping { reply })
+            }
         };
         self.in_flight.queue(frame, awaiting, deadline, permit);
         self.flush_outbox().await;
@@ -425,6 +438,9 @@ impl Connection {
                     }
                     self.push_event(Event::Status { subject, status });
                 }
+            }
+            ServerFrame::TokenExpiring { expires_in_ms } => {
+                self.push_event(Event::TokenExpiring { expires_in_ms })
             }
             ServerFrame::Ok { id } => self.on_ok(id),
             ServerFrame::Ack { id, epoch, seq } => self.on_ack(id, epoch, seq),

@@ -70,8 +70,9 @@ impl Connector {
         }
     }
 
-    /// One attempt at `uri`, within the connect timeout.
-    pub(crate) fn attempt(&self, uri: Uri) -> Attempt {
+    /// One attempt at `uri`, within the connect timeout. A WebSocket carries
+    /// `token` in its upgrade request.
+    pub(crate) fn attempt(&self, uri: Uri, token: Option<String>) -> Attempt {
         let connector = self.clone();
         Box::pin(async move {
             match uri.scheme_str() {
@@ -92,11 +93,11 @@ impl Connector {
                 #[cfg(feature = "quic")]
                 Some("wss") => {
                     let tls = tokio_tungstenite::Connector::Rustls(connector.websocket_tls.clone());
-                    connect_once(uri, connector.encoding, connector.timeout, Some(tls))
+                    connect_once(uri, connector.encoding, token, connector.timeout, Some(tls))
                         .await
                         .map(Transport::WebSocket)
                 }
-                _ => connect_once(uri, connector.encoding, connector.timeout, None)
+                _ => connect_once(uri, connector.encoding, token, connector.timeout, None)
                     .await
                     .map(Transport::WebSocket),
             }

@@ -42,6 +42,9 @@ pub enum Event {
     /// The connection was lost; the client is reconnecting. Requests in flight
     /// failed with [`crate::ClientError::Disconnected`].
     Disconnected { reason: DisconnectReason },
+    /// The connection's token expires in `expires_in_ms`; the gateway closes the
+    /// connection (4002) then unless a fresh token is sent.
+    TokenExpiring { expires_in_ms: u64 },
     /// After a reconnect the gateway refused to restore this subscription (for
     /// example, its topic is no longer exposed). The subject is no longer subscribed.
     SubscriptionRejected {

@@ -1,16 +1,19 @@
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use sluice_core::protocol::Encoding;
 use sluice_core::{
-    BrokerCommand, BrokerEvent, ClientId, Gateway, GatewayConfig, GatewayStats, Input, Output,
+    AuthFailure, BrokerCommand, BrokerEvent, ClientId, Gateway, GatewayConfig, GatewayStats, Grant,
+    Input, Output,
 };
 use tokio::sync::{mpsc, Notify};
 
 use crate::client_handle::{ClientHandle, ClientSlot};
 use crate::observer::{NoObserver, Observer};
+use crate::token_verifier::TokenVerifier;
+use crate::transport_counters::{Refusal, TransportCounters};
 
 /// The two directions of a broker session: commands to it, events from it. Every
 /// broker adapter (embedded, Kafka, simulated) hands one of these to the runtime.
@@ -34,6 +37,9 @@ pub(crate) struct Shared {
     next_client: AtomicU64,
     timer: Arc<Notify>,
     observer: Arc<dyn Observer>,
+    /// Checks tokens when the core asks (`[auth] mode = "jwt"`); `None` in mode `none`.
+    verifier: Option<Arc<dyn TokenVerifier>>,
+    transport_counters: TransportCounters,
 }
 
 /// A running gateway. Cheap to clone.
@@ -46,7 +52,7 @@ impl Runtime {
     /// Starts the gateway on a broker session. Spawns the broker pump, the command
     /// forwarder and the timer on the current tokio runtime.
     pub fn start(config: GatewayConfig, broker: BrokerLink) -> Runtime {
-        Self::start_observed(config, broker, Arc::new(NoObserver))
+        Self::start_with(config, broker, Arc::new(NoObserver), None)
     }
 
     /// [`Runtime::start`], reporting to `observer` (metrics, traces).
@@ -54,6 +60,25 @@ impl Runtime {
         config: GatewayConfig,
         broker: BrokerLink,
         observer: Arc<dyn Observer>,
+    ) -> Runtime {
+        Self::start_with(config, broker, observer, None)
+    }
+
+    /// [`Runtime::start`] with a token verifier, for `auth_required` gateways.
+    pub fn start_with_verifier(
+        config: GatewayConfig,
+        broker: BrokerLink,
+        verifier: Option<Arc<dyn TokenVerifier>>,
+    ) -> Runtime {
+        Self::start_with(config, broker, Arc::new(NoObserver), verifier)
+    }
+
+    /// [`Runtime::start`] with both an observer and a token verifier.
+    pub fn start_with(
+        config: GatewayConfig,
+        broker: BrokerLink,
+        observer: Arc<dyn Observer>,
+        verifier: Option<Arc<dyn TokenVerifier>>,
     ) -> Runtime {
         let (commands, mut command_rx) = mpsc::unbounded_channel();
         let runtime = Runtime {
@@ -67,6 +92,8 @@ impl Runtime {
                 next_client: AtomicU64::new(1),
                 timer: Arc::new(Notify::new()),
                 observer,
+                verifier,
+                transport_counters: TransportCounters::default(),
             }),
         };
         let BrokerLink {
@@ -162,6 +189,22 @@ impl Runtime {
                     // The forwarder only stops when the runtime is dropped.
                     let _ = self.shared.commands.send(command);
                 }
+                Output::Authenticate {
+                    client,
+                    request,
+                    token,
+                } => {
+                    let now_ms = self.now_ms();
+                    let result = self.verify_token(&token);
+                    let input = Input::Authenticated {
+                        client,
+                        request: Some(request),
+                        result,
+                    };
+                    if let Err(err) = locked.gateway.handle_input(now_ms, input) {
+                        tracing::error!(%err, "gateway refused input");
+                    }
+                }
             }
         }
         if locked.gateway.poll_timeout() != before {
@@ -191,6 +234,40 @@ impl Runtime {
         ClientHandle::new(self.clone(), id, encoding, slot)
     }
 
+    /// Whether connections need a token (`[auth] mode = "jwt"`).
+    pub fn auth_required(&self) -> bool {
+        self.lock().gateway.config().auth_required
+    }
+
+    /// Checks a token with the configured verifier; without one every token is refused.
+    pub fn verify_token(&self, token: &str) -> Result<Grant, AuthFailure> {
+        match &self.shared.verifier {
+            Some(verifier) => verifier.verify(token, self.now_ms()),
+            None => Err(AuthFailure("this gateway has no token verifier".into())),
+        }
+    }
+
+    /// Registers a new client connection whose handshake carried a verified token.
+    pub fn connect_with_grant(&self, encoding: Encoding, grant: Grant) -> ClientHandle {
+        let handle = self.connect(encoding);
+        self.input(Input::Authenticated {
+            client: handle.id(),
+            request: None,
+            result: Ok(grant),
+        });
+        handle
+    }
+
+    /// Replaces the list of revoked token ids; connections holding one are closed.
+    pub fn revoke_tokens(&self, token_ids: BTreeSet<String>) {
+        self.input(Input::RevokedTokens(Arc::new(token_ids)));
+    }
+
+    /// Counts a connection a transport refused before the core saw it.
+    pub fn count_refusal(&self, refusal: Refusal) {
+        self.shared.transport_counters.count(refusal);
+    }
+
     pub(crate) fn disconnect(&self, client: ClientId) {
         self.lock().slots.remove(&client);
         self.input(Input::Disconnect { client });
@@ -211,7 +288,9 @@ impl Runtime {
 
     /// The gateway's counters and gauges.
     pub fn stats(&self) -> GatewayStats {
-        self.lock().gateway.stats()
+        let mut stats = self.lock().gateway.stats();
+        self.shared.transport_counters.add_to(&mut stats);
+        stats
     }
 
     /// Switches on one of the core's deliberate bugs, so the end-to-end simulator

@@ -12,7 +12,7 @@ pub struct WebSocketConfig {
     pub pong_timeout_ms: u64,
     /// Frames moved from the core's queue to the socket per write batch.
     pub write_batch_frames_max: usize,
-    /// Time allowed for the TCP + WebSocket handshake.
+    /// Time allowed for the TCP + WebSocket handshake (against slowloris).
     pub handshake_timeout_ms: u64,
     /// Connections the kernel queues before the gateway accepts them. A burst of
     /// connects beyond it is dropped and retried by clients a second later.
@@ -20,6 +20,13 @@ pub struct WebSocketConfig {
     /// Read buffer of each connection. Clients send little, so a small buffer keeps
     /// an idle connection cheap (tungstenite's default is 128 KiB per connection).
     pub read_buffer_bytes: usize,
+    /// Connections open at once, handshakes included; beyond it HTTP 503.
+    pub connections_max: usize,
+    /// Connections open at once from one source address; beyond it HTTP 429.
+    pub connections_per_ip_max: usize,
+    /// `Origin`s browsers may connect from; empty allows any. Requests without an
+    /// `Origin` (not from a browser) are not affected. Others get HTTP 403.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for WebSocketConfig {
@@ -32,6 +39,9 @@ impl Default for WebSocketConfig {
             handshake_timeout_ms: 10_000,
             listen_backlog: 4096,
             read_buffer_bytes: 1024,
+            connections_max: 10_000,
+            connections_per_ip_max: 256,
+            allowed_origins: Vec::new(),
         }
     }
 }

@@ -8,14 +8,16 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use sluice_core::close_code;
 use sluice_core::protocol::{Encoding, Message, MessageKind, RecordOrigin, ServerFrame};
-use sluice_runtime::Runtime;
+use sluice_runtime::{Refusal, Runtime};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig as WsProtocolConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
+use crate::admission::Admitted;
 use crate::config::WebSocketConfig;
-use crate::{handshake, TRANSPORT};
+use crate::handshake::{self, Accepted};
+use crate::TRANSPORT;
 
 /// Disconnect reasons that are not a close the gateway sends.
 mod reason {
@@ -37,27 +39,43 @@ impl Ending {
             Ending::Quiet(reason) => reason,
             Ending::Close(_, "frame too large") => "frame_too_large",
             Ending::Close(_, "ping timeout") => "ping_timeout",
+            Ending::Close(_, "text message is not UTF-8") => "invalid_utf8",
             Ending::Close(_, reason) => reason,
         }
     }
 }
 
-/// Serves one connection: plain TCP, or TLS already negotiated.
-pub async fn run<S>(stream: S, runtime: Runtime, config: WebSocketConfig) -> io::Result<()>
+/// Serves one connection: plain TCP, or TLS already negotiated. `admitted` is its
+/// place under the connection limits, or why it has none (then the handshake
+/// answers with the refusal).
+pub async fn run<S>(
+    stream: S,
+    runtime: Runtime,
+    config: WebSocketConfig,
+    admitted: Result<Admitted, Refusal>,
+) -> io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let refused = admitted.as_ref().err().copied();
     let mut protocol = WsProtocolConfig::default();
     protocol.max_message_size = Some(config.frame_bytes_max);
     protocol.max_frame_size = Some(config.frame_bytes_max);
     protocol.read_buffer_size = config.read_buffer_bytes;
-    let chosen = Arc::new(Mutex::new(Encoding::Json));
+    let chosen: Arc<Mutex<Option<Accepted>>> = Arc::new(Mutex::new(None));
     let chosen_in_callback = chosen.clone();
+    let (runtime_in_callback, config_in_callback) = (runtime.clone(), config.clone());
     let accept = tokio_tungstenite::accept_hdr_async_with_config(
         stream,
         move |request: &_, response| {
-            let (response, encoding) = handshake::negotiate(request, response)?;
-            *chosen_in_callback.lock().unwrap_or_else(|p| p.into_inner()) = encoding;
+            let (response, accepted) = handshake::negotiate(
+                request,
+                response,
+                refused,
+                &config_in_callback,
+                &runtime_in_callback,
+            )?;
+            *chosen_in_callback.lock().unwrap_or_else(|p| p.into_inner()) = Some(accepted);
             Ok(response)
         },
         Some(protocol),
@@ -68,14 +86,22 @@ where
         Ok(Ok(ws)) => ws,
         Ok(Err(err)) => return Err(io::Error::other(err)),
         Err(_) => {
+            runtime.count_refusal(Refusal::HandshakeTimeout);
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 "handshake timed out",
-            ))
+            ));
         }
     };
-    let encoding = *chosen.lock().unwrap_or_else(|p| p.into_inner());
-    let client = runtime.connect(encoding);
+    let Some(Accepted { encoding, grant }) =
+        chosen.lock().unwrap_or_else(|p| p.into_inner()).take()
+    else {
+        return Err(io::Error::other("handshake accepted without negotiation"));
+    };
+    let client = match grant {
+        Some(grant) => runtime.connect_with_grant(encoding, grant),
+        None => runtime.connect(encoding),
+    };
     runtime.observer().connected(TRANSPORT);
     let (mut sink, mut source) = ws.split();
     let last_heard = Arc::new(Mutex::new(Instant::now()));
@@ -94,6 +120,13 @@ where
                     Err(WsError::Capacity(err)) => {
                         tracing::debug!(%err, "client frame over the limit");
                         return Ending::Close(close_code::TOO_BIG, "frame too large");
+                    }
+                    Err(WsError::Utf8(err)) => {
+                        tracing::debug!(%err, "text message is not UTF-8");
+                        return Ending::Close(
+                            close_code::INVALID_DATA,
+                            "text message is not UTF-8",
+                        );
                     }
                     Err(err) => {
                         tracing::debug!(%err, "read failed");

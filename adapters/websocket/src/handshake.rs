@@ -1,24 +1,71 @@
-//! The HTTP upgrade: path check and subprotocol negotiation.
+//! The HTTP upgrade: connection limits, path, `Origin`, token, subprotocol.
 
 use sluice_core::protocol::Encoding;
+use sluice_core::Grant;
+use sluice_runtime::{Refusal, Runtime};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
+
+use crate::config::WebSocketConfig;
 
 /// The only path protocol v1 is served on.
 pub const PATH: &str = "/v1/ws";
 
+/// What an accepted upgrade settled.
+pub struct Accepted {
+    pub encoding: Encoding,
+    /// The verified token of the `Authorization` header or `token` query parameter.
+    pub grant: Option<Grant>,
+}
+
 /// Checks the upgrade request and picks the encoding: the first subprotocol offered
-/// that Sluice speaks; JSON when none is offered.
+/// that Sluice speaks; JSON when none is offered. `refused` is the admission verdict
+/// taken at accept.
 pub fn negotiate(
     request: &Request,
     response: Response,
-) -> Result<(Response, Encoding), ErrorResponse> {
+    refused: Option<Refusal>,
+    config: &WebSocketConfig,
+    runtime: &Runtime,
+) -> Result<(Response, Accepted), ErrorResponse> {
+    match refused {
+        Some(Refusal::ConnectionsMax) => {
+            return Err(refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many connections".to_owned(),
+            ))
+        }
+        Some(_) => {
+            return Err(refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many connections from this address".to_owned(),
+            ))
+        }
+        None => {}
+    }
     if request.uri().path() != PATH {
         return Err(refuse(
             StatusCode::NOT_FOUND,
             format!("not found; protocol v1 is served on {PATH}"),
         ));
     }
+    if !origin_allowed(request, config) {
+        runtime.count_refusal(Refusal::Origin);
+        return Err(refuse(
+            StatusCode::FORBIDDEN,
+            "origin not allowed".to_owned(),
+        ));
+    }
+    let grant = match runtime.auth_required().then(|| token_of(request)).flatten() {
+        None => None,
+        Some(token) => match runtime.verify_token(token) {
+            Ok(grant) => Some(grant),
+            Err(failure) => {
+                runtime.count_refusal(Refusal::Token);
+                return Err(refuse(StatusCode::UNAUTHORIZED, failure.0));
+            }
+        },
+    };
     let offered: Vec<&str> = request
         .headers()
         .get_all("sec-websocket-protocol")
@@ -29,7 +76,8 @@ pub fn negotiate(
         .filter(|s| !s.is_empty())
         .collect();
     if offered.is_empty() {
-        return Ok((response, Encoding::Json));
+        let encoding = Encoding::Json;
+        return Ok((response, Accepted { encoding, grant }));
     }
     let Some(encoding) = offered
         .iter()
@@ -45,7 +93,38 @@ pub fn negotiate(
         "sec-websocket-protocol",
         HeaderValue::from_static(encoding.subprotocol()),
     );
-    Ok((response, encoding))
+    Ok((response, Accepted { encoding, grant }))
+}
+
+/// No `Origin` (not a browser), an empty allow-list, or a listed origin.
+fn origin_allowed(request: &Request, config: &WebSocketConfig) -> bool {
+    if config.allowed_origins.is_empty() {
+        return true;
+    }
+    match request.headers().get("origin") {
+        None => true,
+        Some(origin) => origin
+            .to_str()
+            .is_ok_and(|o| config.allowed_origins.iter().any(|a| a == o)),
+    }
+}
+
+/// The token of `Authorization: Bearer <token>`, else of the `token` query
+/// parameter (JWTs need no percent-decoding).
+fn token_of(request: &Request) -> Option<&str> {
+    let header = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    header.or_else(|| {
+        request
+            .uri()
+            .query()?
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("token="))
+    })
 }
 
 fn refuse(status: StatusCode, message: String) -> ErrorResponse {

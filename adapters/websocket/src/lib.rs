@@ -8,6 +8,7 @@
 // tungstenite's handshake callback fixes its error type to a full HTTP response.
 #![allow(clippy::result_large_err)]
 
+mod admission;
 mod config;
 mod connection;
 mod handshake;
@@ -78,6 +79,8 @@ async fn accept_loop(
     config: WebSocketConfig,
     security: Security,
 ) -> io::Result<()> {
+    let admission =
+        admission::Admission::new(config.connections_max, config.connections_per_ip_max);
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -89,15 +92,19 @@ async fn accept_loop(
             }
         };
         let _ = stream.set_nodelay(true);
+        let admitted = admission.admit(peer.ip());
+        if let Err(refusal) = admitted {
+            runtime.count_refusal(refusal);
+        }
         let runtime = runtime.clone();
         let config = config.clone();
         #[cfg_attr(not(feature = "tls"), allow(clippy::clone_on_copy))]
         let security = security.clone();
         tokio::spawn(async move {
             let served = match security {
-                None => connection::run(stream, runtime, config).await,
+                None => connection::run(stream, runtime, config, admitted).await,
                 #[cfg(feature = "tls")]
-                Some(acceptor) => tls::run(acceptor, stream, runtime, config).await,
+                Some(acceptor) => tls::run(acceptor, stream, runtime, config, admitted).await,
                 #[cfg(not(feature = "tls"))]
                 Some(never) => match never {},
             };

@@ -3,10 +3,11 @@
 use std::io;
 use std::time::Duration;
 
-use sluice_runtime::Runtime;
+use sluice_runtime::{Refusal, Runtime};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
+use crate::admission::Admitted;
 use crate::config::WebSocketConfig;
 use crate::connection;
 
@@ -15,6 +16,7 @@ pub async fn run(
     stream: TcpStream,
     runtime: Runtime,
     config: WebSocketConfig,
+    admitted: Result<Admitted, Refusal>,
 ) -> io::Result<()> {
     let deadline = Duration::from_millis(config.handshake_timeout_ms);
     let stream = match tokio::time::timeout(deadline, acceptor.accept(stream)).await {
@@ -26,5 +28,5 @@ pub async fn run(
             ))
         }
     };
-    connection::run(stream, runtime, config).await
+    connection::run(stream, runtime, config, admitted).await
 }

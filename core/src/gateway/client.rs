@@ -1,9 +1,11 @@
 use std::collections::{BTreeMap, VecDeque};
 
+use crate::auth::Grant;
 use crate::broker::Epoch;
 use crate::ids::FetchId;
 use crate::protocol::{Encoding, ServerFrame};
 use crate::subject::Subject;
+use crate::token_bucket::TokenBucket;
 
 /// What the gateway remembers of one subscription.
 #[derive(Debug, Clone)]
@@ -70,6 +72,21 @@ impl Subscription {
     }
 }
 
+/// What a connection may do.
+#[derive(Debug, Clone)]
+pub(super) enum Access {
+    /// Entitlement mode `none`: everything exposed.
+    Open,
+    /// Needs a token (an `auth` frame, or the handshake's) before anything else.
+    AwaitingToken { deadline_ms: u64 },
+    /// A verified token's permissions, until it expires.
+    Granted {
+        grant: Grant,
+        /// `token_expiring` was sent for this token.
+        notice_sent: bool,
+    },
+}
+
 /// One connected client: its subscriptions and its bounded outbound queue.
 #[derive(Debug)]
 pub(super) struct ClientState {
@@ -83,11 +100,20 @@ pub(super) struct ClientState {
     /// Paused starts, in the order they go on. A subject is here exactly when its
     /// subscription is [`Recovering::Paused`]. Never non-empty with an empty queue.
     pub paused: VecDeque<Paused>,
+    pub access: Access,
+    /// When the access timer (auth deadline, expiry notice, expiry) is armed, as in
+    /// `Gateway::access_timers`.
+    pub access_timer_ms: Option<u64>,
+    /// Publish rate limit; `None` when `publish_rate_per_s` is 0.
+    pub publish_bucket: Option<TokenBucket>,
 }
 
 impl ClientState {
-    pub fn new(encoding: Encoding) -> Self {
+    pub fn new(encoding: Encoding, access: Access, publish_bucket: Option<TokenBucket>) -> Self {
         ClientState {
+            access,
+            access_timer_ms: None,
+            publish_bucket,
             encoding,
             subscriptions: BTreeMap::new(),
             queue: VecDeque::new(),

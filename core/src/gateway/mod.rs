@@ -6,6 +6,7 @@
 //! paused subscription start goes on), drain [`Gateway::poll_output`] until it
 //! returns `None`; then wait for the next input or until [`Gateway::poll_timeout`].
 
+mod access;
 mod client;
 mod publish;
 mod records;
@@ -25,6 +26,7 @@ use crate::protocol::ServerFrame;
 use crate::stats::GatewayStats;
 use crate::subject::Subject;
 
+use crate::token_bucket::TokenBucket;
 use client::{ClientState, Paused, PendingStart, Recovering};
 use publish::PendingProduce;
 use subscribe::{FetchState, WaitingResume};
@@ -75,6 +77,10 @@ pub struct Gateway {
     produce_deadlines: BTreeSet<(u64, ProduceId)>,
     fetches: HashMap<FetchId, FetchState>,
     fetch_queue: VecDeque<WaitingResume>,
+    /// Access deadlines (token due, expiry notice, expiry), earliest first.
+    access_timers: BTreeSet<(u64, ClientId)>,
+    /// Token ids (`jti`) no connection may hold.
+    revoked_token_ids: Arc<BTreeSet<String>>,
     next_produce: u64,
     next_fetch: u64,
     outputs: VecDeque<Output>,
@@ -101,6 +107,8 @@ impl Gateway {
             produce_deadlines: BTreeSet::new(),
             fetches: HashMap::new(),
             fetch_queue: VecDeque::new(),
+            access_timers: BTreeSet::new(),
+            revoked_token_ids: Arc::default(),
             next_produce: 0,
             next_fetch: 0,
             outputs: VecDeque::new(),
@@ -128,7 +136,17 @@ impl Gateway {
                 if self.clients.contains_key(&client) {
                     return Err(GatewayError::DuplicateClient(client));
                 }
-                self.clients.insert(client, ClientState::new(encoding));
+                let access = self.initial_access(now_ms);
+                let bucket = (self.config.publish_rate_per_s > 0).then(|| {
+                    TokenBucket::new(
+                        self.config.publish_rate_per_s,
+                        self.config.publish_burst,
+                        now_ms,
+                    )
+                });
+                self.clients
+                    .insert(client, ClientState::new(encoding, access, bucket));
+                self.arm_access_timer(client);
             }
             Input::ClientData { client, data } => self.on_client_data(now_ms, client, &data),
             Input::ClientFrame { client, frame } => self.on_client_frame(now_ms, client, frame),
@@ -145,13 +163,21 @@ impl Gateway {
                 BrokerEvent::Produced { produce, result } => self.on_produced(produce, result),
                 BrokerEvent::Fetched { fetch, result } => self.on_fetched(fetch, result),
             },
+            Input::Authenticated {
+                client,
+                request,
+                result,
+            } => self.on_authenticated(now_ms, client, request, result),
+            Input::RevokedTokens(token_ids) => self.on_revoked_tokens(token_ids),
         }
         Ok(())
     }
 
-    /// Fails the publishes whose broker answer is overdue.
+    /// Fails the publishes whose broker answer is overdue; sends `token_expiring`
+    /// and closes connections whose token expired or never came.
     pub fn handle_timeout(&mut self, now_ms: u64) {
         self.expire_produces(now_ms);
+        self.expire_access(now_ms);
     }
 
     /// The next instruction for the caller.
@@ -161,7 +187,12 @@ impl Gateway {
 
     /// When [`Gateway::handle_timeout`] must next be called, if ever.
     pub fn poll_timeout(&self) -> Option<u64> {
-        self.produce_deadlines.first().map(|(at, _)| *at)
+        let produce = self.produce_deadlines.first().map(|(at, _)| *at);
+        let access = self.access_timers.first().map(|(at, _)| *at);
+        match (produce, access) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The next frame to write to `client`, releasing its bytes from the client's queue.
@@ -234,6 +265,7 @@ impl Gateway {
         stats.message_cache_bytes = self.messages.bytes() as u64;
         stats.message_cache_messages = self.messages.messages() as u64;
         stats.message_cache_evictions_total = self.messages.evictions_total();
+        stats.revoked_token_ids = self.revoked_token_ids.len() as u64;
         stats
     }
 
@@ -399,6 +431,9 @@ impl Gateway {
             return;
         };
         self.stats.client_queue_bytes -= state.queue_bytes as u64;
+        if let Some(at) = state.access_timer_ms {
+            self.access_timers.remove(&(at, client));
+        }
         for subject in state.subscriptions.keys() {
             self.remove_subscriber(subject, client);
         }

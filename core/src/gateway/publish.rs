@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::access::Action;
 use super::Gateway;
 use crate::broker::{header, BrokerCommand, BrokerError, Epoch, Header, ProduceRequest};
 use crate::ids::{ClientId, ProduceId, RequestId};
@@ -24,9 +25,20 @@ impl Gateway {
     pub(super) fn publish(&mut self, now_ms: u64, client: ClientId, p: PublishFrame) {
         self.stats.publishes_total += 1;
         self.stats.publish_bytes_in_total += p.data.len() as u64;
-        let subject = match self.check_subject(&p.subject) {
+        if !self.take_publish_token(now_ms, client) {
+            self.stats.publishes_rate_limited_total += 1;
+            let message = format!(
+                "more than {} publishes a second (burst {})",
+                self.config.publish_rate_per_s, self.config.publish_burst
+            );
+            return self.fail_publish(client, p.id, None, ErrorCode::RateLimited, message);
+        }
+        let subject = match self.check_subject(client, Action::Publish, &p.subject) {
             Ok(subject) => subject,
             Err((code, message)) => {
+                if code == ErrorCode::Forbidden {
+                    self.stats.forbidden_total += 1;
+                }
                 return self.fail_publish(client, p.id, Some(&p.subject), code, message);
             }
         };
@@ -98,6 +110,14 @@ impl Gateway {
                 payload: p.data,
                 headers,
             })));
+    }
+
+    /// Takes one token of the client's publish rate; false when there is none.
+    pub(super) fn take_publish_token(&mut self, now_ms: u64, client: ClientId) -> bool {
+        self.clients
+            .get_mut(&client)
+            .and_then(|c| c.publish_bucket.as_mut())
+            .is_none_or(|bucket| bucket.try_take(now_ms))
     }
 
     fn fail_publish(

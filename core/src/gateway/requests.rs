@@ -17,6 +17,7 @@ impl Gateway {
         }
         match state.encoding.decode_client(data) {
             Ok(frame) => self.on_client_frame(now_ms, client, frame),
+            Err(_) if self.awaiting_token(client) => self.refuse_unauthenticated(client),
             Err(err) => {
                 self.send(client, err.into_frame());
             }
@@ -25,6 +26,10 @@ impl Gateway {
 
     pub(super) fn on_client_frame(&mut self, now_ms: u64, client: ClientId, frame: ClientFrame) {
         if !self.clients.contains_key(&client) {
+            return;
+        }
+        if self.awaiting_token(client) && !matches!(frame, ClientFrame::Auth { .. }) {
+            self.refuse_unauthenticated(client);
             return;
         }
         match frame {
@@ -36,6 +41,7 @@ impl Gateway {
             ClientFrame::Ping { id } => {
                 self.send(client, ServerFrame::Ok { id });
             }
+            ClientFrame::Auth { id, token } => self.on_auth_frame(now_ms, client, id, token),
         }
     }
 

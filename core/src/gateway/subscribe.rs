@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::access::Action;
 use super::client::{PendingStart, Recovering, Subscription};
 use super::{Gateway, StartSend};
 use crate::broker::{BrokerCommand, BrokerError, Epoch, FetchRequest, Fetched};
@@ -49,11 +50,19 @@ enum Start {
 }
 
 impl Gateway {
-    /// Parses a subject and checks that its topic is exposed: listed in the config,
-    /// or announced by the broker (Kafka's `exposed_topic_pattern`).
-    pub(super) fn check_subject(&self, text: &str) -> Result<Subject, (ErrorCode, String)> {
+    /// Parses a subject, checks that the connection's token allows `action` on it,
+    /// and that its topic is exposed: listed in the config, or announced by the
+    /// broker (Kafka's `exposed_topic_pattern`). Permission comes before exposure,
+    /// so a client learns nothing of topics it may not use.
+    pub(super) fn check_subject(
+        &self,
+        client: ClientId,
+        action: Action,
+        text: &str,
+    ) -> Result<Subject, (ErrorCode, String)> {
         let subject =
             Subject::parse(text).map_err(|e| (ErrorCode::InvalidSubject, e.to_string()))?;
+        self.check_permission(client, action, &subject)?;
         if !self.exposed.contains(subject.topic()) && !self.topic_known(subject.topic()) {
             return Err((
                 ErrorCode::NotExposed,
@@ -78,7 +87,7 @@ impl Gateway {
         let mut seen = BTreeSet::new();
         let mut errors = Vec::new();
         for item in items {
-            let subject = match self.check_subject(&item.subject) {
+            let subject = match self.check_subject(client, Action::Subscribe, &item.subject) {
                 Ok(s) => s,
                 Err((code, message)) => {
                     errors.push((item.subject, code, message));
@@ -111,6 +120,13 @@ impl Gateway {
             accepted.push((subject, start));
         }
         for (subject, code, message) in errors {
+            match code {
+                ErrorCode::Forbidden => self.stats.forbidden_total += 1,
+                ErrorCode::TooManySubscriptions => {
+                    self.stats.subscriptions_refused_limit_total += 1
+                }
+                _ => {}
+            }
             if !self.send_error(client, id, Some(&subject), code, message) {
                 return;
             }
@@ -133,17 +149,7 @@ impl Gateway {
         }
         for text in subjects {
             match Subject::parse(&text) {
-                Ok(subject) => {
-                    let removed = self.clients.get_mut(&client).and_then(|c| {
-                        c.unpause(&subject);
-                        c.subscriptions.remove(&subject)
-                    });
-                    if removed.is_some() {
-                        self.remove_subscriber(&subject, client);
-                        self.fetch_queue
-                            .retain(|w| !(w.client == client && w.subject == subject));
-                    }
-                }
+                Ok(subject) => self.end_subscription(client, &subject),
                 Err(err) => {
                     if !self.send_error(
                         client,
@@ -158,6 +164,19 @@ impl Gateway {
             }
         }
         self.send(client, ServerFrame::Ok { id });
+    }
+
+    /// Forgets `client`'s subscription to `subject`, with its start and queued resume.
+    pub(super) fn end_subscription(&mut self, client: ClientId, subject: &Subject) {
+        let removed = self.clients.get_mut(&client).and_then(|c| {
+            c.unpause(subject);
+            c.subscriptions.remove(subject)
+        });
+        if removed.is_some() {
+            self.remove_subscriber(subject, client);
+            self.fetch_queue
+                .retain(|w| !(w.client == client && &w.subject == subject));
+        }
     }
 
     /// Registers the subscription and sends what it starts with (as far as it fits

@@ -9,11 +9,12 @@
 //!         0x03 publish     id:u64 flags:u8 subject:str [reply_to:str if flags&4] [traceparent:str if flags&8] data:bytes
 //!                          (flags: 1 retained, 2 qos guaranteed)
 //!         0x04 ping        id:u64
+//!         0x05 auth        id:u64 token:str
 //! server  0x81 ok          id:u64
 //!         0x82 error       flags:u8 [id:u64 if flags&1] [subject:str if flags&2] code:u8 message:str
 //!         0x83 message     kind:u8 flags:u8 subject:str epoch:str seq:u64 [data:bytes unless flags&1 (tombstone)]
 //!         0x84 ack         id:u64 epoch:str seq:u64
-//!         0x85 status      status:u8 subject:str
+//!         0x85 status      status:u8 (1 sync, 2 resync: subject:str | 3 token_expiring: expires_in_ms:u64)
 //! ```
 //! Trailing bytes after a frame are an error, so every frame has one encoding.
 
@@ -32,11 +33,15 @@ const OP_SUBSCRIBE: u8 = 0x01;
 const OP_UNSUBSCRIBE: u8 = 0x02;
 const OP_PUBLISH: u8 = 0x03;
 const OP_PING: u8 = 0x04;
+const OP_AUTH: u8 = 0x05;
 const OP_OK: u8 = 0x81;
 const OP_ERROR: u8 = 0x82;
 const OP_MESSAGE: u8 = 0x83;
 const OP_ACK: u8 = 0x84;
 const OP_STATUS: u8 = 0x85;
+const STATUS_SYNC: u8 = 1;
+const STATUS_RESYNC: u8 = 2;
+const STATUS_TOKEN_EXPIRING: u8 = 3;
 
 struct Reader<'a> {
     data: &'a [u8],
@@ -201,6 +206,10 @@ pub fn decode_client(data: &[u8]) -> Result<ClientFrame, DecodeError> {
             })
         }
         OP_PING => ClientFrame::Ping { id: r.id()? },
+        OP_AUTH => ClientFrame::Auth {
+            id: r.id()?,
+            token: r.str()?,
+        },
         op => {
             return Err(DecodeError::new(
                 None,
@@ -266,6 +275,9 @@ pub fn encode_client(frame: &ClientFrame) -> Vec<u8> {
         ClientFrame::Ping { id } => {
             w.u8(OP_PING).u64(id.0);
         }
+        ClientFrame::Auth { id, token } => {
+            w.u8(OP_AUTH).u64(id.0).str(token);
+        }
     }
     w.0
 }
@@ -318,10 +330,15 @@ pub fn encode_server(frame: &ServerFrame) -> Vec<u8> {
         }
         ServerFrame::Status { subject, status } => {
             let s = match status {
-                SyncStatus::Sync => 1,
-                SyncStatus::Resync => 2,
+                SyncStatus::Sync => STATUS_SYNC,
+                SyncStatus::Resync => STATUS_RESYNC,
             };
             w.u8(OP_STATUS).u8(s).str(subject);
+        }
+        ServerFrame::TokenExpiring { expires_in_ms } => {
+            w.u8(OP_STATUS)
+                .u8(STATUS_TOKEN_EXPIRING)
+                .u64(*expires_in_ms);
         }
     }
     w.0
@@ -373,8 +390,12 @@ pub fn decode_server(data: &[u8]) -> Result<ServerFrame, DecodeError> {
         },
         OP_STATUS => {
             let status = match r.u8()? {
-                1 => SyncStatus::Sync,
-                2 => SyncStatus::Resync,
+                STATUS_TOKEN_EXPIRING => {
+                    let expires_in_ms = r.u64()?;
+                    return r.finish(ServerFrame::TokenExpiring { expires_in_ms });
+                }
+                STATUS_SYNC => SyncStatus::Sync,
+                STATUS_RESYNC => SyncStatus::Resync,
                 _ => return Err(r.err("unknown status")),
             };
             ServerFrame::Status {

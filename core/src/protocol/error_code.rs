@@ -25,10 +25,12 @@ pub enum ErrorCode {
     RateLimited,
     /// A bug in the gateway; the request may be retried.
     Internal,
+    /// The token of an `auth` frame is missing, malformed, forged, expired or revoked.
+    Unauthorized,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 12] = [
         ErrorCode::InvalidFrame,
         ErrorCode::UnknownOp,
         ErrorCode::InvalidSubject,
@@ -40,6 +42,7 @@ impl ErrorCode {
         ErrorCode::Unavailable,
         ErrorCode::RateLimited,
         ErrorCode::Internal,
+        ErrorCode::Unauthorized,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +58,7 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
+            ErrorCode::Unauthorized => "unauthorized",
         }
     }
 

@@ -73,6 +73,12 @@ pub enum ClientFrame {
     Ping {
         id: RequestId,
     },
+    /// A token: the first frame of a connection that brought none in its handshake,
+    /// or a refresh on a live one.
+    Auth {
+        id: RequestId,
+        token: String,
+    },
 }
 
 impl ClientFrame {
@@ -80,7 +86,8 @@ impl ClientFrame {
         match self {
             ClientFrame::Subscribe { id, .. }
             | ClientFrame::Unsubscribe { id, .. }
-            | ClientFrame::Ping { id } => *id,
+            | ClientFrame::Ping { id }
+            | ClientFrame::Auth { id, .. } => *id,
             ClientFrame::Publish(p) => p.id,
         }
     }
@@ -203,6 +210,11 @@ pub enum ServerFrame {
         subject: Arc<str>,
         status: SyncStatus,
     },
+    /// The connection's token expires in this many milliseconds; send `auth` with a
+    /// fresh one, or the connection is closed (4002) when it does.
+    TokenExpiring {
+        expires_in_ms: u64,
+    },
 }
 
 impl ServerFrame {
@@ -216,6 +228,7 @@ impl ServerFrame {
             ServerFrame::Status { subject, .. } => 64 + subject.len(),
             ServerFrame::Ack { epoch, .. } => 64 + epoch.as_str().len(),
             ServerFrame::Ok { .. } => 32,
+            ServerFrame::TokenExpiring { .. } => 64,
         }
     }
 }

@@ -32,6 +32,7 @@ struct RawFrame {
     traceparent: Option<String>,
     history: Option<u32>,
     resume: Option<BTreeMap<String, RawResume>>,
+    token: Option<String>,
     // Server frames.
     code: Option<String>,
     message: Option<String>,
@@ -40,6 +41,7 @@ struct RawFrame {
     #[serde(rename = "type")]
     kind: Option<String>,
     status: Option<String>,
+    expires_in_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -49,12 +51,21 @@ struct RawResume {
 }
 
 fn parse_raw(data: &[u8]) -> Result<RawFrame, DecodeError> {
-    match serde_json::from_slice::<RawFrame>(data) {
+    // JSON text is UTF-8 (RFC 8259); serde_json would let invalid bytes through in
+    // fields it ignores.
+    let Ok(data) = std::str::from_utf8(data) else {
+        return Err(DecodeError::new(
+            None,
+            ErrorCode::InvalidFrame,
+            "malformed frame: not UTF-8",
+        ));
+    };
+    match serde_json::from_str::<RawFrame>(data) {
         Ok(raw) => Ok(raw),
         Err(err) => {
             // Recover the id if the frame is an object with a numeric id, so the
             // error can name the request.
-            let id = serde_json::from_slice::<serde_json::Value>(data)
+            let id = serde_json::from_str::<serde_json::Value>(data)
                 .ok()
                 .and_then(|v| v.get("id").and_then(serde_json::Value::as_u64))
                 .map(RequestId);
@@ -147,6 +158,10 @@ pub fn decode_client(data: &[u8]) -> Result<ClientFrame, DecodeError> {
             }))
         }
         "ping" => Ok(ClientFrame::Ping { id }),
+        "auth" => Ok(ClientFrame::Auth {
+            id,
+            token: required(raw.token, some_id, "token")?,
+        }),
         other => Err(DecodeError::new(
             some_id,
             ErrorCode::UnknownOp,
@@ -193,6 +208,23 @@ struct OutStatus<'a> {
     subject: &'a str,
     status: &'static str,
 }
+
+#[derive(Serialize)]
+struct OutTokenExpiring {
+    op: &'static str,
+    status: &'static str,
+    expires_in_ms: u64,
+}
+
+#[derive(Serialize)]
+struct OutAuth<'a> {
+    op: &'static str,
+    id: u64,
+    token: &'a str,
+}
+
+/// The `status` of a `token_expiring` frame.
+const TOKEN_EXPIRING: &str = "token_expiring";
 
 #[derive(Serialize)]
 struct OutOk {
@@ -254,6 +286,11 @@ pub fn encode_server(frame: &ServerFrame) -> Vec<u8> {
             subject,
             status: status.as_str(),
         }),
+        ServerFrame::TokenExpiring { expires_in_ms } => to_vec(&OutTokenExpiring {
+            op: "status",
+            status: TOKEN_EXPIRING,
+            expires_in_ms: *expires_in_ms,
+        }),
     }
 }
 
@@ -309,6 +346,11 @@ pub fn decode_server(data: &[u8]) -> Result<ServerFrame, DecodeError> {
         }),
         "status" => {
             let status = match required(raw.status, rid, "status")?.as_str() {
+                TOKEN_EXPIRING => {
+                    return Ok(ServerFrame::TokenExpiring {
+                        expires_in_ms: required(raw.expires_in_ms, rid, "expires_in_ms")?,
+                    })
+                }
                 "sync" => SyncStatus::Sync,
                 "resync" => SyncStatus::Resync,
                 other => {
@@ -419,6 +461,11 @@ pub fn encode_client(frame: &ClientFrame) -> Vec<u8> {
         ClientFrame::Ping { id } => to_vec(&OutOk {
             op: "ping",
             id: id.0,
+        }),
+        ClientFrame::Auth { id, token } => to_vec(&OutAuth {
+            op: "auth",
+            id: id.0,
+            token,
         }),
     }
 }

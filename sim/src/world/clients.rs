@@ -378,6 +378,8 @@ impl World {
             frame,
         };
         match frame {
+            // Auth mode `none`: no token ever expires.
+            ServerFrame::TokenExpiring { .. } => {}
             ServerFrame::Ok { id } => {
                 trace.note(*now_ms, note(FrameNote::Ok { id: id.0 }));
                 match conn.requests.remove(&id.0) {

@@ -290,6 +290,8 @@ impl World {
             match output {
                 Output::Wake { client } => self.on_wake(client)?,
                 Output::Close { client, reason, .. } => self.on_close(client, reason)?,
+                // The simulated gateway runs in auth mode `none`: no tokens to verify.
+                Output::Authenticate { .. } => {}
                 Output::Broker(command) => {
                     let at =
                         self.now_ms + self.rng.random_range(1..=self.plan.broker_latency_ms_max);

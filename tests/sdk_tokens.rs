@@ -1,0 +1,106 @@
+//! The Rust SDK on a `jwt` gateway: it presents its token, hears `token_expiring`,
+//! refreshes, and outlives the first token's expiry; another user's token is refused.
+
+mod common;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sluice_auth::{issue_token, AuthMode, Claims, KeyAlgorithm, KeyConfig, PermissionClaims};
+use sluice_client::{Client, ClientConfig, ClientError, Event, Events, PublishOptions};
+use sluice_core::protocol::ErrorCode;
+
+fn key() -> KeyConfig {
+    KeyConfig {
+        kid: "k1".into(),
+        algorithm: KeyAlgorithm::HS256,
+        secret: Some("sdk-token-test-secret-sdk-token-test".into()),
+        public_key_pem_file: None,
+    }
+}
+
+fn unix_now_s() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn token(user: &str, ttl_s: u64) -> (String, u64) {
+    let exp = unix_now_s() + ttl_s;
+    let claims = Claims {
+        sub: user.into(),
+        exp,
+        nbf: None,
+        iat: None,
+        jti: Some(format!("{user}-{exp}")),
+        permissions: PermissionClaims {
+            all: vec!["/demo/>".into()],
+            ..PermissionClaims::default()
+        },
+    };
+    (issue_token(&key(), &claims).unwrap(), exp)
+}
+
+async fn next_event(events: &mut Events) -> Event {
+    tokio::time::timeout(common::HANG_GUARD, events.next())
+        .await
+        .expect("an event within the hang guard")
+        .expect("events open")
+}
+
+#[tokio::test]
+async fn the_sdk_refreshes_its_token_and_outlives_the_first_one() {
+    let server = common::start(|c| {
+        c.auth.mode = AuthMode::Jwt;
+        c.auth.keys = vec![key()];
+    })
+    .await;
+    let (short, short_exp) = token("ann", 2);
+    let config = ClientConfig {
+        token: Some(short),
+        ..ClientConfig::with_servers([server.url()])
+    };
+    let (client, mut events) = Client::connect(config).await.expect("connects");
+    assert!(matches!(
+        next_event(&mut events).await,
+        Event::Connected { .. }
+    ));
+    // Less than the notice period left: the notice comes at once.
+    match next_event(&mut events).await {
+        Event::TokenExpiring { expires_in_ms } => assert!(expires_in_ms <= 2000),
+        other => panic!("expected token_expiring, got {other:?}"),
+    }
+
+    let refused = client.refresh_token(token("bob", 3600).0).await;
+    assert!(
+        matches!(
+            refused,
+            Err(ClientError::Rejected {
+                code: ErrorCode::Forbidden,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    client.refresh_token(token("ann", 3600).0).await.unwrap();
+
+    // Past the first token's expiry, the connection is still the same one.
+    while unix_now_s() <= short_exp {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    client
+        .publish("/demo/sdk-token", "still here", PublishOptions::default())
+        .await
+        .expect("publish after the first token expired");
+    let stats = server.runtime().stats();
+    assert_eq!(stats.token_expired_disconnects_total, 0);
+    assert_eq!(stats.tokens_accepted_total, 2);
+    assert_eq!(stats.tokens_refused_total, 1);
+    client.close().await;
+    while let Some(event) = events.next().await {
+        assert!(
+            !matches!(event, Event::Disconnected { .. }),
+            "the connection was lost: {event:?}"
+        );
+    }
+}
