@@ -16,3 +16,6 @@ mod stats;
 pub use config::QuicConfig;
 pub use server::QuicServer;
 pub use stats::QuicStats;
+
+/// The transport label of connection and delivery metrics.
+pub(crate) const TRANSPORT: &str = "quic";

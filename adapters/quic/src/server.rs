@@ -37,6 +37,7 @@ impl QuicServer {
         server_config.max_incoming(config.connections_max);
         let endpoint = Endpoint::server(server_config, addr)?;
         let counters = Arc::new(Counters::default());
+        runtime.observer().listening(crate::TRANSPORT);
         let accept = tokio::spawn(accept_loop(
             endpoint.clone(),
             runtime,

@@ -11,11 +11,12 @@ use std::task::Poll;
 use quinn::{Connection, Incoming, RecvStream, SendStream, VarInt, ZeroRttAccepted};
 use sluice_core::close_code;
 use sluice_core::protocol::stream_framing::{write_frame, FrameReader};
-use sluice_core::protocol::{binary, Encoding, ServerFrame};
+use sluice_core::protocol::{binary, Encoding, Message, MessageKind, RecordOrigin, ServerFrame};
 use sluice_runtime::{ClientHandle, Runtime};
 
 use crate::config::QuicConfig;
 use crate::stats::Counters;
+use crate::TRANSPORT;
 
 /// Largest chunk read from the stream at once.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
@@ -42,11 +43,15 @@ pub async fn run(
     // is held by the idle timeout (and `connections_max`) alone.
     let (send, recv) = connection.accept_bi().await.map_err(io::Error::other)?;
     let client = runtime.connect(Encoding::Binary);
+    runtime.observer().connected(TRANSPORT);
     let ending = tokio::select! {
         ending = read(&connection, recv, &client, &config, &counters, handshake_done) => ending,
-        ending = write(send, &client, &config) => ending,
+        ending = write(send, &client, &runtime, &config) => ending,
     };
     drop(client);
+    runtime
+        .observer()
+        .disconnected(TRANSPORT, close_reason(ending));
     // Counted closed before the client can learn of it.
     drop(open);
     if let Some((code, reason)) = ending {
@@ -124,8 +129,24 @@ async fn read(
     }
 }
 
-async fn write(mut send: SendStream, client: &ClientHandle, config: &QuicConfig) -> Ending {
-    let mut frames: Vec<ServerFrame> = Vec::with_capacity(config.write_batch_frames_max);
+/// The disconnect reason as a metric label, as the WebSocket transport reports it.
+fn close_reason(ending: Ending) -> &'static str {
+    match ending {
+        None => "client_closed",
+        Some((_, "frame too large")) => "frame_too_large",
+        Some((_, reason)) => reason,
+    }
+}
+
+async fn write(
+    mut send: SendStream,
+    client: &ClientHandle,
+    runtime: &Runtime,
+    config: &QuicConfig,
+) -> Ending {
+    // Grows with the batches actually written: an idle connection stays small.
+    let mut frames: Vec<ServerFrame> = Vec::new();
+    let mut origins: Vec<RecordOrigin> = Vec::new();
     let mut buffer = Vec::new();
     loop {
         if let Err(closed) = client
@@ -136,6 +157,14 @@ async fn write(mut send: SendStream, client: &ClientHandle, config: &QuicConfig)
         }
         buffer.clear();
         for frame in frames.drain(..) {
+            if let ServerFrame::Message(Message {
+                kind: MessageKind::Update,
+                origin: Some(origin),
+                ..
+            }) = &frame
+            {
+                origins.push(origin.clone());
+            }
             write_frame(&mut buffer, &Encoding::Binary.encode_server(&frame));
         }
         tokio::select! {
@@ -143,6 +172,10 @@ async fn write(mut send: SendStream, client: &ClientHandle, config: &QuicConfig)
                 return None;
             },
             closed = client.closed() => return Some((closed.code, closed.reason)),
+        }
+        if !origins.is_empty() {
+            runtime.observer().delivered(TRANSPORT, &origins);
+            origins.clear();
         }
     }
 }
