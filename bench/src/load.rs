@@ -1,60 +1,21 @@
-//! The load: many WebSocket connections to one system, subscribers counting what
+//! The load: many connections (`conn.rs`) to one system, subscribers counting what
 //! they receive and how late, publishers sending timestamped payloads at a fixed
-//! total rate. Connections spread over 127.0.0.2–127.0.0.251 as source addresses,
-//! so one machine can open tens of thousands without running out of ports.
+//! total rate.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context};
-use futures_util::{SinkExt, StreamExt};
+use anyhow::anyhow;
 use hdrhistogram::Histogram;
-use tokio::net::TcpSocket;
 use tokio::sync::{mpsc, watch};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use crate::conn::Conn;
 use crate::wire::Wire;
-
-pub type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Latencies are recorded in microseconds, up to a minute.
 pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
-}
-
-/// Opens connection number `index` to `url`.
-pub async fn connect(url: &str, wire: &dyn Wire, index: usize) -> anyhow::Result<Socket> {
-    let mut request = url.into_client_request()?;
-    if let Some(subprotocol) = wire.subprotocol() {
-        request.headers_mut().insert(
-            "Sec-WebSocket-Protocol",
-            HeaderValue::from_static(subprotocol),
-        );
-    }
-    let host = request
-        .uri()
-        .host()
-        .ok_or_else(|| anyhow!("no host in {url}"))?;
-    let port = request.uri().port_u16().unwrap_or(80);
-    let server = SocketAddr::new(host.parse()?, port);
-    let source = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2 + (index % 250) as u8));
-    let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::new(source, 0))?;
-    let stream = socket.connect(server).await.context("TCP connect")?;
-    stream.set_nodelay(true)?;
-    let (mut socket, _) =
-        tokio_tungstenite::client_async_with_config(request, MaybeTlsStream::Plain(stream), None)
-            .await
-            .context("WebSocket handshake")?;
-    for hello in wire.hello() {
-        socket.send(frame(wire, hello)).await?;
-    }
-    Ok(socket)
 }
 
 /// Microseconds since `origin`, the clock every payload's timestamp uses.
@@ -79,26 +40,15 @@ pub fn sent_micros(payload: &[u8]) -> Option<u64> {
     u64::from_str_radix(digits, 16).ok()
 }
 
-/// Wraps an outgoing protocol message as the system expects it.
-pub fn frame(wire: &dyn Wire, bytes: Vec<u8>) -> Message {
-    if wire.text_frames() {
-        Message::text(String::from_utf8_lossy(&bytes).into_owned())
-    } else {
-        Message::binary(bytes)
-    }
-}
-
 /// Reads until the system names this connection's session (Pusher's socket id);
 /// `None` for systems that have none.
-pub async fn session(socket: &mut Socket, wire: &dyn Wire) -> anyhow::Result<Option<String>> {
+pub async fn session(conn: &mut Conn, wire: &dyn Wire) -> anyhow::Result<Option<String>> {
     if !wire.needs_session() {
         return Ok(None);
     }
-    while let Some(message) = socket.next().await {
-        if let Message::Text(text) = message? {
-            if let Some(session) = wire.session(text.as_bytes()) {
-                return Ok(Some(session));
-            }
+    while let Some(message) = conn.recv().await? {
+        if let Some(session) = wire.session(&message) {
+            return Ok(Some(session));
         }
     }
     Err(anyhow!(
@@ -124,35 +74,31 @@ pub struct Window {
 /// A subscriber: subscribes to `subject`, says so on `ready`, then reads until
 /// `stop`, timing every payload sent inside the measurement window.
 pub async fn subscriber(
-    mut socket: Socket,
+    mut conn: Conn,
     wire: Arc<dyn Wire>,
     subject: String,
     window: Arc<Window>,
     ready: mpsc::Sender<()>,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<SubscriberReport> {
-    let session = session(&mut socket, wire.as_ref()).await?;
+    let session = session(&mut conn, wire.as_ref()).await?;
     let subscribe = wire.subscribe(&subject, 1, session.as_deref());
-    socket.send(frame(wire.as_ref(), subscribe)).await?;
+    conn.send(wire.as_ref(), subscribe).await?;
     let mut partial = Vec::new();
     let mut latency_us = new_histogram();
     let mut deliveries = 0;
     let mut confirmed = false;
     loop {
         let message = tokio::select! {
-            message = socket.next() => message,
+            message = conn.recv() => message?,
             _ = stop.changed() => break,
         };
-        let data = match message {
-            Some(Ok(Message::Binary(data))) => data,
-            Some(Ok(Message::Text(text))) => text.as_bytes().to_vec().into(),
-            Some(Ok(_)) => continue,
-            Some(Err(error)) => return Err(error.into()),
-            None => return Err(anyhow!("the server closed the connection")),
+        let Some(data) = message else {
+            return Err(anyhow!("the server closed the connection"));
         };
         let received = wire.receive(&data, &mut partial);
         for reply in received.replies {
-            socket.send(frame(wire.as_ref(), reply)).await?;
+            conn.send(wire.as_ref(), reply).await?;
         }
         if received.confirmed > 0 && !confirmed {
             confirmed = true;
@@ -180,7 +126,7 @@ pub async fn subscriber(
 /// A publisher: sends `rate_per_s` payloads a second, round robin over
 /// `subjects`, until `stop`; answers (acks) are read and dropped.
 pub async fn publisher(
-    mut socket: Socket,
+    mut conn: Conn,
     wire: Arc<dyn Wire>,
     subjects: Vec<String>,
     rate_per_s: f64,
@@ -189,19 +135,17 @@ pub async fn publisher(
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<u64> {
     // Pusher only lets a connection trigger events on channels it is subscribed to.
-    if let Some(session) = session(&mut socket, wire.as_ref()).await? {
+    if let Some(session) = session(&mut conn, wire.as_ref()).await? {
         let mut partial = Vec::new();
         for (id, subject) in subjects.iter().enumerate() {
             let subscribe = wire.subscribe(subject, id as u64, Some(&session));
-            socket.send(frame(wire.as_ref(), subscribe)).await?;
+            conn.send(wire.as_ref(), subscribe).await?;
         }
         let mut confirmed = 0;
         while confirmed < subjects.len() {
-            match socket.next().await {
-                Some(Ok(message)) => {
-                    confirmed += wire.receive(&message.into_data(), &mut partial).confirmed;
-                }
-                _ => {
+            match conn.recv().await? {
+                Some(message) => confirmed += wire.receive(&message, &mut partial).confirmed,
+                None => {
                     return Err(anyhow!(
                         "the publisher's connection ended while subscribing"
                     ))
@@ -209,8 +153,7 @@ pub async fn publisher(
             }
         }
     }
-    let (mut sink, mut stream) = socket.split();
-    let draining = tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
+    let (mut sink, draining) = conn.into_sink(Arc::clone(&wire));
     let tick = Duration::from_millis(5);
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -228,7 +171,7 @@ pub async fn publisher(
             next_subject += 1;
             sent += 1;
             let publish = wire.publish(subject, &payload(origin, payload_bytes), sent);
-            sink.feed(frame(wire.as_ref(), publish)).await?;
+            sink.feed(publish).await?;
         }
         sink.flush().await?;
     }

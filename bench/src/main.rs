@@ -3,6 +3,7 @@
 //! generator in this process, and writes `results.json`, `results.md` and charts.
 //! Benchmarks measure; they are not tests.
 
+mod conn;
 mod load;
 mod proc_stats;
 mod report;

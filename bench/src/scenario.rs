@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 use serde::Serialize;
 use tokio::sync::{mpsc, watch, Semaphore};
 
+use crate::conn::Conn;
 use crate::load::{self, new_histogram, Window};
 use crate::proc_stats::{self, ProcSample};
 use crate::system::{Running, SystemKind};
@@ -95,7 +96,7 @@ async fn connect_subscribers(
     let started = Instant::now();
     let mut subscribers = Vec::with_capacity(load.connections);
     for index in 0..load.connections {
-        let (url, wire) = (system.url.clone(), Arc::clone(&system.wire));
+        let target = system.target.clone();
         let subject = format!("/bench/s{}", index % load.subjects.max(1));
         let (window, ready_tx, stop_rx, gate) = (
             Arc::clone(&window),
@@ -105,9 +106,10 @@ async fn connect_subscribers(
         );
         subscribers.push(tokio::spawn(async move {
             let permit = gate.acquire_owned().await?;
-            let socket = load::connect(&url, wire.as_ref(), index).await?;
+            let conn = Conn::open(&target, index).await?;
             drop(permit);
-            load::subscriber(socket, wire, subject, window, ready_tx, stop_rx).await
+            let wire = Arc::clone(&target.wire);
+            load::subscriber(conn, wire, subject, window, ready_tx, stop_rx).await
         }));
     }
     drop(ready_tx);
@@ -165,11 +167,10 @@ pub async fn run(
             .collect();
         let mut publishers = Vec::new();
         for p in 0..PUBLISHERS {
-            let socket =
-                load::connect(&system.url, system.wire.as_ref(), load.connections + p).await?;
+            let conn = Conn::open(&system.target, load.connections + p).await?;
             publishers.push(tokio::spawn(load::publisher(
-                socket,
-                Arc::clone(&system.wire),
+                conn,
+                Arc::clone(&system.target.wire),
                 subjects.clone(),
                 load.publish_rate_per_s / PUBLISHERS as f64,
                 load.payload_bytes,

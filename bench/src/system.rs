@@ -10,13 +10,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use crate::wire::{NatsWire, PusherWire, SluiceWire, Wire};
+use crate::conn::{QuicClient, Target};
+use crate::wire::{NatsWire, PusherWire, SluiceWire};
 
 /// Which system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SystemKind {
     Sluice,
+    /// Sluice over QUIC (TLS with a generated certificate, pinned by the load).
+    SluiceQuic,
     /// nats-server (Debian's package) with its WebSocket listener.
     Nats,
     /// sockudo (`cargo install sockudo`), a Pusher-protocol server.
@@ -27,6 +30,7 @@ impl SystemKind {
     pub fn name(self) -> &'static str {
         match self {
             SystemKind::Sluice => "sluice",
+            SystemKind::SluiceQuic => "sluice-quic",
             SystemKind::Nats => "nats-server",
             SystemKind::Sockudo => "sockudo",
         }
@@ -36,9 +40,8 @@ impl SystemKind {
 /// A running system.
 pub struct Running {
     pub kind: SystemKind,
-    pub url: String,
+    pub target: Target,
     pub pid: u32,
-    pub wire: Arc<dyn Wire>,
     child: Child,
 }
 
@@ -54,8 +57,28 @@ impl Drop for Running {
 pub fn start(kind: SystemKind, dir: &Path, sluice_bin: &Path) -> anyhow::Result<Running> {
     fs::create_dir_all(dir)?;
     let port = free_port()?;
-    let (mut command, url, wire): (Command, String, Arc<dyn Wire>) = match kind {
-        SystemKind::Sluice => {
+    let (mut command, target): (Command, Target) = match kind {
+        SystemKind::Sluice | SystemKind::SluiceQuic => {
+            let mut quic = None;
+            let mut tls = String::new();
+            if kind == SystemKind::SluiceQuic {
+                let generated = rcgen::generate_simple_self_signed(vec![
+                    "localhost".to_owned(),
+                    "127.0.0.1".to_owned(),
+                ])?;
+                let (cert_path, key_path) = (dir.join("quic.crt"), dir.join("quic.key"));
+                fs::write(&cert_path, generated.cert.pem())?;
+                fs::write(&key_path, generated.signing_key.serialize_pem())?;
+                let udp = free_udp_port()?;
+                tls = format!(
+                    "[tls]\ncert_path = {cert_path:?}\nkey_path = {key_path:?}\n[quic]\nlisten = \"127.0.0.1:{udp}\"\nconnections_max = 100000\n"
+                );
+                let pin = sluice_tls::Fingerprint::of(generated.cert.der());
+                quic = Some(Arc::new(QuicClient::new(
+                    SocketAddr::from(([127, 0, 0, 1], udp)),
+                    pin,
+                )?));
+            }
             let config = dir.join("sluice.toml");
             fs::write(
                 &config,
@@ -68,10 +91,12 @@ message_cache_messages_per_subject_max = 16
 [websocket]
 ping_interval_ms = 60000
 pong_timeout_ms = 120000
+connections_max = 100000
+connections_per_ip_max = 100000
 [broker.memory]
 partitions = 4
 retention_records_max = 20000
-"#
+{tls}"#
                 ),
             )?;
             let mut command = Command::new(sluice_bin);
@@ -80,11 +105,12 @@ retention_records_max = 20000
                 .arg("--config")
                 .arg(&config)
                 .env("RUST_LOG", "warn");
-            (
-                command,
-                format!("ws://127.0.0.1:{port}/v1/ws"),
-                Arc::new(SluiceWire),
-            )
+            let target = Target {
+                url: format!("ws://127.0.0.1:{port}/v1/ws"),
+                wire: Arc::new(SluiceWire),
+                quic,
+            };
+            (command, target)
         }
         SystemKind::Nats => {
             let binary = which("nats-server").context(
@@ -100,11 +126,12 @@ retention_records_max = 20000
             )?;
             let mut command = Command::new(binary);
             command.arg("-c").arg(&config);
-            (
-                command,
-                format!("ws://127.0.0.1:{port}"),
-                Arc::new(NatsWire),
-            )
+            let target = Target {
+                url: format!("ws://127.0.0.1:{port}"),
+                wire: Arc::new(NatsWire),
+                quic: None,
+            };
+            (command, target)
         }
         SystemKind::Sockudo => {
             let binary = which("sockudo").context(
@@ -143,13 +170,14 @@ retention_records_max = 20000
                 key: key.to_owned(),
                 secret: secret.to_owned(),
             };
-            (
-                command,
-                format!(
+            let target = Target {
+                url: format!(
                     "ws://127.0.0.1:{port}/app/{key}?protocol=7&client=sluice-bench&version=1.0"
                 ),
-                Arc::new(wire),
-            )
+                wire: Arc::new(wire),
+                quic: None,
+            };
+            (command, target)
         }
     };
     let log = fs::File::create(dir.join(format!("{}.log", kind.name())))?;
@@ -162,9 +190,8 @@ retention_records_max = 20000
     let pid = child.id();
     let running = Running {
         kind,
-        url,
+        target,
         pid,
-        wire,
         child,
     };
     wait_listening(
@@ -173,6 +200,12 @@ retention_records_max = 20000
     )
     .with_context(|| format!("{} did not start; see {}", kind.name(), dir.display()))?;
     Ok(running)
+}
+
+fn free_udp_port() -> anyhow::Result<u16> {
+    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn free_port() -> anyhow::Result<u16> {
