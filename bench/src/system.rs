@@ -84,6 +84,8 @@ pub fn start(kind: SystemKind, dir: &Path, sluice_bin: &Path) -> anyhow::Result<
                 &config,
                 format!(
                     r#"listen = "127.0.0.1:{port}"
+[admin]
+listen = "127.0.0.1:0"
 [gateway]
 exposed_topics = ["bench"]
 publishes_in_flight_per_client_max = 65536
