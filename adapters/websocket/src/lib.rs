@@ -104,7 +104,11 @@ async fn accept_loop(
             let served = match security {
                 None => connection::run(stream, runtime, config, admitted).await,
                 #[cfg(feature = "tls")]
-                Some(acceptor) => tls::run(acceptor, stream, runtime, config, admitted).await,
+                // Boxed: the TLS session is large, and every plain connection's task
+                // would otherwise be sized for it.
+                Some(acceptor) => {
+                    Box::pin(tls::run(acceptor, stream, runtime, config, admitted)).await
+                }
                 #[cfg(not(feature = "tls"))]
                 Some(never) => match never {},
             };
