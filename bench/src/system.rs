@@ -89,6 +89,9 @@ listen = "127.0.0.1:0"
 [gateway]
 exposed_topics = ["bench"]
 publishes_in_flight_per_client_max = 65536
+# The generator's few publisher connections carry the whole rate: no per-connection
+# publish limit (the default, 1000/s, is an abuse guard for apps).
+publish_rate_per_s = 0
 message_cache_messages_per_subject_max = 16
 [websocket]
 ping_interval_ms = 60000
