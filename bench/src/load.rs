@@ -65,8 +65,6 @@ pub struct SubscriberReport {
 /// Shared between the harness and all subscribers of a run.
 pub struct Window {
     pub origin: Instant,
-    /// Deliveries counted so far, by every subscriber.
-    pub deliveries: AtomicU64,
     /// Only messages sent at or after this (µs since `origin`) are measured.
     pub measure_from_us: AtomicU64,
 }
@@ -112,7 +110,6 @@ pub async fn subscriber(
             };
             if sent >= from && from > 0 {
                 deliveries += 1;
-                window.deliveries.fetch_add(1, Ordering::Relaxed);
                 latency_us.saturating_record(now.saturating_sub(sent).max(1));
             }
         }

@@ -87,7 +87,6 @@ async fn connect_subscribers(
     let origin = Instant::now();
     let window = Arc::new(Window {
         origin,
-        deliveries: AtomicU64::new(0),
         measure_from_us: AtomicU64::new(0),
     });
     let (stop, stop_rx) = watch::channel(false);
@@ -158,8 +157,7 @@ pub async fn run(
     };
     let connected = connect_subscribers(system, load, in_flight).await?;
     let publishing = matches!(scenario, ScenarioKind::Fanout | ScenarioKind::Broadcast);
-    let mut published = 0;
-    let (mut cpu_percent, measured_s);
+    let (cpu_percent, measured_s);
     if publishing {
         let (stop_publishers, stop_rx) = watch::channel(false);
         let subjects: Vec<String> = (0..load.subjects.max(1))
@@ -192,7 +190,7 @@ pub async fn run(
         cpu_percent = 100.0 * (after.cpu_s - before.cpu_s) / measured_s;
         let _ = stop_publishers.send(true);
         for publisher in publishers {
-            published += publisher.await??;
+            publisher.await??;
         }
         // Let what was sent in the window arrive.
         tokio::time::sleep(Duration::from_millis(1_000)).await;
@@ -210,10 +208,6 @@ pub async fn run(
         deliveries += report.deliveries;
         latency_us.add(&report.latency_us)?;
     }
-    if !publishing {
-        cpu_percent = 0.0;
-    }
-    let _ = published;
     let fanout = load.connections as f64 / load.subjects.max(1) as f64;
     let ms = |q: f64| latency_us.value_at_quantile(q) as f64 / 1000.0;
     let cdf = (0..=200)

@@ -77,15 +77,9 @@ fn target_dir() -> PathBuf {
 
 /// The peers `args` names with `--peers` (`--peers nats,sockudo` or `--peers=...`).
 fn bench_peers(args: &[String]) -> Vec<&str> {
-    args.iter()
-        .enumerate()
-        .filter_map(|(i, a)| match a.strip_prefix("--peers") {
-            Some("") => args.get(i + 1).map(String::as_str),
-            Some(rest) => rest.strip_prefix('='),
-            None => None,
-        })
-        .flat_map(|peers| peers.split(','))
-        .collect()
+    flag_value(args, "--peers")
+        .map(|peers| peers.split(',').collect())
+        .unwrap_or_default()
 }
 
 /// Debian packages the bench needs for `args`: nats-server for `--peers nats`,
@@ -142,9 +136,14 @@ pub fn bench_commands(args: &[String]) -> (Command, Command) {
 
 /// The value of `--tier`, as `--tier X` or `--tier=X`.
 pub fn tier(args: &[String]) -> Option<&str> {
+    flag_value(args, "--tier")
+}
+
+/// The value of `flag` in `args`, as `FLAG X` or `FLAG=X`.
+fn flag_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
     args.iter()
         .enumerate()
-        .find_map(|(i, a)| match a.strip_prefix("--tier") {
+        .find_map(|(i, a)| match a.strip_prefix(flag) {
             Some("") => args.get(i + 1).map(String::as_str),
             Some(rest) => rest.strip_prefix('='),
             None => None,
