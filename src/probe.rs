@@ -46,7 +46,8 @@ impl GatewayProbe for ServerProbe {
                 ..
             } => Health {
                 bootstrap: match &*bootstrap.borrow() {
-                    Bootstrap::Ready => Ok(()),
+                    Bootstrap::Ready if self.runtime.broker_caught_up() => Ok(()),
+                    Bootstrap::Ready => Err("bootstrap: applying the records read".into()),
                     Bootstrap::Connecting(why) => {
                         Err(format!("bootstrap: waiting for Kafka: {why}"))
                     }

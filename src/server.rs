@@ -210,6 +210,7 @@ impl Launched {
         let cert = load_certificate(&config.tls, config.listen.ip())?;
         if let Some(mut bootstrap) = bootstrap {
             wait_for_bootstrap(&mut bootstrap).await?;
+            wait_for_caught_up(&runtime).await;
         }
         wait_for_topics(&runtime, &config.gateway.exposed_topics).await;
         let listener = sluice_websocket::bind(config.listen, &config.websocket)
@@ -372,6 +373,14 @@ impl Drop for Server {
 /// topic, so the first clients are not refused as `unavailable` because an event
 /// was still on its way from the broker adapter. Bounded: a topic the broker never
 /// announces is logged, and clients get `unavailable` for it until it appears.
+/// Waits until the core has applied the bootstrap's records, which the broker
+/// session has already sent: moments at most.
+async fn wait_for_caught_up(runtime: &Runtime) {
+    while !runtime.broker_caught_up() {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 async fn wait_for_topics(runtime: &Runtime, topics: &[String]) {
     const WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(30);
     let started = std::time::Instant::now();

@@ -270,3 +270,46 @@ async fn topics_matching_the_pattern_appear_without_a_restart() {
         (Some("0.93"), Some(offset))
     );
 }
+
+/// Readiness must mean the core has the snapshots, not that they are in flight: the
+/// session sends `CaughtUp` behind every bootstrap record (the server waits for the
+/// core to apply it), then says Ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caught_up_follows_every_bootstrap_record_and_precedes_ready() {
+    use sluice_core::BrokerEvent;
+    let tansu = Tansu::start();
+    tansu.create_topic("boot", 3, false);
+    let p = producer(&tansu);
+    let mut written = std::collections::BTreeSet::new();
+    for i in 0..300 {
+        let (partition, offset) = produce(&p, "boot", &format!("k{i}"), Some("v"), &[]).await;
+        written.insert((partition as u32, offset as u64));
+    }
+    let mut config = Config::default();
+    common::tansu::use_kafka(&mut config, &tansu, &["boot"]);
+    let mut link = sluice_kafka::connect(config.broker.kafka.clone(), vec!["boot".into()])
+        .expect("the session starts");
+    let mut seen = std::collections::BTreeSet::new();
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(60), link.events.recv())
+            .await
+            .expect("the bootstrap ends")
+            .expect("the session runs");
+        match event {
+            BrokerEvent::Records(records) => {
+                seen.extend(records.iter().map(|r| (r.partition, r.offset)));
+            }
+            BrokerEvent::CaughtUp => break,
+            _ => {}
+        }
+    }
+    assert_eq!(seen, written, "every bootstrap record precedes CaughtUp");
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        link.bootstrap
+            .wait_for(|b| *b == sluice_kafka::Bootstrap::Ready),
+    )
+    .await
+    .expect("Ready follows CaughtUp")
+    .expect("the session runs");
+}

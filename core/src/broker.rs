@@ -177,4 +177,9 @@ pub enum BrokerEvent {
         fetch: FetchId,
         result: Result<Fetched, BrokerError>,
     },
+    /// Every record the broker held when the gateway started (its bootstrap) was
+    /// sent before this event. Readiness waits for the core to have applied it, not
+    /// for the broker to have sent the records, so the first client sees complete
+    /// snapshots. A broker without a bootstrap need not send it.
+    CaughtUp,
 }

@@ -3,7 +3,9 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod forwarder;
 pub mod http;
+pub mod mock_kafka;
 pub mod otlp;
 pub mod process;
 pub mod prometheus;
@@ -23,6 +25,39 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// A `message` frame's type, data and seq, to compare in one assertion.
+pub fn message_fields(m: &Value) -> (Option<&str>, Option<&str>, Option<u64>) {
+    (m["type"].as_str(), m["data"].as_str(), m["seq"].as_u64())
+}
+
+/// A new client subscribed to `subject`, and the first frame after the `ok` (the
+/// snapshot, if the subject has one).
+pub async fn subscribe_new_client(url: &str, subject: &str) -> (RawClient, Value) {
+    let mut client = RawClient::connect(url, "sluice.v1.json")
+        .await
+        .with_guard(SLOW_HANG_GUARD);
+    let subscribe = serde_json::json!({"op":"subscribe","id":1,"subjects":[subject]});
+    assert_eq!(client.request(&subscribe.to_string()).await["op"], "ok");
+    let first = client.recv().await;
+    (client, first)
+}
+
+/// A new client resuming `subject` from `(epoch, seq)`, a position the gateway must
+/// call void: asserts the `resync` and returns the client, its snapshot (if any) next.
+pub async fn resume_expecting_resync(url: &str, subject: &str, epoch: &str, seq: u64) -> RawClient {
+    let mut client = RawClient::connect(url, "sluice.v1.json")
+        .await
+        .with_guard(SLOW_HANG_GUARD);
+    let resume = serde_json::json!({"op":"subscribe","id":1,"subjects":[subject],
+        "resume":{subject:{"epoch":epoch,"seq":seq}}});
+    assert_eq!(client.request(&resume.to_string()).await["op"], "ok");
+    assert_eq!(
+        client.recv().await,
+        serde_json::json!({"op":"status","subject":subject,"status":"resync"})
+    );
+    client
+}
 
 /// Guards against hangs only; no test relies on timing.
 pub const HANG_GUARD: Duration = Duration::from_secs(20);

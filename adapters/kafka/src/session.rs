@@ -31,7 +31,9 @@ pub enum Bootstrap {
         records_done: u64,
         records_total: u64,
     },
-    /// Caught up: snapshots are rebuilt and live consumption runs.
+    /// Caught up: every bootstrap record, then [`BrokerEvent::CaughtUp`], went to the
+    /// core, and live consumption runs. The core may still be applying them: readiness
+    /// also asks the core whether it applied `CaughtUp`.
     Ready,
 }
 
@@ -162,6 +164,11 @@ impl Session {
                         (done + at.saturating_sub(t.start), total + t.target.saturating_sub(t.start))
                     });
                     if done >= total {
+                        // Behind every bootstrap record in the channel: the core has
+                        // applied them all once it applies this.
+                        if self.events.send(BrokerEvent::CaughtUp).await.is_err() {
+                            break;
+                        }
                         tracing::info!(records = total, "Kafka bootstrap complete: snapshots rebuilt");
                         self.bootstrap.send_replace(Bootstrap::Ready);
                     } else {
@@ -234,18 +241,23 @@ impl Session {
                 .send(meta)
                 .await
                 .map_err(|_| "gateway gone".to_string())?;
+            // The reset stopped these partitions' fetchers (a seek is refused now), so
+            // they are assigned again, at the new start.
+            let mut stopped = TopicPartitionList::new();
+            let mut restart = TopicPartitionList::new();
             for (partition, _, low) in lost {
                 positions.insert((topic.clone(), partition), low);
-                let timeout = Duration::from_millis(self.config.request_timeout_ms);
-                self.consumer
-                    .seek(
-                        &topic,
-                        partition as i32,
-                        Offset::Offset(low as i64),
-                        timeout,
-                    )
+                stopped.add_partition(&topic, partition as i32);
+                restart
+                    .add_partition_offset(&topic, partition as i32, Offset::Offset(low as i64))
                     .map_err(|e| e.to_string())?;
             }
+            self.consumer
+                .incremental_unassign(&stopped)
+                .map_err(|e| e.to_string())?;
+            self.consumer
+                .incremental_assign(&restart)
+                .map_err(|e| e.to_string())?;
         }
         Ok(())
     }
@@ -303,7 +315,7 @@ impl Session {
         let consumer = self.consumer.clone();
         let config = self.config.clone();
         let timeout = Duration::from_millis(config.request_timeout_ms);
-        let names: Vec<String> = {
+        let (names, answering_broker): (Vec<String>, i32) = {
             let metadata = tokio::task::spawn_blocking({
                 let consumer = consumer.clone();
                 move || consumer.fetch_metadata(None, timeout)
@@ -311,12 +323,18 @@ impl Session {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
-            metadata
+            let names = metadata
                 .topics()
                 .iter()
                 .filter(|t| t.error().is_none() && self.exposure.exposes(t.name()))
                 .map(|t| t.name().to_owned())
-                .collect()
+                .collect();
+            // A broker known to answer; -1 (none known) leaves librdkafka's default.
+            let answering = Some(metadata.orig_broker_id())
+                .filter(|id| *id >= 0)
+                .or_else(|| metadata.brokers().iter().map(|b| b.id()).min())
+                .unwrap_or(-1);
+            (names, answering)
         };
         let id_failures = self.id_failures.load(Ordering::Relaxed);
         let known: BTreeMap<String, Option<u64>> = names
@@ -330,7 +348,7 @@ impl Session {
                 // Topic ids come from DescribeTopics. A cluster that cannot answer it
                 // (no controller, old broker) is tried a few times, then served with
                 // name-based epochs; topics already known keep their ids meanwhile.
-                let (ids, failed) = match describe_topic_ids(consumer.client(), &names, timeout) {
+                let (ids, failed) = match describe_topic_ids(consumer.client(), &names, answering_broker, timeout) {
                     Ok(ids) => (ids, false),
                     Err(err) if id_failures + 1 < ID_ATTEMPTS_MAX && known.len() < names.len() => return Err(err),
                     Err(err) => {
@@ -381,11 +399,17 @@ impl Session {
                 continue;
             }
             if let Some(old) = &old {
+                // Re-pointing assigned partitions at a new log takes two refreshes.
+                // With librdkafka 2.12, an assign right behind the unassign of the same
+                // partition left it fetching the old log's offset, and a seek is refused
+                // once the old log is gone. So this refresh unassigns and forgets the
+                // topic; the next one exposes it anew and tells the core its new epochs.
                 tracing::info!(topic, ?old, new = ?layout, "exposed topic changed; clients get resync");
                 self.unassign(&topic, old.partitions);
-            } else {
-                tracing::info!(topic, partitions = layout.partitions, "exposing topic");
+                self.topology.set(&topic, None);
+                continue;
             }
+            tracing::info!(topic, partitions = layout.partitions, "exposing topic");
             let starts = self.start_offsets(&topic, layout.partitions).await?;
             let partitions = (0..layout.partitions)
                 .map(|p| PartitionMeta {
@@ -394,7 +418,6 @@ impl Session {
                     start_offset: starts[p as usize].0,
                 })
                 .collect();
-            self.topology.set(&topic, Some(layout.clone()));
             // The core must know the layout before the first record of it arrives.
             self.events
                 .send(BrokerEvent::TopicMeta {
@@ -418,6 +441,8 @@ impl Session {
             self.consumer
                 .incremental_assign(&list)
                 .map_err(|e| e.to_string())?;
+            // Known only once assigned: a failed refresh is retried in full.
+            self.topology.set(&topic, Some(layout));
         }
         for topic in self.topology.topics() {
             if !seen.contains(&topic) {

@@ -10,11 +10,16 @@ use std::time::Duration;
 use rdkafka::client::{Client, ClientContext};
 use rdkafka_sys::bindings as rd;
 
-/// Asks the cluster for the ids of `topics`. A topic that does not exist maps to
-/// `None`; a broker that does not report ids (all-zero UUID) also maps to `None`.
+/// Asks broker `broker_id` for the ids of `topics`. A topic that does not exist maps
+/// to `None`; a broker that does not report ids (all-zero UUID) also maps to `None`.
+///
+/// Any broker answers (the request is a Metadata request), so the caller names one
+/// it just heard from rather than librdkafka's default, the controller: a cluster
+/// that advertises no reachable controller still has its topic ids read.
 pub fn describe_topic_ids<C: ClientContext>(
     client: &Client<C>,
     topics: &[String],
+    broker_id: i32,
     timeout: Duration,
 ) -> Result<HashMap<String, Option<u64>>, String> {
     if topics.is_empty() {
@@ -45,6 +50,7 @@ pub fn describe_topic_ids<C: ClientContext>(
             errstr.as_mut_ptr(),
             errstr.len(),
         );
+        rd::rd_kafka_AdminOptions_set_broker(options, broker_id, errstr.as_mut_ptr(), errstr.len());
         let queue = rd::rd_kafka_queue_new(rk);
         rd::rd_kafka_DescribeTopics(rk, collection, options, queue);
         // Generous poll: the request itself is bounded by the admin timeout.

@@ -281,6 +281,12 @@ impl Runtime {
         topics.iter().all(|topic| locked.gateway.topic_known(topic))
     }
 
+    /// Whether the core has applied the broker's bootstrap, up to
+    /// [`BrokerEvent::CaughtUp`].
+    pub fn broker_caught_up(&self) -> bool {
+        self.lock().gateway.broker_caught_up()
+    }
+
     /// Where transports report connections and deliveries.
     pub fn observer(&self) -> &dyn Observer {
         &*self.shared.observer

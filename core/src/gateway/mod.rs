@@ -85,6 +85,8 @@ pub struct Gateway {
     next_fetch: u64,
     outputs: VecDeque<Output>,
     stats: GatewayStats,
+    /// Whether [`BrokerEvent::CaughtUp`] has been applied.
+    broker_caught_up: bool,
     /// The deliberate bug switched on for the simulator's self-test, if any.
     #[cfg(feature = "inject-bugs")]
     injected_bug: Option<crate::InjectedBug>,
@@ -113,6 +115,7 @@ impl Gateway {
             next_fetch: 0,
             outputs: VecDeque::new(),
             stats: GatewayStats::default(),
+            broker_caught_up: false,
             #[cfg(feature = "inject-bugs")]
             injected_bug: None,
             config,
@@ -162,6 +165,7 @@ impl Gateway {
                 }
                 BrokerEvent::Produced { produce, result } => self.on_produced(produce, result),
                 BrokerEvent::Fetched { fetch, result } => self.on_fetched(fetch, result),
+                BrokerEvent::CaughtUp => self.broker_caught_up = true,
             },
             Input::Authenticated {
                 client,
@@ -219,6 +223,12 @@ impl Gateway {
     /// Bytes queued towards `client` right now.
     pub fn client_queue_bytes(&self, client: ClientId) -> Option<usize> {
         self.clients.get(&client).map(|c| c.queue_bytes)
+    }
+
+    /// Whether every bootstrap record the broker sent has been applied
+    /// ([`BrokerEvent::CaughtUp`]), so snapshots are as complete as the log.
+    pub fn broker_caught_up(&self) -> bool {
+        self.broker_caught_up
     }
 
     /// Whether the broker has told this gateway about `topic`'s partitions yet.
@@ -458,5 +468,24 @@ impl Gateway {
         }
         let p = crate::partitioner::partition_for_key(subject.key().map(str::as_bytes), count);
         Some((p, topic.partitions.get(p as usize)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_broker_is_caught_up_only_once_its_marker_is_applied() {
+        let mut gateway = Gateway::new(GatewayConfig::default());
+        assert!(!gateway.broker_caught_up());
+        gateway
+            .handle_input(0, Input::Broker(BrokerEvent::Records(Vec::new())))
+            .unwrap();
+        assert!(!gateway.broker_caught_up());
+        gateway
+            .handle_input(0, Input::Broker(BrokerEvent::CaughtUp))
+            .unwrap();
+        assert!(gateway.broker_caught_up());
     }
 }

@@ -69,7 +69,7 @@ impl Waiting {
         match event {
             BrokerEvent::Produced { produce, .. } => Some(Waiting::Produce(*produce)),
             BrokerEvent::Fetched { fetch, .. } => Some(Waiting::Fetch(*fetch)),
-            BrokerEvent::TopicMeta { .. } | BrokerEvent::Records(_) => None,
+            BrokerEvent::TopicMeta { .. } | BrokerEvent::Records(_) | BrokerEvent::CaughtUp => None,
         }
     }
 
