@@ -193,7 +193,7 @@ async fn snapshots_are_rebuilt_from_kafka_at_start_and_tombstones_delete_them() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn resume_older_than_the_cache_replays_exactly_the_missed_records_of_the_key() {
+async fn resumes_older_than_the_cache_replay_exactly_the_missed_records_of_the_key() {
     let tansu = Tansu::start();
     tansu.create_topic("events", 2, false);
     let p = producer(&tansu);
@@ -204,8 +204,12 @@ async fn resume_older_than_the_cache_replays_exactly_the_missed_records_of_the_k
         expected.push(offset);
         produce(&p, "events", "other", Some("noise"), &[]).await;
     }
+    // One read-back at a time, each examining at most 10 records: several clients'
+    // resumes take turns through the one slot, each in several rounds.
     let server = start_on_kafka(&tansu, &["events"], |c| {
-        c.gateway.message_cache_messages_per_subject_max = 2
+        c.gateway.message_cache_messages_per_subject_max = 2;
+        c.broker.kafka.fetch_concurrency_max = 1;
+        c.broker.kafka.fetch_records_max = 10;
     })
     .await;
     let epoch = {
@@ -213,21 +217,64 @@ async fn resume_older_than_the_cache_replays_exactly_the_missed_records_of_the_k
         subscribe(&mut probe, 1, "/events/k").await;
         probe.recv().await["epoch"].clone()
     };
-    let mut client = RawClient::connect(&server.url(), "sluice.v1.json").await;
-    let resume = json!({"op":"subscribe","id":1,"subjects":["/events/k"],"resume":{"/events/k":{"epoch":epoch,"seq":first}}});
-    assert_eq!(client.request(&resume.to_string()).await["op"], "ok");
-    let mut got = Vec::new();
-    loop {
-        let frame = client.recv().await;
-        if frame["op"] == "status" {
-            assert_eq!(frame["status"], "sync", "{frame}");
-            break;
+    let resumes = (0..3).map(|_| {
+        let url = server.url();
+        let epoch = epoch.clone();
+        async move {
+            let mut client = RawClient::connect(&url, "sluice.v1.json").await;
+            let resume = json!({"op":"subscribe","id":1,"subjects":["/events/k"],"resume":{"/events/k":{"epoch":epoch,"seq":first}}});
+            assert_eq!(client.request(&resume.to_string()).await["op"], "ok");
+            let mut got = Vec::new();
+            loop {
+                let frame = client.recv().await;
+                if frame["op"] == "status" {
+                    assert_eq!(frame["status"], "sync", "{frame}");
+                    return got;
+                }
+                assert_eq!(frame["type"], "recovered", "{frame}");
+                got.push(frame["seq"].as_i64().unwrap());
+            }
         }
-        assert_eq!(frame["type"], "recovered", "{frame}");
-        got.push(frame["seq"].as_i64().unwrap());
+    });
+    for got in futures_util::future::join_all(resumes).await {
+        assert_eq!(got, expected);
     }
-    assert_eq!(got, expected);
-    assert!(server.runtime().stats().resumes_fetched_total >= 1);
+    assert!(server.runtime().stats().resumes_fetched_total >= 3);
+}
+
+/// `bootstrap_lookback_ms`: the snapshots are rebuilt from the records of that
+/// window only, found by timestamp.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lookback_bootstrap_rebuilds_snapshots_from_recent_records_only() {
+    let tansu = Tansu::start();
+    tansu.create_topic("recent", 1, false);
+    let p = producer(&tansu);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let two_hours_ago = FutureRecord::<str, str>::to("recent")
+        .key("stale")
+        .payload("old")
+        .timestamp(now_ms - 2 * 3_600_000);
+    p.send(two_hours_ago, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let (_, fresh) = produce(&p, "recent", "fresh", Some("new"), &[]).await;
+    let server = start_on_kafka(&tansu, &["recent"], |c| {
+        c.broker.kafka.bootstrap_lookback_ms = Some(3_600_000);
+    })
+    .await;
+    let mut client = RawClient::connect(&server.url(), "sluice.v1.json").await;
+    subscribe(&mut client, 1, "/recent/stale").await;
+    subscribe(&mut client, 2, "/recent/fresh").await;
+    let snapshot = client.recv().await;
+    assert_eq!(
+        (snapshot["data"].as_str(), snapshot["seq"].as_i64()),
+        (Some("new"), Some(fresh)),
+        "only the record inside the lookback has a snapshot"
+    );
+    assert_quiet(&mut client).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
