@@ -104,3 +104,39 @@ async fn the_sdk_refreshes_its_token_and_outlives_the_first_one() {
         );
     }
 }
+
+/// QUIC has no upgrade request: the SDK sends its token as the first frame, and
+/// sends it again after a reconnect.
+#[tokio::test]
+async fn over_quic_the_sdk_presents_its_token_in_an_auth_frame() {
+    let server = common::start(|c| {
+        c.tls.self_signed = true;
+        c.quic.listen = Some("127.0.0.1:0".parse().unwrap());
+        c.auth.mode = AuthMode::Jwt;
+        c.auth.keys = vec![key()];
+    })
+    .await;
+    let mut config = ClientConfig::with_servers([server.quic_url().expect("QUIC is on")]);
+    config.tls_pins_sha256 = vec![server.tls_fingerprint().unwrap().to_string()];
+    config.token = Some(token("ann", 3600).0);
+    let (client, mut events) = Client::connect(config).await.expect("connects");
+    assert!(matches!(
+        next_event(&mut events).await,
+        Event::Connected { .. }
+    ));
+    for round in 0..2 {
+        if round > 0 {
+            client.kill_connection().await;
+            while !matches!(next_event(&mut events).await, Event::Connected { .. }) {}
+        }
+        let subject = format!("/demo/quic-token-{round}");
+        assert!(client.subscribe(&[&subject]).await.unwrap().all_accepted());
+        client
+            .publish(&subject, "hello", PublishOptions::default())
+            .await
+            .expect("an authenticated publish is acknowledged");
+    }
+    let stats = server.runtime().stats();
+    assert_eq!(stats.tokens_accepted_total, 2, "one per connection");
+    assert_eq!(stats.tokens_refused_total, 0);
+}

@@ -110,6 +110,18 @@ enum Link {
     Connecting(Attempt),
 }
 
+impl Link {
+    /// Whether a token must be sent as an `auth` frame: the transport is up and had
+    /// no upgrade request to carry it.
+    fn needs_auth_frame(&self) -> bool {
+        match self {
+            #[cfg(feature = "quic")]
+            Link::Up(Transport::Quic(_)) => true,
+            _ => false,
+        }
+    }
+}
+
 enum LinkEvent {
     Incoming(Incoming),
     Attempted(Result<Transport, String>),
@@ -263,14 +275,24 @@ impl Connection {
     }
 
     /// Restores every subscription from its resume point, then sends the requests
-    /// that waited for the connection.
+    /// that waited for the connection. Over QUIC, which has no upgrade request to
+    /// carry it, the token goes first, as an `auth` frame.
     async fn restore_subscriptions(&mut self) {
         let items = self.resume.restore_items();
         let mut frames = Vec::new();
+        if let (Some(token), true) = (&self.token, self.link.needs_auth_frame()) {
+            let id = self.in_flight.next_id();
+            self.in_flight.sending_own(id, Awaiting::Authenticate);
+            frames.push(ClientFrame::Auth {
+                id,
+                token: token.clone(),
+            });
+        }
         for batch in items.chunks(RESTORE_BATCH_SUBJECTS) {
             let id = self.in_flight.next_id();
             let subjects = batch.iter().map(|item| item.subject.clone()).collect();
-            self.in_flight.restoring(id, subjects);
+            self.in_flight
+                .sending_own(id, Awaiting::Restore { subjects });
             frames.push(ClientFrame::Subscribe {
                 id,
                 items: batch.to_vec(),
@@ -488,6 +510,7 @@ impl Connection {
                 )));
             }
             Awaiting::Restore { .. } => self.restored(),
+            Awaiting::Authenticate => debug!("token accepted"),
         }
     }
 
@@ -549,7 +572,7 @@ impl Connection {
             }
             // An unsubscribe's subject that does not parse was never subscribed:
             // nothing to undo, and its `ok` follows.
-            Some(Awaiting::Unsubscribe { .. }) | None => {
+            Some(Awaiting::Unsubscribe { .. } | Awaiting::Authenticate) | None => {
                 debug!(id = id.0, %subject, %code, %message, "subject error ignored");
             }
         }
@@ -563,6 +586,8 @@ impl Connection {
         };
         match request.awaiting {
             Awaiting::Restore { subjects } => self.restore_failed(subjects, code, message),
+            // The gateway closes the connection (4001/4003), which reports it.
+            Awaiting::Authenticate => warn!(%code, %message, "token refused"),
             _ => request.fail(ClientError::Rejected { code, message }),
         }
     }

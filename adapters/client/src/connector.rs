@@ -71,7 +71,8 @@ impl Connector {
     }
 
     /// One attempt at `uri`, within the connect timeout. A WebSocket carries
-    /// `token` in its upgrade request.
+    /// `token` in its upgrade request; over QUIC the connection sends it as its
+    /// first frame (`Connection::restore_subscriptions`).
     pub(crate) fn attempt(&self, uri: Uri, token: Option<String>) -> Attempt {
         let connector = self.clone();
         Box::pin(async move {

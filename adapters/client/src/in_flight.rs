@@ -46,6 +46,9 @@ pub(crate) enum Awaiting {
     Restore {
         subjects: Vec<String>,
     },
+    /// The client's own `auth`, the first frame where the transport has no upgrade
+    /// request to carry the token (QUIC).
+    Authenticate,
 }
 
 #[derive(Debug)]
@@ -73,7 +76,7 @@ impl Request {
             | Awaiting::Unsubscribe { reply }
             | Awaiting::Publish { reply }
             | Awaiting::Ping { reply } => Some(reply),
-            Awaiting::Restore { .. } => None,
+            Awaiting::Restore { .. } | Awaiting::Authenticate => None,
         }
     }
 }
@@ -119,12 +122,13 @@ impl InFlight {
         self.outbox.push_back(frame);
     }
 
-    /// Records a restore the caller is sending right away.
-    pub(crate) fn restoring(&mut self, id: RequestId, subjects: Vec<String>) {
+    /// Records one of the client's own requests (a restore, an `auth`) that the
+    /// caller is sending right away.
+    pub(crate) fn sending_own(&mut self, id: RequestId, awaiting: Awaiting) {
         self.requests.insert(
             id.0,
             Request {
-                awaiting: Awaiting::Restore { subjects },
+                awaiting,
                 deadline: None,
                 sent: true,
                 _permit: None,
@@ -329,7 +333,12 @@ mod tests {
     fn a_disconnect_drops_restores_without_an_answer() {
         let mut in_flight = InFlight::default();
         let id = in_flight.next_id();
-        in_flight.restoring(id, vec!["/a/1".into()]);
+        in_flight.sending_own(
+            id,
+            Awaiting::Restore {
+                subjects: vec!["/a/1".into()],
+            },
+        );
         let dropped = in_flight.disconnected();
         assert_eq!(dropped.len(), 1);
         assert!(dropped.into_iter().all(|r| r.into_reply().is_none()));
