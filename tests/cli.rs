@@ -71,6 +71,23 @@ fn clear_errors_for_bad_use() {
     let (ok, _, err) = sluice(&["serve", "--config", "/nonexistent/sluice.toml"]);
     assert!(!ok);
     assert!(err.contains("does not exist"), "{err}");
+
+    // Trace export over gRPC is not built in: said at start, not lost span by span.
+    let out = Command::new(SLUICE)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        .output()
+        .expect("sluice runs");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!out.status.success());
+    assert!(err.contains("\"grpc\" is not supported"), "{err}");
 }
 
 #[test]

@@ -91,6 +91,11 @@ fn otlp_provider(config: &TelemetryConfig) -> anyhow::Result<Option<SdkTracerPro
     if disabled || (endpoint.is_none() && !from_env) {
         return Ok(None);
     }
+    check_protocol(
+        env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+            .or_else(|| env("OTEL_EXPORTER_OTLP_PROTOCOL"))
+            .as_deref(),
+    )?;
     let mut exporter = SpanExporter::builder().with_http();
     if let Some(endpoint) = endpoint {
         exporter = exporter.with_endpoint(format!("{}/v1/traces", endpoint.trim_end_matches('/')));
@@ -116,4 +121,35 @@ fn otlp_provider(config: &TelemetryConfig) -> anyhow::Result<Option<SdkTracerPro
             .with_resource(resource)
             .build(),
     ))
+}
+
+/// The exporter speaks OTLP over HTTP with protobuf bodies only (gRPC would pull in
+/// a second HTTP stack). Asking for another protocol fails the start, rather than
+/// sending HTTP requests to a gRPC port and losing every span.
+fn check_protocol(protocol: Option<&str>) -> anyhow::Result<()> {
+    match protocol.map(str::trim) {
+        None | Some("http/protobuf") => Ok(()),
+        Some(other) => anyhow::bail!(
+            "OTEL_EXPORTER_OTLP_PROTOCOL={other:?} is not supported: Sluice exports traces \
+             as OTLP over HTTP (\"http/protobuf\", usually port 4318)"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_protocol;
+
+    #[test]
+    fn only_otlp_over_http_with_protobuf_is_accepted() {
+        assert!(check_protocol(None).is_ok());
+        assert!(check_protocol(Some("http/protobuf")).is_ok());
+        for refused in ["grpc", "http/json", "carrier-pigeon"] {
+            let err = check_protocol(Some(refused)).unwrap_err().to_string();
+            assert!(
+                err.contains(refused) && err.contains("http/protobuf"),
+                "{err}"
+            );
+        }
+    }
 }
