@@ -1,10 +1,13 @@
 //! The gateway as the admin listener sees it: the core's stats, the broker's health
-//! and Kafka's consumer lag.
+//! Kafka's consumer lag and the QUIC listener's counters.
+
+use std::sync::{Arc, OnceLock};
 
 use sluice_core::GatewayStats;
 use sluice_kafka::{Bootstrap, ConsumerLag};
 use sluice_memory_broker::MemoryBroker;
-use sluice_observability::{GatewayProbe, Health, PartitionLag};
+use sluice_observability::{GatewayProbe, Health, PartitionLag, QuicCounters};
+use sluice_quic::QuicStatsReader;
 use sluice_runtime::Runtime;
 use tokio::sync::watch;
 
@@ -23,6 +26,8 @@ pub enum BrokerProbe {
 pub struct ServerProbe {
     pub runtime: Runtime,
     pub broker: BrokerProbe,
+    /// Set once the QUIC listener is bound, after the admin listener started.
+    pub quic: Arc<OnceLock<QuicStatsReader>>,
 }
 
 impl GatewayProbe for ServerProbe {
@@ -61,6 +66,15 @@ impl GatewayProbe for ServerProbe {
                 broker: reachable.borrow().clone(),
             },
         }
+    }
+
+    fn quic(&self) -> Option<QuicCounters> {
+        let stats = self.quic.get()?.read();
+        Some(QuicCounters {
+            handshakes_refused_total: stats.connections_refused_total,
+            migrations_total: stats.migrations_total,
+            early_frames_held_total: stats.early_frames_held_total,
+        })
     }
 
     fn consumer_lag(&self) -> Vec<PartitionLag> {

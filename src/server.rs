@@ -3,7 +3,7 @@
 //! listener, both behind one reloadable certificate.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
 use sluice_auth::{AuthMode, JwtVerifier};
@@ -11,7 +11,7 @@ use sluice_core::protocol::ALPN_QUIC;
 use sluice_kafka::Bootstrap;
 use sluice_memory_broker::{MemoryBroker, MemoryBrokerConfig, TopicConfig};
 use sluice_observability::{AdminServer, BuildInfo, GatewayObserver, Metrics, Registry};
-use sluice_quic::{QuicServer, QuicStats};
+use sluice_quic::{QuicServer, QuicStats, QuicStatsReader};
 use sluice_runtime::{BrokerLink, Runtime, TokenVerifier};
 use sluice_tls::{Fingerprint, ReloadableCert};
 use tokio::sync::watch;
@@ -43,6 +43,8 @@ pub struct Launched {
     broker: Option<MemoryBroker>,
     admin: AdminServer,
     bootstrap: Option<watch::Receiver<Bootstrap>>,
+    /// Where the QUIC listener's counters are shown to the admin listener.
+    quic_stats: Arc<OnceLock<QuicStatsReader>>,
 }
 
 impl Server {
@@ -108,9 +110,11 @@ impl Server {
             }
             .to_owned(),
         };
+        let quic_stats = Arc::new(OnceLock::new());
         let probe = Arc::new(ServerProbe {
             runtime: runtime.clone(),
             broker: probe,
+            quic: quic_stats.clone(),
         });
         let metrics = Arc::new(Metrics::new(registry, probe, &config.gateway, &build));
         let admin = AdminServer::start(config.admin.listen, metrics)
@@ -123,6 +127,7 @@ impl Server {
             broker,
             admin,
             bootstrap,
+            quic_stats,
         })
     }
 
@@ -205,6 +210,7 @@ impl Launched {
             broker,
             admin,
             bootstrap,
+            quic_stats,
         } = self;
         // A bad certificate fails the start at once, before any waiting.
         let cert = load_certificate(&config.tls, config.listen.ip())?;
@@ -261,6 +267,8 @@ impl Launched {
                 let server =
                     QuicServer::bind(addr, runtime.clone(), config.quic.clone(), Arc::new(tls))
                         .with_context(|| format!("binding QUIC on udp {addr}"))?;
+                // Bound once per launch, so the cell is always empty here.
+                let _ = quic_stats.set(server.stats_reader());
                 Some(server)
             }
             // `Config::validate` refuses QUIC without TLS.

@@ -224,6 +224,15 @@ async fn migration_to_a_new_local_port_keeps_the_session() {
         quic.migrations_total, 1,
         "the gateway saw it move: {quic:?}"
     );
+    // And so does Prometheus.
+    let (_, metrics) = common::http::get(server.admin_addr(), "/metrics").await;
+    for line in [
+        "sluice_quic_migrations_total 1",
+        "sluice_quic_handshakes_refused_total 0",
+        "sluice_quic_early_frames_held_total 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} missing");
+    }
 }
 
 #[tokio::test]

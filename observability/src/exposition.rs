@@ -7,7 +7,9 @@ use prometheus::{Encoder, Registry, TextEncoder};
 use sluice_core::GatewayConfig;
 
 use crate::family::Family;
-use crate::gateway_metrics::{health_families, lag_family, limit_families, stats_families};
+use crate::gateway_metrics::{
+    health_families, lag_family, limit_families, quic_families, stats_families,
+};
 use crate::probe::GatewayProbe;
 
 /// What the build is, for `sluice_build_info`.
@@ -70,6 +72,9 @@ impl Metrics {
         families.extend(health_families(&self.probe.health()));
         families.extend(self.limits.iter().cloned());
         families.push(self.build_info.clone());
+        if let Some(quic) = self.probe.quic() {
+            families.extend(quic_families(&quic));
+        }
         let lag = self.probe.consumer_lag();
         if !lag.is_empty() {
             families.push(lag_family(&lag));

@@ -5,7 +5,7 @@ use prometheus::proto::MetricFamily;
 use sluice_core::{GatewayConfig, GatewayStats};
 
 use crate::family::Family;
-use crate::probe::{Health, PartitionLag};
+use crate::probe::{Health, PartitionLag, QuicCounters};
 
 /// Families read from the core's counters and gauges.
 pub fn stats_families(s: &GatewayStats) -> Vec<MetricFamily> {
@@ -268,6 +268,31 @@ pub fn health_families(h: &Health) -> Vec<MetricFamily> {
     ]
     .into_iter()
     .map(|(n, help, up)| Family::gauge(n, help).value(u64::from(up)).build())
+    .collect()
+}
+
+/// The QUIC listener's own counters.
+pub fn quic_families(q: &QuicCounters) -> Vec<MetricFamily> {
+    [
+        (
+            "sluice_quic_handshakes_refused_total",
+            "QUIC handshakes refused because quic.connections_max connections were open.",
+            q.handshakes_refused_total,
+        ),
+        (
+            "sluice_quic_migrations_total",
+            "Times a QUIC connection's client address changed (connection migration).",
+            q.migrations_total,
+        ),
+        (
+            "sluice_quic_early_frames_held_total",
+            "QUIC sessions whose first publish came as 0-RTT data and was held until the \
+             handshake completed, so a replay cannot repeat it.",
+            q.early_frames_held_total,
+        ),
+    ]
+    .into_iter()
+    .map(|(n, help, v)| Family::counter(n, help).value(v).build())
     .collect()
 }
 

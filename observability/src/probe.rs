@@ -34,12 +34,25 @@ pub struct PartitionLag {
     pub records: u64,
 }
 
+/// What only the QUIC listener counts (its connections are in the transport
+/// metrics with every other transport's).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QuicCounters {
+    pub handshakes_refused_total: u64,
+    pub migrations_total: u64,
+    pub early_frames_held_total: u64,
+}
+
 /// A running gateway, as metrics and health checks see it.
 pub trait GatewayProbe: Send + Sync + 'static {
     fn stats(&self) -> GatewayStats;
     fn health(&self) -> Health;
     /// Consumer lag per partition; empty for brokers without one (the embedded broker).
     fn consumer_lag(&self) -> Vec<PartitionLag>;
+    /// The QUIC listener's counters; `None` while no QUIC listener runs.
+    fn quic(&self) -> Option<QuicCounters> {
+        None
+    }
 }
 
 #[cfg(test)]

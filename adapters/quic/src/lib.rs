@@ -15,7 +15,7 @@ mod stats;
 
 pub use config::QuicConfig;
 pub use server::QuicServer;
-pub use stats::QuicStats;
+pub use stats::{QuicStats, QuicStatsReader};
 
 /// The transport label of connection and delivery metrics.
 pub(crate) const TRANSPORT: &str = "quic";

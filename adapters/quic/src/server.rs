@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::QuicConfig;
 use crate::session;
-use crate::stats::{Counters, QuicStats};
+use crate::stats::{Counters, QuicStats, QuicStatsReader};
 
 /// A QUIC listener serving protocol v1. Dropping it closes the endpoint.
 pub struct QuicServer {
@@ -57,6 +57,11 @@ impl QuicServer {
 
     pub fn stats(&self) -> QuicStats {
         self.counters.snapshot()
+    }
+
+    /// A handle that reads these counters, for metrics.
+    pub fn stats_reader(&self) -> QuicStatsReader {
+        QuicStatsReader(self.counters.clone())
     }
 }
 

@@ -19,6 +19,17 @@ pub struct QuicStats {
     pub early_frames_held_total: u64,
 }
 
+/// Reads a listener's counters; cheap to clone, and alive as long as any clone is,
+/// so a metrics endpoint can hold one without owning the listener.
+#[derive(Debug, Clone)]
+pub struct QuicStatsReader(pub(crate) std::sync::Arc<Counters>);
+
+impl QuicStatsReader {
+    pub fn read(&self) -> QuicStats {
+        self.0.snapshot()
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub connections_open: AtomicU64,
