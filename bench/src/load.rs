@@ -82,6 +82,7 @@ pub struct SubscriberReport {
     pub check: Option<SequenceCheck>,
     /// `resync`s received (a resume point refused).
     pub resynced: u64,
+    pub subject: String,
 }
 
 /// How a subscriber starts its subscription.
@@ -196,6 +197,7 @@ pub async fn subscriber(
         latency_us,
         check,
         resynced,
+        subject,
     })
 }
 

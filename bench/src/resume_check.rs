@@ -28,21 +28,27 @@ impl Violations {
 /// One subscriber's sequence on its subject.
 #[derive(Debug, Clone)]
 pub struct SequenceCheck {
+    /// The number of the message resumed after.
+    pub after: u64,
     /// The number expected next; `None` after a `resync` until the next message,
     /// which starts the sequence again (the protocol's rule for a refused resume).
     next: Option<u64>,
     pub violations: Violations,
     /// Messages received.
     pub received: u64,
+    /// The numbers received, in order, kept for the report when something is wrong.
+    pub numbers: Vec<u64>,
 }
 
 impl SequenceCheck {
     /// A subscriber that resumed after message number `resumed_after`.
     pub fn after(resumed_after: u64) -> SequenceCheck {
         SequenceCheck {
+            after: resumed_after,
             next: Some(resumed_after + 1),
             violations: Violations::default(),
             received: 0,
+            numbers: Vec::new(),
         }
     }
 
@@ -54,6 +60,7 @@ impl SequenceCheck {
     /// Message number `number` arrived.
     pub fn receive(&mut self, number: u64) {
         self.received += 1;
+        self.numbers.push(number);
         match self.next {
             None => self.next = Some(number + 1),
             Some(next) if number == next => self.next = Some(next + 1),

@@ -300,7 +300,14 @@ pub async fn run(
         if let Some(check) = report.check {
             resumed += 1;
             resumed_messages += check.received;
-            violations.add(check.finish(STORM_HISTORY));
+            let wrong = check.finish(STORM_HISTORY);
+            if wrong.any() && !violations.any() {
+                eprintln!(
+                    "first wrong resume: {} resumed after {}, received {:?}",
+                    report.subject, check.after, check.numbers
+                );
+            }
+            violations.add(wrong);
         }
     }
     let fanout = load.connections as f64 / load.subjects.max(1) as f64;
