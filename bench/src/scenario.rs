@@ -295,7 +295,9 @@ pub async fn run(
     for subscriber in connected.subscribers {
         let report = subscriber.await??;
         deliveries += report.deliveries;
-        latency_us.add(&report.latency_us)?;
+        if let Some(measured) = &report.latency_us {
+            latency_us.add(measured)?;
+        }
         resyncs += report.resynced;
         if let Some(check) = report.check {
             resumed += 1;
