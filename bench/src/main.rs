@@ -194,12 +194,15 @@ async fn bench(args: &Args, profile: Profile) -> anyhow::Result<()> {
             drop(system);
             match result {
                 Ok(result) => results.push(result),
-                Err(error) => bar.println(format!(
-                    "{:?} on {} with {} connections failed: {error:#}",
-                    run.scenario,
-                    kind.name(),
-                    run.load.connections
-                )),
+                // On stderr: the bar's own output is hidden when it is not a terminal.
+                Err(error) => bar.suspend(|| {
+                    eprintln!(
+                        "{:?} on {} with {} connections failed: {error:#}",
+                        run.scenario,
+                        kind.name(),
+                        run.load.connections
+                    )
+                }),
             }
             bar.inc(1);
         }
