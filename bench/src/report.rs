@@ -125,10 +125,12 @@ fn legend<'a, CT: plotters::coord::CoordTranslate>(
     Ok(())
 }
 
-const COLORS: [RGBColor; 3] = [
+/// One colour per system (four systems: Sluice, Sluice over QUIC and two peers).
+const COLORS: [RGBColor; 4] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
 ];
 
 /// Latency CDFs of every system in `scenario` at its largest size.

@@ -82,7 +82,8 @@ where
     }
 }
 
-/// The TCP + WebSocket handshake, within `handshake_timeout_ms`.
+/// The WebSocket upgrade (the HTTP handshake and its checks), within
+/// `handshake_timeout_ms`.
 async fn upgrade<S>(
     stream: S,
     runtime: &Runtime,
