@@ -14,12 +14,18 @@ use sluice_core::protocol::ALPN_QUIC;
 use tokio::net::TcpSocket;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::wire::Wire;
 
 type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Read buffer of each load WebSocket. tungstenite's default (128 KiB) is zeroed
+/// on every read: with thousands of connections that made the generator, not the
+/// system, the storm's bottleneck (perf: page faults and memset).
+const READ_BUFFER_BYTES: usize = 8 * 1024;
 
 /// Largest frame a QUIC load connection accepts.
 const QUIC_FRAME_BYTES_MAX: usize = 16 << 20;
@@ -204,10 +210,13 @@ async fn websocket(target: &Target, index: usize) -> anyhow::Result<Socket> {
     socket.bind(SocketAddr::new(source, 0))?;
     let stream = socket.connect(server).await.context("TCP connect")?;
     stream.set_nodelay(true)?;
-    let (socket, _) =
-        tokio_tungstenite::client_async_with_config(request, MaybeTlsStream::Plain(stream), None)
-            .await
-            .context("WebSocket handshake")?;
+    let (socket, _) = tokio_tungstenite::client_async_with_config(
+        request,
+        MaybeTlsStream::Plain(stream),
+        Some(WebSocketConfig::default().read_buffer_size(READ_BUFFER_BYTES)),
+    )
+    .await
+    .context("WebSocket handshake")?;
     Ok(socket)
 }
 

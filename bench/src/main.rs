@@ -4,9 +4,11 @@
 //! Benchmarks measure; they are not tests.
 
 mod conn;
+mod history;
 mod load;
 mod proc_stats;
 mod report;
+mod resume_check;
 mod scenario;
 mod system;
 mod wire;
@@ -192,12 +194,15 @@ async fn bench(args: &Args, profile: Profile) -> anyhow::Result<()> {
             drop(system);
             match result {
                 Ok(result) => results.push(result),
-                Err(error) => bar.println(format!(
-                    "{:?} on {} with {} connections failed: {error:#}",
-                    run.scenario,
-                    kind.name(),
-                    run.load.connections
-                )),
+                // On stderr: the bar's own output is hidden when it is not a terminal.
+                Err(error) => bar.suspend(|| {
+                    eprintln!(
+                        "{:?} on {} with {} connections failed: {error:#}",
+                        run.scenario,
+                        kind.name(),
+                        run.load.connections
+                    )
+                }),
             }
             bar.inc(1);
         }
@@ -225,11 +230,27 @@ async fn bench(args: &Args, profile: Profile) -> anyhow::Result<()> {
         println!("no charts: the font DejaVuSans.ttf is missing (Debian: fonts-dejavu-core)");
     }
     println!("results in {}", args.out.join("results.json").display());
-    if results.len() < planned.len() * systems.len() {
-        anyhow::bail!(
-            "{} runs failed",
-            planned.len() * systems.len() - results.len()
-        );
+    // A run that delivered a gap or a duplicate is reported above, and failed.
+    let wrong: Vec<String> = results
+        .iter()
+        .filter(|r| r.violations.any())
+        .map(|r| {
+            format!(
+                "{:?} on {} with {} connections: {} gaps, {} duplicates",
+                r.scenario,
+                r.system.name(),
+                r.connections,
+                r.violations.gaps,
+                r.violations.duplicates
+            )
+        })
+        .collect();
+    for line in &wrong {
+        eprintln!("FAILED: {line}");
+    }
+    let failed = planned.len() * systems.len() - results.len() + wrong.len();
+    if failed > 0 {
+        anyhow::bail!("{failed} runs failed");
     }
     Ok(())
 }

@@ -45,6 +45,25 @@ pub fn markdown(results: &[RunResult]) -> String {
             r.connect_s
         );
     }
+    let resumed: Vec<&RunResult> = results.iter().filter(|r| r.resumed > 0).collect();
+    if !resumed.is_empty() {
+        out.push_str("\nResumes checked (storm: every client resumes, then one live message per subject):\n\n| scenario | system | conns | resumed | messages received | resyncs | gaps | duplicates | resumed in s |\n|---|---|---|---|---|---|---|---|---|\n");
+        for r in resumed {
+            let _ = writeln!(
+                out,
+                "| {:?} | {} | {} | {} | {} | {} | {} | {} | {:.2} |",
+                r.scenario,
+                r.system.name(),
+                r.connections,
+                r.resumed,
+                r.resumed_messages,
+                r.resyncs,
+                r.violations.gaps,
+                r.violations.duplicates,
+                r.connect_s
+            );
+        }
+    }
     let ratios: Vec<String> = results
         .iter()
         .filter(|r| r.system != SystemKind::Sluice)
@@ -106,10 +125,12 @@ fn legend<'a, CT: plotters::coord::CoordTranslate>(
     Ok(())
 }
 
-const COLORS: [RGBColor; 3] = [
+/// One colour per system (four systems: Sluice, Sluice over QUIC and two peers).
+const COLORS: [RGBColor; 4] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
 ];
 
 /// Latency CDFs of every system in `scenario` at its largest size.

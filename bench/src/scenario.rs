@@ -10,15 +10,24 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::conn::Conn;
-use crate::load::{self, new_histogram, Window};
+use crate::history;
+use crate::load::{self, new_histogram, Progress, Start, Window};
 use crate::proc_stats::{self, ProcSample};
+use crate::resume_check::Violations;
 use crate::system::{Running, SystemKind};
+use crate::wire::Ack;
 
 /// Handshakes in flight at once while connecting subscribers (a storm is the
 /// exception: it opens everything at once).
 const CONNECTS_IN_FLIGHT_MAX: usize = 256;
 /// Publisher connections sharing the publish rate.
 const PUBLISHERS: usize = 2;
+/// Messages published to every subject before a storm, for its clients to resume
+/// from. Below the bench gateway's `message_cache_messages_per_subject_max` (16):
+/// a storm's resumes are served from the cache, as after a short outage.
+const STORM_HISTORY: u64 = 12;
+/// How long a storm's clients may take to receive the message published after it.
+const STORM_LIVE_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -27,7 +36,8 @@ pub enum ScenarioKind {
     Fanout,
     /// One subject, N subscribers.
     Broadcast,
-    /// N clients connect and subscribe at once.
+    /// N clients connect, subscribe and resume at once (protocols without resume
+    /// only subscribe).
     Storm,
     /// N subscribed idle connections: memory per connection.
     Idle,
@@ -53,8 +63,16 @@ pub struct RunResult {
     pub rss_bytes: u64,
     /// RSS growth from the idle process to the loaded one, per connection.
     pub rss_per_connection_bytes: f64,
-    /// Time to open and subscribe every connection.
+    /// Time to open and subscribe every connection (and, in a storm, to resume).
     pub connect_s: f64,
+    /// Clients that resumed (a storm against a system with resume).
+    pub resumed: usize,
+    /// Messages the resumed clients received: recovered, then the one live message.
+    pub resumed_messages: u64,
+    /// Resume points the system refused (`resync`).
+    pub resyncs: u64,
+    /// Gaps and duplicates in what the resumed clients received.
+    pub violations: Violations,
     /// Latency CDF points: (latency ms, fraction at or below).
     #[serde(skip)]
     pub cdf: Vec<(f64, f64)>,
@@ -75,30 +93,29 @@ pub struct Load {
 struct Connected {
     stop: watch::Sender<bool>,
     subscribers: Vec<tokio::task::JoinHandle<anyhow::Result<load::SubscriberReport>>>,
-    window: Arc<Window>,
+    /// Further progress (resumed clients reaching the live message).
+    progress: mpsc::Receiver<Progress>,
     connect_s: f64,
 }
 
+/// Connects subscriber `index` for every entry of `starts`, subscribing as it says.
 async fn connect_subscribers(
     system: &Running,
     load: Load,
     in_flight_max: usize,
+    starts: Vec<Start>,
+    window: &Arc<Window>,
 ) -> anyhow::Result<Connected> {
-    let origin = Instant::now();
-    let window = Arc::new(Window {
-        origin,
-        measure_from_us: AtomicU64::new(0),
-    });
     let (stop, stop_rx) = watch::channel(false);
     let (ready_tx, mut ready) = mpsc::channel(1024);
     let gate = Arc::new(Semaphore::new(in_flight_max));
     let started = Instant::now();
     let mut subscribers = Vec::with_capacity(load.connections);
-    for index in 0..load.connections {
+    for (index, start) in starts.into_iter().enumerate() {
         let target = system.target.clone();
-        let subject = format!("/bench/s{}", index % load.subjects.max(1));
+        let subject = subject(index % load.subjects.max(1));
         let (window, ready_tx, stop_rx, gate) = (
-            Arc::clone(&window),
+            Arc::clone(window),
             ready_tx.clone(),
             stop_rx.clone(),
             Arc::clone(&gate),
@@ -108,7 +125,7 @@ async fn connect_subscribers(
             let conn = Conn::open(&target, index).await?;
             drop(permit);
             let wire = Arc::clone(&target.wire);
-            load::subscriber(conn, wire, subject, window, ready_tx, stop_rx).await
+            load::subscriber(conn, wire, subject, start, window, ready_tx, stop_rx).await
         }));
     }
     drop(ready_tx);
@@ -118,7 +135,8 @@ async fn connect_subscribers(
     while confirmed < load.connections {
         tokio::select! {
             got = ready.recv() => match got {
-                Some(()) => confirmed += 1,
+                Some(Progress::Started) => confirmed += 1,
+                Some(Progress::Reached) => {}
                 None => break,
             },
             () = &mut deadline => break,
@@ -134,9 +152,44 @@ async fn connect_subscribers(
     Ok(Connected {
         stop,
         subscribers,
-        window,
+        progress: ready,
         connect_s: started.elapsed().as_secs_f64(),
     })
+}
+
+fn subject(index: usize) -> String {
+    format!("/bench/s{index}")
+}
+
+/// A storm's resumes: subscriber `index` resumes after message
+/// `index / subjects % STORM_HISTORY` of its subject, so some have nothing to
+/// recover and others all but the first message; all are checked through the
+/// message published after the storm (number `STORM_HISTORY`).
+fn resume_starts(connections: usize, acks: &[Vec<Ack>]) -> Vec<Start> {
+    (0..connections)
+        .map(|index| {
+            let after = (index / acks.len()) as u64 % STORM_HISTORY;
+            Start::Resume {
+                from: acks[index % acks.len()][after as usize].clone(),
+                after,
+                through: STORM_HISTORY,
+            }
+        })
+        .collect()
+}
+
+/// Waits until `count` resumed subscribers have reported reaching the live message,
+/// or the timeout; the check counts any that did not.
+async fn await_reached(progress: &mut mpsc::Receiver<Progress>, count: usize) {
+    let deadline = tokio::time::Instant::now() + STORM_LIVE_TIMEOUT;
+    let mut reached = 0;
+    while reached < count {
+        match tokio::time::timeout_at(deadline, progress.recv()).await {
+            Ok(Some(Progress::Reached)) => reached += 1,
+            Ok(Some(Progress::Started)) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
 }
 
 fn sample(system: &Running) -> anyhow::Result<ProcSample> {
@@ -150,19 +203,56 @@ pub async fn run(
     load: Load,
 ) -> anyhow::Result<RunResult> {
     tokio::time::sleep(Duration::from_millis(300)).await;
+    let window = Arc::new(Window {
+        origin: Instant::now(),
+        measure_from_us: AtomicU64::new(0),
+    });
+    let wire = Arc::clone(&system.target.wire);
+    let subjects: Vec<String> = (0..load.subjects.max(1)).map(subject).collect();
+    // A storm resumes from history published first, by a connection kept for the
+    // message published after it.
+    let mut history_publisher = None;
+    let starts = if scenario == ScenarioKind::Storm && wire.resumes() {
+        let mut conn = Conn::open(&system.target, load.connections + PUBLISHERS).await?;
+        let acks = history::publish_rounds(
+            &mut conn,
+            wire.as_ref(),
+            &subjects,
+            0..STORM_HISTORY,
+            load.payload_bytes,
+            window.origin,
+        )
+        .await
+        .context("publishing the storm's history")?;
+        history_publisher = Some(conn);
+        resume_starts(load.connections, &acks)
+    } else {
+        vec![Start::Plain; load.connections]
+    };
+    // After the history, so the messages it cached are not counted per connection.
     let idle = sample(system)?;
     let in_flight = match scenario {
         ScenarioKind::Storm => load.connections,
         _ => CONNECTS_IN_FLIGHT_MAX,
     };
-    let connected = connect_subscribers(system, load, in_flight).await?;
+    let mut connected = connect_subscribers(system, load, in_flight, starts, &window).await?;
+    if let Some(mut conn) = history_publisher {
+        history::publish_rounds(
+            &mut conn,
+            wire.as_ref(),
+            &subjects,
+            STORM_HISTORY..STORM_HISTORY + 1,
+            load.payload_bytes,
+            window.origin,
+        )
+        .await
+        .context("publishing after the storm")?;
+        await_reached(&mut connected.progress, load.connections).await;
+    }
     let publishing = matches!(scenario, ScenarioKind::Fanout | ScenarioKind::Broadcast);
     let (cpu_percent, measured_s);
     if publishing {
         let (stop_publishers, stop_rx) = watch::channel(false);
-        let subjects: Vec<String> = (0..load.subjects.max(1))
-            .map(|s| format!("/bench/s{s}"))
-            .collect();
         let mut publishers = Vec::new();
         for p in 0..PUBLISHERS {
             let conn = Conn::open(&system.target, load.connections + p).await?;
@@ -172,16 +262,13 @@ pub async fn run(
                 subjects.clone(),
                 load.publish_rate_per_s / PUBLISHERS as f64,
                 load.payload_bytes,
-                connected.window.origin,
+                window.origin,
                 stop_rx.clone(),
             )));
         }
         tokio::time::sleep(load.warmup).await;
-        let from = load::micros_since(connected.window.origin);
-        connected
-            .window
-            .measure_from_us
-            .store(from, Ordering::Relaxed);
+        let from = load::micros_since(window.origin);
+        window.measure_from_us.store(from, Ordering::Relaxed);
         let before = sample(system)?;
         let start = Instant::now();
         tokio::time::sleep(load.measure).await;
@@ -203,10 +290,27 @@ pub async fn run(
     let _ = connected.stop.send(true);
     let mut latency_us = new_histogram();
     let mut deliveries = 0;
+    let (mut resumed, mut resumed_messages, mut resyncs) = (0, 0, 0);
+    let mut violations = Violations::default();
     for subscriber in connected.subscribers {
         let report = subscriber.await??;
         deliveries += report.deliveries;
-        latency_us.add(&report.latency_us)?;
+        if let Some(measured) = &report.latency_us {
+            latency_us.add(measured)?;
+        }
+        resyncs += report.resynced;
+        if let Some(check) = report.check {
+            resumed += 1;
+            resumed_messages += check.received;
+            let wrong = check.finish(STORM_HISTORY);
+            if wrong.any() && !violations.any() {
+                eprintln!(
+                    "first wrong resume: {} resumed after {}, received {:?}",
+                    report.subject, check.after, check.numbers
+                );
+            }
+            violations.add(wrong);
+        }
     }
     let fanout = load.connections as f64 / load.subjects.max(1) as f64;
     let ms = |q: f64| latency_us.value_at_quantile(q) as f64 / 1000.0;
@@ -246,6 +350,10 @@ pub async fn run(
         rss_per_connection_bytes: loaded.rss_bytes.saturating_sub(idle.rss_bytes) as f64
             / load.connections.max(1) as f64,
         connect_s: connected.connect_s,
+        resumed,
+        resumed_messages,
+        resyncs,
+        violations,
         cdf,
     })
 }

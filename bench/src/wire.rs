@@ -4,8 +4,10 @@
 //! (private channels, client events).
 
 use bytes::Bytes;
-use sluice_core::protocol::{ClientFrame, Encoding, PublishFrame, Qos, ServerFrame, SubscribeItem};
-use sluice_core::RequestId;
+use sluice_core::protocol::{
+    ClientFrame, Encoding, PublishFrame, Qos, ResumePoint, ServerFrame, SubscribeItem, SyncStatus,
+};
+use sluice_core::{Epoch, RequestId};
 
 /// What a connection learned from one WebSocket message.
 #[derive(Debug, Default)]
@@ -16,6 +18,20 @@ pub struct Received {
     pub confirmed: usize,
     /// Messages to send back (NATS `PONG`).
     pub replies: Vec<Vec<u8>>,
+    /// Publishes the system acknowledged, with where they were written (Sluice `ack`).
+    pub acks: Vec<Ack>,
+    /// Resumes completed (Sluice `sync`).
+    pub synced: usize,
+    /// Resume points refused; the snapshot follows (Sluice `resync`).
+    pub resynced: usize,
+}
+
+/// A publish acknowledged: its request id, and its place in the log (a resume point).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ack {
+    pub id: u64,
+    pub epoch: String,
+    pub seq: u64,
 }
 
 /// One system's protocol.
@@ -37,6 +53,15 @@ pub trait Wire: Send + Sync {
         None
     }
     fn subscribe(&self, subject: &str, id: u64, session: Option<&str>) -> Vec<u8>;
+    /// Whether the protocol resumes from a position ([`Wire::subscribe_resuming`]).
+    fn resumes(&self) -> bool {
+        false
+    }
+    /// A subscribe that resumes after `from` (an [`Ack`]'s epoch and seq); `None`
+    /// for protocols without resume.
+    fn subscribe_resuming(&self, _subject: &str, _id: u64, _from: &Ack) -> Option<Vec<u8>> {
+        None
+    }
     fn publish(&self, subject: &str, payload: &[u8], id: u64) -> Vec<u8>;
     /// Parses one incoming WebSocket message; `partial` carries bytes of a
     /// protocol that splits frames across messages.
@@ -56,14 +81,19 @@ impl Wire for SluiceWire {
     }
 
     fn subscribe(&self, subject: &str, id: u64, _session: Option<&str>) -> Vec<u8> {
-        Encoding::Binary.encode_client(&ClientFrame::Subscribe {
-            id: RequestId(id),
-            items: vec![SubscribeItem {
-                subject: subject.to_owned(),
-                resume: None,
-            }],
-            history: None,
-        })
+        sluice_subscribe(subject, id, None)
+    }
+
+    fn resumes(&self) -> bool {
+        true
+    }
+
+    fn subscribe_resuming(&self, subject: &str, id: u64, from: &Ack) -> Option<Vec<u8>> {
+        let resume = ResumePoint {
+            epoch: Epoch::new(from.epoch.as_str()),
+            seq: from.seq,
+        };
+        Some(sluice_subscribe(subject, id, Some(resume)))
     }
 
     fn publish(&self, subject: &str, payload: &[u8], id: u64) -> Vec<u8> {
@@ -83,10 +113,30 @@ impl Wire for SluiceWire {
         match Encoding::Binary.decode_server(message) {
             Ok(ServerFrame::Message(m)) => received.payloads.extend(m.data),
             Ok(ServerFrame::Ok { .. }) => received.confirmed += 1,
+            Ok(ServerFrame::Ack { id, epoch, seq }) => received.acks.push(Ack {
+                id: id.0,
+                epoch: epoch.as_str().to_owned(),
+                seq,
+            }),
+            Ok(ServerFrame::Status { status, .. }) => match status {
+                SyncStatus::Sync => received.synced += 1,
+                SyncStatus::Resync => received.resynced += 1,
+            },
             _ => {}
         }
         received
     }
+}
+
+fn sluice_subscribe(subject: &str, id: u64, resume: Option<ResumePoint>) -> Vec<u8> {
+    Encoding::Binary.encode_client(&ClientFrame::Subscribe {
+        id: RequestId(id),
+        items: vec![SubscribeItem {
+            subject: subject.to_owned(),
+            resume,
+        }],
+        history: None,
+    })
 }
 
 /// NATS over WebSocket: the text protocol, split across messages at will.

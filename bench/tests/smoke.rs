@@ -1,7 +1,8 @@
 //! CI's smoke run of the benchmark harness (`cargo xtask bench --profile smoke`
 //! does the same against a release build): Sluice alone, tiny loads, under 30 s.
 //! It keeps the harness working; it measures nothing that a test could assert on
-//! speed, so it asserts only that every scenario ran and the outputs were written.
+//! speed, so it asserts only that every scenario ran, the storm's resumes were
+//! checked without a gap, and the outputs were written.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -50,6 +51,14 @@ fn the_smoke_profile_runs_every_scenario_and_writes_its_results() {
         fanout["deliveries_per_s"].as_f64().unwrap() > 0.0,
         "{fanout}"
     );
+    // The storm resumed every client from history and found no gap or duplicate.
+    let storm = &runs[2];
+    assert_eq!(storm["scenario"], "storm");
+    assert_eq!(storm["resumed"], storm["connections"], "{storm}");
+    assert!(storm["resumed_messages"].as_u64().unwrap() > 0, "{storm}");
+    assert_eq!(storm["violations"]["gaps"], 0, "{storm}");
+    assert_eq!(storm["violations"]["duplicates"], 0, "{storm}");
+    assert!(stdout.contains("Resumes checked"), "{stdout}");
     assert!(out.join("results.md").is_file());
 }
 

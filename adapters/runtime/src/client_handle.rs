@@ -3,6 +3,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use sluice_core::protocol::{Encoding, ServerFrame};
 use sluice_core::{ClientId, Input};
+use tokio::sync::futures::Notified;
 use tokio::sync::Notify;
 
 use crate::runtime::Runtime;
@@ -71,25 +72,39 @@ impl ClientHandle {
         });
     }
 
+    /// Moves up to `max` of the gateway's frames for this client into `out`, without
+    /// waiting (none may be there). Fails once the gateway closed the session.
+    pub fn take_frames(&self, out: &mut Vec<ServerFrame>, max: usize) -> Result<(), Closed> {
+        if let Some(closed) = self.slot.closed() {
+            return Err(closed);
+        }
+        self.runtime.with_gateway(|gw| {
+            while out.len() < max {
+                match gw.poll_transmit(self.id) {
+                    Some(frame) => out.push(frame),
+                    None => break,
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Resolves once the gateway may have frames for this client or has closed it:
+    /// then [`ClientHandle::take_frames`] again. A wake-up given before this is
+    /// created is kept for it, so none is lost between the two.
+    pub fn notified(&self) -> Notified<'_> {
+        self.slot.notify.notified()
+    }
+
     /// Waits until the gateway has frames for this client and moves up to `max` of
     /// them into `out`. Fails once the gateway closed the session.
     pub async fn next_frames(&self, out: &mut Vec<ServerFrame>, max: usize) -> Result<(), Closed> {
         loop {
-            if let Some(closed) = self.slot.closed() {
-                return Err(closed);
-            }
-            self.runtime.with_gateway(|gw| {
-                while out.len() < max {
-                    match gw.poll_transmit(self.id) {
-                        Some(frame) => out.push(frame),
-                        None => break,
-                    }
-                }
-            });
+            self.take_frames(out, max)?;
             if !out.is_empty() {
                 return Ok(());
             }
-            self.slot.notify.notified().await;
+            self.notified().await;
         }
     }
 

@@ -1,18 +1,24 @@
-//! One client connection: the reader feeds the core, the writer drains it.
+//! One client connection: one loop feeds the core what the client sends and
+//! writes what the core queues for it.
 
+use std::future::{poll_fn, Future};
 use std::io;
+use std::pin::{pin, Pin};
 use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use sluice_core::close_code;
 use sluice_core::protocol::{Encoding, Message, MessageKind, RecordOrigin, ServerFrame};
-use sluice_runtime::{Refusal, Runtime};
+use sluice_runtime::{ClientHandle, Closed, Refusal, Runtime};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::futures::Notified;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig as WsProtocolConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
+use tokio_tungstenite::WebSocketStream;
 
 use crate::admission::Admitted;
 use crate::config::WebSocketConfig;
@@ -48,16 +54,45 @@ impl Ending {
 /// Serves one connection: plain TCP, or TLS already negotiated. `admitted` is its
 /// place under the connection limits, or why it has none (then the handshake
 /// answers with the refusal).
-pub async fn run<S>(
+///
+/// Not an `async fn`, which would store its arguments twice in every task.
+#[allow(clippy::manual_async_fn)]
+pub fn run<S>(
     stream: S,
     runtime: Runtime,
-    config: WebSocketConfig,
+    config: Arc<WebSocketConfig>,
     admitted: Result<Admitted, Refusal>,
-) -> io::Result<()>
+) -> impl Future<Output = io::Result<()>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let refused = admitted.as_ref().err().copied();
+    async move {
+        let refused = admitted.as_ref().err().copied();
+        // Boxed, and freed once done: the handshake's state (3.7 KiB, the request
+        // parser's included) would otherwise size every connection's task.
+        let (ws, accepted) = Box::pin(upgrade(stream, &runtime, &config, refused)).await?;
+        let client = match accepted.grant {
+            Some(grant) => runtime.connect_with_grant(accepted.encoding, grant),
+            None => runtime.connect(accepted.encoding),
+        };
+        runtime.observer().connected(TRANSPORT);
+        open(ws, client, &runtime, &config).await;
+        drop(admitted);
+        Ok(())
+    }
+}
+
+/// The WebSocket upgrade (the HTTP handshake and its checks), within
+/// `handshake_timeout_ms`.
+async fn upgrade<S>(
+    stream: S,
+    runtime: &Runtime,
+    config: &Arc<WebSocketConfig>,
+    refused: Option<Refusal>,
+) -> io::Result<(WebSocketStream<S>, Accepted)>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut protocol = WsProtocolConfig::default();
     protocol.max_message_size = Some(config.frame_bytes_max);
     protocol.max_frame_size = Some(config.frame_bytes_max);
@@ -93,108 +128,215 @@ where
             ));
         }
     };
-    let Some(Accepted { encoding, grant }) =
-        chosen.lock().unwrap_or_else(|p| p.into_inner()).take()
-    else {
-        return Err(io::Error::other("handshake accepted without negotiation"));
-    };
-    let client = match grant {
-        Some(grant) => runtime.connect_with_grant(encoding, grant),
-        None => runtime.connect(encoding),
-    };
-    runtime.observer().connected(TRANSPORT);
-    let (mut sink, mut source) = ws.split();
-    let last_heard = Arc::new(Mutex::new(Instant::now()));
+    let accepted = chosen.lock().unwrap_or_else(|p| p.into_inner()).take();
+    match accepted {
+        Some(accepted) => Ok((ws, accepted)),
+        None => Err(io::Error::other("handshake accepted without negotiation")),
+    }
+}
 
-    let reader = {
-        let last_heard = last_heard.clone();
-        let client = &client;
-        async move {
-            while let Some(message) = source.next().await {
-                *last_heard.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+/// The upgraded connection, from the client's connect to its close. Not an
+/// `async fn`: that would store `ws` twice in the task (argument and local).
+#[allow(clippy::manual_async_fn)]
+fn open<'a, S>(
+    mut ws: WebSocketStream<S>,
+    client: ClientHandle,
+    runtime: &'a Runtime,
+    config: &'a WebSocketConfig,
+) -> impl Future<Output = ()> + 'a
+where
+    S: AsyncRead + AsyncWrite + Unpin + 'a,
+{
+    async move {
+        let ending = serve(&mut ws, &client, runtime, config).await;
+        drop(client);
+        runtime.observer().disconnected(TRANSPORT, ending.reason());
+        if let Ending::Close(code, reason) = ending {
+            let frame = CloseFrame {
+                code: CloseCode::from(code),
+                reason: reason.into(),
+            };
+            let _ = ws.send(WsMessage::Close(Some(frame))).await;
+        }
+        let _ = SinkExt::close(&mut ws).await;
+    }
+}
+
+/// What the connection does next.
+enum Event {
+    Read(Option<Result<WsMessage, WsError>>),
+    /// The core has frames for the client (in the batch), or closed it.
+    Frames(Result<(), Closed>),
+    /// The batch (and any ping) is written and flushed.
+    Written(Result<(), WsError>),
+    Ping,
+}
+
+/// The open connection, until it ends: one loop owns the WebSocket, so an idle
+/// connection is one small future (no split halves behind a shared lock, no
+/// second task state). It reads while a write waits for the socket, as a
+/// separate reader would, and takes turns between reading and writing so
+/// neither a busy client nor a busy subject starves the other.
+async fn serve<S>(
+    ws: &mut WebSocketStream<S>,
+    client: &ClientHandle,
+    runtime: &Runtime,
+    config: &WebSocketConfig,
+) -> Ending
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let encoding = client.encoding();
+    let max = config.write_batch_frames_max;
+    let mut wake = pin!(client.notified());
+    // Grows with the batches actually written, and is freed when the queue
+    // drained: an idle connection holds no batch.
+    let mut frames: Vec<ServerFrame> = Vec::new();
+    let mut origins: Vec<RecordOrigin> = Vec::new();
+    // While a batch is written: how many of `frames` went to the socket.
+    let mut writing: Option<usize> = None;
+    let mut ping_due = false;
+    let mut ping = tokio::time::interval(Duration::from_millis(config.ping_interval_ms));
+    ping.tick().await;
+    let mut last_heard = Instant::now();
+    let mut read_first = false;
+    loop {
+        read_first = !read_first;
+        let event = poll_fn(|cx| {
+            if read_first {
+                if let Poll::Ready(message) = ws.poll_next_unpin(cx) {
+                    return Poll::Ready(Event::Read(message));
+                }
+            }
+            if let Some(sent) = writing.as_mut() {
+                let written = poll_write(ws, cx, &frames, sent, &mut ping_due, encoding);
+                if let Poll::Ready(written) = written {
+                    return Poll::Ready(Event::Written(written));
+                }
+            } else {
+                if let Poll::Ready(next) = poll_frames(client, &mut wake, cx, &mut frames, max) {
+                    return Poll::Ready(Event::Frames(next));
+                }
+                if ping.poll_tick(cx).is_ready() {
+                    return Poll::Ready(Event::Ping);
+                }
+            }
+            if !read_first {
+                if let Poll::Ready(message) = ws.poll_next_unpin(cx) {
+                    return Poll::Ready(Event::Read(message));
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+        match event {
+            Event::Read(message) => {
+                last_heard = Instant::now();
                 match message {
-                    Ok(WsMessage::Text(text)) => client.receive(Bytes::from(text)),
-                    Ok(WsMessage::Binary(data)) => client.receive(data),
-                    Ok(WsMessage::Close(_)) => return Ending::Quiet(reason::CLIENT_CLOSED),
-                    Ok(_) => {} // pings are answered by tungstenite; pongs only refresh last_heard
-                    Err(WsError::Capacity(err)) => {
+                    Some(Ok(WsMessage::Text(text))) => client.receive(Bytes::from(text)),
+                    Some(Ok(WsMessage::Binary(data))) => client.receive(data),
+                    Some(Ok(WsMessage::Close(_))) | None => {
+                        return Ending::Quiet(reason::CLIENT_CLOSED)
+                    }
+                    // Pings are answered by tungstenite; pongs only refresh last_heard.
+                    Some(Ok(_)) => {}
+                    Some(Err(WsError::Capacity(err))) => {
                         tracing::debug!(%err, "client frame over the limit");
                         return Ending::Close(close_code::TOO_BIG, "frame too large");
                     }
-                    Err(WsError::Utf8(err)) => {
+                    Some(Err(WsError::Utf8(err))) => {
                         tracing::debug!(%err, "text message is not UTF-8");
                         return Ending::Close(
                             close_code::INVALID_DATA,
                             "text message is not UTF-8",
                         );
                     }
-                    Err(err) => {
+                    Some(Err(err)) => {
                         tracing::debug!(%err, "read failed");
                         return Ending::Quiet(reason::CONNECTION_ERROR);
                     }
                 }
             }
-            Ending::Quiet(reason::CLIENT_CLOSED)
-        }
-    };
-
-    let writer = async {
-        // Grows with the batches actually written: an idle connection stays small.
-        let mut frames: Vec<ServerFrame> = Vec::new();
-        let mut origins: Vec<RecordOrigin> = Vec::new();
-        let mut ping = tokio::time::interval(Duration::from_millis(config.ping_interval_ms));
-        ping.tick().await;
-        loop {
-            tokio::select! {
-                next = client.next_frames(&mut frames, config.write_batch_frames_max) => {
-                    if let Err(closed) = next {
-                        return Ending::Close(closed.code, closed.reason);
-                    }
-                    for frame in frames.drain(..) {
-                        if let ServerFrame::Message(Message { kind: MessageKind::Update, origin: Some(origin), .. }) = &frame {
-                            origins.push(origin.clone());
-                        }
-                        if sink.feed(encode(encoding, &frame)).await.is_err() {
-                            return Ending::Quiet(reason::CONNECTION_ERROR);
-                        }
-                    }
-                    if sink.flush().await.is_err() {
-                        return Ending::Quiet(reason::CONNECTION_ERROR);
-                    }
-                    if !origins.is_empty() {
-                        runtime.observer().delivered(TRANSPORT, &origins);
-                        origins.clear();
-                    }
+            Event::Frames(Err(closed)) => return Ending::Close(closed.code, closed.reason),
+            Event::Frames(Ok(())) => {
+                origins.extend(frames.iter().filter_map(|frame| match frame {
+                    ServerFrame::Message(Message {
+                        kind: MessageKind::Update,
+                        origin: Some(origin),
+                        ..
+                    }) => Some(origin.clone()),
+                    _ => None,
+                }));
+                writing = Some(0);
+            }
+            Event::Written(Err(_)) => return Ending::Quiet(reason::CONNECTION_ERROR),
+            Event::Written(Ok(())) => {
+                writing = None;
+                if !origins.is_empty() {
+                    runtime.observer().delivered(TRANSPORT, &origins);
+                    origins.clear();
                 }
-                _ = ping.tick() => {
-                    let silent = last_heard.lock().unwrap_or_else(|p| p.into_inner()).elapsed();
-                    if silent > Duration::from_millis(config.pong_timeout_ms) {
-                        return Ending::Close(close_code::POLICY, "ping timeout");
-                    }
-                    if sink.send(WsMessage::Ping(Bytes::new())).await.is_err() {
-                        return Ending::Quiet(reason::CONNECTION_ERROR);
-                    }
+                // A short batch emptied the core's queue.
+                if frames.len() < max {
+                    frames = Vec::new();
+                } else {
+                    frames.clear();
                 }
             }
+            Event::Ping => {
+                if last_heard.elapsed() > Duration::from_millis(config.pong_timeout_ms) {
+                    return Ending::Close(close_code::POLICY, "ping timeout");
+                }
+                ping_due = true;
+                writing = Some(0);
+            }
         }
-    };
-
-    // Whichever side ends first decides how the connection closes.
-    let ending = tokio::select! {
-        ending = reader => ending,
-        ending = writer => ending,
-    };
-    drop(client);
-    runtime.observer().disconnected(TRANSPORT, ending.reason());
-    if let Ending::Close(code, reason) = ending {
-        let frame = CloseFrame {
-            code: CloseCode::from(code),
-            reason: reason.into(),
-        };
-        let _ = sink.send(WsMessage::Close(Some(frame))).await;
     }
-    let _ = sink.close().await;
-    Ok(())
+}
+
+/// Waits for the core's next frames for the client, or its close.
+fn poll_frames<'c>(
+    client: &'c ClientHandle,
+    wake: &mut Pin<&mut Notified<'c>>,
+    cx: &mut Context<'_>,
+    frames: &mut Vec<ServerFrame>,
+    max: usize,
+) -> Poll<Result<(), Closed>> {
+    loop {
+        if let Err(closed) = client.take_frames(frames, max) {
+            return Poll::Ready(Err(closed));
+        }
+        if !frames.is_empty() {
+            return Poll::Ready(Ok(()));
+        }
+        ready!(wake.as_mut().poll(cx));
+        wake.set(client.notified());
+    }
+}
+
+/// Hands the due ping and `frames[*sent..]` to the socket, then flushes.
+fn poll_write<S>(
+    ws: &mut WebSocketStream<S>,
+    cx: &mut Context<'_>,
+    frames: &[ServerFrame],
+    sent: &mut usize,
+    ping_due: &mut bool,
+    encoding: Encoding,
+) -> Poll<Result<(), WsError>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    if *ping_due {
+        ready!(ws.poll_ready_unpin(cx))?;
+        ws.start_send_unpin(WsMessage::Ping(Bytes::new()))?;
+        *ping_due = false;
+    }
+    while let Some(frame) = frames.get(*sent) {
+        ready!(ws.poll_ready_unpin(cx))?;
+        ws.start_send_unpin(encode(encoding, frame))?;
+        *sent += 1;
+    }
+    ws.poll_flush_unpin(cx)
 }
 
 fn encode(encoding: Encoding, frame: &ServerFrame) -> WsMessage {

@@ -81,6 +81,8 @@ async fn accept_loop(
 ) -> io::Result<()> {
     let admission =
         admission::Admission::new(config.connections_max, config.connections_per_ip_max);
+    // Shared: every connection's task would otherwise hold a copy.
+    let config = std::sync::Arc::new(config);
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -97,7 +99,7 @@ async fn accept_loop(
             runtime.count_refusal(refusal);
         }
         let runtime = runtime.clone();
-        let config = config.clone();
+        let config = std::sync::Arc::clone(&config);
         #[cfg_attr(not(feature = "tls"), allow(clippy::clone_on_copy))]
         let security = security.clone();
         tokio::spawn(async move {

@@ -1,6 +1,7 @@
 //! `wss://`: the TLS handshake in front of the WebSocket one.
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sluice_runtime::{Refusal, Runtime};
@@ -15,7 +16,7 @@ pub async fn run(
     acceptor: TlsAcceptor,
     stream: TcpStream,
     runtime: Runtime,
-    config: WebSocketConfig,
+    config: Arc<WebSocketConfig>,
     admitted: Result<Admitted, Refusal>,
 ) -> io::Result<()> {
     let deadline = Duration::from_millis(config.handshake_timeout_ms);

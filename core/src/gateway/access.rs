@@ -160,7 +160,7 @@ impl Gateway {
             return;
         };
         state.access = Access::Granted {
-            grant,
+            grant: Box::new(grant),
             notice_sent: false,
         };
         self.arm_access_timer(client);

@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use crate::auth::Grant;
 use crate::broker::Epoch;
@@ -6,6 +6,8 @@ use crate::ids::FetchId;
 use crate::protocol::{Encoding, ServerFrame};
 use crate::subject::Subject;
 use crate::token_bucket::TokenBucket;
+
+use super::subscriptions::Subscriptions;
 
 /// What the gateway remembers of one subscription.
 #[derive(Debug, Clone)]
@@ -79,9 +81,10 @@ pub(super) enum Access {
     Open,
     /// Needs a token (an `auth` frame, or the handshake's) before anything else.
     AwaitingToken { deadline_ms: u64 },
-    /// A verified token's permissions, until it expires.
+    /// A verified token's permissions, until it expires. Boxed: most deployments
+    /// run without tokens, and every client's state would be sized for one.
     Granted {
-        grant: Grant,
+        grant: Box<Grant>,
         /// `token_expiring` was sent for this token.
         notice_sent: bool,
     },
@@ -91,7 +94,7 @@ pub(super) enum Access {
 #[derive(Debug)]
 pub(super) struct ClientState {
     pub encoding: Encoding,
-    pub subscriptions: BTreeMap<Subject, Subscription>,
+    pub subscriptions: Subscriptions,
     pub queue: VecDeque<(ServerFrame, usize)>,
     pub queue_bytes: usize,
     /// A `Wake` was emitted and the queue has not been drained empty since.
@@ -115,7 +118,7 @@ impl ClientState {
             access_timer_ms: None,
             publish_bucket,
             encoding,
-            subscriptions: BTreeMap::new(),
+            subscriptions: Subscriptions::default(),
             queue: VecDeque::new(),
             queue_bytes: 0,
             woken: false,
@@ -139,6 +142,8 @@ impl ClientState {
             }
             None => {
                 self.woken = false;
+                // An idle client holds no queue: the next frame allocates it again.
+                self.queue = VecDeque::new();
                 None
             }
         }

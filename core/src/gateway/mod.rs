@@ -12,6 +12,7 @@ mod publish;
 mod records;
 mod requests;
 mod subscribe;
+mod subscriptions;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
