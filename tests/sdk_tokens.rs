@@ -105,10 +105,8 @@ async fn the_sdk_refreshes_its_token_and_outlives_the_first_one() {
     }
 }
 
-/// QUIC has no upgrade request: the SDK sends its token as the first frame, and
-/// sends it again after a reconnect.
-#[tokio::test]
-async fn over_quic_the_sdk_presents_its_token_in_an_auth_frame() {
+/// A `jwt` gateway with a QUIC listener, and a client config that trusts it.
+async fn jwt_gateway_over_quic() -> (sluice::server::Server, ClientConfig) {
     let server = common::start(|c| {
         c.tls.self_signed = true;
         c.quic.listen = Some("127.0.0.1:0".parse().unwrap());
@@ -118,6 +116,14 @@ async fn over_quic_the_sdk_presents_its_token_in_an_auth_frame() {
     .await;
     let mut config = ClientConfig::with_servers([server.quic_url().expect("QUIC is on")]);
     config.tls_pins_sha256 = vec![server.tls_fingerprint().unwrap().to_string()];
+    (server, config)
+}
+
+/// QUIC has no upgrade request: the SDK sends its token as the first frame, and
+/// sends it again after a reconnect.
+#[tokio::test]
+async fn over_quic_the_sdk_presents_its_token_in_an_auth_frame() {
+    let (server, mut config) = jwt_gateway_over_quic().await;
     config.token = Some(token("ann", 3600).0);
     let (client, mut events) = Client::connect(config).await.expect("connects");
     assert!(matches!(
@@ -139,4 +145,60 @@ async fn over_quic_the_sdk_presents_its_token_in_an_auth_frame() {
     let stats = server.runtime().stats();
     assert_eq!(stats.tokens_accepted_total, 2, "one per connection");
     assert_eq!(stats.tokens_refused_total, 0);
+}
+
+/// The SDK does not reconnect with a token the gateway refused: it says
+/// `TokenRefused`, and `refresh_token` reconnects with the new one.
+async fn refused_then_refreshed(server: &sluice::server::Server, config: ClientConfig) {
+    let (client, mut events) = Client::connect(config).await.expect("connects");
+    assert!(matches!(
+        next_event(&mut events).await,
+        Event::Connected { .. }
+    ));
+    let reason = loop {
+        match tokio::time::timeout(common::SLOW_HANG_GUARD, events.next())
+            .await
+            .expect("the token is refused within the hang guard")
+            .expect("events open")
+        {
+            Event::TokenRefused { reason } => break reason,
+            Event::Disconnected { reason } => assert!(reason.is_token_refused(), "{reason}"),
+            _ => {}
+        }
+    };
+    let accepted_before = server.runtime().stats().tokens_accepted_total;
+    client
+        .refresh_token(token("ann", 3600).0)
+        .await
+        .unwrap_or_else(|e| panic!("the new token is taken after {reason:?}: {e}"));
+    assert!(matches!(
+        next_event(&mut events).await,
+        Event::Connected { .. }
+    ));
+    client
+        .publish("/demo/refreshed", "back", PublishOptions::default())
+        .await
+        .expect("publishing with the new token");
+    assert!(server.runtime().stats().tokens_accepted_total > accepted_before);
+}
+
+#[tokio::test]
+async fn an_expired_token_is_not_retried_until_a_new_one_is_given() {
+    let server = common::start(|c| {
+        c.auth.mode = AuthMode::Jwt;
+        c.auth.keys = vec![key()];
+    })
+    .await;
+    let config = ClientConfig {
+        token: Some(token("ann", 1).0),
+        ..ClientConfig::with_servers([server.url()])
+    };
+    refused_then_refreshed(&server, config).await;
+}
+
+#[tokio::test]
+async fn over_quic_a_refused_token_is_not_retried_until_a_new_one_is_given() {
+    let (server, mut config) = jwt_gateway_over_quic().await;
+    config.token = Some("not.a.token".into());
+    refused_then_refreshed(&server, config).await;
 }

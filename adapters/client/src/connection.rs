@@ -29,7 +29,7 @@ use tracing::{debug, info, warn};
 use crate::backoff::Backoff;
 use crate::command::{Command, Op};
 use crate::config::ClientConfig;
-use crate::connector::{Attempt, Connector};
+use crate::connector::{Attempt, AttemptError, Connector};
 use crate::error::ClientError;
 use crate::event::{DisconnectReason, Event};
 use crate::in_flight::{Awaiting, InFlight, Reply, ReplyTx};
@@ -54,14 +54,21 @@ pub(crate) async fn connect_once(
     token: Option<String>,
     timeout: Duration,
     tls: Option<tokio_tungstenite::Connector>,
-) -> Result<Box<Socket>, String> {
+) -> Result<Box<Socket>, AttemptError> {
     let mut request = ClientRequestBuilder::new(uri).with_sub_protocol(encoding.subprotocol());
     if let Some(token) = token {
         request = request.with_header("Authorization", format!("Bearer {token}"));
     }
     match tokio::time::timeout(timeout, handshake(request, tls)).await {
-        Err(_) => Err(format!("no handshake within {} ms", timeout.as_millis())),
-        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err(format!("no handshake within {} ms", timeout.as_millis()).into()),
+        Ok(Err(WsError::Http(response))) if response.status() == 401 => Err(AttemptError {
+            detail: format!(
+                "the gateway refused the token (401): {}",
+                String::from_utf8_lossy(response.body().as_deref().unwrap_or_default())
+            ),
+            token_refused: true,
+        }),
+        Ok(Err(error)) => Err(error.to_string().into()),
         Ok(Ok(socket)) => Ok(Box::new(socket)),
     }
 }
@@ -106,8 +113,13 @@ async fn handshake(
 
 enum Link {
     Up(Transport),
-    Waiting { retry_at: Instant },
+    Waiting {
+        retry_at: Instant,
+    },
     Connecting(Attempt),
+    /// The gateway refused the token: no reconnect until the application gives a
+    /// new one (`Client::refresh_token`).
+    AwaitingToken,
 }
 
 impl Link {
@@ -124,7 +136,7 @@ impl Link {
 
 enum LinkEvent {
     Incoming(Incoming),
-    Attempted(Result<Transport, String>),
+    Attempted(Result<Transport, AttemptError>),
 }
 
 /// The channels between the task and the application's handles.
@@ -243,17 +255,25 @@ impl Connection {
         }
     }
 
-    async fn on_attempt(&mut self, attempt: Result<Transport, String>) {
+    async fn on_attempt(&mut self, attempt: Result<Transport, AttemptError>) {
         match attempt {
             Ok(transport) => {
                 self.link = Link::Up(transport);
                 self.on_connected().await;
             }
+            Err(error) if error.token_refused => self.await_token(error.detail),
             Err(reason) => {
                 warn!(server = %self.servers[self.server_index], %reason, "connect failed");
                 self.wait_for_next_server();
             }
         }
+    }
+
+    /// Stops reconnecting with a token the gateway refused, and says so.
+    fn await_token(&mut self, reason: String) {
+        warn!(server = %self.servers[self.server_index], %reason, "token refused; waiting for a new one");
+        self.link = Link::AwaitingToken;
+        self.push_event(Event::TokenRefused { reason });
     }
 
     /// Failover: the next attempt goes to the next server, after a backoff.
@@ -316,8 +336,12 @@ impl Connection {
             request.fail(ClientError::Disconnected);
         }
         self.restores_pending = 0;
+        let token_refused = reason.is_token_refused().then(|| reason.to_string());
         self.wait_for_next_server();
         self.push_event(Event::Disconnected { reason });
+        if let Some(reason) = token_refused {
+            self.await_token(reason);
+        }
     }
 
     async fn on_request(
@@ -382,6 +406,13 @@ impl Connection {
             // Answered like a ping: `ok`, or an error that fails the call.
             Op::Auth { token } => {
                 self.token = Some(token.clone());
+                // Waiting for a token: reconnect with this one now. The `auth` frame
+                // then goes out on the new connection, and its `ok` answers the call.
+                if matches!(self.link, Link::AwaitingToken) {
+                    self.link = Link::Waiting {
+                        retry_at: Instant::now(),
+                    };
+                }
                 (ClientFrame::Auth { id, token }, Awaiting::Ping { reply })
             }
         };
@@ -586,8 +617,7 @@ impl Connection {
         };
         match request.awaiting {
             Awaiting::Restore { subjects } => self.restore_failed(subjects, code, message),
-            // The gateway closes the connection (4001/4003), which reports it.
-            Awaiting::Authenticate => warn!(%code, %message, "token refused"),
+            Awaiting::Authenticate => self.lost(DisconnectReason::TokenRejected { code, message }),
             _ => request.fail(ClientError::Rejected { code, message }),
         }
     }

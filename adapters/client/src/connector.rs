@@ -16,7 +16,36 @@ use crate::quic_link::QuicConnector;
 use crate::stats::Counters;
 use crate::transport::Transport;
 
-pub(crate) type Attempt = Pin<Box<dyn Future<Output = Result<Transport, String>> + Send>>;
+pub(crate) type Attempt = Pin<Box<dyn Future<Output = Result<Transport, AttemptError>> + Send>>;
+
+/// Why a connect attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AttemptError {
+    pub detail: String,
+    /// The gateway refused the token (HTTP 401): trying again with it is pointless.
+    pub token_refused: bool,
+}
+
+impl From<String> for AttemptError {
+    fn from(detail: String) -> Self {
+        AttemptError {
+            detail,
+            token_refused: false,
+        }
+    }
+}
+
+impl From<&str> for AttemptError {
+    fn from(detail: &str) -> Self {
+        AttemptError::from(detail.to_owned())
+    }
+}
+
+impl std::fmt::Display for AttemptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
 
 /// Everything a connect attempt needs, shared by the client's handles and its task.
 #[derive(Debug, Clone)]
@@ -87,7 +116,8 @@ impl Connector {
                         Err(_) => Err(format!(
                             "no handshake within {} ms",
                             connector.timeout.as_millis()
-                        )),
+                        )
+                        .into()),
                         Ok(link) => Ok(Transport::Quic(Box::new(link?))),
                     }
                 }

@@ -45,6 +45,11 @@ pub enum Event {
     /// The connection's token expires in `expires_in_ms`; the gateway closes the
     /// connection (4002) then unless a fresh token is sent.
     TokenExpiring { expires_in_ms: u64 },
+    /// The gateway refused the token: at connect (HTTP 401), or by closing the
+    /// connection (4001 none given, 4002 expired, 4003 revoked). The client stops
+    /// reconnecting with it; [`crate::Client::refresh_token`] with a new one
+    /// reconnects at once, and resolves when the gateway has accepted it.
+    TokenRefused { reason: String },
     /// After a reconnect the gateway refused to restore this subscription (for
     /// example, its topic is no longer exposed). The subject is no longer subscribed.
     SubscriptionRejected {
@@ -72,6 +77,23 @@ pub enum DisconnectReason {
     RestoreFailed { code: ErrorCode, message: String },
     /// [`crate::Client::kill_connection`] dropped the socket.
     Killed,
+    /// The gateway answered the client's `auth` frame (its token, over QUIC) with
+    /// an error; the client dropped the connection rather than wait to be closed.
+    TokenRejected { code: ErrorCode, message: String },
+}
+
+impl DisconnectReason {
+    /// The gateway closed the connection over its token: 4001 (none given in
+    /// time), 4002 (expired) or 4003 (revoked).
+    pub fn is_token_refused(&self) -> bool {
+        matches!(
+            self,
+            DisconnectReason::ClosedByServer {
+                code: 4001..=4003,
+                ..
+            } | DisconnectReason::TokenRejected { .. }
+        )
+    }
 }
 
 impl fmt::Display for DisconnectReason {
@@ -86,6 +108,9 @@ impl fmt::Display for DisconnectReason {
                 write!(f, "restoring subscriptions failed: {code}: {message}")
             }
             DisconnectReason::Killed => f.write_str("killed by the application"),
+            DisconnectReason::TokenRejected { code, message } => {
+                write!(f, "token rejected: {code}: {message}")
+            }
         }
     }
 }
