@@ -22,6 +22,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use crate::admission::Admitted;
 use crate::config::WebSocketConfig;
+use crate::flush_buffered::FlushBuffered;
 use crate::handshake::{self, Accepted};
 use crate::TRANSPORT;
 
@@ -70,6 +71,7 @@ where
         let refused = admitted.as_ref().err().copied();
         // Boxed, and freed once done: the handshake's state (3.7 KiB, the request
         // parser's included) would otherwise size every connection's task.
+        let stream = FlushBuffered::new(stream);
         let (ws, accepted) = Box::pin(upgrade(stream, &runtime, &config, refused)).await?;
         let client = match accepted.grant {
             Some(grant) => runtime.connect_with_grant(accepted.encoding, grant),
@@ -97,6 +99,8 @@ where
     protocol.max_message_size = Some(config.frame_bytes_max);
     protocol.max_frame_size = Some(config.frame_bytes_max);
     protocol.read_buffer_size = config.read_buffer_bytes;
+    // Every frame straight down to `FlushBuffered`, which batches until a flush.
+    protocol.write_buffer_size = 0;
     let chosen: Arc<Mutex<Option<Accepted>>> = Arc::new(Mutex::new(None));
     let chosen_in_callback = chosen.clone();
     let (runtime_in_callback, config_in_callback) = (runtime.clone(), config.clone());

@@ -11,6 +11,7 @@
 mod admission;
 mod config;
 mod connection;
+mod flush_buffered;
 mod handshake;
 #[cfg(feature = "tls")]
 mod tls;
