@@ -165,7 +165,7 @@ async fn write(
             {
                 origins.push(origin.clone());
             }
-            write_frame(&mut buffer, &Encoding::Binary.encode_server(&frame));
+            write_frame(&mut buffer, &Encoding::Binary.encode_server_shared(&frame));
         }
         tokio::select! {
             written = send.write_all(&buffer) => if written.is_err() {

@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::futures::Notified;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig as WsProtocolConfig};
-use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::admission::Admitted;
@@ -344,13 +344,14 @@ where
 }
 
 fn encode(encoding: Encoding, frame: &ServerFrame) -> WsMessage {
-    let bytes = encoding.encode_server(frame);
+    // A live update's bytes are shared with its other subscribers' frames.
+    let bytes = encoding.encode_server_shared(frame);
     match encoding {
         // The JSON encoder only produces UTF-8.
-        Encoding::Json => match String::from_utf8(bytes) {
-            Ok(text) => WsMessage::Text(text.into()),
-            Err(err) => WsMessage::Binary(Bytes::from(err.into_bytes())),
+        Encoding::Json => match Utf8Bytes::try_from(bytes.clone()) {
+            Ok(text) => WsMessage::Text(text),
+            Err(_) => WsMessage::Binary(bytes),
         },
-        Encoding::Binary => WsMessage::Binary(Bytes::from(bytes)),
+        Encoding::Binary => WsMessage::Binary(bytes),
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::{Gateway, PartitionState, TopicState};
 use crate::broker::{header, BrokerRecord, PartitionMeta};
 use crate::ids::ClientId;
-use crate::protocol::{Message, MessageKind, RecordOrigin, ServerFrame};
+use crate::protocol::{Message, MessageKind, RecordOrigin, ServerFrame, SharedEncoding};
 use crate::subject::{self, Subject};
 
 impl Gateway {
@@ -108,6 +108,7 @@ impl Gateway {
         let origin = RecordOrigin {
             timestamp_ms: record.timestamp_ms,
             traceparent: record.header(header::TRACEPARENT).cloned(),
+            shared_encoding: None,
         };
         let message = Message {
             subject: subject.shared(),
@@ -128,6 +129,12 @@ impl Gateway {
             return;
         };
         let targets: Vec<ClientId> = subscribers.iter().copied().collect();
+        // The frames of this fan-out share one encoding per wire format; the caches
+        // above keep the message without it.
+        let mut message = message;
+        if let Some(origin) = &mut message.origin {
+            origin.shared_encoding = Some(SharedEncoding::default());
+        }
         for client in targets {
             let wants = self
                 .clients

@@ -159,6 +159,8 @@ pub struct RecordOrigin {
     /// Broker timestamp, milliseconds since the Unix epoch.
     pub timestamp_ms: i64,
     pub traceparent: Option<Bytes>,
+    /// Set on the frames of one live fan-out: their wire bytes, encoded once.
+    pub shared_encoding: Option<super::SharedEncoding>,
 }
 
 impl Message {

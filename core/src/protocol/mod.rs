@@ -5,6 +5,7 @@ pub mod binary;
 mod error_code;
 mod frame;
 pub mod json;
+mod shared_encoding;
 pub mod stream_framing;
 
 pub use error_code::ErrorCode;
@@ -12,6 +13,7 @@ pub use frame::{
     ClientFrame, DecodeError, Encoding, Message, MessageKind, PublishFrame, Qos, RecordOrigin,
     ResumePoint, ServerFrame, SubscribeItem, SyncStatus,
 };
+pub use shared_encoding::SharedEncoding;
 
 /// WebSocket subprotocol of the JSON encoding.
 pub const SUBPROTOCOL_JSON: &str = "sluice.v1.json";
@@ -48,6 +50,21 @@ impl Encoding {
             Encoding::Json => json::encode_server(frame),
             Encoding::Binary => binary::encode_server(frame),
         }
+    }
+
+    /// [`Encoding::encode_server`], except that a live update carrying a
+    /// [`SharedEncoding`] is encoded once for all its subscribers.
+    pub fn encode_server_shared(self, frame: &ServerFrame) -> bytes::Bytes {
+        if let ServerFrame::Message(message) = frame {
+            let shared = message
+                .origin
+                .as_ref()
+                .and_then(|o| o.shared_encoding.as_ref());
+            if let (MessageKind::Update, Some(shared)) = (message.kind, shared) {
+                return shared.get_or_encode(self, || self.encode_server(frame));
+            }
+        }
+        bytes::Bytes::from(self.encode_server(frame))
     }
 
     pub fn decode_server(self, data: &[u8]) -> Result<ServerFrame, DecodeError> {

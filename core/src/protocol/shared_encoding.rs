@@ -1,0 +1,83 @@
+//! A live update's wire bytes, encoded once per fan-out and shared by every
+//! subscriber's frame: N subscribers of a subject cost one encoding per wire format,
+//! not N. Only the frames of one fan-out share it; the caches keep none, so the
+//! encoded bytes live only until the last of those frames is written.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+
+use super::Encoding;
+
+#[derive(Clone, Default)]
+pub struct SharedEncoding(Arc<[OnceLock<Bytes>; 2]>);
+
+impl SharedEncoding {
+    /// The bytes in `encoding`, encoded by `encode` on the first call only.
+    pub fn get_or_encode(&self, encoding: Encoding, encode: impl FnOnce() -> Vec<u8>) -> Bytes {
+        let slot = match encoding {
+            Encoding::Json => &self.0[0],
+            Encoding::Binary => &self.0[1],
+        };
+        slot.get_or_init(|| Bytes::from(encode())).clone()
+    }
+}
+
+/// A cache, not content: it never makes two messages differ.
+impl PartialEq for SharedEncoding {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for SharedEncoding {}
+
+impl fmt::Debug for SharedEncoding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SharedEncoding")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Message, MessageKind, RecordOrigin, ServerFrame};
+    use crate::Epoch;
+
+    fn frame(kind: MessageKind, shared: &SharedEncoding) -> ServerFrame {
+        ServerFrame::Message(Message {
+            subject: Arc::from("/t/k"),
+            data: Some(Bytes::from_static(b"payload")),
+            seq: 7,
+            epoch: Epoch::new("e-0"),
+            kind,
+            origin: Some(RecordOrigin {
+                timestamp_ms: 1,
+                traceparent: None,
+                shared_encoding: Some(shared.clone()),
+            }),
+        })
+    }
+
+    #[test]
+    fn a_fan_out_encodes_once_per_format_and_only_live_updates() {
+        let shared = SharedEncoding::default();
+        for encoding in [Encoding::Json, Encoding::Binary] {
+            let a = encoding.encode_server_shared(&frame(MessageKind::Update, &shared));
+            let b = encoding.encode_server_shared(&frame(MessageKind::Update, &shared));
+            assert_eq!(a.as_ptr(), b.as_ptr(), "one encoding shared");
+            assert_eq!(
+                a,
+                encoding.encode_server(&frame(MessageKind::Update, &shared))
+            );
+            // Another kind (a snapshot made from the same message) is its own frame.
+            let snapshot = frame(MessageKind::Snapshot, &shared);
+            assert_eq!(
+                encoding.encode_server_shared(&snapshot),
+                encoding.encode_server(&snapshot)
+            );
+            assert_ne!(encoding.encode_server_shared(&snapshot), a);
+        }
+    }
+}
