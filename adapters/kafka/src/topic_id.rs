@@ -10,7 +10,7 @@ use std::time::Duration;
 use rdkafka::client::{Client, ClientContext};
 use rdkafka_sys::bindings as rd;
 
-/// Asks broker `broker_id` for the ids of `topics`. A topic that does not exist maps
+/// Asks broker `broker_id` (below 0: the controller) for the ids of `topics`. A topic that does not exist maps
 /// to `None`; a broker that does not report ids (all-zero UUID) also maps to `None`.
 ///
 /// Any broker answers (the request is a Metadata request), so the caller names one
@@ -50,7 +50,15 @@ pub fn describe_topic_ids<C: ClientContext>(
             errstr.as_mut_ptr(),
             errstr.len(),
         );
-        rd::rd_kafka_AdminOptions_set_broker(options, broker_id, errstr.as_mut_ptr(), errstr.len());
+        // Below 0 (no broker known yet): librdkafka's default, the controller.
+        if broker_id >= 0 {
+            rd::rd_kafka_AdminOptions_set_broker(
+                options,
+                broker_id,
+                errstr.as_mut_ptr(),
+                errstr.len(),
+            );
+        }
         let queue = rd::rd_kafka_queue_new(rk);
         rd::rd_kafka_DescribeTopics(rk, collection, options, queue);
         // Generous poll: the request itself is bounded by the admin timeout.
