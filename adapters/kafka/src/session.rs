@@ -399,11 +399,13 @@ impl Session {
                 continue;
             }
             if let Some(old) = &old {
-                // Re-pointing assigned partitions at a new log takes two refreshes.
-                // With librdkafka 2.12, an assign right behind the unassign of the same
-                // partition left it fetching the old log's offset, and a seek is refused
+                // Re-pointing partitions whose fetchers still run takes two refreshes.
+                // With librdkafka 2.12, an assign right behind the unassign of such a
+                // partition left it fetching the old log's offset (the recreate test:
+                // 34-54 s to recover in one refresh, 9-25 s in two); a seek is refused
                 // once the old log is gone. So this refresh unassigns and forgets the
                 // topic; the next one exposes it anew and tells the core its new epochs.
+                // (`announce_lost_records` does both at once: its fetchers are stopped.)
                 tracing::info!(topic, ?old, new = ?layout, "exposed topic changed; clients get resync");
                 self.unassign(&topic, old.partitions);
                 self.topology.set(&topic, None);
