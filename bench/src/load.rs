@@ -113,6 +113,27 @@ pub struct Window {
     pub origin: Instant,
     /// Only messages sent at or after this (µs since `origin`) are measured.
     pub measure_from_us: AtomicU64,
+    /// ... and before this: a publisher that fell behind would otherwise catch up
+    /// after the window and have its backlog counted as deliveries of the window.
+    pub measure_until_us: AtomicU64,
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Window {
+            origin: Instant::now(),
+            measure_from_us: AtomicU64::new(0),
+            measure_until_us: AtomicU64::new(u64::MAX),
+        }
+    }
+}
+
+impl Window {
+    /// Whether a message sent at `sent_us` is inside the measurement window.
+    fn measures(&self, sent_us: u64) -> bool {
+        let from = self.measure_from_us.load(Ordering::Relaxed);
+        from > 0 && sent_us >= from && sent_us < self.measure_until_us.load(Ordering::Relaxed)
+    }
 }
 
 /// A subscriber: subscribes to `subject` as `start` says, reports its progress
@@ -170,7 +191,6 @@ pub async fn subscriber(
             let _ = ready.send(Progress::Started).await;
         }
         let now = micros_since(window.origin);
-        let from = window.measure_from_us.load(Ordering::Relaxed);
         if let (Some(check), true) = (check.as_mut(), received.resynced > 0) {
             // The position is void; the snapshot that may follow restarts it.
             check.resync();
@@ -189,7 +209,7 @@ pub async fn subscriber(
             let Some(sent) = sent_micros(&payload) else {
                 continue;
             };
-            if sent >= from && from > 0 {
+            if window.measures(sent) {
                 deliveries += 1;
                 latency_us
                     .get_or_insert_with(new_histogram)
@@ -249,7 +269,8 @@ pub async fn publisher(
             _ = stop.changed() => break,
         }
         let due = (started.elapsed().as_secs_f64() * rate_per_s) as u64;
-        while sent < due {
+        // A publisher behind its rate stops with the window rather than catching up.
+        while sent < due && !*stop.borrow() {
             let subject = &subjects[next_subject % subjects.len()];
             next_subject += 1;
             sent += 1;

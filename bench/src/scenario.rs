@@ -1,7 +1,7 @@
 //! The scenarios. Each starts from a freshly started system, so one run's
 //! connections and memory never count in the next.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -203,10 +203,7 @@ pub async fn run(
     load: Load,
 ) -> anyhow::Result<RunResult> {
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let window = Arc::new(Window {
-        origin: Instant::now(),
-        measure_from_us: AtomicU64::new(0),
-    });
+    let window = Arc::new(Window::default());
     let wire = Arc::clone(&system.target.wire);
     let subjects: Vec<String> = (0..load.subjects.max(1)).map(subject).collect();
     // A storm resumes from history published first, by a connection kept for the
@@ -273,6 +270,8 @@ pub async fn run(
         let start = Instant::now();
         tokio::time::sleep(load.measure).await;
         measured_s = start.elapsed().as_secs_f64();
+        let until = load::micros_since(window.origin);
+        window.measure_until_us.store(until, Ordering::Relaxed);
         let after = sample(system)?;
         cpu_percent = 100.0 * (after.cpu_s - before.cpu_s) / measured_s;
         let _ = stop_publishers.send(true);
