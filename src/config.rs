@@ -13,6 +13,11 @@ use sluice_observability::{AdminConfig, TelemetryConfig};
 use sluice_quic::QuicConfig;
 use sluice_websocket::WebSocketConfig;
 
+use crate::async_runtime::RuntimeSettings;
+
+/// More worker threads than this is a typo, not a machine.
+const WORKER_THREADS_MAX: usize = 1024;
+
 /// Topics exposed when the configuration names none, so a first run has something to use.
 pub const DEFAULT_TOPICS: [&str; 2] = ["demo", "chat"];
 
@@ -29,6 +34,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub telemetry: TelemetryConfig,
     pub auth: AuthConfig,
+    pub runtime: RuntimeSettings,
 }
 
 /// Where the gateway's certificate comes from. TLS is on when `cert_path` is set
@@ -123,6 +129,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             telemetry: TelemetryConfig::default(),
             auth: AuthConfig::default(),
+            runtime: RuntimeSettings::default(),
         }
     }
 }
@@ -208,6 +215,11 @@ impl Config {
         ];
         if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("{key} must be greater than 0"));
+        }
+        if self.runtime.worker_threads > WORKER_THREADS_MAX {
+            return Err(format!(
+                "runtime.worker_threads must be at most {WORKER_THREADS_MAX}"
+            ));
         }
         if self.gateway.client_queue_bytes_max < self.gateway.frame_bytes_max {
             return Err(

@@ -2,6 +2,7 @@
 //! (broker + core runtime + transports), shared by `sluice serve` and the
 //! end-to-end tests.
 
+pub mod async_runtime;
 pub mod config;
 mod probe;
 mod revocation_watch;

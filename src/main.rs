@@ -123,6 +123,10 @@ fn main() -> std::process::ExitCode {
             Ok(mut config) => {
                 config.listen = listen.unwrap_or(config.listen);
                 config.admin.listen = admin_listen.unwrap_or(config.admin.listen);
+                // Before the async runtime is built from it.
+                if let Err(err) = config.validate() {
+                    return fail(anyhow::anyhow!(err));
+                }
                 (Some(config), "info")
             }
             Err(err) => return fail(err),
@@ -139,7 +143,11 @@ fn main() -> std::process::ExitCode {
         Ok(telemetry) => telemetry,
         Err(err) => return fail(err),
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime_settings = config
+        .as_ref()
+        .map(|c| c.runtime.clone())
+        .unwrap_or_default();
+    let runtime = match sluice::async_runtime::build(&runtime_settings) {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
