@@ -15,8 +15,8 @@ use sluice_websocket::WebSocketConfig;
 
 use crate::async_runtime::RuntimeSettings;
 
-/// More worker threads than this is a typo, not a machine.
-const WORKER_THREADS_MAX: usize = 1024;
+/// More shards than this is a typo, not a machine.
+const SHARDS_MAX: usize = 1024;
 
 /// Topics exposed when the configuration names none, so a first run has something to use.
 pub const DEFAULT_TOPICS: [&str; 2] = ["demo", "chat"];
@@ -216,10 +216,11 @@ impl Config {
         if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("{key} must be greater than 0"));
         }
-        if self.runtime.worker_threads > WORKER_THREADS_MAX {
-            return Err(format!(
-                "runtime.worker_threads must be at most {WORKER_THREADS_MAX}"
-            ));
+        if self.runtime.shards > SHARDS_MAX {
+            return Err(format!("runtime.shards must be at most {SHARDS_MAX}"));
+        }
+        if self.runtime.shard_count() > 1 && self.broker.kind == BrokerKind::Kafka {
+            return Err("runtime.shards above 1 needs broker.kind = \"memory\"; on Kafka, run one gateway process per core".into());
         }
         if self.gateway.client_queue_bytes_max < self.gateway.frame_bytes_max {
             return Err(

@@ -7,3 +7,4 @@ pub mod config;
 mod probe;
 mod revocation_watch;
 pub mod server;
+mod shards;

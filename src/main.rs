@@ -143,11 +143,7 @@ fn main() -> std::process::ExitCode {
         Ok(telemetry) => telemetry,
         Err(err) => return fail(err),
     };
-    let runtime_settings = config
-        .as_ref()
-        .map(|c| c.runtime.clone())
-        .unwrap_or_default();
-    let runtime = match sluice::async_runtime::build(&runtime_settings) {
+    let runtime = match sluice::async_runtime::one_worker("sluice-shard-0") {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");

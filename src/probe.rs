@@ -24,7 +24,10 @@ pub enum BrokerProbe {
 }
 
 pub struct ServerProbe {
+    /// The first shard's runtime.
     pub runtime: Runtime,
+    /// The other shards' (`[runtime] shards`); their stats are added in.
+    pub extra_shards: Vec<Runtime>,
     pub broker: BrokerProbe,
     /// Set once the QUIC listener is bound, after the admin listener started.
     pub quic: Arc<OnceLock<QuicStatsReader>>,
@@ -32,7 +35,11 @@ pub struct ServerProbe {
 
 impl GatewayProbe for ServerProbe {
     fn stats(&self) -> GatewayStats {
-        self.runtime.stats()
+        let mut stats = self.runtime.stats();
+        for shard in &self.extra_shards {
+            stats.merge(&shard.stats());
+        }
+        stats
     }
 
     fn health(&self) -> Health {

@@ -7,10 +7,14 @@ use std::time::{Duration, SystemTime};
 use sluice_runtime::Runtime;
 use tokio::task::JoinHandle;
 
-/// Loads the file once (failing if it cannot be read), then watches it.
-pub fn start(file: PathBuf, poll_ms: u64, runtime: Runtime) -> std::io::Result<JoinHandle<()>> {
+/// Loads the file once (failing if it cannot be read), then watches it. Every
+/// shard's runtime gets the list.
+pub fn start(file: PathBuf, poll_ms: u64, shards: Vec<Runtime>) -> std::io::Result<JoinHandle<()>> {
     let mut seen = modified(&file);
-    runtime.revoke_tokens(sluice_auth::read_revocation_list(&file)?);
+    let ids = sluice_auth::read_revocation_list(&file)?;
+    for runtime in &shards {
+        runtime.revoke_tokens(ids.clone());
+    }
     Ok(tokio::spawn(async move {
         let mut hangups = hangup_signals();
         let mut poll = tokio::time::interval(Duration::from_millis(poll_ms));
@@ -27,7 +31,9 @@ pub fn start(file: PathBuf, poll_ms: u64, runtime: Runtime) -> std::io::Result<J
             match sluice_auth::read_revocation_list(&file) {
                 Ok(ids) => {
                     tracing::info!(revoked = ids.len(), file = %file.display(), "revocation list loaded");
-                    runtime.revoke_tokens(ids);
+                    for runtime in &shards {
+                        runtime.revoke_tokens(ids.clone());
+                    }
                 }
                 // Keep the last list: a half-written or vanished file revokes nothing back.
                 Err(err) => {

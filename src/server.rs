@@ -20,11 +20,13 @@ use tokio::task::JoinHandle;
 use crate::config::{BrokerKind, Config, MemoryBrokerSettings, TlsSettings};
 use crate::probe::{BrokerProbe, ServerProbe};
 use crate::revocation_watch;
+use crate::shards::ExtraShards;
 
 /// A gateway serving on a bound address. Dropping it stops accepting connections.
 pub struct Server {
     local_addr: SocketAddr,
     runtime: Runtime,
+    extra_shards: ExtraShards,
     broker: Option<MemoryBroker>,
     admin: AdminServer,
     accept: JoinHandle<std::io::Result<()>>,
@@ -40,6 +42,7 @@ pub struct Server {
 pub struct Launched {
     config: Config,
     runtime: Runtime,
+    extra_shards: ExtraShards,
     broker: Option<MemoryBroker>,
     admin: AdminServer,
     bootstrap: Option<watch::Receiver<Bootstrap>>,
@@ -67,7 +70,7 @@ impl Server {
     ) -> anyhow::Result<Launched> {
         config.validate().map_err(anyhow::Error::msg)?;
         let registry = Registry::new();
-        let observer = Arc::new(GatewayObserver::new(
+        let observer: Arc<dyn sluice_runtime::Observer> = Arc::new(GatewayObserver::new(
             &registry,
             config.telemetry.publish_spans_max,
         )?);
@@ -101,7 +104,18 @@ impl Server {
         };
         // The runtime starts before the listener, so the bootstrap's records are
         // consumed while we wait.
-        let runtime = start_runtime(&config, link, observer)?;
+        let runtime = start_runtime(&config, link, observer.clone())?;
+        let extra_shards = match &broker {
+            // `Config::validate` refuses more than one shard on Kafka.
+            Some(broker) => ExtraShards::start(
+                config.runtime.shard_count() - 1,
+                broker,
+                &config,
+                &observer,
+                start_runtime,
+            )?,
+            None => ExtraShards::default(),
+        };
         let build = BuildInfo {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             broker: match probe {
@@ -113,6 +127,7 @@ impl Server {
         let quic_stats = Arc::new(OnceLock::new());
         let probe = Arc::new(ServerProbe {
             runtime: runtime.clone(),
+            extra_shards: extra_shards.runtimes().cloned().collect(),
             broker: probe,
             quic: quic_stats.clone(),
         });
@@ -124,6 +139,7 @@ impl Server {
         Ok(Launched {
             config,
             runtime,
+            extra_shards,
             broker,
             admin,
             bootstrap,
@@ -177,8 +193,17 @@ impl Server {
         self.admin.local_addr()
     }
 
+    /// The first shard's runtime (the only one unless `[runtime] shards` says more).
     pub fn runtime(&self) -> &Runtime {
         &self.runtime
+    }
+
+    /// Every shard's runtime, the first first.
+    pub fn runtimes(&self) -> Vec<Runtime> {
+        std::iter::once(&self.runtime)
+            .chain(self.extra_shards.runtimes())
+            .cloned()
+            .collect()
     }
 
     /// The embedded broker, if this gateway runs on it: tools and tests write to it
@@ -207,6 +232,7 @@ impl Launched {
         let Launched {
             config,
             runtime,
+            extra_shards,
             broker,
             admin,
             bootstrap,
@@ -218,7 +244,9 @@ impl Launched {
             wait_for_bootstrap(&mut bootstrap).await?;
             wait_for_caught_up(&runtime).await;
         }
-        wait_for_topics(&runtime, &config.gateway.exposed_topics).await;
+        for shard in std::iter::once(&runtime).chain(extra_shards.runtimes()) {
+            wait_for_topics(shard, &config.gateway.exposed_topics).await;
+        }
         let listener = sluice_websocket::bind(config.listen, &config.websocket)
             .with_context(|| format!("binding {}", config.listen))?;
         let local_addr = listener.local_addr()?;
@@ -228,34 +256,31 @@ impl Launched {
                 revocation_watch::start(
                     file.clone(),
                     config.auth.revoked_tokens_poll_ms,
-                    runtime.clone(),
+                    std::iter::once(&runtime)
+                        .chain(extra_shards.runtimes())
+                        .cloned()
+                        .collect(),
                 )
                 .with_context(|| format!("reading auth.revoked_tokens_file {}", file.display()))?,
             ),
             _ => None,
         };
-        let websocket = config.websocket.clone();
-        let accept = match &cert {
-            None => tokio::spawn(sluice_websocket::serve(
-                listener,
-                runtime.clone(),
-                websocket,
-            )),
-            Some(cert) => {
-                let tls = sluice_tls::server_config(
-                    cert.clone(),
-                    &[b"http/1.1"],
-                    config.tls.session_cache_entries_max,
-                    false,
-                )?;
-                tokio::spawn(sluice_websocket::serve_tls(
-                    listener,
-                    runtime.clone(),
-                    websocket,
-                    Arc::new(tls),
-                ))
-            }
+        let tls = match &cert {
+            None => None,
+            Some(cert) => Some(Arc::new(sluice_tls::server_config(
+                cert.clone(),
+                &[b"http/1.1"],
+                config.tls.session_cache_entries_max,
+                false,
+            )?)),
         };
+        let accept = tokio::spawn(sluice_websocket::serve_sharded(
+            listener,
+            runtime.clone(),
+            extra_shards.websocket_shards(),
+            config.websocket.clone(),
+            tls,
+        ));
         let quic = match (config.quic.listen, &cert) {
             (Some(addr), Some(cert)) => {
                 let tls = sluice_tls::server_config(
@@ -277,6 +302,7 @@ impl Launched {
         Ok(Server {
             local_addr,
             runtime,
+            extra_shards,
             broker,
             admin,
             accept,

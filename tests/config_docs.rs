@@ -90,9 +90,16 @@ fn bad_config_is_refused_with_the_key_named() {
     .unwrap();
     let err = Config::load(Some(&file)).unwrap().validate().unwrap_err();
     assert!(err.contains("public_key_pem_file"), "{err}");
-    std::fs::write(&file, "[runtime]\nworker_threads = 100000\n").unwrap();
+    std::fs::write(&file, "[runtime]\nshards = 100000\n").unwrap();
     let err = Config::load(Some(&file)).unwrap().validate().unwrap_err();
-    assert!(err.contains("runtime.worker_threads"), "{err}");
+    assert!(err.contains("runtime.shards"), "{err}");
+    std::fs::write(
+        &file,
+        "[runtime]\nshards = 2\n[broker]\nkind = \"kafka\"\n[broker.kafka]\nbootstrap_servers = \"localhost:9092\"\n",
+    )
+    .unwrap();
+    let err = Config::load(Some(&file)).unwrap().validate().unwrap_err();
+    assert!(err.contains("one gateway process per core"), "{err}");
     assert!(Config::load(Some(&dir.join("missing.toml"))).is_err());
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -89,3 +89,143 @@ pub struct GatewayStats {
     /// Connections dropped for not finishing the handshake in `handshake_timeout_ms`.
     pub handshake_timeouts_total: u64,
 }
+
+impl GatewayStats {
+    /// Adds another shard's stats (`[runtime] shards`) into these. Counters and
+    /// gauges add up (every shard reads every record, so `records_in_total` counts
+    /// each read); the largest and peak queues take the larger; every shard holds the
+    /// same revocation list.
+    pub fn merge(&mut self, other: &GatewayStats) {
+        // Destructured in full, so a new field cannot be forgotten here.
+        let GatewayStats {
+            clients_connected,
+            subscriptions_active,
+            subjects_subscribed,
+            records_in_total,
+            record_bytes_in_total,
+            records_redelivered_total,
+            records_unroutable_total,
+            publishes_total,
+            publish_bytes_in_total,
+            publishes_acked_total,
+            publishes_failed_total,
+            publishes_rate_limited_total,
+            publishes_broker_failed_total,
+            publishes_timed_out_total,
+            messages_out_total,
+            message_bytes_out_total,
+            frames_out_total,
+            client_errors_total,
+            slow_consumer_disconnects_total,
+            start_pauses_total,
+            starts_paused,
+            oversized_frame_disconnects_total,
+            resumes_sync_total,
+            resumes_resync_total,
+            resumes_fetched_total,
+            fetches_in_flight,
+            fetch_queue_len,
+            snapshot_cache_bytes,
+            snapshot_cache_entries,
+            snapshot_cache_evictions_total,
+            message_cache_bytes,
+            message_cache_messages,
+            message_cache_evictions_total,
+            client_queue_bytes,
+            subscriptions_refused_limit_total,
+            forbidden_total,
+            tokens_accepted_total,
+            tokens_refused_total,
+            unauthenticated_disconnects_total,
+            token_expired_disconnects_total,
+            token_revoked_disconnects_total,
+            connections_refused_limit_total,
+            connections_refused_per_ip_total,
+            handshakes_refused_origin_total,
+            handshakes_refused_token_total,
+            handshake_timeouts_total,
+            client_queue_bytes_largest,
+            client_queue_bytes_peak,
+            revoked_token_ids,
+        } = other;
+        self.clients_connected += clients_connected;
+        self.subscriptions_active += subscriptions_active;
+        self.subjects_subscribed += subjects_subscribed;
+        self.records_in_total += records_in_total;
+        self.record_bytes_in_total += record_bytes_in_total;
+        self.records_redelivered_total += records_redelivered_total;
+        self.records_unroutable_total += records_unroutable_total;
+        self.publishes_total += publishes_total;
+        self.publish_bytes_in_total += publish_bytes_in_total;
+        self.publishes_acked_total += publishes_acked_total;
+        self.publishes_failed_total += publishes_failed_total;
+        self.publishes_rate_limited_total += publishes_rate_limited_total;
+        self.publishes_broker_failed_total += publishes_broker_failed_total;
+        self.publishes_timed_out_total += publishes_timed_out_total;
+        self.messages_out_total += messages_out_total;
+        self.message_bytes_out_total += message_bytes_out_total;
+        self.frames_out_total += frames_out_total;
+        self.client_errors_total += client_errors_total;
+        self.slow_consumer_disconnects_total += slow_consumer_disconnects_total;
+        self.start_pauses_total += start_pauses_total;
+        self.starts_paused += starts_paused;
+        self.oversized_frame_disconnects_total += oversized_frame_disconnects_total;
+        self.resumes_sync_total += resumes_sync_total;
+        self.resumes_resync_total += resumes_resync_total;
+        self.resumes_fetched_total += resumes_fetched_total;
+        self.fetches_in_flight += fetches_in_flight;
+        self.fetch_queue_len += fetch_queue_len;
+        self.snapshot_cache_bytes += snapshot_cache_bytes;
+        self.snapshot_cache_entries += snapshot_cache_entries;
+        self.snapshot_cache_evictions_total += snapshot_cache_evictions_total;
+        self.message_cache_bytes += message_cache_bytes;
+        self.message_cache_messages += message_cache_messages;
+        self.message_cache_evictions_total += message_cache_evictions_total;
+        self.client_queue_bytes += client_queue_bytes;
+        self.subscriptions_refused_limit_total += subscriptions_refused_limit_total;
+        self.forbidden_total += forbidden_total;
+        self.tokens_accepted_total += tokens_accepted_total;
+        self.tokens_refused_total += tokens_refused_total;
+        self.unauthenticated_disconnects_total += unauthenticated_disconnects_total;
+        self.token_expired_disconnects_total += token_expired_disconnects_total;
+        self.token_revoked_disconnects_total += token_revoked_disconnects_total;
+        self.connections_refused_limit_total += connections_refused_limit_total;
+        self.connections_refused_per_ip_total += connections_refused_per_ip_total;
+        self.handshakes_refused_origin_total += handshakes_refused_origin_total;
+        self.handshakes_refused_token_total += handshakes_refused_token_total;
+        self.handshake_timeouts_total += handshake_timeouts_total;
+        self.client_queue_bytes_largest = self
+            .client_queue_bytes_largest
+            .max(*client_queue_bytes_largest);
+        self.client_queue_bytes_peak = self.client_queue_bytes_peak.max(*client_queue_bytes_peak);
+        self.revoked_token_ids = self.revoked_token_ids.max(*revoked_token_ids);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GatewayStats;
+
+    #[test]
+    fn merge_adds_counters_and_keeps_the_larger_peak() {
+        let mut first = GatewayStats {
+            clients_connected: 3,
+            records_in_total: 10,
+            client_queue_bytes_peak: 900,
+            revoked_token_ids: 2,
+            ..GatewayStats::default()
+        };
+        let second = GatewayStats {
+            clients_connected: 2,
+            records_in_total: 10,
+            client_queue_bytes_peak: 400,
+            revoked_token_ids: 2,
+            ..GatewayStats::default()
+        };
+        first.merge(&second);
+        assert_eq!(first.clients_connected, 5);
+        assert_eq!(first.records_in_total, 20);
+        assert_eq!(first.client_queue_bytes_peak, 900);
+        assert_eq!(first.revoked_token_ids, 2);
+    }
+}

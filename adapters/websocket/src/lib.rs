@@ -13,10 +13,14 @@ mod config;
 mod connection;
 mod flush_buffered;
 mod handshake;
+mod shard;
 #[cfg(feature = "tls")]
 mod tls;
 
 pub use config::WebSocketConfig;
+#[cfg(not(madsim))]
+pub use shard::Shard;
+use shard::Shards;
 
 /// The transport label of connection and delivery metrics.
 pub(crate) const TRANSPORT: &str = "websocket";
@@ -57,7 +61,25 @@ pub fn serve(
     config: WebSocketConfig,
 ) -> impl Future<Output = io::Result<()>> {
     runtime.observer().listening(TRANSPORT);
-    accept_loop(listener, runtime, config, None)
+    accept_loop(listener, Shards::local_only(runtime), config, None)
+}
+
+/// [`serve`] or [`serve_tls`] (with `tls`), dealing the connections out in turn to
+/// `runtime`, on this task's tokio runtime, and to the `others` shards.
+#[cfg(not(madsim))]
+pub fn serve_sharded(
+    listener: TcpListener,
+    runtime: Runtime,
+    others: Vec<Shard>,
+    config: WebSocketConfig,
+    #[cfg(feature = "tls")] tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+) -> impl Future<Output = io::Result<()>> {
+    runtime.observer().listening(TRANSPORT);
+    #[cfg(feature = "tls")]
+    let security = tls.map(Into::into);
+    #[cfg(not(feature = "tls"))]
+    let security = None;
+    accept_loop(listener, Shards::new(runtime, others), config, security)
 }
 
 /// Accepts `wss://` connections on `listener` until the task is dropped. The TLS
@@ -71,12 +93,17 @@ pub fn serve_tls(
     tls: std::sync::Arc<rustls::ServerConfig>,
 ) -> impl Future<Output = io::Result<()>> {
     runtime.observer().listening(TRANSPORT);
-    accept_loop(listener, runtime, config, Some(tls.into()))
+    accept_loop(
+        listener,
+        Shards::local_only(runtime),
+        config,
+        Some(tls.into()),
+    )
 }
 
 async fn accept_loop(
     listener: TcpListener,
-    runtime: Runtime,
+    mut shards: Shards,
     config: WebSocketConfig,
     security: Security,
 ) -> io::Result<()> {
@@ -97,13 +124,12 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let admitted = admission.admit(peer.ip());
         if let Err(refusal) = admitted {
-            runtime.count_refusal(refusal);
+            shards.local().count_refusal(refusal);
         }
-        let runtime = runtime.clone();
         let config = std::sync::Arc::clone(&config);
         #[cfg_attr(not(feature = "tls"), allow(clippy::clone_on_copy))]
         let security = security.clone();
-        tokio::spawn(async move {
+        let spawned = shards.spawn(stream, move |stream, runtime| async move {
             let served = match security {
                 None => connection::run(stream, runtime, config, admitted).await,
                 #[cfg(feature = "tls")]
@@ -119,5 +145,8 @@ async fn accept_loop(
                 tracing::debug!(%peer, %err, "connection ended with an error");
             }
         });
+        if let Err(err) = spawned {
+            tracing::warn!(%peer, %err, "cannot hand a connection to its shard");
+        }
     }
 }

@@ -1,0 +1,64 @@
+//! The gateway's shards beyond the first (`[runtime] shards`): each a one-worker
+//! tokio runtime running its own core runtime on its own embedded-broker session.
+//! The first shard runs on the runtime that started the server.
+
+use std::sync::Arc;
+
+use sluice_memory_broker::MemoryBroker;
+use sluice_runtime::{BrokerLink, Observer, Runtime};
+
+use crate::async_runtime;
+use crate::config::Config;
+
+/// The extra shards. Dropping them stops their threads.
+#[derive(Default)]
+pub struct ExtraShards {
+    shards: Vec<(Runtime, tokio::runtime::Runtime)>,
+}
+
+impl ExtraShards {
+    /// Starts `count` shards on `broker`, each with a core runtime `start` builds.
+    pub fn start(
+        count: usize,
+        broker: &MemoryBroker,
+        config: &Config,
+        observer: &Arc<dyn Observer>,
+        start: fn(&Config, BrokerLink, Arc<dyn Observer>) -> anyhow::Result<Runtime>,
+    ) -> anyhow::Result<ExtraShards> {
+        let mut shards = Vec::with_capacity(count);
+        for index in 1..=count {
+            let tasks = async_runtime::one_worker(&format!("sluice-shard-{index}"))?;
+            // The broker session and the core's tasks are spawned on the shard.
+            let _entered = tasks.enter();
+            let (commands, events) = broker.connect();
+            let runtime = start(config, BrokerLink { commands, events }, observer.clone())?;
+            shards.push((runtime, tasks));
+        }
+        Ok(ExtraShards { shards })
+    }
+
+    pub fn runtimes(&self) -> impl Iterator<Item = &Runtime> {
+        self.shards.iter().map(|(runtime, _)| runtime)
+    }
+
+    /// Where the WebSocket listener hands connections besides its own shard.
+    pub fn websocket_shards(&self) -> Vec<sluice_websocket::Shard> {
+        self.shards
+            .iter()
+            .map(|(runtime, tasks)| sluice_websocket::Shard {
+                runtime: runtime.clone(),
+                tasks: tasks.handle().clone(),
+            })
+            .collect()
+    }
+}
+
+impl Drop for ExtraShards {
+    fn drop(&mut self) {
+        for (_, tasks) in self.shards.drain(..) {
+            // Dropped from async code (the server's owner), where a blocking
+            // shutdown is not allowed.
+            tasks.shutdown_background();
+        }
+    }
+}
