@@ -289,21 +289,27 @@ impl Gateway {
             return false;
         };
         let cost = frame.cost_bytes();
-        // One frame is always accepted into an empty queue, so a record larger than the
-        // bound is still delivered (the bound is then that one frame) instead of
-        // disconnecting every subscriber of its subject.
-        let over_bound =
-            state.queue_bytes > 0 && state.queue_bytes + cost > self.config.client_queue_bytes_max;
-        #[cfg(feature = "inject-bugs")]
-        let over_bound =
-            over_bound && self.injected_bug != Some(crate::InjectedBug::ForgetQueueBound);
-        if over_bound {
-            self.stats.slow_consumer_disconnects_total += 1;
-            self.close(client, crate::output::close_code::POLICY, "slow_consumer");
+        if over_bound(state.queue_bytes, cost, self.live_bound_bytes()) {
+            self.close_slow_consumer(client);
             return false;
         }
         self.enqueue(client, frame, cost);
         true
+    }
+
+    /// The bound a reply or live update must fit in a client's queue; `None` while
+    /// the simulator's `ForgetQueueBound` bug is on.
+    fn live_bound_bytes(&self) -> Option<usize> {
+        #[cfg(feature = "inject-bugs")]
+        if self.injected_bug == Some(crate::InjectedBug::ForgetQueueBound) {
+            return None;
+        }
+        Some(self.config.client_queue_bytes_max)
+    }
+
+    fn close_slow_consumer(&mut self, client: ClientId) {
+        self.stats.slow_consumer_disconnects_total += 1;
+        self.close(client, crate::output::close_code::POLICY, "slow_consumer");
     }
 
     /// Queues a frame of a subscription's start (snapshot, history, recovered, a
@@ -337,21 +343,7 @@ impl Gateway {
         let Some(state) = self.clients.get_mut(&client) else {
             return;
         };
-        if let ServerFrame::Message(m) = &frame {
-            self.stats.messages_out_total += 1;
-            self.stats.message_bytes_out_total += m.data.as_ref().map_or(0, |d| d.len() as u64);
-        }
-        if matches!(frame, ServerFrame::Error { .. }) {
-            self.stats.client_errors_total += 1;
-        }
-        self.stats.frames_out_total += 1;
-        self.stats.client_queue_bytes += cost as u64;
-        let woken = state.push(frame, cost);
-        self.stats.client_queue_bytes_peak = self
-            .stats
-            .client_queue_bytes_peak
-            .max(state.queue_bytes as u64);
-        if woken {
+        if queue_counted(state, &mut self.stats, frame, cost) {
             self.outputs.push_back(Output::Wake { client });
         }
     }
@@ -470,6 +462,36 @@ impl Gateway {
         let p = crate::partitioner::partition_for_key(subject.key().map(str::as_bytes), count);
         Some((p, topic.partitions.get(p as usize)?))
     }
+}
+
+/// Whether a frame of `cost` bytes goes past `bound` in a queue holding `queued`
+/// bytes. One frame is always accepted into an empty queue, so a record larger than
+/// the bound is still delivered (the bound is then that one frame) instead of
+/// disconnecting every subscriber of its subject.
+fn over_bound(queued: usize, cost: usize, bound: Option<usize>) -> bool {
+    bound.is_some_and(|bound| queued > 0 && queued + cost > bound)
+}
+
+/// Queues a frame the caller has admitted on `state`, counting it; true when the
+/// client must be woken ([`Output::Wake`]).
+fn queue_counted(
+    state: &mut ClientState,
+    stats: &mut GatewayStats,
+    frame: ServerFrame,
+    cost: usize,
+) -> bool {
+    if let ServerFrame::Message(m) = &frame {
+        stats.messages_out_total += 1;
+        stats.message_bytes_out_total += m.data.as_ref().map_or(0, |d| d.len() as u64);
+    }
+    if matches!(frame, ServerFrame::Error { .. }) {
+        stats.client_errors_total += 1;
+    }
+    stats.frames_out_total += 1;
+    stats.client_queue_bytes += cost as u64;
+    let woken = state.push(frame, cost);
+    stats.client_queue_bytes_peak = stats.client_queue_bytes_peak.max(state.queue_bytes as u64);
+    woken
 }
 
 #[cfg(test)]

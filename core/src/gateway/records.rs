@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
-use super::{Gateway, PartitionState, TopicState};
+use super::{over_bound, queue_counted, Gateway, PartitionState, TopicState};
 use crate::broker::{header, BrokerRecord, PartitionMeta};
 use crate::ids::ClientId;
+use crate::output::Output;
 use crate::protocol::{Message, MessageKind, RecordOrigin, ServerFrame, SharedEncoding};
 use crate::subject::{self, Subject};
 
@@ -135,24 +136,34 @@ impl Gateway {
         if let Some(origin) = &mut message.origin {
             origin.shared_encoding = Some(SharedEncoding::default());
         }
+        // One look-up of the client and its subscription per delivery: this loop
+        // is the gateway's hottest.
+        let bound = self.live_bound_bytes();
         for client in targets {
-            let wants = self
-                .clients
-                .get(&client)
-                .and_then(|c| c.subscriptions.get(&subject))
-                .is_some_and(|s| s.wants(&epoch, record.offset));
-            if !wants {
-                continue;
-            }
-            if self.send(client, ServerFrame::Message(message.clone())) {
-                if let Some(sub) = self
-                    .clients
-                    .get_mut(&client)
-                    .and_then(|c| c.subscriptions.get_mut(&subject))
-                {
-                    sub.epoch = epoch.clone();
-                    sub.after = Some(record.offset);
+            let queued = match self.clients.get_mut(&client) {
+                None => continue,
+                Some(state) => {
+                    let Some(sub) = state.subscriptions.get_mut(&subject) else {
+                        continue;
+                    };
+                    if !sub.wants(&epoch, record.offset) {
+                        continue;
+                    }
+                    let frame = ServerFrame::Message(message.clone());
+                    let cost = frame.cost_bytes();
+                    if over_bound(state.queue_bytes, cost, bound) {
+                        None
+                    } else {
+                        sub.epoch = epoch.clone();
+                        sub.after = Some(record.offset);
+                        Some(queue_counted(state, &mut self.stats, frame, cost))
+                    }
                 }
+            };
+            match queued {
+                None => self.close_slow_consumer(client),
+                Some(true) => self.outputs.push_back(Output::Wake { client }),
+                Some(false) => {}
             }
         }
     }

@@ -25,10 +25,6 @@ impl Subscriptions {
         self.find(subject).is_ok()
     }
 
-    pub fn get(&self, subject: &Subject) -> Option<&Subscription> {
-        self.find(subject).ok().map(|i| &self.entries[i].1)
-    }
-
     pub fn get_mut(&mut self, subject: &Subject) -> Option<&mut Subscription> {
         self.find(subject).ok().map(|i| &mut self.entries[i].1)
     }
@@ -90,7 +86,7 @@ mod tests {
         assert_eq!(subs.len(), 3);
         let keys: Vec<&str> = subs.keys().map(Subject::as_str).collect();
         assert_eq!(keys, ["/t/a", "/t/b", "/t/c"]);
-        assert_eq!(subs.get(&subject("/t/b")).unwrap().after, Some(4));
+        assert_eq!(subs.get_mut(&subject("/t/b")).unwrap().after, Some(4));
         subs.get_mut(&subject("/t/c")).unwrap().after = Some(9);
         assert_eq!(subs.remove(&subject("/t/c")).unwrap().after, Some(9));
         assert!(!subs.contains_key(&subject("/t/c")));
