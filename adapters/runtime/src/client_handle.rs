@@ -78,14 +78,8 @@ impl ClientHandle {
         if let Some(closed) = self.slot.closed() {
             return Err(closed);
         }
-        self.runtime.with_gateway(|gw| {
-            while out.len() < max {
-                match gw.poll_transmit(self.id) {
-                    Some(frame) => out.push(frame),
-                    None => break,
-                }
-            }
-        });
+        self.runtime
+            .with_gateway(|gw| gw.poll_transmit_into(self.id, out, max));
         Ok(())
     }
 

@@ -135,10 +135,15 @@ impl ClientState {
     }
 
     pub fn pop(&mut self) -> Option<ServerFrame> {
+        self.pop_costed().map(|(frame, _)| frame)
+    }
+
+    /// The next frame and the bytes it was charged.
+    pub fn pop_costed(&mut self) -> Option<(ServerFrame, usize)> {
         match self.queue.pop_front() {
             Some((frame, cost)) => {
                 self.queue_bytes -= cost;
-                Some(frame)
+                Some((frame, cost))
             }
             None => {
                 self.woken = false;

@@ -221,6 +221,35 @@ impl Gateway {
         frame
     }
 
+    /// [`Gateway::poll_transmit`] until `out` holds `max` frames or the queue is
+    /// empty. A client with no paused start (nearly every one) gives up its frames
+    /// in one look-up; one with a paused start goes frame by frame, so the start
+    /// goes on as each frame makes room.
+    pub fn poll_transmit_into(&mut self, client: ClientId, out: &mut Vec<ServerFrame>, max: usize) {
+        while out.len() < max {
+            let Some(state) = self.clients.get_mut(&client) else {
+                return;
+            };
+            if !state.paused.is_empty() {
+                match self.poll_transmit(client) {
+                    Some(frame) => out.push(frame),
+                    None => return,
+                }
+                continue;
+            }
+            let mut released_bytes = 0;
+            while out.len() < max {
+                let Some((frame, cost)) = state.pop_costed() else {
+                    break;
+                };
+                released_bytes += cost;
+                out.push(frame);
+            }
+            self.stats.client_queue_bytes -= released_bytes as u64;
+            return;
+        }
+    }
+
     /// Bytes queued towards `client` right now.
     pub fn client_queue_bytes(&self, client: ClientId) -> Option<usize> {
         self.clients.get(&client).map(|c| c.queue_bytes)
