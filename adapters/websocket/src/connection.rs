@@ -15,9 +15,10 @@ use sluice_core::protocol::{Encoding, Message, MessageKind, RecordOrigin, Server
 use sluice_runtime::{ClientHandle, Closed, Refusal, Runtime};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::futures::Notified;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig as WsProtocolConfig};
-use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage, Utf8Bytes};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::admission::Admitted;
@@ -143,7 +144,7 @@ where
 /// `async fn`: that would store `ws` twice in the task (argument and local).
 #[allow(clippy::manual_async_fn)]
 fn open<'a, S>(
-    mut ws: WebSocketStream<S>,
+    mut ws: WebSocketStream<FlushBuffered<S>>,
     client: ClientHandle,
     runtime: &'a Runtime,
     config: &'a WebSocketConfig,
@@ -182,7 +183,7 @@ enum Event {
 /// separate reader would, and takes turns between reading and writing so
 /// neither a busy client nor a busy subject starves the other.
 async fn serve<S>(
-    ws: &mut WebSocketStream<S>,
+    ws: &mut WebSocketStream<FlushBuffered<S>>,
     client: &ClientHandle,
     runtime: &Runtime,
     config: &WebSocketConfig,
@@ -319,8 +320,11 @@ fn poll_frames<'c>(
 }
 
 /// Hands the due ping and `frames[*sent..]` to the socket, then flushes.
+///
+/// The frames are framed here and appended to the batch in one go
+/// (`FlushBuffered::append_frames`); tungstenite only writes the ping.
 fn poll_write<S>(
-    ws: &mut WebSocketStream<S>,
+    ws: &mut WebSocketStream<FlushBuffered<S>>,
     cx: &mut Context<'_>,
     frames: &[ServerFrame],
     sent: &mut usize,
@@ -335,23 +339,40 @@ where
         ws.start_send_unpin(WsMessage::Ping(Bytes::new()))?;
         *ping_due = false;
     }
-    while let Some(frame) = frames.get(*sent) {
-        ready!(ws.poll_ready_unpin(cx))?;
-        ws.start_send_unpin(encode(encoding, frame))?;
-        *sent += 1;
+    if *sent < frames.len() {
+        // A live update's bytes are shared with its other subscribers' frames.
+        let encoded: Vec<Bytes> = frames[*sent..]
+            .iter()
+            .map(|frame| encoding.encode_server_shared(frame))
+            .collect();
+        let header = data_frame_header(encoding);
+        let batch_bytes = encoded
+            .iter()
+            .map(|bytes| header.len(bytes.len() as u64) + bytes.len())
+            .sum();
+        ws.get_mut().append_frames(batch_bytes, |batch| {
+            for bytes in &encoded {
+                header
+                    .format(bytes.len() as u64, batch)
+                    .expect("writing to a Vec cannot fail");
+                batch.extend_from_slice(bytes);
+            }
+        });
+        *sent = frames.len();
     }
     ws.poll_flush_unpin(cx)
 }
 
-fn encode(encoding: Encoding, frame: &ServerFrame) -> WsMessage {
-    // A live update's bytes are shared with its other subscribers' frames.
-    let bytes = encoding.encode_server_shared(frame);
-    match encoding {
+/// The header of every data frame to a client: final, unmasked (a server's
+/// frames are never masked), text for JSON and binary for the binary encoding.
+fn data_frame_header(encoding: Encoding) -> FrameHeader {
+    let data = match encoding {
         // The JSON encoder only produces UTF-8.
-        Encoding::Json => match Utf8Bytes::try_from(bytes.clone()) {
-            Ok(text) => WsMessage::Text(text),
-            Err(_) => WsMessage::Binary(bytes),
-        },
-        Encoding::Binary => WsMessage::Binary(bytes),
+        Encoding::Json => Data::Text,
+        Encoding::Binary => Data::Binary,
+    };
+    FrameHeader {
+        opcode: OpCode::Data(data),
+        ..FrameHeader::default()
     }
 }
