@@ -68,7 +68,8 @@ pub struct BrokerRecord {
     pub key: Option<Bytes>,
     /// `None` is a tombstone: it deletes the subject's snapshot.
     pub payload: Option<Bytes>,
-    pub headers: Vec<Header>,
+    /// Shared: a record is cloned for every session and batch that carries it.
+    pub headers: Arc<[Header]>,
     /// Broker timestamp, milliseconds since the Unix epoch.
     pub timestamp_ms: i64,
 }

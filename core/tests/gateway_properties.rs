@@ -220,7 +220,7 @@ impl World {
             offset,
             key,
             payload,
-            headers,
+            headers: headers.into(),
             timestamp_ms: 0,
         });
         (p, offset)

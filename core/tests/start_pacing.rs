@@ -98,7 +98,7 @@ impl Harness {
             offset,
             key: Some(Bytes::copy_from_slice(key.as_bytes())),
             payload: Some(payload(offset)),
-            headers: Vec::new(),
+            headers: Vec::new().into(),
             timestamp_ms: 0,
         });
         let batch = self.log[self.delivered..].to_vec();

@@ -137,7 +137,7 @@ impl SimLog {
             offset,
             key,
             payload,
-            headers,
+            headers: headers.into(),
             timestamp_ms,
         });
         if let Some(max) = self.retention_records_max {

@@ -154,7 +154,7 @@ impl MemoryBroker {
                 offset: 0,
                 key,
                 payload,
-                headers,
+                headers: headers.into(),
                 timestamp_ms,
             };
             let log = topic

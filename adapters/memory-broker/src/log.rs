@@ -160,7 +160,7 @@ mod tests {
             offset: u64::MAX,
             key: Some(Bytes::copy_from_slice(key.as_bytes())),
             payload: Some(Bytes::copy_from_slice(payload.as_bytes())),
-            headers: Vec::new(),
+            headers: Vec::new().into(),
             timestamp_ms: 0,
         }
     }

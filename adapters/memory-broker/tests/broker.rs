@@ -67,7 +67,7 @@ fn produced_record_reads_back_with_everything_it_was_given() {
     assert_eq!(records[0].offset, 0);
     assert_eq!(records[0].key, bytes("1/speed"));
     assert_eq!(records[0].payload, bytes("42"));
-    assert_eq!(records[0].headers, headers);
+    assert_eq!(*records[0].headers, *headers);
     assert!(records[0].timestamp_ms > 0, "stamped with the wall clock");
     assert_eq!(records[1].payload, None, "a tombstone stays a tombstone");
 }
