@@ -354,3 +354,25 @@ async fn a_silent_client_is_dropped_after_the_pong_timeout() {
         assert_eq!(lively.request(&ping).await, json!({"op":"ok","id":id}));
     }
 }
+
+/// Without a span exporter the gateway makes no spans, and a client's
+/// `traceparent` reaches the record as the client sent it.
+#[tokio::test]
+async fn a_client_traceparent_reaches_the_record_unchanged_without_an_exporter() {
+    let server = common::start(|_| {}).await;
+    let mut publisher = RawClient::connect(&server.url(), "sluice.v1.json").await;
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let publish = json!({"op":"publish","id":1,"subject":"/demo/traced","data":"x",
+        "traceparent":traceparent});
+    let ack = publisher.request(&publish.to_string()).await;
+    assert_eq!(ack["op"], "ack", "{ack}");
+    let broker = server.broker().expect("the embedded broker");
+    let records: Vec<_> = (0..4)
+        .flat_map(|partition| broker.read("demo", partition, 0, 10))
+        .collect();
+    assert_eq!(records.len(), 1);
+    let header = records[0]
+        .header(sluice_core::broker::header::TRACEPARENT)
+        .expect("the record carries the traceparent");
+    assert_eq!(&header[..], traceparent.as_bytes());
+}

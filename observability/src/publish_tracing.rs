@@ -18,9 +18,11 @@ use sluice_core::broker::header;
 use sluice_core::protocol::RecordOrigin;
 use sluice_core::{BrokerError, Header, ProduceId, ProduceRequest};
 
-/// Creates the spans through the global tracer provider: with none installed (no
-/// OTLP endpoint) they cost little and a client's `traceparent` passes unchanged.
+/// Creates the spans through the global tracer provider. With no exporter (no
+/// OTLP endpoint) it makes none, and a client's `traceparent` passes unchanged.
 pub struct PublishTracing {
+    /// An exporter was installed before this was made (`telemetry::spans_exported`).
+    enabled: bool,
     tracer: BoxedTracer,
     propagator: TraceContextPropagator,
     /// Publish spans waiting for the broker's answer, at most `spans_max`: the core
@@ -46,6 +48,7 @@ impl PublishTracing {
         registry.register(Box::new(open.clone()))?;
         registry.register(Box::new(evicted.clone()))?;
         Ok(PublishTracing {
+            enabled: crate::telemetry::spans_exported(),
             tracer: global::tracer("sluice"),
             propagator: TraceContextPropagator::new(),
             in_flight: Mutex::new(BTreeMap::new()),
@@ -58,6 +61,9 @@ impl PublishTracing {
     /// Starts the publish span, as a child of the client's `traceparent` or as a new
     /// trace, and writes its context into the request's `traceparent` header.
     pub fn producing(&self, request: &mut ProduceRequest) {
+        if !self.enabled {
+            return;
+        }
         let parent = self.extract(
             request
                 .headers
@@ -107,6 +113,9 @@ impl PublishTracing {
 
     /// Ends the publish span with the broker's answer.
     pub fn produced(&self, produce: ProduceId, result: &Result<u64, BrokerError>) {
+        if !self.enabled {
+            return;
+        }
         let span = {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
             let span = in_flight.remove(&produce);
@@ -127,6 +136,9 @@ impl PublishTracing {
     /// One `deliver` span per traced message written to a client: it continues the
     /// publisher's trace and runs from the record's broker timestamp to the write.
     pub fn delivered(&self, transport: &'static str, origins: &[RecordOrigin]) {
+        if !self.enabled {
+            return;
+        }
         for origin in origins {
             let Some(traceparent) = &origin.traceparent else {
                 continue;
