@@ -203,7 +203,8 @@ pub async fn run(
     load: Load,
 ) -> anyhow::Result<RunResult> {
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let window = Arc::new(Window::default());
+    let publishing = matches!(scenario, ScenarioKind::Fanout | ScenarioKind::Broadcast);
+    let window = Arc::new(Window::new(publishing));
     let wire = Arc::clone(&system.target.wire);
     let subjects: Vec<String> = (0..load.subjects.max(1)).map(subject).collect();
     // A storm resumes from history published first, by a connection kept for the
@@ -246,7 +247,6 @@ pub async fn run(
         .context("publishing after the storm")?;
         await_reached(&mut connected.progress, load.connections).await;
     }
-    let publishing = matches!(scenario, ScenarioKind::Fanout | ScenarioKind::Broadcast);
     let (cpu_percent, measured_s);
     if publishing {
         let (stop_publishers, stop_rx) = watch::channel(false);
