@@ -35,6 +35,11 @@ pub enum SubjectError {
 pub const SUBJECT_BYTES_MAX: usize = 1024;
 
 impl Subject {
+    /// Whether both are clones of one parsed subject (then they are equal).
+    pub fn shares_text_with(&self, other: &Subject) -> bool {
+        Arc::ptr_eq(&self.text, &other.text)
+    }
+
     /// Parses `/topic` or `/topic/key...`.
     pub fn parse(text: &str) -> Result<Self, SubjectError> {
         if text.len() > SUBJECT_BYTES_MAX {

@@ -126,9 +126,11 @@ impl Gateway {
         }
         self.messages.append(&subject, message.clone());
 
-        let Some(subscribers) = self.subscribers.get(&subject) else {
+        let Some((subject, subscribers)) = self.subscribers.get_key_value(&subject) else {
             return;
         };
+        // The routing table's copy, which every subscription shares.
+        let subject = subject.clone();
         let targets: Vec<ClientId> = subscribers.iter().copied().collect();
         // The frames of this fan-out share one encoding per wire format; the caches
         // above keep the message without it.

@@ -187,6 +187,12 @@ impl Gateway {
             return true;
         };
         let (epoch, head) = (partition.epoch.clone(), partition.next_offset);
+        // Every subscription to a subject shares the routing table's copy of its
+        // text, so routing a record finds each subscriber's entry by pointer.
+        let subject = match self.subscribers.get_key_value(&subject) {
+            Some((shared, _)) => shared.clone(),
+            None => subject,
+        };
         let Some(state) = self.clients.get_mut(&client) else {
             return false;
         };

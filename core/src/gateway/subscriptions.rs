@@ -14,7 +14,15 @@ pub(super) struct Subscriptions {
 
 impl Subscriptions {
     fn find(&self, subject: &Subject) -> Result<usize, usize> {
-        self.entries.binary_search_by(|(s, _)| s.cmp(subject))
+        // Routing looks subjects up by the routing table's copy, which the
+        // subscriptions share: equal by pointer, without comparing the text.
+        self.entries.binary_search_by(|(s, _)| {
+            if s.shares_text_with(subject) {
+                std::cmp::Ordering::Equal
+            } else {
+                s.cmp(subject)
+            }
+        })
     }
 
     pub fn len(&self) -> usize {
