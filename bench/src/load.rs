@@ -76,6 +76,11 @@ pub async fn session(conn: &mut Conn, wire: &dyn Wire) -> anyhow::Result<Option<
 
 /// What a subscriber measured.
 pub struct SubscriberReport {
+    /// Messages received inside the measurement window, whenever they were sent:
+    /// the system's delivery rate. Counting only the messages sent in the window
+    /// (as the latencies do) would leave out, past saturation, everything still
+    /// queued when the run ends, and rank a system that queues (Sluice) below one
+    /// that drops.
     pub deliveries: u64,
     /// `None` if it timed nothing: a histogram is 130 KiB, and allocating one per
     /// subscriber up front made the generator, not the system, the storm's
@@ -111,10 +116,11 @@ pub enum Progress {
 /// Shared between the harness and all subscribers of a run.
 pub struct Window {
     pub origin: Instant,
-    /// Only messages sent at or after this (µs since `origin`) are measured.
+    /// The window opens (µs since `origin`): latencies are those of the messages
+    /// sent inside it, deliveries those received inside it.
     pub measure_from_us: AtomicU64,
-    /// ... and before this: a publisher that fell behind would otherwise catch up
-    /// after the window and have its backlog counted as deliveries of the window.
+    /// ... and closes. Publishers stop with it: one that fell behind would
+    /// otherwise catch up afterwards and send more than the window offered.
     pub measure_until_us: AtomicU64,
     /// Whether this run times its messages (fan-out, broadcast): its subscribers
     /// then make their latency histogram at their first message, in the warm-up.
@@ -131,10 +137,10 @@ impl Window {
         }
     }
 
-    /// Whether a message sent at `sent_us` is inside the measurement window.
-    fn measures(&self, sent_us: u64) -> bool {
+    /// Whether `at_us` (a send or receive time) is inside the window.
+    fn contains(&self, at_us: u64) -> bool {
         let from = self.measure_from_us.load(Ordering::Relaxed);
-        from > 0 && sent_us >= from && sent_us < self.measure_until_us.load(Ordering::Relaxed)
+        from > 0 && at_us >= from && at_us < self.measure_until_us.load(Ordering::Relaxed)
     }
 }
 
@@ -217,8 +223,10 @@ pub async fn subscriber(
                 // first tens of milliseconds, which were every system's p99.
                 latency_us = Some(new_histogram());
             }
-            if window.measures(sent) {
+            if window.contains(now) {
                 deliveries += 1;
+            }
+            if window.contains(sent) {
                 latency_us
                     .get_or_insert_with(new_histogram)
                     .saturating_record(now.saturating_sub(sent).max(1));

@@ -15,6 +15,12 @@ use crate::observer::{NoObserver, Observer};
 use crate::token_verifier::TokenVerifier;
 use crate::transport_counters::{Refusal, TransportCounters};
 
+/// Broker events (or commands) the runtime's pump (or forwarder) takes in one turn.
+/// Awaiting each one spends tokio's per-turn budget (128), which held a gateway
+/// with 10,000 connections to about 128 publish acknowledgements per round of its
+/// scheduler; taking what is already queued does not.
+const INPUTS_PER_TURN_MAX: usize = 1024;
+
 /// The two directions of a broker session: commands to it, events from it. Every
 /// broker adapter (embedded, Kafka, simulated) hands one of these to the runtime.
 pub struct BrokerLink {
@@ -102,20 +108,42 @@ impl Runtime {
         } = broker;
         tokio::spawn(async move {
             while let Some(command) = command_rx.recv().await {
-                if broker_commands.send(command).await.is_err() {
-                    tracing::error!("broker session ended; commands are no longer delivered");
-                    break;
+                // Then what else is queued, in this turn (see `INPUTS_PER_TURN_MAX`).
+                let queued = std::iter::from_fn(|| command_rx.try_recv().ok());
+                for command in std::iter::once(command).chain(queued.take(INPUTS_PER_TURN_MAX)) {
+                    let sent = match broker_commands.try_send(command) {
+                        Ok(()) => Ok(()),
+                        Err(mpsc::error::TrySendError::Full(command)) => {
+                            broker_commands.send(command).await.map_err(drop)
+                        }
+                        Err(mpsc::error::TrySendError::Closed(_)) => Err(()),
+                    };
+                    if sent.is_err() {
+                        tracing::error!("broker session ended; commands are no longer delivered");
+                        return;
+                    }
                 }
             }
         });
         let weak = Arc::downgrade(&runtime.shared);
         tokio::spawn(async move {
+            let mut events = Vec::new();
             while let Some(event) = broker_events.recv().await {
-                let Some(shared) = weak.upgrade() else { break };
-                if let BrokerEvent::Produced { produce, result } = &event {
-                    shared.observer.produced(*produce, result);
+                // Then what else is queued, in this turn and under one lock.
+                events.push(event);
+                while events.len() < INPUTS_PER_TURN_MAX {
+                    match broker_events.try_recv() {
+                        Ok(event) => events.push(event),
+                        Err(_) => break,
+                    }
                 }
-                Runtime { shared }.input(Input::Broker(event));
+                let Some(shared) = weak.upgrade() else { break };
+                for event in &events {
+                    if let BrokerEvent::Produced { produce, result } = event {
+                        shared.observer.produced(*produce, result);
+                    }
+                }
+                Runtime { shared }.inputs(events.drain(..).map(Input::Broker));
             }
             tracing::warn!("broker event stream ended");
         });
@@ -214,10 +242,17 @@ impl Runtime {
     }
 
     pub(crate) fn input(&self, input: Input) {
+        self.inputs(std::iter::once(input));
+    }
+
+    /// Hands the core several inputs under one lock.
+    fn inputs(&self, inputs: impl IntoIterator<Item = Input>) {
         let now_ms = self.now_ms();
         self.with_gateway(|gw| {
-            if let Err(err) = gw.handle_input(now_ms, input) {
-                tracing::error!(%err, "gateway refused input");
+            for input in inputs {
+                if let Err(err) = gw.handle_input(now_ms, input) {
+                    tracing::error!(%err, "gateway refused input");
+                }
             }
         });
     }
