@@ -42,11 +42,51 @@ impl RuntimeSettings {
 /// scheduler delivered 123,000 of 720,000 messages/s offered where one worker of
 /// this one delivered 700,000 (`BENCHMARKS.md`).
 pub fn one_worker(name: &str) -> std::io::Result<tokio::runtime::Runtime> {
+    workers(name, 1)
+}
+
+fn workers(name: &str, count: usize) -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(count)
         .thread_name(name)
         .enable_all()
         .build()
+}
+
+/// A one-worker runtime beside the first shard's (another shard's, QUIC's).
+/// Dropping it stops its thread without waiting: it is dropped from async code
+/// (the server's owner), where a blocking shutdown is not allowed.
+pub struct Background {
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Background {
+    /// One worker thread named `name`.
+    pub fn start(name: &str) -> std::io::Result<Background> {
+        Self::with_workers(name, 1)
+    }
+
+    /// `count` worker threads named `name`.
+    pub fn with_workers(name: &str, count: usize) -> std::io::Result<Background> {
+        Ok(Background {
+            runtime: Some(workers(name, count)?),
+        })
+    }
+
+    pub fn handle(&self) -> &tokio::runtime::Handle {
+        self.runtime
+            .as_ref()
+            .expect("present until dropped")
+            .handle()
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 #[cfg(test)]

@@ -17,10 +17,14 @@ use sluice_tls::{Fingerprint, ReloadableCert};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::async_runtime::Background;
 use crate::config::{BrokerKind, Config, MemoryBrokerSettings, TlsSettings};
 use crate::probe::{BrokerProbe, ServerProbe};
 use crate::revocation_watch;
 use crate::shards::ExtraShards;
+
+/// Worker threads of the QUIC listener and its sessions.
+const QUIC_WORKERS: usize = 2;
 
 /// A gateway serving on a bound address. Dropping it stops accepting connections.
 pub struct Server {
@@ -32,6 +36,9 @@ pub struct Server {
     accept: JoinHandle<std::io::Result<()>>,
     cert: Option<Arc<ReloadableCert>>,
     quic: Option<QuicServer>,
+    /// The threads QUIC runs on (see `Launched::listen`). Declared after `quic`,
+    /// so the listener is dropped first.
+    _quic_thread: Option<Background>,
     /// Reloads the revocation list, if one is configured.
     revocation: Option<JoinHandle<()>>,
 }
@@ -281,7 +288,11 @@ impl Launched {
             config.websocket.clone(),
             tls,
         ));
-        let quic = match (config.quic.listen, &cert) {
+        // QUIC on threads of its own: its handshakes and packets beside the first
+        // shard's connections left that one thread short, and a storm of 2,000
+        // QUIC connects lost 1-133 to handshake timeouts (on one thread of its
+        // own, still some). Its sessions use the first shard's core from there.
+        let (quic, quic_thread) = match (config.quic.listen, &cert) {
             (Some(addr), Some(cert)) => {
                 let tls = sluice_tls::server_config(
                     cert.clone(),
@@ -289,15 +300,18 @@ impl Launched {
                     config.tls.session_cache_entries_max,
                     true,
                 )?;
-                let server =
+                let thread = Background::with_workers("sluice-quic", QUIC_WORKERS)?;
+                let server = {
+                    let _entered = thread.handle().enter();
                     QuicServer::bind(addr, runtime.clone(), config.quic.clone(), Arc::new(tls))
-                        .with_context(|| format!("binding QUIC on udp {addr}"))?;
+                        .with_context(|| format!("binding QUIC on udp {addr}"))?
+                };
                 // Bound once per launch, so the cell is always empty here.
                 let _ = quic_stats.set(server.stats_reader());
-                Some(server)
+                (Some(server), Some(thread))
             }
             // `Config::validate` refuses QUIC without TLS.
-            _ => None,
+            _ => (None, None),
         };
         Ok(Server {
             local_addr,
@@ -308,6 +322,7 @@ impl Launched {
             accept,
             cert,
             quic,
+            _quic_thread: quic_thread,
             revocation,
         })
     }

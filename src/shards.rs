@@ -7,13 +7,13 @@ use std::sync::Arc;
 use sluice_memory_broker::MemoryBroker;
 use sluice_runtime::{BrokerLink, Observer, Runtime};
 
-use crate::async_runtime;
+use crate::async_runtime::Background;
 use crate::config::Config;
 
 /// The extra shards. Dropping them stops their threads.
 #[derive(Default)]
 pub struct ExtraShards {
-    shards: Vec<(Runtime, tokio::runtime::Runtime)>,
+    shards: Vec<(Runtime, Background)>,
 }
 
 impl ExtraShards {
@@ -27,9 +27,9 @@ impl ExtraShards {
     ) -> anyhow::Result<ExtraShards> {
         let mut shards = Vec::with_capacity(count);
         for index in 1..=count {
-            let tasks = async_runtime::one_worker(&format!("sluice-shard-{index}"))?;
+            let tasks = Background::start(&format!("sluice-shard-{index}"))?;
             // The broker session and the core's tasks are spawned on the shard.
-            let _entered = tasks.enter();
+            let _entered = tasks.handle().enter();
             let (commands, events) = broker.connect();
             let runtime = start(config, BrokerLink { commands, events }, observer.clone())?;
             shards.push((runtime, tasks));
@@ -50,15 +50,5 @@ impl ExtraShards {
                 tasks: tasks.handle().clone(),
             })
             .collect()
-    }
-}
-
-impl Drop for ExtraShards {
-    fn drop(&mut self) {
-        for (_, tasks) in self.shards.drain(..) {
-            // Dropped from async code (the server's owner), where a blocking
-            // shutdown is not allowed.
-            tasks.shutdown_background();
-        }
     }
 }

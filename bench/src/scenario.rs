@@ -144,8 +144,17 @@ async fn connect_subscribers(
     }
     if confirmed < load.connections {
         let failed = subscribers.iter().filter(|s| s.is_finished()).count();
+        // The first failure's reason; the task is finished, so this does not wait.
+        let mut first = String::from("none ended");
+        if let Some(task) = subscribers.into_iter().find(|s| s.is_finished()) {
+            first = match task.await {
+                Ok(Err(err)) => format!("{err:#}"),
+                Ok(Ok(_)) => "ended without error".into(),
+                Err(err) => err.to_string(),
+            };
+        }
         bail!(
-            "only {confirmed} of {} subscribers were confirmed ({failed} connections failed)",
+            "only {confirmed} of {} subscribers were confirmed ({failed} connections failed; the first: {first})",
             load.connections
         );
     }
