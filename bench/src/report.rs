@@ -216,8 +216,13 @@ pub fn throughput_chart(results: &[RunResult], path: &Path) -> anyhow::Result<bo
         .x_desc("subscribed connections")
         .y_desc("deliveries / s")
         .draw()?;
-    let mut systems: Vec<SystemKind> = fanout.iter().map(|r| r.system).collect();
-    systems.dedup();
+    // In the order they ran, each once (runs go size by size, system by system).
+    let mut systems: Vec<SystemKind> = Vec::new();
+    for run in &fanout {
+        if !systems.contains(&run.system) {
+            systems.push(run.system);
+        }
+    }
     for (i, system) in systems.into_iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
         let mut points: Vec<(f64, f64)> = fanout
