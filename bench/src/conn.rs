@@ -49,10 +49,27 @@ impl QuicClient {
     pub fn new(server: SocketAddr, pin: sluice_tls::Fingerprint) -> anyhow::Result<QuicClient> {
         let tls = sluice_tls::client_config(&[pin], &[ALPN_QUIC], false)?;
         let crypto = QuicClientConfig::try_from(tls).map_err(|e| anyhow!("{e}"))?;
-        let mut endpoint = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        let mut endpoint = quinn::Endpoint::new(
+            quinn::EndpointConfig::default(),
+            None,
+            client_socket()?,
+            quinn::default_runtime().ok_or_else(|| anyhow!("no async runtime"))?,
+        )?;
         endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
         Ok(QuicClient { endpoint, server })
     }
+}
+
+/// The one UDP socket every load QUIC connection goes through, with a 4 MiB
+/// receive buffer (the kernel caps it at `net.core.rmem_max`): a storm's
+/// handshakes overflowed the usual 208 KiB and timed out.
+fn client_socket() -> anyhow::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_recv_buffer_size(4 * 1024 * 1024)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
+    Ok(socket.into())
 }
 
 /// An open load connection.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use quinn::crypto::rustls::QuicServerConfig;
-use quinn::{Endpoint, IdleTimeout, ServerConfig, TransportConfig, VarInt};
+use quinn::{Endpoint, EndpointConfig, IdleTimeout, ServerConfig, TransportConfig, VarInt};
 use sluice_runtime::Runtime;
 use tokio::task::JoinHandle;
 
@@ -35,7 +35,13 @@ impl QuicServer {
         let mut server_config = ServerConfig::with_crypto(Arc::new(crypto));
         server_config.transport_config(Arc::new(transport_config(&config)?));
         server_config.max_incoming(config.connections_max);
-        let endpoint = Endpoint::server(server_config, addr)?;
+        let socket = udp_socket(addr, config.udp_receive_buffer_bytes)?;
+        let endpoint = Endpoint::new(
+            EndpointConfig::default(),
+            Some(server_config),
+            socket,
+            quinn::default_runtime().ok_or_else(|| io::Error::other("no async runtime"))?,
+        )?;
         let counters = Arc::new(Counters::default());
         runtime.observer().listening(crate::TRANSPORT);
         let accept = tokio::spawn(accept_loop(
@@ -110,5 +116,46 @@ async fn accept_loop(
                 tracing::debug!(%peer, %err, "QUIC connection ended with an error");
             }
         });
+    }
+}
+
+/// The listener's UDP socket, with the receive buffer `receive_bytes` asked for.
+/// The kernel may grant less (up to `net.core.rmem_max`); that is logged, not an
+/// error: the gateway still serves.
+fn udp_socket(addr: SocketAddr, receive_bytes: usize) -> io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if let Err(err) = socket.set_recv_buffer_size(receive_bytes) {
+        tracing::warn!(%err, receive_bytes, "cannot size the QUIC socket's receive buffer");
+    }
+    let granted = socket.recv_buffer_size().unwrap_or(0);
+    // Linux reports twice the size it was asked for (the other half is its own).
+    if granted < receive_bytes {
+        tracing::info!(
+            asked = receive_bytes,
+            granted,
+            "QUIC receive buffer smaller than configured (net.core.rmem_max)"
+        );
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_listener_socket_gets_the_receive_buffer_asked_for() {
+        // Below the usual default (208 KiB), so the size seen is the one asked
+        // for, whatever `net.core.rmem_max` is (Linux reports it doubled).
+        let asked = 16 * 1024;
+        let socket = udp_socket(SocketAddr::from(([127, 0, 0, 1], 0)), asked).unwrap();
+        let granted = socket2::SockRef::from(&socket).recv_buffer_size().unwrap();
+        assert!(
+            (asked..=2 * asked).contains(&granted),
+            "asked {asked}, granted {granted}"
+        );
     }
 }
