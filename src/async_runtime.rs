@@ -53,8 +53,8 @@ fn workers(name: &str, count: usize) -> std::io::Result<tokio::runtime::Runtime>
         .build()
 }
 
-/// A one-worker runtime beside the first shard's (another shard's, QUIC's).
-/// Dropping it stops its thread without waiting: it is dropped from async code
+/// A runtime beside the first shard's: another shard's (one worker) or QUIC's
+/// (two). Dropping it stops its threads without waiting: it is dropped from async code
 /// (the server's owner), where a blocking shutdown is not allowed.
 pub struct Background {
     runtime: Option<tokio::runtime::Runtime>,

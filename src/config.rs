@@ -191,6 +191,10 @@ impl Config {
             ),
             ("quic.idle_timeout_ms", self.quic.idle_timeout_ms as usize),
             (
+                "quic.udp_receive_buffer_bytes",
+                self.quic.udp_receive_buffer_bytes,
+            ),
+            (
                 "quic.keep_alive_interval_ms",
                 self.quic.keep_alive_interval_ms as usize,
             ),

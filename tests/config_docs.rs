@@ -90,6 +90,9 @@ fn bad_config_is_refused_with_the_key_named() {
     .unwrap();
     let err = Config::load(Some(&file)).unwrap().validate().unwrap_err();
     assert!(err.contains("public_key_pem_file"), "{err}");
+    std::fs::write(&file, "[quic]\nudp_receive_buffer_bytes = 0\n").unwrap();
+    let err = Config::load(Some(&file)).unwrap().validate().unwrap_err();
+    assert!(err.contains("quic.udp_receive_buffer_bytes"), "{err}");
     std::fs::write(&file, "[runtime]\nshards = 100000\n").unwrap();
     let err = Config::load(Some(&file)).unwrap().validate().unwrap_err();
     assert!(err.contains("runtime.shards"), "{err}");
