@@ -1,10 +1,13 @@
 //! The admin listener, on its own address: `GET /metrics`, `GET /healthz` (the
 //! process is alive), `GET /readyz` (the gateway accepts clients; if not, the body
-//! says why).
+//! says why). Every other request goes to the [`AdminRoutes`] given, if any (the
+//! Portal: its API and console).
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -23,6 +26,14 @@ use crate::exposition::Metrics;
 /// The content type of the Prometheus text format.
 const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// Serves the admin listener's other paths: the peer's address and the request in,
+/// the response out.
+pub type AdminRoutes = Arc<
+    dyn Fn(SocketAddr, Request<Incoming>) -> Pin<Box<dyn Future<Output = Response<Full<Bytes>>> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// A running admin listener. Dropping it stops accepting.
 pub struct AdminServer {
     local_addr: SocketAddr,
@@ -32,9 +43,29 @@ pub struct AdminServer {
 impl AdminServer {
     /// Binds `listen` and serves until dropped.
     pub async fn start(listen: SocketAddr, metrics: Arc<Metrics>) -> io::Result<AdminServer> {
+        Self::start_with(listen, metrics, None).await
+    }
+
+    /// [`AdminServer::start`], handing paths other than `/metrics`, `/healthz` and
+    /// `/readyz` to `routes`.
+    pub async fn start_with(
+        listen: SocketAddr,
+        metrics: Arc<Metrics>,
+        routes: Option<AdminRoutes>,
+    ) -> io::Result<AdminServer> {
         let listener = TcpListener::bind(listen).await?;
+        Self::serve(listener, metrics, routes)
+    }
+
+    /// Serves on a listener already bound (so its address is known before the
+    /// routes are built).
+    pub fn serve(
+        listener: TcpListener,
+        metrics: Arc<Metrics>,
+        routes: Option<AdminRoutes>,
+    ) -> io::Result<AdminServer> {
         let local_addr = listener.local_addr()?;
-        let accept = tokio::spawn(accept_loop(listener, metrics));
+        let accept = tokio::spawn(accept_loop(listener, metrics, routes));
         Ok(AdminServer { local_addr, accept })
     }
 
@@ -49,10 +80,10 @@ impl Drop for AdminServer {
     }
 }
 
-async fn accept_loop(listener: TcpListener, metrics: Arc<Metrics>) {
+async fn accept_loop(listener: TcpListener, metrics: Arc<Metrics>, routes: Option<AdminRoutes>) {
     loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
             Err(err) => {
                 // Out of file descriptors and similar: back off instead of spinning.
                 tracing::warn!(%err, "admin accept failed");
@@ -61,10 +92,15 @@ async fn accept_loop(listener: TcpListener, metrics: Arc<Metrics>) {
             }
         };
         let metrics = metrics.clone();
+        let routes = routes.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let response = respond(&metrics, &request);
-                async move { Ok::<_, Infallible>(response) }
+            let service = service_fn(move |request: Request<Incoming>| {
+                let built_in = matches!(request.uri().path(), "/metrics" | "/healthz" | "/readyz");
+                let response = match (&routes, built_in) {
+                    (Some(routes), false) => either(Some(routes(peer, request)), None),
+                    _ => either(None, Some(respond(&metrics, &request))),
+                };
+                async move { Ok::<_, Infallible>(response.await) }
             });
             if let Err(err) = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -73,6 +109,18 @@ async fn accept_loop(listener: TcpListener, metrics: Arc<Metrics>) {
                 tracing::debug!(%err, "admin connection ended with an error");
             }
         });
+    }
+}
+
+/// The response of a route, or one already made.
+async fn either(
+    future: Option<Pin<Box<dyn Future<Output = Response<Full<Bytes>>> + Send>>>,
+    ready: Option<Response<Full<Bytes>>>,
+) -> Response<Full<Bytes>> {
+    match (future, ready) {
+        (Some(future), _) => future.await,
+        (None, Some(ready)) => ready,
+        (None, None) => text(StatusCode::INTERNAL_SERVER_ERROR, "no response\n".into()),
     }
 }
 
