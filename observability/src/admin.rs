@@ -29,7 +29,10 @@ const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Serves the admin listener's other paths: the peer's address and the request in,
 /// the response out.
 pub type AdminRoutes = Arc<
-    dyn Fn(SocketAddr, Request<Incoming>) -> Pin<Box<dyn Future<Output = Response<Full<Bytes>>> + Send>>
+    dyn Fn(
+            SocketAddr,
+            Request<Incoming>,
+        ) -> Pin<Box<dyn Future<Output = Response<Full<Bytes>>> + Send>>
         + Send
         + Sync,
 >;

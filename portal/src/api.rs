@@ -15,7 +15,9 @@ use sluice_auth::{Claims, PermissionClaims};
 use sluice_core::subject::is_valid_topic;
 use sluice_core::{ExposureChange, SubjectPattern};
 
-use crate::http::{constant_time_eq, json, parse_json, percent_decode, query_param, read_body, ApiError};
+use crate::http::{
+    constant_time_eq, json, parse_json, percent_decode, query_param, read_body, ApiError,
+};
 use crate::stats::{connections_by_transport, merged_stats, now_ms};
 use crate::{BackendError, Inner, StoredChange};
 
@@ -26,14 +28,21 @@ const SUBJECTS_PAGE_DEFAULT: usize = 100;
 /// Patterns of each kind one issued token may carry.
 const TOKEN_PATTERNS_MAX: usize = 64;
 
-pub async fn handle(inner: &Inner, peer: SocketAddr, request: Request<Incoming>) -> Response<Full<Bytes>> {
+pub async fn handle(
+    inner: &Inner,
+    peer: SocketAddr,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     let path = request.uri().path().to_owned();
     if !path.starts_with("/api/") {
         return static_file(request.method(), &path);
     }
     let result = match authorize(inner, &request) {
         Ok(by_token) => {
-            let by = format!("{} from {peer}", if by_token { "admin-token" } else { "anonymous" });
+            let by = format!(
+                "{} from {peer}",
+                if by_token { "admin-token" } else { "anonymous" }
+            );
             route(inner, request, &path, &by).await
         }
         Err(err) => Err(err),
@@ -81,10 +90,7 @@ async fn route(
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     let method = request.method().clone();
     let query = request.uri().query().map(str::to_owned);
-    let segments: Vec<&str> = path
-        .trim_start_matches("/api/v1/")
-        .split('/')
-        .collect();
+    let segments: Vec<&str> = path.trim_start_matches("/api/v1/").split('/').collect();
     if !path.starts_with("/api/v1/") {
         return Err(not_found(path));
     }
@@ -105,15 +111,21 @@ async fn route(
             let name = topic_name(name)?;
             subjects(inner, &name, query.as_deref())
         }
-        (&Method::GET, ["patterns"]) => Ok(json(StatusCode::OK, &json!({"patterns": patterns(inner)}))),
+        (&Method::GET, ["patterns"]) => {
+            Ok(json(StatusCode::OK, &json!({"patterns": patterns(inner)})))
+        }
         (&Method::PUT, ["patterns"]) => {
             let body = read_body(request, inner.config.body_bytes_max).await?;
             let PatternBody { regex } = parse_json(&body)?;
             change_pattern(inner, regex, true, by).await
         }
         (&Method::DELETE, ["patterns"]) => {
-            let regex = query_param(query.as_deref(), "regex")?
-                .ok_or_else(|| ApiError::bad_request("bad_request", "name the pattern: DELETE /api/v1/patterns?regex=<percent-encoded regex>"))?;
+            let regex = query_param(query.as_deref(), "regex")?.ok_or_else(|| {
+                ApiError::bad_request(
+                    "bad_request",
+                    "name the pattern: DELETE /api/v1/patterns?regex=<percent-encoded regex>",
+                )
+            })?;
             change_pattern(inner, regex, false, by).await
         }
         (&Method::GET, ["stats"]) => Ok(json(StatusCode::OK, &stats(inner))),
@@ -134,7 +146,11 @@ async fn route(
 }
 
 fn not_found(path: &str) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no such endpoint: {path}; see docs/portal.md"))
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no such endpoint: {path}; see docs/portal.md"),
+    )
 }
 
 fn topic_name(segment: &str) -> Result<String, ApiError> {
@@ -232,21 +248,46 @@ fn patterns(inner: &Inner) -> Vec<Value> {
     })
 }
 
-async fn expose_topic(inner: &Inner, name: String, by: &str) -> Result<Response<Full<Bytes>>, ApiError> {
-    let change = ExposureChange::Topic { name: name.clone(), exposed: true };
+async fn expose_topic(
+    inner: &Inner,
+    name: String,
+    by: &str,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let change = ExposureChange::Topic {
+        name: name.clone(),
+        exposed: true,
+    };
     let applied = apply(inner, change, "expose_topic", by).await?;
     let topic = topics(inner)["topics"]
         .as_array()
         .and_then(|all| all.iter().find(|t| t["name"] == name.as_str()).cloned());
-    let status = if applied { StatusCode::OK } else { StatusCode::ACCEPTED };
-    Ok(json(status, &json!({"topic": name, "exposed": true, "applied": applied, "info": topic})))
+    let status = if applied {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok(json(
+        status,
+        &json!({"topic": name, "exposed": true, "applied": applied, "info": topic}),
+    ))
 }
 
-async fn unexpose_topic(inner: &Inner, name: String, by: &str) -> Result<Response<Full<Bytes>>, ApiError> {
+async fn unexpose_topic(
+    inner: &Inner,
+    name: String,
+    by: &str,
+) -> Result<Response<Full<Bytes>>, ApiError> {
     let (listed, by_pattern) = inner
         .runtimes
         .first()
-        .map(|r| r.inspect(|g| (g.exposed_topics().contains(&name), g.pattern_matches(&name) && g.topic_known(&name))))
+        .map(|r| {
+            r.inspect(|g| {
+                (
+                    g.exposed_topics().contains(&name),
+                    g.pattern_matches(&name) && g.topic_known(&name),
+                )
+            })
+        })
         .unwrap_or_default();
     if by_pattern {
         return Err(ApiError::new(
@@ -256,15 +297,34 @@ async fn unexpose_topic(inner: &Inner, name: String, by: &str) -> Result<Respons
         ));
     }
     if !listed {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_exposed", format!("topic {name} is not exposed")));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_exposed",
+            format!("topic {name} is not exposed"),
+        ));
     }
-    let change = ExposureChange::Topic { name: name.clone(), exposed: false };
+    let change = ExposureChange::Topic {
+        name: name.clone(),
+        exposed: false,
+    };
     let applied = apply(inner, change, "unexpose_topic", by).await?;
-    let status = if applied { StatusCode::OK } else { StatusCode::ACCEPTED };
-    Ok(json(status, &json!({"topic": name, "exposed": false, "applied": applied})))
+    let status = if applied {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok(json(
+        status,
+        &json!({"topic": name, "exposed": false, "applied": applied}),
+    ))
 }
 
-async fn change_pattern(inner: &Inner, regex: String, exposed: bool, by: &str) -> Result<Response<Full<Bytes>>, ApiError> {
+async fn change_pattern(
+    inner: &Inner,
+    regex: String,
+    exposed: bool,
+    by: &str,
+) -> Result<Response<Full<Bytes>>, ApiError> {
     if let Err(err) = sluice_core::compile_pattern(&regex) {
         return Err(ApiError::bad_request("invalid_pattern", err.to_string()));
     }
@@ -273,27 +333,62 @@ async fn change_pattern(inner: &Inner, regex: String, exposed: bool, by: &str) -
         .first()
         .is_some_and(|r| r.inspect(|g| g.exposed_patterns().contains(&regex)));
     if !exposed && !present {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_exposed", format!("pattern {regex:?} is not exposed")));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_exposed",
+            format!("pattern {regex:?} is not exposed"),
+        ));
     }
-    let change = ExposureChange::Pattern { regex: regex.clone(), exposed };
-    let action = if exposed { "expose_pattern" } else { "unexpose_pattern" };
+    let change = ExposureChange::Pattern {
+        regex: regex.clone(),
+        exposed,
+    };
+    let action = if exposed {
+        "expose_pattern"
+    } else {
+        "unexpose_pattern"
+    };
     let applied = apply(inner, change, action, by).await?;
-    let status = if applied { StatusCode::OK } else { StatusCode::ACCEPTED };
-    Ok(json(status, &json!({"regex": regex, "exposed": exposed, "applied": applied})))
+    let status = if applied {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok(json(
+        status,
+        &json!({"regex": regex, "exposed": exposed, "applied": applied}),
+    ))
 }
 
 /// Stores a change, then waits (bounded) until every shard's core has it. True if
 /// it did in time.
-async fn apply(inner: &Inner, change: ExposureChange, action: &'static str, by: &str) -> Result<bool, ApiError> {
+async fn apply(
+    inner: &Inner,
+    change: ExposureChange,
+    action: &'static str,
+    by: &str,
+) -> Result<bool, ApiError> {
     let _one_at_a_time = inner.changing.lock().await;
-    inner.backend.prepare(&change).await.map_err(backend_error)?;
-    let stored = StoredChange { change: change.clone(), by: by.to_owned(), at_ms: now_ms() };
+    inner
+        .backend
+        .prepare(&change)
+        .await
+        .map_err(backend_error)?;
+    let stored = StoredChange {
+        change: change.clone(),
+        by: by.to_owned(),
+        at_ms: now_ms(),
+    };
     inner.backend.store(&stored).await.map_err(backend_error)?;
     inner.metrics.changes.with_label_values(&[action]).inc();
     tracing::info!(target: "sluice::admin", by, action, change = ?change, "admin change stored");
     let deadline = Instant::now() + Duration::from_millis(inner.config.apply_timeout_ms);
     loop {
-        if inner.runtimes.iter().all(|r| r.inspect(|g| has_applied(g, &change))) {
+        if inner
+            .runtimes
+            .iter()
+            .all(|r| r.inspect(|g| has_applied(g, &change)))
+        {
             return Ok(true);
         }
         if Instant::now() >= deadline {
@@ -306,8 +401,18 @@ async fn apply(inner: &Inner, change: ExposureChange, action: &'static str, by: 
 
 fn has_applied(g: &sluice_core::Gateway, change: &ExposureChange) -> bool {
     match change {
-        ExposureChange::Topic { name, exposed } => g.exposed_topics().contains(name) == *exposed,
-        ExposureChange::Pattern { regex, exposed } => g.exposed_patterns().contains(regex) == *exposed,
+        // An exposed topic is usable once the broker announced its partitions.
+        ExposureChange::Topic {
+            name,
+            exposed: true,
+        } => g.exposed_topics().contains(name) && g.topic_known(name),
+        ExposureChange::Topic {
+            name,
+            exposed: false,
+        } => !g.exposed_topics().contains(name),
+        ExposureChange::Pattern { regex, exposed } => {
+            g.exposed_patterns().contains(regex) == *exposed
+        }
     }
 }
 
@@ -318,15 +423,28 @@ fn backend_error(err: BackendError) -> ApiError {
             "unknown_topic",
             format!("topic {name} does not exist in Kafka; create it first"),
         ),
-        BackendError::Unavailable(why) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", why),
+        BackendError::Unavailable(why) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", why)
+        }
     }
 }
 
-fn subjects(inner: &Inner, topic: &str, query: Option<&str>) -> Result<Response<Full<Bytes>>, ApiError> {
+fn subjects(
+    inner: &Inner,
+    topic: &str,
+    query: Option<&str>,
+) -> Result<Response<Full<Bytes>>, ApiError> {
     let prefix = query_param(query, "prefix")?.unwrap_or_default();
     let cursor = query_param(query, "cursor")?.filter(|c| !c.is_empty());
-    if prefix.len() > QUERY_TEXT_BYTES_MAX || cursor.as_ref().is_some_and(|c| c.len() > QUERY_TEXT_BYTES_MAX) {
-        return Err(ApiError::bad_request("bad_request", format!("prefix and cursor are at most {QUERY_TEXT_BYTES_MAX} bytes")));
+    if prefix.len() > QUERY_TEXT_BYTES_MAX
+        || cursor
+            .as_ref()
+            .is_some_and(|c| c.len() > QUERY_TEXT_BYTES_MAX)
+    {
+        return Err(ApiError::bad_request(
+            "bad_request",
+            format!("prefix and cursor are at most {QUERY_TEXT_BYTES_MAX} bytes"),
+        ));
     }
     let max = inner.config.subjects_page_max;
     let limit = match query_param(query, "limit")? {
@@ -342,22 +460,38 @@ fn subjects(inner: &Inner, topic: &str, query: Option<&str>) -> Result<Response<
         },
     };
     let Some(first) = inner.runtimes.first() else {
-        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "no gateway core"));
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "no gateway core",
+        ));
     };
     if !first.inspect(|g| g.is_exposed(topic)) {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_exposed", format!("topic {topic} is not exposed")));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_exposed",
+            format!("topic {topic} is not exposed"),
+        ));
     }
     let preview = inner.config.snapshot_preview_bytes_max;
-    let page = |g: &sluice_core::Gateway| g.subject_infos(topic, &prefix, cursor.as_deref(), limit, preview);
+    let page = |g: &sluice_core::Gateway| {
+        g.subject_infos(topic, &prefix, cursor.as_deref(), limit, preview)
+    };
     let (mut subjects, next) = first.inspect(page);
     for runtime in inner.runtimes.iter().skip(1) {
         let (others, _) = runtime.inspect(page);
-        let counts: BTreeMap<String, u64> = others.into_iter().map(|s| (s.subject, s.subscribers)).collect();
+        let counts: BTreeMap<String, u64> = others
+            .into_iter()
+            .map(|s| (s.subject, s.subscribers))
+            .collect();
         for subject in &mut subjects {
             subject.subscribers += counts.get(&subject.subject).copied().unwrap_or(0);
         }
     }
-    Ok(json(StatusCode::OK, &json!({"topic": topic, "subjects": subjects, "next_cursor": next})))
+    Ok(json(
+        StatusCode::OK,
+        &json!({"topic": topic, "subjects": subjects, "next_cursor": next}),
+    ))
 }
 
 fn stats(inner: &Inner) -> Value {
@@ -365,7 +499,14 @@ fn stats(inner: &Inner) -> Value {
     let (snapshot_max, message_max) = inner
         .runtimes
         .first()
-        .map(|r| r.inspect(|g| (g.config().snapshot_cache_bytes_max, g.config().message_cache_bytes_max)))
+        .map(|r| {
+            r.inspect(|g| {
+                (
+                    g.config().snapshot_cache_bytes_max,
+                    g.config().message_cache_bytes_max,
+                )
+            })
+        })
         .unwrap_or_default();
     let samples = inner.stats.samples();
     let last = samples.last();
@@ -413,21 +554,35 @@ struct TokenBody {
     kid: Option<String>,
 }
 
-fn issue_token(inner: &Inner, body: TokenBody, by: &str) -> Result<Response<Full<Bytes>>, ApiError> {
+fn issue_token(
+    inner: &Inner,
+    body: TokenBody,
+    by: &str,
+) -> Result<Response<Full<Bytes>>, ApiError> {
     if body.user.is_empty() || body.user.len() > 256 {
-        return Err(ApiError::bad_request("bad_request", "user is 1 to 256 bytes"));
+        return Err(ApiError::bad_request(
+            "bad_request",
+            "user is 1 to 256 bytes",
+        ));
     }
     let max = inner.config.token_ttl_s_max;
     if body.ttl_s == 0 || body.ttl_s > max {
-        return Err(ApiError::bad_request("bad_request", format!("ttl_s must be 1 to {max} (portal.token_ttl_s_max)")));
+        return Err(ApiError::bad_request(
+            "bad_request",
+            format!("ttl_s must be 1 to {max} (portal.token_ttl_s_max)"),
+        ));
     }
     for list in [&body.subscribe, &body.publish, &body.all] {
         if list.len() > TOKEN_PATTERNS_MAX {
-            return Err(ApiError::bad_request("bad_request", format!("at most {TOKEN_PATTERNS_MAX} patterns per list")));
+            return Err(ApiError::bad_request(
+                "bad_request",
+                format!("at most {TOKEN_PATTERNS_MAX} patterns per list"),
+            ));
         }
         for pattern in list {
-            SubjectPattern::parse(pattern)
-                .map_err(|e| ApiError::bad_request("invalid_pattern", format!("{pattern:?}: {e}")))?;
+            SubjectPattern::parse(pattern).map_err(|e| {
+                ApiError::bad_request("invalid_pattern", format!("{pattern:?}: {e}"))
+            })?;
         }
     }
     let hmac = |k: &&sluice_auth::KeyConfig| k.secret.is_some() && k.algorithm.is_hmac();
@@ -442,7 +597,9 @@ fn issue_token(inner: &Inner, body: TokenBody, by: &str) -> Result<Response<Full
             "no HS256/384/512 key with a secret in [auth] keys (or not the kid named) to sign with",
         )
     })?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let jti = format!("portal-{}-{}", body.user, now.as_nanos());
     let exp = now.as_secs() + body.ttl_s;
     let claims = Claims {
@@ -451,24 +608,44 @@ fn issue_token(inner: &Inner, body: TokenBody, by: &str) -> Result<Response<Full
         nbf: None,
         iat: Some(now.as_secs()),
         jti: Some(jti.clone()),
-        permissions: PermissionClaims { sub: body.subscribe, publish: body.publish, all: body.all },
+        permissions: PermissionClaims {
+            sub: body.subscribe,
+            publish: body.publish,
+            all: body.all,
+        },
     };
     let token = sluice_auth::issue_token(key, &claims)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
-    inner.metrics.changes.with_label_values(&["issue_token"]).inc();
+    inner
+        .metrics
+        .changes
+        .with_label_values(&["issue_token"])
+        .inc();
     tracing::info!(target: "sluice::admin", by, action = "issue_token", user = %body.user, jti, kid = %key.kid, exp, "admin issued a token");
-    Ok(json(StatusCode::OK, &json!({"token": token, "jti": jti, "kid": key.kid, "expires_at_s": exp})))
+    Ok(json(
+        StatusCode::OK,
+        &json!({"token": token, "jti": jti, "kid": key.kid, "expires_at_s": exp}),
+    ))
 }
 
 fn static_file(method: &Method, path: &str) -> Response<Full<Bytes>> {
     if method != Method::GET && method != Method::HEAD {
-        return ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "only GET").response();
+        return ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "only GET",
+        )
+        .response();
     }
     match crate::console::asset(path) {
         Some(asset) => {
             let mut response = Response::new(Full::new(Bytes::from_static(asset.body.as_bytes())));
-            response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
-            response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
+            response
+                .headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             response
         }
         None => ApiError::new(

@@ -78,7 +78,10 @@ pub async fn read_body(request: Request<Incoming>, max: usize) -> Result<Bytes, 
         .collect()
         .await
         .map_err(|err| {
-            if err.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if err
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 too_large()
             } else {
                 ApiError::bad_request("bad_request", format!("reading the body failed: {err}"))
@@ -89,8 +92,12 @@ pub async fn read_body(request: Request<Incoming>, max: usize) -> Result<Bytes, 
 
 /// Parses a JSON body into `T`.
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request("bad_request", format!("the body is not valid JSON for this request: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(
+            "bad_request",
+            format!("the body is not valid JSON for this request: {e}"),
+        )
+    })
 }
 
 /// Compares in time independent of where the two differ.

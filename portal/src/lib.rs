@@ -55,7 +55,8 @@ pub trait Backend: Send + Sync + 'static {
     fn kind(&self) -> &'static str;
     /// Before a change is stored: on Kafka, checks that an exposed topic exists;
     /// on the embedded broker, creates it.
-    fn prepare<'a>(&'a self, change: &'a ExposureChange) -> BoxFuture<'a, Result<(), BackendError>>;
+    fn prepare<'a>(&'a self, change: &'a ExposureChange)
+        -> BoxFuture<'a, Result<(), BackendError>>;
     /// Stores the change durably where every gateway sees it. Every gateway,
     /// this one included, applies it from there.
     fn store<'a>(&'a self, change: &'a StoredChange) -> BoxFuture<'a, Result<(), BackendError>>;

@@ -57,11 +57,7 @@ impl ExposureState {
     /// The config's `topics` and `patterns` with the stored changes applied: a
     /// stored change wins over the config (a topic stopped through the Portal stays
     /// stopped after a restart even if the config lists it).
-    pub fn effective(
-        &self,
-        topics: &[String],
-        patterns: &[String],
-    ) -> (Vec<String>, Vec<String>) {
+    pub fn effective(&self, topics: &[String], patterns: &[String]) -> (Vec<String>, Vec<String>) {
         let mut topics: Vec<String> = topics.to_vec();
         let mut patterns: Vec<String> = patterns.to_vec();
         for stored in self.changes.values() {

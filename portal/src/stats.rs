@@ -64,7 +64,12 @@ impl StatsHistory {
                     .topic_records
                     .iter()
                     .map(|(topic, now)| {
-                        let then = last.totals.topic_records.get(topic).copied().unwrap_or(*now);
+                        let then = last
+                            .totals
+                            .topic_records
+                            .get(topic)
+                            .copied()
+                            .unwrap_or(*now);
                         (topic.clone(), rate(*now, then))
                     })
                     .collect();

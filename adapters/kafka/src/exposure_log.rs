@@ -132,7 +132,9 @@ impl ExposureLog {
             .map_err(|e| e.to_string())?;
         for result in results {
             match result {
-                Ok(_) => tracing::info!(topic = %self.topic, "created the Portal's compacted topic"),
+                Ok(_) => {
+                    tracing::info!(topic = %self.topic, "created the Portal's compacted topic")
+                }
                 Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
                 Err((name, code)) => return Err(format!("creating topic {name}: {code}")),
             }

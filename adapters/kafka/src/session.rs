@@ -452,7 +452,10 @@ impl Session {
         }
         for topic in self.topology.topics() {
             if !seen.contains(&topic) {
-                tracing::warn!(topic, "topic no longer exposed, or gone from Kafka: no longer read");
+                tracing::warn!(
+                    topic,
+                    "topic no longer exposed, or gone from Kafka: no longer read"
+                );
                 if let Some(old) = self.topology.get(&topic) {
                     self.unassign(&topic, old.partitions);
                 }

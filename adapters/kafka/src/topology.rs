@@ -48,7 +48,10 @@ impl Exposure {
     pub fn apply(&mut self, change: &sluice_core::ExposureChange) {
         use sluice_core::ExposureChange;
         match change {
-            ExposureChange::Topic { name, exposed: true } => {
+            ExposureChange::Topic {
+                name,
+                exposed: true,
+            } => {
                 self.extra_topics.insert(name.clone());
             }
             ExposureChange::Topic {
