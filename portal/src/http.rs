@@ -90,14 +90,20 @@ pub async fn read_body(request: Request<Incoming>, max: usize) -> Result<Bytes, 
     Ok(collected.to_bytes())
 }
 
-/// Parses a JSON body into `T`.
+/// Parses a JSON body into `T`. Only an object is accepted: serde would also read
+/// a struct from an array of its fields, which no client means to send.
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
+    let bad = |e: String| {
         ApiError::bad_request(
             "bad_request",
             format!("the body is not valid JSON for this request: {e}"),
         )
-    })
+    };
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
+    if !value.is_object() {
+        return Err(bad("expected a JSON object".into()));
+    }
+    serde_json::from_value(value).map_err(|e| bad(e.to_string()))
 }
 
 /// Compares in time independent of where the two differ.
