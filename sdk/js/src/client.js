@@ -25,6 +25,8 @@ import { ClientProtocol } from './protocol.js';
  * @property {number} [connectTimeoutMs] a connection not open this long is abandoned (default 10000)
  * @property {any} [WebSocket] a WebSocket implementation (default `globalThis.WebSocket`; on Node 20, the `ws` package)
  * @property {() => number} [random] uniform in [0, 1) (default `Math.random`), for server picks and jitter
+ * @property {{ addEventListener: Function, removeEventListener: Function }} [onlineEvents] where `online`
+ *   events come from (default `globalThis` when it has `addEventListener`, as in a browser)
  *
  * @typedef {object} SubscribeOptions
  * @property {number} [history] start with up to this many past messages instead of the snapshot
@@ -109,7 +111,9 @@ export class Client {
       now(),
     );
     this.onOnline = () => this.input((t) => this.protocol.handleOnline(t));
-    /** @type {any} */ (globalThis).addEventListener?.('online', this.onOnline);
+    /** @type {any} */
+    this.onlineEvents = opts.onlineEvents ?? globalThis;
+    this.onlineEvents.addEventListener?.('online', this.onOnline);
     // Start on the next turn, so listeners registered right after `new` see `connecting`.
     queueMicrotask(() => this.input((t) => this.protocol.handleTimeout(t)));
   }
@@ -117,6 +121,11 @@ export class Client {
   /** @returns {ConnectionState} */
   get state() {
     return this.protocol.connectionState();
+  }
+
+  /** @returns {string | null} the URL of the server connected or being connected to */
+  get server() {
+    return this.protocol.url;
   }
 
   /**
@@ -205,7 +214,7 @@ export class Client {
    * @returns {Promise<void>} settled once the socket is closed
    */
   close() {
-    /** @type {any} */ (globalThis).removeEventListener?.('online', this.onOnline);
+    this.onlineEvents.removeEventListener?.('online', this.onOnline);
     const socket = this.socket;
     this.input((t) => this.protocol.close(t));
     if (this.timer !== null) clearTimeout(this.timer);

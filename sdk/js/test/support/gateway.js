@@ -70,13 +70,19 @@ export class Gateway {
     running.add(child);
     this.child = child;
     child.on('exit', () => running.delete(child));
-    child.stderr?.resume();
+    /** @type {string[]} */
+    const stderr = [];
+    child.stderr?.on('data', (chunk) => {
+      stderr.push(String(chunk));
+      if (stderr.length > 20) stderr.shift();
+    });
     return new Promise((resolvePromise, reject) => {
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
         reject(new Error(`sluice serve did not listen within ${START_TIMEOUT_MS} ms`));
       }, START_TIMEOUT_MS);
       const lines = createInterface({ input: /** @type {import('node:stream').Readable} */ (child.stdout) });
+      /** @type {string[]} */
       const banner = [];
       lines.on('line', (line) => {
         banner.push(line);
@@ -90,7 +96,11 @@ export class Gateway {
       });
       child.on('exit', (code) => {
         clearTimeout(timer);
-        reject(new Error(`sluice serve exited (${code}) before listening: ${banner.join(' | ')}`));
+        reject(
+          new Error(
+            `sluice serve exited (${code}) before listening: ${banner.join(' | ')} ${stderr.join('')}`,
+          ),
+        );
       });
       child.on('error', (err) => {
         clearTimeout(timer);

@@ -54,6 +54,15 @@ export class Recorder {
     );
   }
 
+  /**
+   * Resolves with the `{ error, message }` status once one with `code` came.
+   * @param {string} code
+   */
+  async errorStatus(code) {
+    await until(() => this.statuses.some((s) => s?.error === code), `status error ${code}`);
+    return this.statuses.find((s) => s?.error === code);
+  }
+
   /** The data of the messages, in order. */
   data() {
     return this.messages.map((m) => m.data);
