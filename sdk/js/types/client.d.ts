@@ -61,6 +61,14 @@ export type ClientOptions = {
      * uniform in [0, 1) (default `Math.random`), for server picks and jitter
      */
     random?: () => number;
+    /**
+     * where `online`
+     * events come from (default `globalThis` when it has `addEventListener`, as in a browser)
+     */
+    onlineEvents?: {
+        addEventListener: Function;
+        removeEventListener: Function;
+    };
 };
 export type SubscribeOptions = {
     /**
@@ -129,10 +137,14 @@ export declare class Client {
     closeWaiters: Array<() => void>;
     protocol: ClientProtocol;
     onOnline: () => void;
+    /** @type {any} */
+    onlineEvents: any;
     /** @param {ClientOptions} options */
     constructor(options: ClientOptions);
     /** @returns {ConnectionState} */
     get state(): ConnectionState;
+    /** @returns {string | null} the URL of the server connected or being connected to */
+    get server(): string | null;
     /**
      * `'state'`: the connection state changed; `'error'`: a `SluiceError` not tied to
      * a call (a close by the gateway, a refused token); `'tokenExpiring'`: the token

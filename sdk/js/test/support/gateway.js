@@ -21,9 +21,16 @@ function gatewayEnv() {
 
 /** @type {Set<import('node:child_process').ChildProcess>} */
 const running = new Set();
-process.on('exit', () => {
+const killAll = () => {
   for (const child of running) child.kill('SIGKILL');
-});
+};
+process.on('exit', killAll);
+for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM'])) {
+  process.once(signal, () => {
+    killAll();
+    process.exit(130);
+  });
+}
 
 /** Time a gateway has to print its listening line. */
 const START_TIMEOUT_MS = 15000;
