@@ -70,6 +70,43 @@ for (const encoding of ['json', 'binary']) {
   });
 }
 
+test('messages the gateway sends again do not show twice on the page', async () => {
+  const subject = '/demo/browser-dedupe';
+  const page = await browser.context.newPage();
+  try {
+    await page.goto(`${gateway.httpUrl}/?subscribe=none`);
+    await page.getByTestId('state').filter({ hasText: 'connected' }).waitFor();
+    await page.fill('#sub-subject', subject);
+    await page.click('#subscribe');
+    await page.locator('#subs li', { hasText: subject }).locator('.pill.subscribed').waitFor();
+    const first = gateway.pub(subject, 'd1');
+    gateway.pub(subject, 'd2');
+    await page.locator('#log tr', { hasText: 'd2' }).waitFor();
+    // The gateway is asked, on the page's own socket, to resume from d1, as a
+    // lagging gateway would: it really sends d2 again, then sync.
+    await page.evaluate(
+      ([subject, epoch, seq]) => {
+        const resume = { [subject]: { epoch, seq } };
+        /** @type {any} */ (window).sluiceDemo.client.socket.send(
+          JSON.stringify({ op: 'subscribe', id: 999999, subjects: [subject], resume }),
+        );
+      },
+      [subject, first.epoch, first.seq],
+    );
+    await page.locator('#log tr[data-status="sync"]').waitFor();
+    gateway.pub(subject, 'd3');
+    await page.locator('#log tr', { hasText: 'd3' }).waitFor();
+    /** @type {any[]} */
+    const events = await page.evaluate(() => /** @type {any} */ (window).sluiceDemo.events);
+    assert.deepEqual(
+      events.filter((e) => e.subject === subject).map((e) => e.status ?? e.data),
+      ['d1', 'd2', 'sync', 'd3'],
+    );
+  } finally {
+    await page.close();
+  }
+});
+
 test('the demo page reports bad input clearly', async () => {
   const page = await browser.context.newPage();
   try {

@@ -1,7 +1,13 @@
 /** Collects what a subscription and a client report, for assertions. */
+import { after } from 'node:test';
 import WebSocket from 'ws';
 import { Client } from '../../src/sluice.js';
 import { until } from './gateway.js';
+
+/** Every client a test made, closed when its file ends, also after a failure. */
+/** @type {Set<Client>} */
+const clients = new Set();
+after(() => Promise.all([...clients].map((c) => c.close())));
 
 /**
  * A `Client` on Node (with the `ws` package) whose states and errors are recorded.
@@ -9,6 +15,7 @@ import { until } from './gateway.js';
  */
 export function nodeClient(options) {
   const client = new Client({ WebSocket, reconnect: { minDelayMs: 100, maxDelayMs: 1000 }, ...options });
+  clients.add(client);
   /** @type {string[]} */
   const states = [];
   /** @type {import('../../src/error.js').SluiceError[]} */
