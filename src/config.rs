@@ -1,5 +1,5 @@
 //! The `sluice serve` configuration: a TOML file, overridden by `SLUICE_*` environment
-//! variables, overridden by flags. Every key and default is listed in README.md.
+//! variables, overridden by flags. Every key and default is listed in docs/configuration.md.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

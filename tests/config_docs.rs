@@ -1,15 +1,22 @@
-//! The configuration README.md documents is the configuration the code has.
+//! The configuration the docs show is the configuration the code has:
+//! `docs/configuration.md`'s reference block is the defaults, and the examples in
+//! `docs/kafka.md` and `docs/security.md` load and differ only where they say.
 
 use sluice::config::{BrokerKind, Config};
 use sluice_auth::{AuthMode, KeyAlgorithm};
 
-/// The README's TOML blocks, each loaded as a config file.
-fn readme_configs() -> Vec<Config> {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let dir = std::env::temp_dir().join(format!("sluice-readme-{}", std::process::id()));
+/// The TOML blocks of `doc` (a path from the repository's root), each loaded as a
+/// config file.
+fn doc_configs(doc: &str) -> Vec<Config> {
+    let text = std::fs::read_to_string(format!("{}/{doc}", env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|e| panic!("{doc}: {e}"));
+    let dir = std::env::temp_dir().join(format!(
+        "sluice-doc-{}-{}",
+        std::process::id(),
+        doc.replace('/', "-")
+    ));
     std::fs::create_dir_all(&dir).unwrap();
-    let configs = readme
+    let configs = text
         .split("```toml\n")
         .skip(1)
         .enumerate()
@@ -17,27 +24,33 @@ fn readme_configs() -> Vec<Config> {
             let file = dir.join(format!("block-{i}.toml"));
             std::fs::write(&file, &block[..block.find("```").unwrap()]).unwrap();
             Config::load(Some(&file))
-                .unwrap_or_else(|e| panic!("README toml block {i} does not parse: {e}"))
+                .unwrap_or_else(|e| panic!("{doc}: toml block {i} does not parse: {e}"))
         })
         .collect();
     std::fs::remove_dir_all(dir).unwrap();
     configs
 }
 
+/// The one TOML block `doc` must have.
+fn only_config(doc: &str) -> Config {
+    let mut configs = doc_configs(doc);
+    assert_eq!(configs.len(), 1, "{doc} has exactly one TOML block");
+    configs.remove(0)
+}
+
 #[test]
-fn readme_config_blocks_are_the_defaults() {
-    let configs = readme_configs();
-    assert_eq!(
-        configs.len(),
-        3,
-        "README has the full reference, the Kafka example and the JWT example"
-    );
+fn documented_config_blocks_are_the_defaults() {
+    let configs = [
+        only_config("docs/configuration.md"),
+        only_config("docs/kafka.md"),
+        only_config("docs/security.md"),
+    ];
     let mut defaults = Config::default();
     defaults.websocket.frame_bytes_max = defaults.gateway.frame_bytes_max;
     defaults.quic.frame_bytes_max = defaults.gateway.frame_bytes_max;
     assert_eq!(
         configs[0], defaults,
-        "README's reference block differs from the defaults"
+        "docs/configuration.md's reference block differs from the defaults"
     );
 
     let mut kafka = defaults.clone();
@@ -45,11 +58,11 @@ fn readme_config_blocks_are_the_defaults() {
     kafka.broker.kind = BrokerKind::Kafka;
     assert_eq!(
         configs[1], kafka,
-        "README's Kafka block differs from the Kafka defaults"
+        "docs/kafka.md's block differs from the Kafka defaults"
     );
     configs[1].validate().unwrap();
 
-    // The Security section's example: only `[auth]` differs from the defaults.
+    // docs/security.md's example: only `[auth]` differs from the defaults.
     let jwt = &configs[2];
     assert_eq!(jwt.auth.mode, AuthMode::Jwt);
     let algorithms: Vec<_> = jwt.auth.keys.iter().map(|k| k.algorithm).collect();

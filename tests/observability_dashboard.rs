@@ -132,7 +132,7 @@ fn every_dashboard_query_is_valid_promql() {
         .args(["check", "rules"])
         .arg(&file)
         .output()
-        .expect("promtool runs (Debian package `prometheus`; .ci/run installs it)");
+        .expect("promtool runs (Debian package `prometheus`; the README's test command, `cargo xtask test`, installs it)");
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(
         out.status.success(),

@@ -87,7 +87,7 @@ async fn promtool_accepts_the_exposition() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("promtool runs (Debian package `prometheus`; .ci/run installs it)");
+        .expect("promtool runs (Debian package `prometheus`; the README's test command, `cargo xtask test`, installs it)");
     check
         .stdin
         .take()

@@ -1,7 +1,7 @@
 //! The core's limits. Every queue and cache of the gateway is bounded by one of these.
 
 /// Limits and behaviour of one gateway. The defaults suit a small production node;
-/// `README.md` documents each key of the TOML config that sets them.
+/// `docs/configuration.md` documents each key of the TOML config that sets them.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GatewayConfig {

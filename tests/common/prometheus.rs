@@ -1,4 +1,4 @@
-//! A real Prometheus server for the tests (Debian's `prometheus` package; `.ci/run`
+//! A real Prometheus server for the tests (Debian's `prometheus` package; `cargo xtask test`
 //! installs it): on a free loopback port, with its config and data in a temporary
 //! directory, scraping the given targets every second. Killed on drop.
 
@@ -50,7 +50,7 @@ impl Prometheus {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("prometheus starts (Debian package `prometheus`; .ci/run installs it)");
+            .expect("prometheus starts (Debian package `prometheus`; the README's test command, `cargo xtask test`, installs it)");
         let prometheus = Prometheus { child, dir, addr };
         super::eventually("Prometheus ready", || async {
             let listening = tokio::net::TcpStream::connect(addr).await.is_ok();

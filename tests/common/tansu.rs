@@ -1,5 +1,5 @@
 //! A real Kafka-protocol broker for the tests: tansu, on a free loopback port, with
-//! SQLite storage in a temporary directory. `.ci/run` installs it.
+//! SQLite storage in a temporary directory. `cargo xtask test` installs it.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -84,7 +84,7 @@ impl Tansu {
             .stderr(log)
             .spawn()
             .unwrap_or_else(|err| {
-                panic!("cannot run tansu ({err}); install it with: cargo install --locked tansu --version 0.6.0 --features libsql")
+                panic!("cannot run tansu ({err}); the README's test command, `cargo xtask test`, installs it (or: cargo install --locked tansu --version 0.6.0 --features libsql)")
             });
         self.child = Some(child);
         let address: SocketAddr = self.bootstrap().parse().unwrap();

@@ -6,6 +6,11 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub mod install;
+pub mod test;
+
+use install::{CrateTool, DebianPackage};
+
 /// The workspace root (xtask lives one level down).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -13,7 +18,7 @@ pub fn workspace_root() -> PathBuf {
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     Command::new(env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo")))
 }
 
@@ -71,7 +76,7 @@ pub fn sim_e2e_command(args: &[String]) -> Command {
 }
 
 /// The target directory cargo builds into.
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from)
 }
 
@@ -83,28 +88,41 @@ fn bench_peers(args: &[String]) -> Vec<&str> {
 }
 
 /// Debian packages the bench needs for `args`: nats-server for `--peers nats`,
-/// protoc to build sockudo, and a font for the charts' labels. Each is `(file that
-/// shows it is there, package)`.
-pub fn bench_packages(args: &[String]) -> Vec<(&'static str, &'static str)> {
-    let mut packages = vec![(
-        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-        "fonts-dejavu-core",
-    )];
+/// protoc to build sockudo, and a font for the charts' labels.
+pub fn bench_packages(args: &[String]) -> Vec<DebianPackage> {
+    let mut packages = vec![DebianPackage {
+        name: "fonts-dejavu-core",
+        provides: "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+        why: "the charts' labels",
+    }];
     let peers = bench_peers(args);
     if peers.contains(&"nats") {
-        packages.push(("/usr/sbin/nats-server", "nats-server"));
+        packages.push(DebianPackage {
+            name: "nats-server",
+            provides: "/usr/sbin/nats-server",
+            why: "the nats-server peer",
+        });
     }
     if peers.contains(&"sockudo") {
-        packages.push(("/usr/bin/protoc", "protobuf-compiler"));
+        packages.push(DebianPackage {
+            name: "protobuf-compiler",
+            provides: "/usr/bin/protoc",
+            why: "building sockudo",
+        });
     }
     packages
 }
 
 /// Crates the bench installs with `cargo install` for `args`: sockudo for
 /// `--peers sockudo` (about 12 minutes to build cold on 2 cores).
-pub fn bench_crates(args: &[String]) -> Vec<&'static str> {
+pub fn bench_crates(args: &[String]) -> Vec<CrateTool> {
     if bench_peers(args).contains(&"sockudo") {
-        vec!["sockudo"]
+        vec![CrateTool {
+            name: "sockudo",
+            version: None,
+            features: &[],
+            why: "the sockudo peer",
+        }]
     } else {
         Vec::new()
     }
@@ -193,7 +211,7 @@ mod tests {
         let packages = |text| {
             bench_packages(&args(text))
                 .into_iter()
-                .map(|p| p.1)
+                .map(|p| p.name)
                 .collect::<Vec<_>>()
         };
         assert_eq!(packages("--quick"), vec!["fonts-dejavu-core"]);
@@ -204,7 +222,11 @@ mod tests {
             packages("--peers nats,sockudo"),
             vec!["fonts-dejavu-core", "nats-server", "protobuf-compiler"]
         );
-        assert_eq!(bench_crates(&args("--peers nats,sockudo")), vec!["sockudo"]);
+        let crates: Vec<_> = bench_crates(&args("--peers nats,sockudo"))
+            .iter()
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(crates, vec!["sockudo"]);
         assert!(bench_crates(&args("--quick")).is_empty());
     }
 }

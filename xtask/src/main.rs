@@ -2,6 +2,11 @@
 //! `cargo xtask <task>` (an alias in `.cargo/config.toml`), so tasks need nothing
 //! but cargo.
 //!
+//! - `cargo xtask test [--fuzz-seconds N]`: every test, on a fresh machine too
+//!   (`xtask/src/test.rs`): installs what is missing (tansu with `cargo install`,
+//!   Prometheus, and for the JavaScript SDK Node.js, npm packages and Chromium),
+//!   runs `cargo test --workspace`, the fuzz targets and the SDK's `npm test`, and
+//!   prints one summary line.
 //! - `cargo xtask sim [ARGS]`: the deterministic simulation (`sim/README.md`).
 //!   `--tier core` (the default) builds and runs `sluice-sim` in release mode;
 //!   `--tier e2e` builds `sluice-sim-e2e` with `--cfg madsim` in `target/sim` and
@@ -13,10 +18,11 @@
 //!   font for the charts), builds `sluice` and `sluice-bench` in release
 //!   mode and runs the harness; results and charts go to `target/bench`.
 
-use std::path::Path;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
 use clap::Parser;
+use xtask::install::install_debian_packages;
+use xtask::test::TestOptions;
 use xtask::{
     bench_commands, bench_crates, bench_packages, sim_core_command, sim_e2e_command, tier,
 };
@@ -24,6 +30,10 @@ use xtask::{
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about = "Sluice's task runner")]
 enum Task {
+    /// Run every test the project has, installing what the tests need when it is
+    /// missing (tansu, Prometheus, Chromium, npm packages); ends with one line
+    /// `summary: N passed, M failed`.
+    Test(TestOptions),
     /// Run the deterministic simulation: `--seed N`, `--seeds A..B`,
     /// `--tier core|e2e`, `--check-determinism`, `--inject-bug NAME`.
     #[command(disable_help_flag = true)]
@@ -44,54 +54,21 @@ enum Task {
 
 fn main() -> ExitCode {
     match Task::parse() {
+        Task::Test(options) => test(&options),
         Task::Sim { args } => sim(&args),
         Task::Bench { args } => bench(&args),
     }
 }
 
 fn bench(args: &[String]) -> ExitCode {
-    let missing: Vec<&str> = bench_packages(args)
-        .into_iter()
-        .filter(|(file, _)| !Path::new(file).exists())
-        .map(|(_, package)| package)
-        .collect();
-    if !missing.is_empty() {
-        eprintln!("installing {} (apt-get)", missing.join(", "));
-        let installed = Command::new("apt-get")
-            .arg("update")
-            .arg("-q")
-            .status()
-            .is_ok_and(|s| s.success())
-            && Command::new("apt-get")
-                .args(["install", "-y", "-q"])
-                .args(&missing)
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .status()
-                .is_ok_and(|s| s.success());
-        if !installed {
-            eprintln!(
-                "could not install {}; install them and retry",
-                missing.join(", ")
-            );
-            return ExitCode::FAILURE;
-        }
-    }
-    for krate in bench_crates(args) {
-        let home = std::env::var_os("CARGO_HOME")
-            .map(std::path::PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")));
-        if home.is_some_and(|home| home.join("bin").join(krate).exists()) {
-            continue;
-        }
-        eprintln!("installing {krate} (cargo install --locked; this takes a while cold)");
-        let installed = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-            .args(["install", "--locked", krate])
-            .status()
-            .is_ok_and(|s| s.success());
-        if !installed {
-            eprintln!("could not install {krate}; install it and retry");
-            return ExitCode::FAILURE;
-        }
+    let installed = install_debian_packages(&bench_packages(args)).and_then(|()| {
+        bench_crates(args)
+            .iter()
+            .try_for_each(|krate| krate.install())
+    });
+    if let Err(err) = installed {
+        eprintln!("cargo xtask bench: {err}");
+        return ExitCode::FAILURE;
     }
     let (mut build, mut run) = bench_commands(args);
     eprintln!("building sluice and sluice-bench (release)");
@@ -103,6 +80,19 @@ fn bench(args: &[String]) -> ExitCode {
         }
     }
     exit_code(run.status())
+}
+
+fn test(options: &TestOptions) -> ExitCode {
+    let tally = xtask::test::run(options);
+    println!(
+        "summary: {} passed, {} failed, {} skipped",
+        tally.passed, tally.failed, tally.skipped
+    );
+    if tally.failed == 0 && tally.passed > 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 fn exit_code(status: std::io::Result<std::process::ExitStatus>) -> ExitCode {

@@ -1,6 +1,6 @@
 use std::net::SocketAddr;
 
-/// QUIC transport settings. `README.md` documents the TOML keys. The defaults suit
+/// QUIC transport settings. `docs/configuration.md` documents the TOML keys. The defaults suit
 /// phones: a keep-alive well inside the 30 s after which many NATs forget a UDP
 /// flow, and an idle timeout long enough to ride out a tunnel or a network switch.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]

@@ -1,4 +1,4 @@
-/// WebSocket transport settings. `README.md` documents the TOML keys.
+/// WebSocket transport settings. `docs/configuration.md` documents the TOML keys.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebSocketConfig {
