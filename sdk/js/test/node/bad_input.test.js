@@ -1,11 +1,10 @@
 // Bad input gets a SluiceError with the protocol's code or a clear local one:
 // thrown by subscribe, a rejection of publish, never a silent drop.
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import { Client, SluiceError } from '../../src/sluice.js';
-import { Gateway, until } from '../support/gateway.js';
+import { Gateway, deadUrl, until } from '../support/gateway.js';
 import { Recorder, nodeClient } from '../support/recorder.js';
 
 /** @type {Gateway} */
@@ -16,14 +15,6 @@ before(async () => {
 after(async () => {
   await gateway.kill();
 });
-
-async function deadUrl() {
-  const server = createServer();
-  await new Promise((r) => server.listen(0, '127.0.0.1', () => r(undefined)));
-  const port = /** @type {import('node:net').AddressInfo} */ (server.address()).port;
-  await new Promise((r) => server.close(r));
-  return `ws://127.0.0.1:${port}/v1/ws`;
-}
 
 /**
  * @param {string} code

@@ -1,9 +1,8 @@
 // Failover over the server list (by weight, moving on after a failure), and
 // `resync` when the log the client was reading is gone (a restarted gateway).
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, before, test } from 'node:test';
-import { Gateway, until } from '../support/gateway.js';
+import { Gateway, deadUrl, until } from '../support/gateway.js';
 import { Recorder, nodeClient } from '../support/recorder.js';
 
 /** @type {Gateway} */
@@ -16,15 +15,6 @@ before(async () => {
 after(async () => {
   await Promise.all([a.kill(), b.kill()]);
 });
-
-/** A ws:// URL on which nothing listens. */
-async function deadUrl() {
-  const server = createServer();
-  await new Promise((r) => server.listen(0, '127.0.0.1', () => r(undefined)));
-  const port = /** @type {import('node:net').AddressInfo} */ (server.address()).port;
-  await new Promise((r) => server.close(r));
-  return `ws://127.0.0.1:${port}/v1/ws`;
-}
 
 test('a server that refuses connections is skipped for the next one in the list', async () => {
   const dead = await deadUrl();
