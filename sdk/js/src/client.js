@@ -309,7 +309,7 @@ export class Client {
           if (typeof this.token === 'function') this.refreshToken();
           break;
         case 'error':
-          this.emitter.emit('error', out.error);
+          this.reportError(out.error);
           break;
       }
     }
@@ -339,7 +339,7 @@ export class Client {
     try {
       token = await this.currentToken();
     } catch (err) {
-      this.emitter.emit('error', new SluiceError('unauthorized', `the token function failed: ${err}`));
+      this.reportError(tokenFailed(err));
       this.input((t) => this.protocol.handleClosed(t, connection, 4000, 'no token'));
       return;
     }
@@ -348,7 +348,8 @@ export class Client {
     try {
       socket = new this.WebSocketImpl(url, [SUBPROTOCOL[this.encoding]]);
     } catch (err) {
-      this.emitter.emit('error', new SluiceError('invalid_argument', `cannot open ${url}: ${err}`));
+      const error = new SluiceError('invalid_argument', `cannot open ${url}: ${err}`);
+      this.reportError(error);
       this.input((t) => this.protocol.handleClosed(t, connection, 1006, String(err)));
       return;
     }
@@ -382,14 +383,27 @@ export class Client {
       const token = await this.currentToken();
       if (token !== undefined) this.input((t) => this.protocol.refreshToken(t, token));
     } catch (err) {
-      this.emitter.emit('error', new SluiceError('unauthorized', `the token function failed: ${err}`));
+      this.reportError(tokenFailed(err));
     }
+  }
+
+  /**
+   * Never dropped silently: without an `error` listener it goes to the console.
+   * @param {SluiceError} error
+   */
+  reportError(error) {
+    if (!this.emitter.emit('error', error)) console.warn('sluice:', error);
   }
 
   socketClosed() {
     if (this.protocol.connectionState() !== 'closed') return;
     for (const resolve of this.closeWaiters.splice(0)) resolve();
   }
+}
+
+/** @param {unknown} err */
+function tokenFailed(err) {
+  return new SluiceError('unauthorized', `the token function failed: ${err}`);
 }
 
 /** @returns {number} */

@@ -209,5 +209,10 @@ export declare class Client {
     /** @returns {Promise<string | undefined>} */
     currentToken(): Promise<string | undefined>;
     refreshToken(): Promise<void>;
+    /**
+     * Never dropped silently: without an `error` listener it goes to the console.
+     * @param {SluiceError} error
+     */
+    reportError(error: SluiceError): void;
     socketClosed(): void;
 }
