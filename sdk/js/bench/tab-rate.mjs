@@ -32,7 +32,10 @@ const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms)
 try {
   const page = await browser.context.newPage();
   await page.goto(`${gateway.httpUrl}/?subscribe=none`);
-  await page.getByTestId('state').filter({ hasText: 'connected' }).waitFor();
+  await page
+    .getByTestId('state')
+    .filter({ hasText: /^connected$/ })
+    .waitFor();
   await page.fill('#sub-subject', '/demo/bench');
   await page.click('#subscribe');
   await page.locator('#subs li .pill.subscribed').waitFor();

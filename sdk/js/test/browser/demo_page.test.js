@@ -32,7 +32,10 @@ for (const encoding of ['json', 'binary']) {
     });
     try {
       await page.goto(`${gateway.httpUrl}/?subscribe=none&encoding=${encoding}`);
-      await page.getByTestId('state').filter({ hasText: 'connected' }).waitFor();
+      await page
+        .getByTestId('state')
+        .filter({ hasText: /^connected$/ })
+        .waitFor();
       await page.fill('#sub-subject', subject);
       await page.click('#subscribe');
       await page.locator('#subs li', { hasText: subject }).locator('.pill.subscribed').waitFor();
@@ -46,7 +49,10 @@ for (const encoding of ['json', 'binary']) {
       await page.getByTestId('state').filter({ hasText: 'disconnected' }).waitFor();
       const missed = ['missed 1', 'missed 2', 'missed 3'].map((data) => gateway.pub(subject, data));
       await page.locator('#log tr[data-status="sync"]').waitFor({ timeout: 20000 });
-      await page.getByTestId('state').filter({ hasText: 'connected' }).waitFor();
+      await page
+        .getByTestId('state')
+        .filter({ hasText: /^connected$/ })
+        .waitFor();
       const after = gateway.pub(subject, 'after');
       await page.locator('#log tr[data-type="update"]', { hasText: 'after' }).waitFor();
 
@@ -75,7 +81,10 @@ test('messages the gateway sends again do not show twice on the page', async () 
   const page = await browser.context.newPage();
   try {
     await page.goto(`${gateway.httpUrl}/?subscribe=none`);
-    await page.getByTestId('state').filter({ hasText: 'connected' }).waitFor();
+    await page
+      .getByTestId('state')
+      .filter({ hasText: /^connected$/ })
+      .waitFor();
     await page.fill('#sub-subject', subject);
     await page.click('#subscribe');
     await page.locator('#subs li', { hasText: subject }).locator('.pill.subscribed').waitFor();
@@ -107,11 +116,30 @@ test('messages the gateway sends again do not show twice on the page', async () 
   }
 });
 
+test("the browser's online event ends the wait for a reconnect at once", async () => {
+  const page = await browser.context.newPage();
+  try {
+    await page.goto(`${gateway.httpUrl}/?subscribe=none`);
+    const state = page.getByTestId('state');
+    await state.filter({ hasText: /^connected$/ }).waitFor();
+    // Offline for ten minutes, as far as the backoff knows.
+    await page.evaluate(() => /** @type {any} */ (window).sluiceDemo.client.reconnect({ afterMs: 600000 }));
+    await state.filter({ hasText: 'disconnected' }).waitFor();
+    await page.evaluate(() => window.dispatchEvent(new Event('online')));
+    await state.filter({ hasText: /^connected$/ }).waitFor({ timeout: 10000 });
+  } finally {
+    await page.close();
+  }
+});
+
 test('the demo page reports bad input clearly', async () => {
   const page = await browser.context.newPage();
   try {
     await page.goto(`${gateway.httpUrl}/?subscribe=none`);
-    await page.getByTestId('state').filter({ hasText: 'connected' }).waitFor();
+    await page
+      .getByTestId('state')
+      .filter({ hasText: /^connected$/ })
+      .waitFor();
     await page.fill('#sub-subject', 'no-slash');
     await page.click('#subscribe');
     assert.match(
