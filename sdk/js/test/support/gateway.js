@@ -149,7 +149,7 @@ export class Gateway {
    * @returns {string} its stdout
    */
   static cli(args) {
-    const run = spawnSync(SLUICE_BIN, args, { encoding: 'utf8', timeout: 15000 });
+    const run = spawnSync(SLUICE_BIN, args, { encoding: 'utf8', timeout: 15000, env: gatewayEnv() });
     if (run.status !== 0) throw new Error(`sluice ${args.join(' ')} failed: ${run.stderr}`);
     return run.stdout;
   }
