@@ -92,6 +92,8 @@ export class Client {
     this.socketConnection = 0;
     /** @type {ReturnType<typeof setTimeout> | null} */
     this.timer = null;
+    /** @type {number | null} when `timer` fires */
+    this.timerAt = null;
     /** @type {Array<() => void>} */
     this.closeWaiters = [];
     this.protocol = new ClientProtocol(
@@ -219,6 +221,7 @@ export class Client {
     this.input((t) => this.protocol.close(t));
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
+    this.timerAt = null;
     if (!socket || socket.readyState === 3) return Promise.resolve();
     return new Promise((resolve) => {
       // Bounded: a peer that never answers the close does not hold the caller.
@@ -317,14 +320,18 @@ export class Client {
   }
 
   arm() {
+    const at = this.protocol.pollTimeout();
+    // Unchanged (the common case, a message received): keep the timer as it is.
+    if (at === this.timerAt && (at === null || this.timer !== null)) return;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
-    const at = this.protocol.pollTimeout();
+    this.timerAt = at;
     if (at === null) return;
     // setTimeout's limit is 2^31-1 ms; wake early rather than overflow.
     const delay = Math.min(Math.max(0, at - now()), 0x7fffffff);
     this.timer = setTimeout(() => {
       this.timer = null;
+      this.timerAt = null;
       this.input((t) => this.protocol.handleTimeout(t));
     }, delay);
   }

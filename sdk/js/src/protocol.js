@@ -174,7 +174,13 @@ export class ClientProtocol {
       traceparent: options.traceparent,
     };
     const bytes = this.encode(request);
-    const size = typeof bytes === 'string' ? payloadBytes(bytes).length : bytes.length;
+    // A UTF-16 code unit is at most 3 UTF-8 bytes: most strings need no encoding to check.
+    const size =
+      typeof bytes !== 'string'
+        ? bytes.length
+        : bytes.length * 3 <= this.options.frameBytesMax
+          ? bytes.length
+          : payloadBytes(bytes).length;
     if (size > this.options.frameBytesMax) {
       throw new SluiceError(
         'frame_too_large',

@@ -133,6 +133,8 @@ export declare class Client {
     socketConnection: number;
     /** @type {ReturnType<typeof setTimeout> | null} */
     timer: ReturnType<typeof setTimeout> | null;
+    /** @type {number | null} when `timer` fires */
+    timerAt: number | null;
     /** @type {Array<() => void>} */
     closeWaiters: Array<() => void>;
     protocol: ClientProtocol;
