@@ -12,7 +12,7 @@
 // stopped growing for 3 s. A benchmark, not a test: it prints, it asserts nothing.
 import WebSocket from 'ws';
 import { Gateway } from '../test/support/gateway.js';
-import { launchChromium } from '../test/support/browser.js';
+import { launchChromium, openDemoSubscribed } from '../test/support/browser.js';
 
 const args = process.argv.slice(2);
 /** @param {string} name @param {string} fallback */
@@ -32,14 +32,7 @@ const browser = await launchChromium();
 const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
 try {
   const page = await browser.context.newPage();
-  await page.goto(`${gateway.httpUrl}/?subscribe=none`);
-  await page
-    .getByTestId('state')
-    .filter({ hasText: /^connected$/ })
-    .waitFor();
-  await page.fill('#sub-subject', '/demo/bench');
-  await page.click('#subscribe');
-  await page.locator('#subs li .pill.subscribed').waitFor();
+  await openDemoSubscribed(page, gateway.httpUrl, '/demo/bench');
   const received = () => page.evaluate(() => /** @type {any} */ (window).sluiceDemo.received);
 
   const publisher = new WebSocket(gateway.url, ['sluice.v1.json']);

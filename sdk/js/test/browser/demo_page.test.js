@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Gateway } from '../support/gateway.js';
-import { OUTPUT_DIR, launchChromium } from '../support/browser.js';
+import { OUTPUT_DIR, launchChromium, openDemoSubscribed } from '../support/browser.js';
 
 /** @type {Gateway} */
 let gateway;
@@ -31,14 +31,7 @@ for (const encoding of ['json', 'binary']) {
       if (m.type() === 'error') pageErrors.push(m.text());
     });
     try {
-      await page.goto(`${gateway.httpUrl}/?subscribe=none&encoding=${encoding}`);
-      await page
-        .getByTestId('state')
-        .filter({ hasText: /^connected$/ })
-        .waitFor();
-      await page.fill('#sub-subject', subject);
-      await page.click('#subscribe');
-      await page.locator('#subs li', { hasText: subject }).locator('.pill.subscribed').waitFor();
+      await openDemoSubscribed(page, gateway.httpUrl, subject, `encoding=${encoding}`);
 
       const live = gateway.pub(subject, 'live 1');
       const liveRow = page.locator('#log tr[data-type="update"]', { hasText: 'live 1' });
@@ -80,14 +73,7 @@ test('messages the gateway sends again do not show twice on the page', async () 
   const subject = '/demo/browser-dedupe';
   const page = await browser.context.newPage();
   try {
-    await page.goto(`${gateway.httpUrl}/?subscribe=none`);
-    await page
-      .getByTestId('state')
-      .filter({ hasText: /^connected$/ })
-      .waitFor();
-    await page.fill('#sub-subject', subject);
-    await page.click('#subscribe');
-    await page.locator('#subs li', { hasText: subject }).locator('.pill.subscribed').waitFor();
+    await openDemoSubscribed(page, gateway.httpUrl, subject);
     const first = gateway.pub(subject, 'd1');
     gateway.pub(subject, 'd2');
     await page.locator('#log tr', { hasText: 'd2' }).waitFor();

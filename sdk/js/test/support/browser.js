@@ -44,3 +44,22 @@ export async function launchChromium() {
     },
   };
 }
+
+/**
+ * Loads the demo page (without its default subscription), waits for the
+ * connection, and subscribes to `subject` through the page's form.
+ * @param {import('playwright-core').Page} page
+ * @param {string} baseUrl the gateway's http:// URL
+ * @param {string} subject
+ * @param {string} [query] more query parameters, e.g. `encoding=binary`
+ */
+export async function openDemoSubscribed(page, baseUrl, subject, query = '') {
+  await page.goto(`${baseUrl}/?subscribe=none&${query}`);
+  await page
+    .getByTestId('state')
+    .filter({ hasText: /^connected$/ })
+    .waitFor();
+  await page.fill('#sub-subject', subject);
+  await page.click('#subscribe');
+  await page.locator('#subs li', { hasText: subject }).locator('.pill.subscribed').waitFor();
+}
