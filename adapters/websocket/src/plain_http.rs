@@ -126,6 +126,10 @@ pub async fn respond<S: AsyncWrite + Unpin>(
     if answer.status.starts_with("405") {
         head.push_str("Allow: GET, HEAD\r\n");
     }
+    if answer.content_type == JAVASCRIPT {
+        // The SDK is public code: pages of any origin may import it.
+        head.push_str("Access-Control-Allow-Origin: *\r\n");
+    }
     if answer.status.starts_with("426") {
         head.push_str("Upgrade: websocket\r\n");
     }

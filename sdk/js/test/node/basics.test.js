@@ -87,6 +87,7 @@ test('the gateway serves the SDK modules as JavaScript and the demo page', async
   const sdk = await fetch(`${gateway.httpUrl}/sdk/sluice.js`);
   assert.equal(sdk.status, 200);
   assert.match(sdk.headers.get('content-type') ?? '', /^text\/javascript/);
+  assert.equal(sdk.headers.get('access-control-allow-origin'), '*');
   assert.match(await sdk.text(), /export \{ Client/);
   const protocol = await fetch(`${gateway.httpUrl}/sdk/protocol.js`);
   assert.equal(protocol.status, 200);
