@@ -184,18 +184,16 @@ async function refreshStats() {
     `${cache.message_messages} messages · ${percent(cache.message_bytes, cache.message_bytes_max_per_shard * info.shards)} of ${formatBytes(cache.message_bytes_max_per_shard * info.shards)}`;
   /** @type {{ connections: number, deliveries_per_s: number, publishes_per_s: number }[]} */
   const history = stats.history;
-  drawLine(
-    /** @type {any} */ (el('chart-connections')),
-    history.map((s) => s.connections),
-  );
-  drawLine(
-    /** @type {any} */ (el('chart-deliveries')),
-    history.map((s) => s.deliveries_per_s),
-  );
-  drawLine(
-    /** @type {any} */ (el('chart-publishes')),
-    history.map((s) => s.publishes_per_s),
-  );
+  const seconds = Math.round((history.length * stats.interval_ms) / 1000);
+  for (const [name, values] of /** @type {[string, number[]][]} */ ([
+    ['connections', history.map((s) => s.connections)],
+    ['deliveries', history.map((s) => s.deliveries_per_s)],
+    ['publishes', history.map((s) => s.publishes_per_s)],
+  ])) {
+    const { max, last } = drawLine(/** @type {any} */ (el(`chart-${name}`)), values);
+    el(`chart-${name}-scale`).textContent =
+      `last ${seconds} s · now ${formatNumber(last)} · max ${formatNumber(max)}`;
+  }
   const rates = tbody('rates-table');
   /** @type {{ name: string, records_per_s: number }[]} */
   const topics = stats.topics;
@@ -563,6 +561,7 @@ onSubmit('login-form', async () => {
   sessionStorage.setItem(TOKEN_KEY, input('admin-token').value.trim());
   input('admin-token').value = '';
   await loadInfo();
+  el('notice').hidden = true;
   showTab();
 });
 onSubmit('expose-form', expose);

@@ -29,7 +29,8 @@ export function formatNumber(n) {
 }
 
 /**
- * Draws `values` (oldest first) into `svg`, replacing what it held.
+ * Draws `values` (oldest first) into `svg`, replacing what it held; returns the
+ * scale's top and the last value, for a caption.
  * @param {SVGSVGElement} svg
  * @param {number[]} values
  */
@@ -41,17 +42,12 @@ export function drawLine(svg, values) {
     const y = PAD_TOP + usable * (1 - fraction);
     svg.append(node('line', { x1: '0', x2: String(WIDTH), y1: String(y), y2: String(y), class: 'grid' }));
   }
-  const label = node('text', { x: '4', y: '11' });
-  label.textContent = `max ${formatNumber(max)}`;
-  svg.append(label);
-  if (values.length < 2) return;
+  const last = values.length ? values[values.length - 1] : 0;
+  if (values.length < 2) return { max, last };
   const step = WIDTH / (values.length - 1);
   const points = values.map((v, i) => [i * step, PAD_TOP + usable * (1 - v / max)]);
   const line = points.map(([x, y], i) => `${i === 0 ? 'M' : 'L'}${x.toFixed(1)},${y.toFixed(1)}`).join(' ');
   svg.append(node('path', { d: `${line} L${WIDTH},${HEIGHT} L0,${HEIGHT} Z`, class: 'area' }));
   svg.append(node('path', { d: line, class: 'line' }));
-  const last = values[values.length - 1];
-  const text = node('text', { x: String(WIDTH - 4), y: '11', 'text-anchor': 'end' });
-  text.textContent = `now ${formatNumber(last)}`;
-  svg.append(text);
+  return { max, last };
 }
