@@ -31,6 +31,19 @@ impl PortalMetrics {
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(changes.clone()))?;
+        // The series exist, at zero, from the start.
+        for result in ["ok", "unauthorized"] {
+            requests.with_label_values(&[result]);
+        }
+        for action in [
+            "expose_topic",
+            "unexpose_topic",
+            "expose_pattern",
+            "unexpose_pattern",
+            "issue_token",
+        ] {
+            changes.with_label_values(&[action]);
+        }
         Ok(PortalMetrics { requests, changes })
     }
 }
