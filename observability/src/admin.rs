@@ -26,16 +26,12 @@ use crate::exposition::Metrics;
 /// The content type of the Prometheus text format.
 const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// A response on its way.
+pub type ResponseFuture = Pin<Box<dyn Future<Output = Response<Full<Bytes>>> + Send>>;
+
 /// Serves the admin listener's other paths: the peer's address and the request in,
 /// the response out.
-pub type AdminRoutes = Arc<
-    dyn Fn(
-            SocketAddr,
-            Request<Incoming>,
-        ) -> Pin<Box<dyn Future<Output = Response<Full<Bytes>>> + Send>>
-        + Send
-        + Sync,
->;
+pub type AdminRoutes = Arc<dyn Fn(SocketAddr, Request<Incoming>) -> ResponseFuture + Send + Sync>;
 
 /// A running admin listener. Dropping it stops accepting.
 pub struct AdminServer {
@@ -117,7 +113,7 @@ async fn accept_loop(listener: TcpListener, metrics: Arc<Metrics>, routes: Optio
 
 /// The response of a route, or one already made.
 async fn either(
-    future: Option<Pin<Box<dyn Future<Output = Response<Full<Bytes>>> + Send>>>,
+    future: Option<ResponseFuture>,
     ready: Option<Response<Full<Bytes>>>,
 ) -> Response<Full<Bytes>> {
     match (future, ready) {
