@@ -80,8 +80,9 @@ pub const TANSU: CrateTool = CrateTool {
     why: "the Kafka tests' broker (a Kafka-protocol broker published as a crate)",
 };
 
-/// The JavaScript SDK, whose `npm test` is part of the suite once it exists.
-const JS_SDK: &str = "sdk/js";
+/// The JavaScript packages whose `npm test` is part of the suite once they exist:
+/// the SDK, and the Portal console's browser tests.
+const JS_PACKAGES: &[&str] = &["sdk/js", "portal/console-tests"];
 
 /// Options of `cargo xtask test`.
 #[derive(Debug, Clone, clap::Args)]
@@ -223,7 +224,9 @@ fn run_tallied(name: &str, command: &mut Command) -> Tally {
 /// Runs the whole suite; returns the summed tally.
 pub fn run(options: &TestOptions) -> Tally {
     let root = workspace_root();
-    let js = root.join(JS_SDK).join("package.json").exists();
+    let js = JS_PACKAGES
+        .iter()
+        .any(|p| root.join(p).join("package.json").exists());
     let mut packages = RUST_SUITE_PACKAGES.to_vec();
     if js {
         packages.extend_from_slice(JS_SUITE_PACKAGES);
@@ -270,8 +273,10 @@ pub fn run(options: &TestOptions) -> Tally {
         );
         stages.push(("fuzz", fuzz));
     }
-    if js {
-        stages.push(("javascript", run_js(&root)));
+    for package in JS_PACKAGES {
+        if root.join(package).join("package.json").exists() {
+            stages.push((package, run_js(&root, package)));
+        }
     }
     for (name, tally) in &stages {
         eprintln!(
@@ -283,16 +288,16 @@ pub fn run(options: &TestOptions) -> Tally {
     total
 }
 
-/// The JavaScript SDK's tests: `npm ci` when its dependencies are missing or
+/// A JavaScript package's tests: `npm ci` when its dependencies are missing or
 /// older than the lock file, then `npm test` against the `sluice` binary that
 /// `cargo test` built.
-fn run_js(root: &Path) -> Tally {
-    let dir = root.join(JS_SDK);
+fn run_js(root: &Path, package: &str) -> Tally {
+    let dir = root.join(package);
     let lock = dir.join("package-lock.json");
     let installed = dir.join("node_modules").join(".package-lock.json");
     let modified = |file: &Path| file.metadata().and_then(|m| m.modified()).ok();
     if modified(&installed).is_none() || modified(&installed) < modified(&lock) {
-        eprintln!("== installing the JavaScript SDK's test dependencies (npm ci)");
+        eprintln!("== installing the test dependencies of {package} (npm ci)");
         let ok = Command::new("npm")
             .current_dir(&dir)
             .args(["ci", "--no-audit", "--no-fund"])
@@ -307,7 +312,7 @@ fn run_js(root: &Path) -> Tally {
         }
     }
     run_tallied(
-        "javascript",
+        package,
         Command::new("npm")
             .current_dir(&dir)
             .arg("test")
