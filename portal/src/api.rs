@@ -261,14 +261,9 @@ async fn expose_topic(
     let topic = topics(inner)["topics"]
         .as_array()
         .and_then(|all| all.iter().find(|t| t["name"] == name.as_str()).cloned());
-    let status = if applied {
-        StatusCode::OK
-    } else {
-        StatusCode::ACCEPTED
-    };
-    Ok(json(
-        status,
-        &json!({"topic": name, "exposed": true, "applied": applied, "info": topic}),
+    Ok(change_answer(
+        applied,
+        json!({"topic": name, "exposed": true, "applied": applied, "info": topic}),
     ))
 }
 
@@ -308,14 +303,9 @@ async fn unexpose_topic(
         exposed: false,
     };
     let applied = apply(inner, change, "unexpose_topic", by).await?;
-    let status = if applied {
-        StatusCode::OK
-    } else {
-        StatusCode::ACCEPTED
-    };
-    Ok(json(
-        status,
-        &json!({"topic": name, "exposed": false, "applied": applied}),
+    Ok(change_answer(
+        applied,
+        json!({"topic": name, "exposed": false, "applied": applied}),
     ))
 }
 
@@ -349,15 +339,21 @@ async fn change_pattern(
         "unexpose_pattern"
     };
     let applied = apply(inner, change, action, by).await?;
+    Ok(change_answer(
+        applied,
+        json!({"regex": regex, "exposed": exposed, "applied": applied}),
+    ))
+}
+
+/// 200 when this gateway applied the change, 202 when it was stored but is still
+/// applying.
+fn change_answer(applied: bool, body: Value) -> Response<Full<Bytes>> {
     let status = if applied {
         StatusCode::OK
     } else {
         StatusCode::ACCEPTED
     };
-    Ok(json(
-        status,
-        &json!({"regex": regex, "exposed": exposed, "applied": applied}),
-    ))
+    json(status, &body)
 }
 
 /// Stores a change, then waits (bounded) until every shard's core has it. True if

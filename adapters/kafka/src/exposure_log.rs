@@ -41,16 +41,12 @@ impl ExposureLog {
     ) -> Result<(ExposureLog, Vec<ExposureLogRecord>), String> {
         let deadline = Instant::now() + timeout;
         let request_timeout = Duration::from_millis(config.request_timeout_ms.max(10));
-        let mut consumer_config = client_config::base(config);
+        // The gateway's reader settings, but from the log's start: the Portal's
+        // topic is read whole, and compaction may have moved its start.
+        let mut consumer_config = client_config::consumer(config);
         consumer_config
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("enable.partition.eof", "false")
             .set("auto.offset.reset", "earliest")
             .set("group.id", "sluice-portal-unjoined");
-        for (key, value) in &config.properties {
-            consumer_config.set(key, value);
-        }
         let consumer: StreamConsumer = consumer_config.create().map_err(|e| e.to_string())?;
         let consumer = Arc::new(consumer);
         let producer: FutureProducer = client_config::producer(config)
