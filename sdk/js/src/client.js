@@ -235,7 +235,10 @@ export class Client {
 
   // ---- internals ----
 
-  /** @param {Subscription} subscription */
+  /**
+   * Internal: `Subscription.unsubscribe` calls it.
+   * @param {Subscription} subscription
+   */
   removeSubscription(subscription) {
     const set = this.subscriptions.get(subscription.subject);
     if (!set) return;
@@ -250,6 +253,7 @@ export class Client {
    * Feeds the protocol one input, then drains its outputs and re-arms the timer.
    * Errors of the input (bad arguments) propagate to the caller, after draining.
    * @param {(now: number) => void} feed
+   * @private
    */
   input(feed) {
     try {
@@ -259,6 +263,7 @@ export class Client {
     }
   }
 
+  /** @private */
   drain() {
     for (let out = this.protocol.pollOutput(); out !== undefined; out = this.protocol.pollOutput()) {
       switch (out.type) {
@@ -319,6 +324,7 @@ export class Client {
     this.arm();
   }
 
+  /** @private */
   arm() {
     const at = this.protocol.pollTimeout();
     // Unchanged (the common case, a message received): keep the timer as it is.
@@ -339,6 +345,7 @@ export class Client {
   /**
    * @param {number} connection
    * @param {string} url
+   * @private
    */
   async connect(connection, url) {
     this.socketConnection = connection;
@@ -375,7 +382,7 @@ export class Client {
     socket.onerror = () => {};
   }
 
-  /** @returns {Promise<string | undefined>} */
+  /** @returns {Promise<string | undefined>} @private */
   async currentToken() {
     if (typeof this.token === 'function') {
       const token = await this.token();
@@ -385,6 +392,7 @@ export class Client {
     return this.token;
   }
 
+  /** @private */
   async refreshToken() {
     try {
       const token = await this.currentToken();
@@ -397,11 +405,13 @@ export class Client {
   /**
    * Never dropped silently: without an `error` listener it goes to the console.
    * @param {SluiceError} error
+   * @private
    */
   reportError(error) {
     if (!this.emitter.emit('error', error)) console.warn('sluice:', error);
   }
 
+  /** @private */
   socketClosed() {
     if (this.protocol.connectionState() !== 'closed') return;
     for (const resolve of this.closeWaiters.splice(0)) resolve();

@@ -193,28 +193,38 @@ export declare class Client {
      * @returns {Promise<void>} settled once the socket is closed
      */
     close(): Promise<void>;
-    /** @param {Subscription} subscription */
+    /**
+     * Internal: `Subscription.unsubscribe` calls it.
+     * @param {Subscription} subscription
+     */
     removeSubscription(subscription: Subscription): void;
     /**
      * Feeds the protocol one input, then drains its outputs and re-arms the timer.
      * Errors of the input (bad arguments) propagate to the caller, after draining.
      * @param {(now: number) => void} feed
+     * @private
      */
-    input(feed: (now: number) => void): void;
-    drain(): void;
-    arm(): void;
+    private input;
+    /** @private */
+    private drain;
+    /** @private */
+    private arm;
     /**
      * @param {number} connection
      * @param {string} url
+     * @private
      */
-    connect(connection: number, url: string): Promise<void>;
-    /** @returns {Promise<string | undefined>} */
-    currentToken(): Promise<string | undefined>;
-    refreshToken(): Promise<void>;
+    private connect;
+    /** @returns {Promise<string | undefined>} @private */
+    private currentToken;
+    /** @private */
+    private refreshToken;
     /**
      * Never dropped silently: without an `error` listener it goes to the console.
      * @param {SluiceError} error
+     * @private
      */
-    reportError(error: SluiceError): void;
-    socketClosed(): void;
+    private reportError;
+    /** @private */
+    private socketClosed;
 }

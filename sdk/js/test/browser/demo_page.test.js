@@ -2,6 +2,7 @@
 // it subscribes, receives what `sluice pub` publishes, and after its "drop
 // connection" button it receives the missed messages as `recovered`, then `sync`.
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Gateway } from '../support/gateway.js';
@@ -115,6 +116,30 @@ test("the browser's online event ends the wait for a reconnect at once", async (
     await state.filter({ hasText: /^connected$/ }).waitFor({ timeout: 10000 });
   } finally {
     await page.close();
+  }
+});
+
+test("a page of another origin imports the SDK from the gateway (the README's example)", async () => {
+  const gatewayWs = gateway.url;
+  const page = `<!doctype html><script type="module">
+    import { Client } from '${gateway.httpUrl}/sdk/sluice.js';
+    const client = new Client({ servers: ['${gatewayWs}'] });
+    client.subscribe('/demo/elsewhere', {
+      onMessage: (m) => (document.title = m.type + ':' + m.data),
+    });
+    await client.publish('/demo/elsewhere', 'hello from elsewhere');
+  </script>`;
+  const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(page));
+  await new Promise((r) => server.listen(0, '127.0.0.1', () => r(undefined)));
+  const port = /** @type {import('node:net').AddressInfo} */ (server.address()).port;
+  const tab = await browser.context.newPage();
+  try {
+    // localhost is another origin than the gateway's 127.0.0.1.
+    await tab.goto(`http://localhost:${port}/`);
+    await tab.waitForFunction(() => document.title === 'update:hello from elsewhere');
+  } finally {
+    await tab.close();
+    server.close();
   }
 });
 
