@@ -284,14 +284,29 @@ impl Backend for MemoryBackend {
                 .into_iter()
                 .map(|t| {
                     let meta = self.broker.topic_meta(&t.name).unwrap_or_default();
+                    // Where the first shard has read each partition up to.
+                    let read: Vec<u64> = self
+                        .applier
+                        .runtimes
+                        .first()
+                        .map(|r| r.inspect(|g| g.topic_positions(&t.name)))
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(_, next)| next)
+                        .collect();
                     let partitions: Vec<Value> = meta
                         .iter()
                         .map(|p| {
+                            let end = self.broker.high_watermark(&t.name, p.partition);
+                            let lag = match (end, read.get(p.partition as usize)) {
+                                (Some(end), Some(read)) => Some(end.saturating_sub(*read)),
+                                _ => None,
+                            };
                             json!({
                                 "partition": p.partition,
                                 "log_start": p.start_offset,
-                                "log_end": self.broker.high_watermark(&t.name, p.partition),
-                                "lag_records": 0,
+                                "log_end": end,
+                                "lag_records": lag,
                             })
                         })
                         .collect();
@@ -395,6 +410,38 @@ fn follow(log: &ExposureLog, applier: Applier) {
     });
 }
 
+/// How long a bootstrap server may take to accept a TCP connection before the
+/// broker view calls it unreachable.
+const SERVER_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Each bootstrap server, and whether it accepts a TCP connection now (checked in
+/// parallel, each within [`SERVER_CONNECT_TIMEOUT`]).
+async fn bootstrap_servers(list: &str) -> Vec<Value> {
+    let checks: Vec<_> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|server| {
+            let server = server.to_owned();
+            tokio::spawn(async move {
+                let connect = tokio::net::TcpStream::connect(server.clone());
+                let reachable = matches!(
+                    tokio::time::timeout(SERVER_CONNECT_TIMEOUT, connect).await,
+                    Ok(Ok(_))
+                );
+                json!({"server": server, "reachable": reachable})
+            })
+        })
+        .collect();
+    let mut servers = Vec::with_capacity(checks.len());
+    for check in checks {
+        if let Ok(server) = check.await {
+            servers.push(server);
+        }
+    }
+    servers
+}
+
 /// A stored change from a record's value; a record that is not one is ignored.
 pub fn decode(value: &[u8]) -> Option<StoredChange> {
     match serde_json::from_slice(value) {
@@ -467,9 +514,10 @@ impl Backend for KafkaBackend {
                     json!({"name": t.name, "partitions": partitions, "lag_records": total})
                 })
                 .collect();
+            let servers = bootstrap_servers(&self.config.bootstrap_servers).await;
             json!({
                 "kind": "kafka",
-                "bootstrap_servers": self.config.bootstrap_servers.split(',').map(str::trim).collect::<Vec<_>>(),
+                "bootstrap_servers": servers,
                 "reachable": reachable.is_ok(),
                 "error": reachable.err(),
                 "portal_topic": self.topic,

@@ -124,5 +124,8 @@ async fn an_exposure_through_one_gateway_reaches_the_others() {
         (&json!("kafka"), &json!(true)),
         "{broker}"
     );
-    assert_eq!(broker["bootstrap_servers"][0], json!(tansu.bootstrap()));
+    assert_eq!(
+        broker["bootstrap_servers"][0],
+        json!({"server": tansu.bootstrap(), "reachable": true})
+    );
 }

@@ -96,6 +96,23 @@ async fn a_topic_exposed_live_is_usable_and_stopping_it_ends_only_its_subscripti
         (&json!(1), &json!(1), &json!(4))
     );
 
+    let (status, broker_view) = admin.get("/api/v1/broker").await;
+    assert_eq!(status, 200);
+    let partitions = broker_view["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "news")
+        .expect("news in the broker view")["partitions"]
+        .clone();
+    let written = partitions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["log_end"] == json!(offset + 1))
+        .expect("the partition written to");
+    assert_eq!(written["lag_records"], 0, "{broker_view}");
+
     let (status, page) = admin.get("/api/v1/topics/news/subjects").await;
     assert_eq!(status, 200, "{page}");
     assert_eq!(page["subjects"][0]["subject"], "/news/x");

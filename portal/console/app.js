@@ -491,7 +491,9 @@ async function refreshBroker() {
     ['kind', broker.kind],
     ['reachable', broker.reachable ? 'yes' : `no${broker.error ? `: ${broker.error}` : ''}`],
   ];
-  if (broker.bootstrap_servers) facts.push(['bootstrap servers', broker.bootstrap_servers.join(', ')]);
+  for (const s of broker.bootstrap_servers ?? []) {
+    facts.push(['bootstrap server', `${s.server} ${s.reachable ? '(reachable)' : '(not reachable)'}`]);
+  }
   if (broker.portal_topic)
     facts.push([
       'Portal topic',
