@@ -40,7 +40,13 @@ pub struct Stored {
 /// waiting for it at most twice `kafka.request_timeout_ms`.
 pub async fn load(config: &crate::config::Config, on_kafka: bool) -> anyhow::Result<Stored> {
     if !on_kafka {
-        let state = read_state_file(&config.portal.data_dir)?;
+        let state = match &config.portal.data_dir {
+            Some(dir) => read_state_file(dir)?,
+            None => {
+                tracing::info!("portal.data_dir is not set: exposure changes made through the Portal last until the gateway stops");
+                ExposureState::default()
+            }
+        };
         return Ok(Stored { state, log: None });
     }
     let kafka = &config.broker.kafka;
@@ -201,7 +207,8 @@ fn caught_up(runtimes: &[Runtime], lag: &ConsumerLag, topic: &str) -> bool {
 
 /// The embedded broker's backend: a state file.
 pub struct MemoryBackend {
-    dir: PathBuf,
+    /// Where the state file goes; `None`: kept in memory only.
+    dir: Option<PathBuf>,
     state: Mutex<ExposureState>,
     broker: MemoryBroker,
     partitions: u32,
@@ -210,7 +217,7 @@ pub struct MemoryBackend {
 
 impl MemoryBackend {
     pub fn new(
-        dir: PathBuf,
+        dir: Option<PathBuf>,
         state: ExposureState,
         broker: MemoryBroker,
         partitions: u32,
@@ -229,6 +236,10 @@ impl MemoryBackend {
 impl Backend for MemoryBackend {
     fn kind(&self) -> &'static str {
         "memory"
+    }
+
+    fn durable(&self) -> bool {
+        self.dir.is_some()
     }
 
     fn prepare<'a>(
@@ -260,12 +271,14 @@ impl Backend for MemoryBackend {
                 let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
                 let mut next = state.clone();
                 next.record(change.clone());
-                write_state_file(&self.dir, &next).map_err(|e| {
-                    BackendError::Unavailable(format!(
-                        "writing the Portal's state file under {}: {e}",
-                        self.dir.display()
-                    ))
-                })?;
+                if let Some(dir) = &self.dir {
+                    write_state_file(dir, &next).map_err(|e| {
+                        BackendError::Unavailable(format!(
+                            "writing the Portal's state file under {}: {e}",
+                            dir.display()
+                        ))
+                    })?;
+                }
                 *state = next;
             }
             self.applier.apply(change.change.clone());
@@ -316,7 +329,7 @@ impl Backend for MemoryBackend {
             json!({
                 "kind": "memory",
                 "reachable": self.broker.is_available(),
-                "state_file": self.dir.join(STATE_FILE),
+                "state_file": self.dir.as_ref().map(|d| d.join(STATE_FILE)),
                 "topics": topics,
             })
         })
@@ -456,6 +469,10 @@ pub fn decode(value: &[u8]) -> Option<StoredChange> {
 impl Backend for KafkaBackend {
     fn kind(&self) -> &'static str {
         "kafka"
+    }
+
+    fn durable(&self) -> bool {
+        true
     }
 
     fn prepare<'a>(

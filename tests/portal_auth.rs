@@ -25,7 +25,7 @@ fn topic_names(topics: &serde_json::Value) -> Vec<String> {
 async fn the_admin_token_is_required_and_issued_tokens_grant_exactly_their_patterns() {
     let dir = std::env::temp_dir().join(format!("sluice-portal-auth-{}", std::process::id()));
     let server = common::start(|c| {
-        c.portal.data_dir = dir.clone();
+        c.portal.data_dir = Some(dir.clone());
         c.admin.token = Some(ADMIN_TOKEN.into());
         c.auth.mode = AuthMode::Jwt;
         c.auth.keys = vec![KeyConfig {

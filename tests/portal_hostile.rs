@@ -239,7 +239,7 @@ fn cases() -> Vec<Case> {
 async fn hostile_admin_requests_get_exact_errors_and_change_nothing() {
     let dir = std::env::temp_dir().join(format!("sluice-portal-hostile-{}", std::process::id()));
     let server = common::start(|c| {
-        c.portal.data_dir = dir.clone();
+        c.portal.data_dir = Some(dir.clone());
         c.admin.token = Some(TOKEN.into());
     })
     .await;

@@ -111,6 +111,7 @@ async function loadInfo() {
   el('fact-broker').textContent = `broker: ${info.broker}`;
   el('fact-auth').textContent = `client auth: ${info.auth_mode}`;
   el('fact-ws').textContent = websocketUrl() ?? 'WebSocket listener not bound yet';
+  el('not-durable').hidden = info.changes_durable;
   return info;
 }
 

@@ -179,6 +179,7 @@ fn info(inner: &Inner) -> Value {
     json!({
         "version": env!("CARGO_PKG_VERSION"),
         "broker": inner.backend.kind(),
+        "changes_durable": inner.backend.durable(),
         "websocket_url": inner.websocket_url.get(),
         "auth_mode": match inner.auth.mode { sluice_auth::AuthMode::None => "none", sluice_auth::AuthMode::Jwt => "jwt" },
         "admin_token_required": inner.admin_token.is_some(),

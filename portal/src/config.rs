@@ -9,8 +9,10 @@ use serde::{Deserialize, Serialize};
 #[serde(default, deny_unknown_fields)]
 pub struct PortalConfig {
     /// Embedded broker: the directory of the Portal's state file
-    /// (`portal-state.json`), created on the first change.
-    pub data_dir: PathBuf,
+    /// (`portal-state.json`), created on the first change. Unset: changes last
+    /// until the process ends, as everything else on the embedded broker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
     /// Kafka: the compacted topic holding the Portal's changes, created if missing.
     pub kafka_topic: String,
     /// Largest request body accepted; larger ones get 413.
@@ -33,7 +35,7 @@ pub struct PortalConfig {
 impl Default for PortalConfig {
     fn default() -> Self {
         PortalConfig {
-            data_dir: PathBuf::from("sluice-data"),
+            data_dir: None,
             kafka_topic: "_sluice_portal".into(),
             body_bytes_max: 65_536,
             subjects_page_max: 500,

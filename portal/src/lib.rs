@@ -53,6 +53,9 @@ pub enum BackendError {
 pub trait Backend: Send + Sync + 'static {
     /// `memory` or `kafka`.
     fn kind(&self) -> &'static str;
+    /// Whether stored changes outlive the process (false: the embedded broker
+    /// without `portal.data_dir`).
+    fn durable(&self) -> bool;
     /// Before a change is stored: on Kafka, checks that an exposed topic exists;
     /// on the embedded broker, creates it.
     fn prepare<'a>(&'a self, change: &'a ExposureChange)
