@@ -235,6 +235,31 @@ fn cases() -> Vec<Case> {
     ]
 }
 
+/// Idle connections (no request sent) hold at most `ADMIN_CONNECTIONS_MAX` slots:
+/// one more is closed at once, and the listener serves again when they go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_admin_connections_are_bounded() {
+    let server = common::start(|_| {}).await;
+    let addr = server.admin_addr();
+    let mut idle = Vec::new();
+    for _ in 0..sluice_observability::ADMIN_CONNECTIONS_MAX {
+        idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    let (status, body) = raw_request(
+        addr,
+        b"GET /api/v1/info HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (0, ""), "closed without an answer");
+    drop(idle);
+    let admin = Admin::new(addr);
+    common::eventually("the admin listener serves again", || {
+        let admin = admin.clone();
+        async move { (admin.get("/api/v1/info").await.0 == 200).then_some(()) }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_admin_requests_get_exact_errors_and_change_nothing() {
     let dir = std::env::temp_dir().join(format!("sluice-portal-hostile-{}", std::process::id()));

@@ -23,6 +23,12 @@ use tokio::task::JoinHandle;
 
 use crate::exposition::Metrics;
 
+/// Admin connections open at once; one more is closed as soon as it is accepted.
+pub const CONNECTIONS_MAX: usize = 128;
+
+/// Time a client has to send a request's head before its connection is closed.
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The content type of the Prometheus text format.
 const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -80,6 +86,7 @@ impl Drop for AdminServer {
 }
 
 async fn accept_loop(listener: TcpListener, metrics: Arc<Metrics>, routes: Option<AdminRoutes>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS_MAX));
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -90,9 +97,15 @@ async fn accept_loop(listener: TcpListener, metrics: Arc<Metrics>, routes: Optio
                 continue;
             }
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "admin connection refused: {CONNECTIONS_MAX} already open");
+            drop(stream);
+            continue;
+        };
         let metrics = metrics.clone();
         let routes = routes.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let service = service_fn(move |request: Request<Incoming>| {
                 let built_in = matches!(request.uri().path(), "/metrics" | "/healthz" | "/readyz");
                 let response = match (&routes, built_in) {
@@ -102,6 +115,8 @@ async fn accept_loop(listener: TcpListener, metrics: Arc<Metrics>, routes: Optio
                 async move { Ok::<_, Infallible>(response.await) }
             });
             if let Err(err) = http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service)
                 .await
             {
