@@ -59,6 +59,10 @@ pub struct Launched {
     quic_stats: Arc<OnceLock<QuicStatsReader>>,
     /// The admin API and console, told the client URL once it is bound.
     portal: Portal,
+    /// The topics the listener waits for the broker to announce: all exposed ones on
+    /// the embedded broker; on Kafka the configured ones still exposed (not the
+    /// Portal's, one of which may be gone from Kafka).
+    listed_topics: Vec<String>,
 }
 
 impl Server {
@@ -98,6 +102,16 @@ impl Server {
             BrokerKind::Memory => Vec::new(),
         };
         let (topics, patterns) = stored.state.effective(&config_topics, &config_patterns);
+        // The embedded broker creates every exposed topic; Kafka may have lost one
+        // the Portal exposed, which must not hold the start back.
+        let listed_topics: Vec<String> = match on_kafka {
+            true => config_topics
+                .iter()
+                .filter(|t| topics.contains(t))
+                .cloned()
+                .collect(),
+            false => topics.clone(),
+        };
         config.gateway.exposed_topics = topics;
         config.gateway.exposed_topic_patterns = patterns;
         let mut kafka_parts = None;
@@ -224,6 +238,7 @@ impl Server {
             bootstrap,
             quic_stats,
             portal,
+            listed_topics,
         })
     }
 
@@ -318,6 +333,7 @@ impl Launched {
             bootstrap,
             quic_stats,
             portal,
+            listed_topics,
         } = self;
         // A bad certificate fails the start at once, before any waiting.
         let cert = load_certificate(&config.tls, config.listen.ip())?;
@@ -326,7 +342,7 @@ impl Launched {
             wait_for_caught_up(&runtime).await;
         }
         for shard in std::iter::once(&runtime).chain(extra_shards.runtimes()) {
-            wait_for_topics(shard, &config.gateway.exposed_topics).await;
+            wait_for_topics(shard, &listed_topics).await;
         }
         let listener = sluice_websocket::bind(config.listen, &config.websocket)
             .with_context(|| format!("binding {}", config.listen))?;
