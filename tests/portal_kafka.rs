@@ -2,7 +2,8 @@
 //! reaches the other gateways of the cluster through the compacted topic, within
 //! seconds (metadata refreshes are 30 s apart here, so only the Portal's change can
 //! make it that quick); records then flow; a gateway started later has it from the
-//! start; stopping it tells the subscribers of every gateway.
+//! start; stopping it tells the subscribers of every gateway. The same for a
+//! pattern.
 
 mod common;
 
@@ -127,5 +128,41 @@ async fn an_exposure_through_one_gateway_reaches_the_others() {
     assert_eq!(
         broker["bootstrap_servers"][0],
         json!({"server": tansu.bootstrap(), "reachable": true})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pattern_exposed_through_one_gateway_exposes_matching_topics_on_the_others() {
+    let tansu = Tansu::start();
+    tansu.create_topic("fixed", 1, false);
+    tansu.create_topic("metrics.cpu", 1, false);
+    let a = gateway(&tansu).await;
+    let b = gateway(&tansu).await;
+    let admin_a = Admin::new(a.admin_addr());
+
+    let (status, answer) = admin_a
+        .put("/api/v1/patterns", Some(r#"{"regex":"metrics\\..*"}"#))
+        .await;
+    assert!(status == 200 || status == 202, "{status} {answer}");
+    let mut client_b = RawClient::connect(&b.url(), "sluice.v1.json").await;
+    subscribe_once_exposed(&mut client_b, "/metrics.cpu/h1").await;
+    let refused = subscribe(&mut client_b, 1000, "/fixedx/h1").await;
+    assert_eq!(refused["code"], "not_exposed", "{refused}");
+    assert_eq!(client_b.recv().await, json!({"op":"ok","id":1000}));
+
+    let (_, patterns) = Admin::new(b.admin_addr()).get("/api/v1/patterns").await;
+    assert_eq!(
+        patterns["patterns"][0],
+        json!({"regex": "metrics\\..*", "topics": ["metrics.cpu"]})
+    );
+    let (status, _) = admin_a
+        .delete("/api/v1/patterns?regex=metrics%5C..%2A")
+        .await;
+    assert!(status == 200 || status == 202);
+    let told = client_b.recv().await;
+    assert_eq!(
+        (&told["code"], &told["subject"]),
+        (&json!("not_exposed"), &json!("/metrics.cpu/h1")),
+        "{told}"
     );
 }
