@@ -87,6 +87,17 @@ fn cases() -> Vec<Case> {
             error: "unauthorized",
         },
         Case {
+            what: "a page of another origin, token and all",
+            raw: {
+                let mut raw = authed("PUT", "/api/v1/topics/evil", b"");
+                let at = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+                raw.splice(at..at, b"\r\nOrigin: http://evil.example".iter().copied());
+                raw
+            },
+            status: 403,
+            error: "forbidden_origin",
+        },
+        Case {
             what: "topic name with a space",
             raw: authed("PUT", "/api/v1/topics/bad%20name", b""),
             status: 400,

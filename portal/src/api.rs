@@ -37,7 +37,7 @@ pub async fn handle(
     if !path.starts_with("/api/") {
         return static_file(request.method(), &path);
     }
-    let result = match authorize(inner, &request) {
+    let result = match same_origin(&request).and_then(|()| authorize(inner, &request)) {
         Ok(by_token) => {
             let by = format!(
                 "{} from {peer}",
@@ -57,6 +57,36 @@ pub async fn handle(
             tracing::info!(target: "sluice::admin", path, status = err.status.as_u16(), code = err.code, "admin request refused: {}", err.message);
             err.response()
         }
+    }
+}
+
+/// Refuses requests a browser sent from a page of another origin: another site
+/// must not drive the admin API through an operator's browser (without a token,
+/// on loopback, nothing else would stop it). Browsers send `Origin` on every
+/// cross-origin request and on same-origin ones other than GET; tools send none.
+fn same_origin(request: &Request<Incoming>) -> Result<(), ApiError> {
+    let Some(origin) = request.headers().get(hyper::header::ORIGIN) else {
+        return Ok(());
+    };
+    let host = request
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let origin = origin.to_str().unwrap_or_default();
+    let same = !host.is_empty()
+        && origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"))
+            == Some(host);
+    if same {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden_origin",
+            format!("requests from pages of {origin} are refused; the admin API serves its own console only"),
+        ))
     }
 }
 
