@@ -96,6 +96,20 @@ async fn a_topic_exposed_live_is_usable_and_stopping_it_ends_only_its_subscripti
         (&json!(1), &json!(1), &json!(4))
     );
 
+    let (status, stats) = admin.get("/api/v1/stats").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (
+            &stats["connections"]["websocket"],
+            &stats["clients"],
+            &stats["subscriptions"],
+            &stats["deliveries_total"]
+        ),
+        (&json!(3), &json!(3), &json!(2), &json!(1)),
+        "{stats}"
+    );
+    assert!(stats["history"].as_array().is_some_and(|h| !h.is_empty()));
+
     let (status, broker_view) = admin.get("/api/v1/broker").await;
     assert_eq!(status, 200);
     let partitions = broker_view["topics"]

@@ -144,10 +144,9 @@ pub fn spawn_sampler(inner: Weak<Inner>) {
                 let topic_records = inner
                     .runtimes
                     .first()
-                    .map(|r| r.inspect(|g| g.topic_infos()))
+                    .map(|r| r.inspect(|g| g.topic_records_seen()))
                     .unwrap_or_default()
                     .into_iter()
-                    .map(|t| (t.name, t.records_seen))
                     .collect();
                 let connections = connections_by_transport(&inner).values().sum();
                 let totals = Totals {

@@ -205,6 +205,20 @@ impl Gateway {
         }
     }
 
+    /// `(topic, records seen)` of every announced, exposed topic (the sum over its
+    /// partitions of the next offset to read): one pass over the topics only, cheap
+    /// enough to sample every second for rates.
+    pub fn topic_records_seen(&self) -> Vec<(String, u64)> {
+        self.topics
+            .iter()
+            .filter(|(name, _)| self.is_exposed(name))
+            .map(|(name, t)| {
+                let seen = t.partitions.iter().map(|p| p.next_offset).sum();
+                (name.to_string(), seen)
+            })
+            .collect()
+    }
+
     /// Every exposed topic (listed ones, and announced ones matching a pattern), with
     /// its counts. One pass over the snapshots and the routing table.
     pub fn topic_infos(&self) -> Vec<TopicInfo> {
