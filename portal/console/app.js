@@ -404,18 +404,9 @@ async function sdkClient() {
     pill.textContent = state;
     pill.className = `pill ${state === 'connected' ? 'good' : state === 'closed' ? 'bad' : 'warn'}`;
   });
-  client.on('error', (/** @type {any} */ err) => {
-    // An error naming a subject with no request behind it ends that subscription
-    // (e.g. `not_exposed` when the topic is stopped).
-    const tail = err.subject === undefined ? undefined : tails.get(err.subject);
-    if (tail) {
-      tail.subscription.unsubscribe();
-      tails.delete(err.subject);
-      tailEnded(tail.status, err.code, err.message);
-    } else {
-      notify(`gateway: ${err.code ?? ''} ${err.message}`, true);
-    }
-  });
+  // A subscription the gateway ends (`not_exposed` when its topic is stopped)
+  // comes to its `onStatus` as `{ error }`; other errors are shown.
+  client.on('error', (/** @type {any} */ err) => notify(`gateway: ${err.code ?? ''} ${err.message}`, true));
   return client;
 }
 

@@ -519,10 +519,12 @@ export class ClientProtocol {
           }
         } else if (
           frame.subject !== undefined &&
-          frame.code === 'forbidden' &&
+          (frame.id === undefined || frame.code === 'forbidden') &&
           this.positions.has(frame.subject)
         ) {
-          // A token refresh ended this subscription.
+          // The gateway ended this subscription: a narrower token refresh
+          // (`forbidden`, with the `auth`'s id), or its topic is no longer
+          // exposed (`not_exposed`, with no id).
           this.positions.unsubscribe(frame.subject);
           this.outputs.push({
             type: 'status',

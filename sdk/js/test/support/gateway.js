@@ -66,6 +66,8 @@ export class Gateway {
     this.child = null;
     this.url = '';
     this.listen = '';
+    /** The admin listener's base URL (the Portal's API), e.g. `http://127.0.0.1:40123`. */
+    this.adminUrl = '';
   }
 
   /** @param {string} listen */
@@ -94,6 +96,8 @@ export class Gateway {
       const banner = [];
       lines.on('line', (line) => {
         banner.push(line);
+        const admin = /^admin on (http:\/\/\S+)/.exec(line);
+        if (admin) this.adminUrl = admin[1];
         const url = line.startsWith('listening on ') ? line.slice('listening on '.length).trim() : null;
         if (url) {
           clearTimeout(timer);
