@@ -276,7 +276,7 @@ pub fn run(options: &TestOptions) -> Tally {
         stages.push(("fuzz", fuzz));
     }
     for dir in js_packages {
-        stages.push((dir, run_npm_tests(&root.join(dir))));
+        stages.push((dir, run_npm_tests(&root, dir)));
     }
     for (name, tally) in &stages {
         eprintln!(
@@ -291,8 +291,8 @@ pub fn run(options: &TestOptions) -> Tally {
 /// An npm package's tests: `npm ci` when its dependencies are missing or older
 /// than the lock file, then `npm test` against the `sluice` binary that `cargo
 /// test` built.
-fn run_npm_tests(dir: &Path) -> Tally {
-    let name = dir.display().to_string();
+fn run_npm_tests(root: &Path, name: &str) -> Tally {
+    let dir = &root.join(name);
     let lock = dir.join("package-lock.json");
     let installed = dir.join("node_modules").join(".package-lock.json");
     let modified = |file: &Path| file.metadata().and_then(|m| m.modified()).ok();
@@ -312,7 +312,7 @@ fn run_npm_tests(dir: &Path) -> Tally {
         }
     }
     run_tallied(
-        &name,
+        name,
         Command::new("npm")
             .current_dir(dir)
             .arg("test")
