@@ -1,26 +1,14 @@
 /** Debian's Chromium, driven by playwright-core: no browser download. */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+// The launcher every browser test of the project shares (it imports nothing from npm).
+import { launchFreshChromium } from '../../../sdk/js/test/support/chromium.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Screenshots of the console tests (git-ignored). */
 export const OUTPUT_DIR = join(here, '../test-output');
-
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 /**
  * A fresh Chromium with a fresh user-data-dir; `close()` removes both. Page errors
@@ -28,14 +16,7 @@ const ARGS = [
  */
 export async function launchChromium() {
   mkdirSync(OUTPUT_DIR, { recursive: true });
-  const userDataDir = mkdtempSync(join(tmpdir(), 'sluice-portal-chromium-'));
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM_PATH,
-    args: ARGS,
-    headless: true,
-    viewport: { width: 1280, height: 860 },
-    timeout: 30000,
-  });
+  const { context, close } = await launchFreshChromium(chromium, { width: 1280, height: 860 });
   /** @type {string[]} */
   const errors = [];
   const page = context.pages()[0] ?? (await context.newPage());
@@ -46,10 +27,7 @@ export async function launchChromium() {
   return {
     page,
     errors,
-    close: async () => {
-      await context.close().catch(() => {});
-      rmSync(userDataDir, { recursive: true, force: true });
-    },
+    close,
   };
 }
 
