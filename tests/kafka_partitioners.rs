@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use common::tansu::Tansu;
-use common::RawClient;
+use common::{assert_quiet, RawClient};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use serde_json::{json, Value};
@@ -73,18 +73,8 @@ async fn start_with(
 }
 
 async fn subscribe(client: &mut RawClient, id: u64, subjects: &[String]) {
-    let ok = client
-        .request(&json!({"op":"subscribe","id":id,"subjects":subjects}).to_string())
-        .await;
-    assert_eq!(ok, json!({"op":"ok","id":id}));
-}
-
-/// Nothing more is queued for this client: a ping is answered next.
-async fn assert_quiet(client: &mut RawClient) {
-    assert_eq!(
-        client.request(r#"{"op":"ping","id":424242}"#).await,
-        json!({"op":"ok","id":424242})
-    );
+    let subjects: Vec<&str> = subjects.iter().map(String::as_str).collect();
+    common::subscribe_ok(client, id, &subjects).await;
 }
 
 /// A key whose CRC32 partition differs from its murmur2 one.
