@@ -32,12 +32,18 @@ struct Harness {
 
 impl Harness {
     fn new(config: GatewayConfig) -> Harness {
+        Harness::reading_from(config, 0)
+    }
+
+    /// A gateway that began reading every partition at `start_offset` (a bootstrap
+    /// window, or retention).
+    fn reading_from(config: GatewayConfig, start_offset: u64) -> Harness {
         let mut h = Harness {
             gw: Gateway::new(GatewayConfig {
                 exposed_topics: vec!["t".into()],
                 ..config
             }),
-            next_offset: vec![0; PARTITIONS as usize],
+            next_offset: vec![start_offset; PARTITIONS as usize],
             produces: Vec::new(),
             moves_logged: Vec::new(),
         };
@@ -47,7 +53,7 @@ impl Harness {
                 .map(|p| PartitionMeta {
                     partition: p,
                     epoch: epoch(p),
-                    start_offset: 0,
+                    start_offset,
                 })
                 .collect(),
         }));
@@ -278,4 +284,18 @@ fn a_resume_for_a_subject_never_seen_reads_the_partition_its_epoch_names() {
     h.write("x", p, "x0");
     h.write("x", p, "x1");
     assert_eq!(h.frames(1), vec!["update e-4:1"]);
+}
+
+#[test]
+fn a_resume_from_before_the_bootstrap_window_of_an_unseen_subject_is_a_resync() {
+    // The gateway read from offset 10 on: "y" may have moved before that, unseen.
+    let mut h = Harness::reading_from(GatewayConfig::default(), 10);
+    h.write("other", 4, "o");
+    h.connect(1);
+    h.subscribe(1, "/t/y", Some((epoch(4), 3)));
+    assert_eq!(h.frames(1), vec!["ok", "resync"]);
+    // From inside the window it has seen every record since: none of them y's.
+    h.connect(2);
+    h.subscribe(2, "/t/y", Some((epoch(4), 10)));
+    assert_eq!(h.frames(2), vec!["ok", "sync"]);
 }

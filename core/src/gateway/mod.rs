@@ -38,6 +38,9 @@ struct PartitionState {
     epoch: Epoch,
     /// The next offset expected from the broker; everything below was processed.
     next_offset: u64,
+    /// Where this gateway began reading the log (the log start, or a bootstrap
+    /// window's): it knows nothing of the records below.
+    read_from: u64,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -46,6 +46,7 @@ impl Gateway {
                     next.partitions.push(PartitionState {
                         epoch: meta.epoch.clone(),
                         next_offset: meta.start_offset,
+                        read_from: meta.start_offset,
                     });
                     void.push(i as u32);
                 }

@@ -253,11 +253,12 @@ impl Gateway {
     /// of the topic, and every record of the subject after `point.seq` this gateway
     /// knows of is on that partition. That is so when the subject's records are there
     /// since at or before `point.seq`, or, for a subject the gateway has no record of,
-    /// when it never forgot a subject of the topic (it read the whole log it holds
-    /// and saw none elsewhere). A subject forgotten for the bound might have moved
-    /// unseen, so its resume is a `resync`.
+    /// when it never forgot a subject of the topic and the position is not older
+    /// than where it began reading (it saw every record since, none of them the
+    /// subject's). A subject forgotten for the bound, or last seen before the
+    /// gateway's bootstrap window, might have moved unseen: its resume is a `resync`.
     fn resumable(&self, subject: &Subject, point: &ResumePoint) -> bool {
-        let Some((p, _)) = self.partition_by_epoch(subject.topic(), &point.epoch) else {
+        let Some((p, state)) = self.partition_by_epoch(subject.topic(), &point.epoch) else {
             return false;
         };
         if subject.key().is_none() && p != 0 {
@@ -265,7 +266,10 @@ impl Gateway {
         }
         match self.placements.get(subject) {
             Some(placement) => placement.partition == p && point.seq >= placement.since,
-            None => !self.placements.forgot(subject.topic()),
+            None => {
+                !self.placements.forgot(subject.topic())
+                    && point.seq.saturating_add(1) >= state.read_from
+            }
         }
     }
 
