@@ -31,7 +31,7 @@ pub struct GatewayConfig {
     pub message_cache_bytes_max: usize,
     /// Bytes of the key → partition memory: where each subject's records were seen,
     /// so publishes land there and a subject that moves partition is noticed. The
-    /// least recently written subject is forgotten beyond it.
+    /// subjects not written lately are forgotten beyond it.
     pub subject_partitions_bytes_max: usize,
     /// Where a publish to a key the gateway has not seen records of goes: the
     /// partitioner the topic's producers use. `murmur2` (Java's default) or

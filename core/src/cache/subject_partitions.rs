@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::subject::Subject;
@@ -33,14 +33,16 @@ pub enum Learned {
 #[derive(Debug)]
 struct Entry {
     placement: Placement,
-    tick: u64,
+    /// Written since the clock hand last passed it (a second chance).
+    referenced: bool,
     moved_before: bool,
 }
 
 /// The partition each subject's records are on, learned from the records: the key →
 /// partition memory that lets records of any partitioner reach their subscribers and
-/// publishes land where the key's records are. Bounded in bytes, least recently
-/// written subject evicted first.
+/// publishes land where the key's records are. Bounded in bytes; beyond the bound
+/// a subject not written since the clock hand last passed it is forgotten (CLOCK,
+/// LRU's approximation that costs a flag per record instead of an ordered map).
 ///
 /// Forgetting is made safe, not silent: a topic that lost an entry is remembered, and
 /// for it a subject seen again starts its placement at that record (`since`), and a
@@ -49,11 +51,10 @@ struct Entry {
 #[derive(Debug)]
 pub struct SubjectPartitions {
     entries: HashMap<Subject, Entry>,
-    /// Write order: tick → subject. The smallest tick is the least recently written.
-    lru: BTreeMap<u64, Subject>,
+    /// The clock: every remembered subject once, the hand at the front.
+    clock: VecDeque<Subject>,
     /// Topics that lost an entry to the bound.
     forgotten: BTreeSet<Arc<str>>,
-    next_tick: u64,
     bytes: usize,
     bytes_max: usize,
     evictions_total: u64,
@@ -63,9 +64,8 @@ impl SubjectPartitions {
     pub fn new(bytes_max: usize) -> Self {
         SubjectPartitions {
             entries: HashMap::new(),
-            lru: BTreeMap::new(),
+            clock: VecDeque::new(),
             forgotten: BTreeSet::new(),
-            next_tick: 0,
             bytes: 0,
             bytes_max,
             evictions_total: 0,
@@ -88,12 +88,8 @@ impl SubjectPartitions {
 
     /// Records that a record of `subject` sits at `offset` of `partition`.
     pub fn learn(&mut self, subject: &Subject, partition: u32, offset: u64) -> Learned {
-        self.next_tick += 1;
-        let tick = self.next_tick;
         if let Some(entry) = self.entries.get_mut(subject) {
-            self.lru.remove(&entry.tick);
-            entry.tick = tick;
-            self.lru.insert(tick, subject.clone());
+            entry.referenced = true;
             let from = entry.placement.partition;
             if from == partition {
                 return Learned::Same;
@@ -116,22 +112,29 @@ impl SubjectPartitions {
             subject.clone(),
             Entry {
                 placement: Placement { partition, since },
-                tick,
+                referenced: false,
                 moved_before: false,
             },
         );
-        self.lru.insert(tick, subject.clone());
+        self.clock.push_back(subject.clone());
         self.bytes += Self::cost(subject);
         while self.bytes > self.bytes_max {
-            let Some((_, oldest)) = self.lru.pop_first() else {
+            let Some(oldest) = self.clock.pop_front() else {
                 break;
             };
-            if self.entries.remove(&oldest).is_some() {
-                self.bytes -= Self::cost(&oldest);
-                self.evictions_total += 1;
-                if !self.forgot(oldest.topic()) {
-                    self.forgotten.insert(Arc::from(oldest.topic()));
-                }
+            let Some(entry) = self.entries.get_mut(&oldest) else {
+                continue;
+            };
+            if entry.referenced {
+                entry.referenced = false;
+                self.clock.push_back(oldest);
+                continue;
+            }
+            self.entries.remove(&oldest);
+            self.bytes -= Self::cost(&oldest);
+            self.evictions_total += 1;
+            if !self.forgot(oldest.topic()) {
+                self.forgotten.insert(Arc::from(oldest.topic()));
             }
         }
         Learned::New
@@ -147,12 +150,16 @@ impl SubjectPartitions {
             .filter(|(s, e)| s.topic() == topic && gone(e.placement.partition))
             .map(|(s, _)| s.clone())
             .collect();
+        if dropped.is_empty() {
+            return;
+        }
         for subject in dropped {
-            if let Some(entry) = self.entries.remove(&subject) {
-                self.lru.remove(&entry.tick);
+            if self.entries.remove(&subject).is_some() {
                 self.bytes -= Self::cost(&subject);
             }
         }
+        let entries = &self.entries;
+        self.clock.retain(|s| entries.contains_key(s));
     }
 
     pub fn len(&self) -> usize {
@@ -213,7 +220,7 @@ mod tests {
     }
 
     #[test]
-    fn the_bound_evicts_the_least_recently_written_and_marks_the_topic() {
+    fn the_bound_evicts_a_subject_not_written_lately_and_marks_the_topic() {
         let a = Subject::parse("/t/a").unwrap();
         let b = Subject::parse("/t/b").unwrap();
         let c = Subject::parse("/u/c").unwrap();
@@ -221,7 +228,7 @@ mod tests {
         let mut map = SubjectPartitions::new(2 * one);
         map.learn(&a, 0, 1);
         map.learn(&c, 0, 2);
-        map.learn(&a, 0, 3); // a is now more recent than c
+        map.learn(&a, 0, 3); // a was written again: it gets a second chance, c does not
         map.learn(&b, 1, 4);
         assert_eq!(
             (map.len(), map.bytes(), map.evictions_total()),
