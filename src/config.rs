@@ -35,6 +35,7 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     pub auth: AuthConfig,
     pub runtime: RuntimeSettings,
+    pub portal: sluice_portal::PortalConfig,
 }
 
 /// Where the gateway's certificate comes from. TLS is on when `cert_path` is set
@@ -130,6 +131,7 @@ impl Default for Config {
             telemetry: TelemetryConfig::default(),
             auth: AuthConfig::default(),
             runtime: RuntimeSettings::default(),
+            portal: sluice_portal::PortalConfig::default(),
         }
     }
 }
@@ -243,6 +245,15 @@ impl Config {
             );
         }
         self.validate_tls()?;
+        self.portal.validate()?;
+        let admin_token = self.admin.admin_token()?;
+        if admin_token.is_none() && !self.admin.listen.ip().is_loopback() {
+            return Err(format!(
+                "admin.listen {} is not a loopback address: set admin.token or admin.token_file, \
+                 so the Portal's API (which changes what is exposed) is not open to the network",
+                self.admin.listen
+            ));
+        }
         if self.auth.mode == AuthMode::Jwt {
             sluice_auth::JwtVerifier::new(&self.auth).map_err(|e| e.to_string())?;
         }

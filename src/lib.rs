@@ -4,6 +4,7 @@
 
 pub mod async_runtime;
 pub mod config;
+pub mod portal_wiring;
 mod probe;
 mod revocation_watch;
 pub mod server;

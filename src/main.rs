@@ -231,7 +231,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     println!("broker: {broker}");
     let launched = Server::launch(config, None).await?;
     println!(
-        "admin on http://{} (/metrics, /healthz, /readyz)",
+        "admin on http://{} (/metrics, /healthz, /readyz; the Portal: console at /, API under /api/v1/)",
         launched.admin_addr()
     );
     let mut server = launched.listen().await?;

@@ -11,6 +11,7 @@ use sluice_core::protocol::ALPN_QUIC;
 use sluice_kafka::Bootstrap;
 use sluice_memory_broker::{MemoryBroker, MemoryBrokerConfig, TopicConfig};
 use sluice_observability::{AdminServer, BuildInfo, GatewayObserver, Metrics, Registry};
+use sluice_portal::{Backend, Portal, PortalParts};
 use sluice_quic::{QuicServer, QuicStats, QuicStatsReader};
 use sluice_runtime::{BrokerLink, Runtime, TokenVerifier};
 use sluice_tls::{Fingerprint, ReloadableCert};
@@ -19,6 +20,7 @@ use tokio::task::JoinHandle;
 
 use crate::async_runtime::Background;
 use crate::config::{BrokerKind, Config, MemoryBrokerSettings, TlsSettings};
+use crate::portal_wiring::{self, Applier, KafkaBackend, MemoryBackend};
 use crate::probe::{BrokerProbe, ServerProbe};
 use crate::revocation_watch;
 use crate::shards::ExtraShards;
@@ -55,6 +57,12 @@ pub struct Launched {
     bootstrap: Option<watch::Receiver<Bootstrap>>,
     /// Where the QUIC listener's counters are shown to the admin listener.
     quic_stats: Arc<OnceLock<QuicStatsReader>>,
+    /// The admin API and console, told the client URL once it is bound.
+    portal: Portal,
+    /// The topics the listener waits for the broker to announce: all exposed ones on
+    /// the embedded broker; on Kafka the configured ones still exposed (not the
+    /// Portal's, one of which may be gone from Kafka).
+    listed_topics: Vec<String>,
 }
 
 impl Server {
@@ -76,6 +84,37 @@ impl Server {
         shared_broker: Option<MemoryBroker>,
     ) -> anyhow::Result<Launched> {
         config.validate().map_err(anyhow::Error::msg)?;
+        let mut config = config;
+        let admin_token = config.admin.admin_token().map_err(anyhow::Error::msg)?;
+        // The Portal's stored changes, folded over the config's starting set before
+        // anything starts, so their topics are part of the bootstrap.
+        let on_kafka = shared_broker.is_none() && config.broker.kind == BrokerKind::Kafka;
+        let stored = portal_wiring::load(&config, on_kafka).await?;
+        let config_topics = config.gateway.exposed_topics.clone();
+        let config_patterns: Vec<String> = match config.broker.kind {
+            BrokerKind::Kafka => config
+                .broker
+                .kafka
+                .exposed_topic_pattern
+                .iter()
+                .cloned()
+                .collect(),
+            BrokerKind::Memory => Vec::new(),
+        };
+        let (topics, patterns) = stored.state.effective(&config_topics, &config_patterns);
+        // The embedded broker creates every exposed topic; Kafka may have lost one
+        // the Portal exposed, which must not hold the start back.
+        let listed_topics: Vec<String> = match on_kafka {
+            true => config_topics
+                .iter()
+                .filter(|t| topics.contains(t))
+                .cloned()
+                .collect(),
+            false => topics.clone(),
+        };
+        config.gateway.exposed_topics = topics;
+        config.gateway.exposed_topic_patterns = patterns;
+        let mut kafka_parts = None;
         let registry = Registry::new();
         let observer: Arc<dyn sluice_runtime::Observer> = Arc::new(GatewayObserver::new(
             &registry,
@@ -94,8 +133,16 @@ impl Server {
                 (BrokerLink { commands, events }, Some(broker), probe, None)
             }
             (BrokerKind::Kafka, None) => {
-                let exposed = config.gateway.exposed_topics.clone();
-                let link = sluice_kafka::connect(config.broker.kafka.clone(), exposed)?;
+                let link = sluice_kafka::connect_with(
+                    config.broker.kafka.clone(),
+                    config_topics.clone(),
+                    &stored.state.to_changes(),
+                )?;
+                kafka_parts = Some((
+                    link.exposure.clone(),
+                    link.lag.clone(),
+                    link.reachable.clone(),
+                ));
                 let probe = BrokerProbe::Kafka {
                     bootstrap: link.bootstrap.clone(),
                     reachable: link.reachable.clone(),
@@ -138,11 +185,50 @@ impl Server {
             broker: probe,
             quic: quic_stats.clone(),
         });
+        let runtimes: Vec<Runtime> = std::iter::once(&runtime)
+            .chain(extra_shards.runtimes())
+            .cloned()
+            .collect();
+        let memory = broker
+            .as_ref()
+            .map(|b| (b.clone(), config.broker.memory.partitions));
+        let applier = Applier::new(
+            runtimes.clone(),
+            memory.clone(),
+            kafka_parts.as_ref().map(|(e, l, _)| (e.clone(), l.clone())),
+        );
+        let backend: Arc<dyn Backend> = match (kafka_parts, memory) {
+            (Some((_, lag, reachable)), _) => Arc::new(KafkaBackend::start(
+                config.broker.kafka.clone(),
+                config.portal.kafka_topic.clone(),
+                stored.log,
+                applier,
+                reachable,
+                lag,
+            )),
+            (None, Some((broker, partitions))) => Arc::new(MemoryBackend::new(
+                config.portal.data_dir.clone(),
+                stored.state,
+                broker,
+                partitions,
+                applier,
+            )),
+            (None, None) => anyhow::bail!("a gateway runs on the embedded broker or on Kafka"),
+        };
+        let portal = Portal::start(PortalParts {
+            config: config.portal.clone(),
+            admin_token,
+            auth: config.auth.clone(),
+            runtimes,
+            backend,
+            registry: registry.clone(),
+            allowed_origins: config.websocket.allowed_origins.clone(),
+        })?;
         let metrics = Arc::new(Metrics::new(registry, probe, &config.gateway, &build));
-        let admin = AdminServer::start(config.admin.listen, metrics)
+        let admin = AdminServer::start_with(config.admin.listen, metrics, Some(portal.routes()))
             .await
             .with_context(|| format!("binding the admin listener {}", config.admin.listen))?;
-        tracing::info!(address = %admin.local_addr(), "admin listener serving /metrics, /healthz, /readyz");
+        tracing::info!(address = %admin.local_addr(), "admin listener serving /metrics, /healthz, /readyz, the Portal's API (/api/v1/) and console (/)");
         Ok(Launched {
             config,
             runtime,
@@ -151,6 +237,8 @@ impl Server {
             admin,
             bootstrap,
             quic_stats,
+            portal,
+            listed_topics,
         })
     }
 
@@ -244,6 +332,8 @@ impl Launched {
             admin,
             bootstrap,
             quic_stats,
+            portal,
+            listed_topics,
         } = self;
         // A bad certificate fails the start at once, before any waiting.
         let cert = load_certificate(&config.tls, config.listen.ip())?;
@@ -252,12 +342,14 @@ impl Launched {
             wait_for_caught_up(&runtime).await;
         }
         for shard in std::iter::once(&runtime).chain(extra_shards.runtimes()) {
-            wait_for_topics(shard, &config.gateway.exposed_topics).await;
+            wait_for_topics(shard, &listed_topics).await;
         }
         let listener = sluice_websocket::bind(config.listen, &config.websocket)
             .with_context(|| format!("binding {}", config.listen))?;
         let local_addr = listener.local_addr()?;
         tracing::info!(address = %local_addr, "accepting clients");
+        let scheme = if cert.is_some() { "wss" } else { "ws" };
+        portal.set_websocket_url(format!("{scheme}://{local_addr}/v1/ws"));
         let revocation = match &config.auth.revoked_tokens_file {
             Some(file) if config.auth.mode == AuthMode::Jwt => Some(
                 revocation_watch::start(

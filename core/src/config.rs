@@ -57,6 +57,11 @@ pub struct GatewayConfig {
     /// `[auth]` section, so it is not a key of its own.
     #[serde(skip)]
     pub auth_required: bool,
+    /// Topic patterns (regexes matching the whole name) whose topics are exposed
+    /// once the broker announces them: `kafka.exposed_topic_pattern`, and patterns
+    /// exposed through the Portal. Set by the binary, so not a key of `[gateway]`.
+    #[serde(skip)]
+    pub exposed_topic_patterns: Vec<String>,
 }
 
 impl GatewayConfig {
@@ -73,6 +78,7 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         GatewayConfig {
             exposed_topics: Vec::new(),
+            exposed_topic_patterns: Vec::new(),
             frame_bytes_max: 1024 * 1024,
             subscriptions_per_client_max: 1024,
             client_queue_bytes_max: 8 * 1024 * 1024,

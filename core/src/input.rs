@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::auth::{AuthFailure, Grant};
 use crate::broker::BrokerEvent;
+use crate::gateway::ExposureChange;
 use crate::ids::{ClientId, RequestId};
 use crate::protocol::{ClientFrame, Encoding};
 
@@ -38,4 +39,8 @@ pub enum Input {
     /// The whole list of revoked token ids (`jti`), replacing the previous one.
     /// Connections holding one of them are closed (4003).
     RevokedTokens(Arc<BTreeSet<String>>),
+    /// Expose a topic or a topic pattern, or stop exposing it (the Portal). When a
+    /// topic stops being exposed its subscribers get `not_exposed` and their
+    /// subscriptions end; nobody else is disturbed.
+    Exposure(ExposureChange),
 }

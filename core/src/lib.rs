@@ -31,7 +31,9 @@ pub use broker::{
     PartitionMeta, ProduceRequest,
 };
 pub use config::GatewayConfig;
-pub use gateway::{Gateway, GatewayError};
+pub use gateway::{
+    compile_pattern, ExposureChange, ExposureError, Gateway, GatewayError, SubjectInfo, TopicInfo,
+};
 pub use ids::{ClientId, FetchId, ProduceId, RequestId};
 #[cfg(feature = "inject-bugs")]
 pub use injected_bug::InjectedBug;

@@ -22,7 +22,7 @@ mod publish_tracing;
 mod telemetry;
 mod transport_metrics;
 
-pub use admin::AdminServer;
+pub use admin::{AdminRoutes, AdminServer, CONNECTIONS_MAX as ADMIN_CONNECTIONS_MAX};
 pub use config::{AdminConfig, LogFormat, TelemetryConfig};
 pub use exposition::{BuildInfo, Metrics};
 pub use observer::GatewayObserver;

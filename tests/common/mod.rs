@@ -2,6 +2,7 @@
 //! WebSocket client that sees exactly the frames the gateway sends.
 #![allow(dead_code)]
 
+pub mod admin_api;
 pub mod certs;
 pub mod forwarder;
 pub mod http;

@@ -80,8 +80,9 @@ pub const TANSU: CrateTool = CrateTool {
     why: "the Kafka tests' broker (a Kafka-protocol broker published as a crate)",
 };
 
-/// The JavaScript SDK, whose `npm test` is part of the suite once it exists.
-const JS_SDK: &str = "sdk/js";
+/// The npm packages whose `npm test` is part of the suite (each once it exists):
+/// the JavaScript SDK, and the Portal console's browser tests.
+const JS_PACKAGES: &[&str] = &["sdk/js", "portal/console-tests"];
 
 /// Options of `cargo xtask test`.
 #[derive(Debug, Clone, clap::Args)]
@@ -223,9 +224,13 @@ fn run_tallied(name: &str, command: &mut Command) -> Tally {
 /// Runs the whole suite; returns the summed tally.
 pub fn run(options: &TestOptions) -> Tally {
     let root = workspace_root();
-    let js = root.join(JS_SDK).join("package.json").exists();
+    let js_packages: Vec<&str> = JS_PACKAGES
+        .iter()
+        .copied()
+        .filter(|dir| root.join(dir).join("package.json").exists())
+        .collect();
     let mut packages = RUST_SUITE_PACKAGES.to_vec();
-    if js {
+    if !js_packages.is_empty() {
         packages.extend_from_slice(JS_SUITE_PACKAGES);
     }
     let setup = if options.no_install {
@@ -270,8 +275,8 @@ pub fn run(options: &TestOptions) -> Tally {
         );
         stages.push(("fuzz", fuzz));
     }
-    if js {
-        stages.push(("javascript", run_js(&root)));
+    for dir in js_packages {
+        stages.push((dir, run_npm_tests(&root.join(dir))));
     }
     for (name, tally) in &stages {
         eprintln!(
@@ -283,23 +288,23 @@ pub fn run(options: &TestOptions) -> Tally {
     total
 }
 
-/// The JavaScript SDK's tests: `npm ci` when its dependencies are missing or
-/// older than the lock file, then `npm test` against the `sluice` binary that
-/// `cargo test` built.
-fn run_js(root: &Path) -> Tally {
-    let dir = root.join(JS_SDK);
+/// An npm package's tests: `npm ci` when its dependencies are missing or older
+/// than the lock file, then `npm test` against the `sluice` binary that `cargo
+/// test` built.
+fn run_npm_tests(dir: &Path) -> Tally {
+    let name = dir.display().to_string();
     let lock = dir.join("package-lock.json");
     let installed = dir.join("node_modules").join(".package-lock.json");
     let modified = |file: &Path| file.metadata().and_then(|m| m.modified()).ok();
     if modified(&installed).is_none() || modified(&installed) < modified(&lock) {
-        eprintln!("== installing the JavaScript SDK's test dependencies (npm ci)");
+        eprintln!("== installing the npm packages of {name} (npm ci)");
         let ok = Command::new("npm")
-            .current_dir(&dir)
+            .current_dir(dir)
             .args(["ci", "--no-audit", "--no-fund"])
             .status()
             .is_ok_and(|s| s.success());
         if !ok {
-            eprintln!("npm ci failed in {}", dir.display());
+            eprintln!("npm ci failed in {name}");
             return Tally {
                 failed: 1,
                 ..Tally::default()
@@ -307,9 +312,9 @@ fn run_js(root: &Path) -> Tally {
         }
     }
     run_tallied(
-        "javascript",
+        &name,
         Command::new("npm")
-            .current_dir(&dir)
+            .current_dir(dir)
             .arg("test")
             .env("SLUICE_BIN", target_dir().join("debug").join("sluice"))
             .env("CHROMIUM_PATH", "/usr/bin/chromium"),

@@ -10,6 +10,7 @@
 
 mod client_config;
 mod config;
+mod exposure_log;
 mod fetcher;
 mod lag;
 mod producer;
@@ -25,6 +26,7 @@ use sluice_core::{BrokerCommand, BrokerEvent};
 use tokio::sync::{mpsc, watch};
 
 pub use config::KafkaConfig;
+pub use exposure_log::{ExposureLog, ExposureLogRecord};
 pub use lag::ConsumerLag;
 pub use session::Bootstrap;
 
@@ -39,6 +41,46 @@ pub struct KafkaLink {
     pub reachable: watch::Receiver<Result<(), String>>,
     /// Records not yet read, per partition.
     pub lag: ConsumerLag,
+    /// Changes what the session reads (the Portal); takes effect at once.
+    pub exposure: ExposureHandle,
+}
+
+/// The session's exposure rule, shared with the Portal. Cheap to clone.
+#[derive(Clone)]
+pub struct ExposureHandle {
+    shared: Arc<(std::sync::Mutex<topology::Exposure>, tokio::sync::Notify)>,
+}
+
+impl ExposureHandle {
+    fn new(exposure: topology::Exposure) -> Self {
+        ExposureHandle {
+            shared: Arc::new((std::sync::Mutex::new(exposure), tokio::sync::Notify::new())),
+        }
+    }
+
+    /// Reads a newly exposed topic (its partitions are announced to the core and read
+    /// from the bootstrap start point) or stops reading one, at the next metadata
+    /// refresh, which this triggers at once.
+    pub fn apply(&self, change: &sluice_core::ExposureChange) {
+        self.lock().apply(change);
+        self.shared.1.notify_one();
+    }
+
+    pub(crate) fn exposes(&self, topic: &str) -> bool {
+        self.lock().exposes(topic)
+    }
+
+    pub(crate) fn listed(&self) -> Vec<String> {
+        self.lock().listed().cloned().collect()
+    }
+
+    pub(crate) async fn changed(&self) {
+        self.shared.1.notified().await;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, topology::Exposure> {
+        self.shared.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,8 +97,22 @@ pub fn connect(
     config: KafkaConfig,
     exposed_topics: Vec<String>,
 ) -> Result<KafkaLink, KafkaSetupError> {
-    let exposure =
+    connect_with(config, exposed_topics, &[])
+}
+
+/// [`connect`], with the Portal's stored changes applied before the first metadata
+/// refresh, so their topics are part of the snapshot bootstrap.
+pub fn connect_with(
+    config: KafkaConfig,
+    exposed_topics: Vec<String>,
+    changes: &[sluice_core::ExposureChange],
+) -> Result<KafkaLink, KafkaSetupError> {
+    let mut exposure =
         topology::Exposure::new(exposed_topics, config.exposed_topic_pattern.as_deref())?;
+    for change in changes {
+        exposure.apply(change);
+    }
+    let exposure = ExposureHandle::new(exposure);
     let consumer: StreamConsumer = client_config::consumer(&config).create()?;
     let producers = Arc::new(producer::Producers::new(config.clone())?);
     let (command_tx, command_rx) = mpsc::channel(config.events_queue_max.max(1));
@@ -74,7 +130,7 @@ pub fn connect(
     ));
     let session = session::Session {
         config,
-        exposure,
+        exposure: exposure.clone(),
         topology,
         consumer: Arc::new(consumer),
         events: event_tx,
@@ -90,5 +146,6 @@ pub fn connect(
         bootstrap: bootstrap_rx,
         reachable: reachable_rx,
         lag,
+        exposure,
     })
 }

@@ -18,7 +18,8 @@ use crate::fetcher;
 use crate::lag::{cached_high_watermark, ConsumerLag};
 use crate::record::to_record;
 use crate::topic_id::describe_topic_ids;
-use crate::topology::{Exposure, TopicLayout, Topology};
+use crate::topology::{TopicLayout, Topology};
+use crate::ExposureHandle;
 use crate::KafkaConfig;
 
 /// Progress of the snapshot bootstrap, for readiness.
@@ -45,7 +46,7 @@ struct Target {
 
 pub(crate) struct Session {
     pub config: KafkaConfig,
-    pub exposure: Exposure,
+    pub exposure: ExposureHandle,
     pub topology: Arc<Topology>,
     pub consumer: Arc<StreamConsumer>,
     pub events: mpsc::Sender<BrokerEvent>,
@@ -81,6 +82,9 @@ impl Session {
         loop {
             tokio::select! {
                 _ = self.events.closed() => break,
+                // The Portal changed what is exposed: refresh now, not in up to
+                // `metadata_refresh_ms`.
+                _ = self.exposure.changed() => refresh.reset_immediately(),
                 _ = refresh.tick() => {
                     match self.refresh().await {
                         Ok(assigned) => {
@@ -287,8 +291,8 @@ impl Session {
     fn missing_listed_topics(&self) -> Vec<String> {
         self.exposure
             .listed()
+            .into_iter()
             .filter(|t| self.topology.get(t).is_none())
-            .cloned()
             .collect()
     }
 
@@ -448,7 +452,10 @@ impl Session {
         }
         for topic in self.topology.topics() {
             if !seen.contains(&topic) {
-                tracing::warn!(topic, "exposed topic disappeared from Kafka");
+                tracing::warn!(
+                    topic,
+                    "topic no longer exposed, or gone from Kafka: no longer read"
+                );
                 if let Some(old) = self.topology.get(&topic) {
                     self.unassign(&topic, old.partitions);
                 }

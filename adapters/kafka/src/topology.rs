@@ -6,11 +6,15 @@ use std::sync::Mutex;
 use regex::Regex;
 use sluice_core::Epoch;
 
-/// The rule deciding which topics are exposed: a fixed list and an optional regex.
+/// The rule deciding which topics are exposed: the configured list, an optional
+/// configured regex, and what the Portal exposed since (topics and regexes).
 #[derive(Debug)]
 pub struct Exposure {
     topics: BTreeSet<String>,
     pattern: Option<Regex>,
+    /// Topics exposed through the Portal (or stopped: then also taken from `topics`).
+    extra_topics: BTreeSet<String>,
+    extra_patterns: Vec<(String, Regex)>,
 }
 
 impl Exposure {
@@ -21,16 +25,52 @@ impl Exposure {
         Ok(Exposure {
             topics: topics.into_iter().collect(),
             pattern,
+            extra_topics: BTreeSet::new(),
+            extra_patterns: Vec::new(),
         })
     }
 
     pub fn exposes(&self, topic: &str) -> bool {
-        self.topics.contains(topic) || self.pattern.as_ref().is_some_and(|p| p.is_match(topic))
+        self.topics.contains(topic)
+            || self.extra_topics.contains(topic)
+            || self.pattern.as_ref().is_some_and(|p| p.is_match(topic))
+            || self.extra_patterns.iter().any(|(_, p)| p.is_match(topic))
     }
 
-    /// Topics named in the list, which must exist for the gateway to be ready.
+    /// Topics named in the configured list, which must exist for the gateway to be
+    /// ready. (Topics the Portal exposed do not hold readiness back: one deleted
+    /// from Kafka meanwhile must not keep a restarted gateway from serving.)
     pub fn listed(&self) -> impl Iterator<Item = &String> {
         self.topics.iter()
+    }
+
+    /// Applies a Portal change. A stopped topic leaves the configured list too.
+    pub fn apply(&mut self, change: &sluice_core::ExposureChange) {
+        use sluice_core::ExposureChange;
+        match change {
+            ExposureChange::Topic {
+                name,
+                exposed: true,
+            } => {
+                self.extra_topics.insert(name.clone());
+            }
+            ExposureChange::Topic {
+                name,
+                exposed: false,
+            } => {
+                self.extra_topics.remove(name);
+                self.topics.remove(name);
+            }
+            ExposureChange::Pattern { regex, exposed } => {
+                self.extra_patterns.retain(|(source, _)| source != regex);
+                if *exposed {
+                    // The core refuses the same patterns; an invalid one changes nothing.
+                    if let Ok(compiled) = sluice_core::compile_pattern(regex) {
+                        self.extra_patterns.push((regex.clone(), compiled));
+                    }
+                }
+            }
+        }
     }
 }
 

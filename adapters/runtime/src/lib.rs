@@ -7,6 +7,7 @@
 //! then [`ClientHandle::receive`] / [`ClientHandle::next_frames`].
 
 mod client_handle;
+mod exposure;
 mod observer;
 mod runtime;
 mod token_verifier;

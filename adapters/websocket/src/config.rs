@@ -27,6 +27,9 @@ pub struct WebSocketConfig {
     /// `Origin`s browsers may connect from; empty allows any. Requests without an
     /// `Origin` (not from a browser) are not affected. Others get HTTP 403.
     pub allowed_origins: Vec<String>,
+    /// Serve the demo page at `GET /` (the JavaScript SDK at `/sdk/sluice.js` is
+    /// served either way). Turn it off in production.
+    pub demo_page: bool,
 }
 
 impl Default for WebSocketConfig {
@@ -42,6 +45,7 @@ impl Default for WebSocketConfig {
             connections_max: 10_000,
             connections_per_ip_max: 256,
             allowed_origins: Vec::new(),
+            demo_page: true,
         }
     }
 }

@@ -25,6 +25,8 @@ use crate::admission::Admitted;
 use crate::config::WebSocketConfig;
 use crate::flush_buffered::FlushBuffered;
 use crate::handshake::{self, Accepted};
+use crate::plain_http;
+use crate::request_head::{Head, Replayed};
 use crate::TRANSPORT;
 
 /// Disconnect reasons that are not a close the gateway sends.
@@ -72,8 +74,11 @@ where
         let refused = admitted.as_ref().err().copied();
         // Boxed, and freed once done: the handshake's state (3.7 KiB, the request
         // parser's included) would otherwise size every connection's task.
-        let stream = FlushBuffered::new(stream);
-        let (ws, accepted) = Box::pin(upgrade(stream, &runtime, &config, refused)).await?;
+        let Some((ws, accepted)) = Box::pin(upgrade(stream, &runtime, &config, refused)).await?
+        else {
+            // A plain HTTP request, answered with a file or a refusal.
+            return Ok(());
+        };
         let client = match accepted.grant {
             Some(grant) => runtime.connect_with_grant(accepted.encoding, grant),
             None => runtime.connect(accepted.encoding),
@@ -86,13 +91,14 @@ where
 }
 
 /// The WebSocket upgrade (the HTTP handshake and its checks), within
-/// `handshake_timeout_ms`.
+/// `handshake_timeout_ms`; or, for a plain HTTP request (no `Upgrade: websocket`),
+/// its answer (`plain_http`) and `None`.
 async fn upgrade<S>(
     stream: S,
     runtime: &Runtime,
     config: &Arc<WebSocketConfig>,
     refused: Option<Refusal>,
-) -> io::Result<(WebSocketStream<S>, Accepted)>
+) -> io::Result<Option<(WebSocketStream<FlushBuffered<Replayed<S>>>, Accepted)>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -105,26 +111,38 @@ where
     let chosen: Arc<Mutex<Option<Accepted>>> = Arc::new(Mutex::new(None));
     let chosen_in_callback = chosen.clone();
     let (runtime_in_callback, config_in_callback) = (runtime.clone(), config.clone());
-    let accept = tokio_tungstenite::accept_hdr_async_with_config(
-        stream,
-        move |request: &_, response| {
-            let (response, accepted) = handshake::negotiate(
-                request,
-                response,
-                refused,
-                &config_in_callback,
-                &runtime_in_callback,
-            )?;
-            *chosen_in_callback.lock().unwrap_or_else(|p| p.into_inner()) = Some(accepted);
-            Ok(response)
-        },
-        Some(protocol),
-    );
-    let ws = match tokio::time::timeout(Duration::from_millis(config.handshake_timeout_ms), accept)
-        .await
-    {
-        Ok(Ok(ws)) => ws,
-        Ok(Err(err)) => return Err(io::Error::other(err)),
+    let head_then_accept = async move {
+        let mut stream = Replayed::new(stream);
+        if let Head::Plain { method, path } = stream.read_head().await? {
+            let answer = match refused {
+                Some(refusal) => plain_http::refusal(refusal),
+                None => plain_http::answer(&method, &path, &config_in_callback),
+            };
+            plain_http::respond(&mut stream, &answer).await?;
+            return Ok(None);
+        }
+        let accept = tokio_tungstenite::accept_hdr_async_with_config(
+            FlushBuffered::new(stream),
+            move |request: &_, response| {
+                let (response, accepted) = handshake::negotiate(
+                    request,
+                    response,
+                    refused,
+                    &config_in_callback,
+                    &runtime_in_callback,
+                )?;
+                *chosen_in_callback.lock().unwrap_or_else(|p| p.into_inner()) = Some(accepted);
+                Ok(response)
+            },
+            Some(protocol),
+        );
+        accept.await.map(Some).map_err(io::Error::other)
+    };
+    let deadline = Duration::from_millis(config.handshake_timeout_ms);
+    let ws = match tokio::time::timeout(deadline, head_then_accept).await {
+        Ok(Ok(Some(ws))) => ws,
+        Ok(Ok(None)) => return Ok(None),
+        Ok(Err(err)) => return Err(err),
         Err(_) => {
             runtime.count_refusal(Refusal::HandshakeTimeout);
             return Err(io::Error::new(
@@ -135,7 +153,7 @@ where
     };
     let accepted = chosen.lock().unwrap_or_else(|p| p.into_inner()).take();
     match accepted {
-        Some(accepted) => Ok((ws, accepted)),
+        Some(accepted) => Ok(Some((ws, accepted))),
         None => Err(io::Error::other("handshake accepted without negotiation")),
     }
 }
@@ -144,7 +162,7 @@ where
 /// `async fn`: that would store `ws` twice in the task (argument and local).
 #[allow(clippy::manual_async_fn)]
 fn open<'a, S>(
-    mut ws: WebSocketStream<FlushBuffered<S>>,
+    mut ws: WebSocketStream<FlushBuffered<Replayed<S>>>,
     client: ClientHandle,
     runtime: &'a Runtime,
     config: &'a WebSocketConfig,
@@ -183,7 +201,7 @@ enum Event {
 /// separate reader would, and takes turns between reading and writing so
 /// neither a busy client nor a busy subject starves the other.
 async fn serve<S>(
-    ws: &mut WebSocketStream<FlushBuffered<S>>,
+    ws: &mut WebSocketStream<FlushBuffered<Replayed<S>>>,
     client: &ClientHandle,
     runtime: &Runtime,
     config: &WebSocketConfig,
@@ -324,7 +342,7 @@ fn poll_frames<'c>(
 /// The frames are framed here and appended to the batch in one go
 /// (`FlushBuffered::append_frames`); tungstenite only writes the ping.
 fn poll_write<S>(
-    ws: &mut WebSocketStream<FlushBuffered<S>>,
+    ws: &mut WebSocketStream<FlushBuffered<Replayed<S>>>,
     cx: &mut Context<'_>,
     frames: &[ServerFrame],
     sent: &mut usize,

@@ -13,6 +13,8 @@ mod config;
 mod connection;
 mod flush_buffered;
 mod handshake;
+mod plain_http;
+mod request_head;
 mod shard;
 #[cfg(feature = "tls")]
 mod tls;

@@ -105,6 +105,12 @@ impl SnapshotCache {
     pub fn evictions_total(&self) -> u64 {
         self.evictions_total
     }
+
+    /// Every snapshot, in no particular order, without marking any as used (for
+    /// inspection: the Portal's subject browser).
+    pub fn iter(&self) -> impl Iterator<Item = (&Subject, &Message)> {
+        self.entries.iter().map(|(s, (m, _))| (s, m))
+    }
 }
 
 #[cfg(test)]

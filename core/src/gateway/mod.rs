@@ -8,6 +8,7 @@
 
 mod access;
 mod client;
+mod exposure;
 mod publish;
 mod records;
 mod requests;
@@ -31,6 +32,8 @@ use crate::token_bucket::TokenBucket;
 use client::{ClientState, Paused, PendingStart, Recovering};
 use publish::PendingProduce;
 use subscribe::{FetchState, WaitingResume};
+
+pub use exposure::{compile_pattern, ExposureChange, ExposureError, SubjectInfo, TopicInfo};
 
 /// One partition of an exposed topic, as far as this gateway has read it.
 #[derive(Debug, Clone)]
@@ -70,6 +73,9 @@ pub enum GatewayError {
 pub struct Gateway {
     config: GatewayConfig,
     exposed: BTreeSet<String>,
+    /// Topic patterns (anchored regexes): a topic the broker announced that matches
+    /// one is exposed too.
+    patterns: Vec<exposure::TopicPattern>,
     topics: BTreeMap<Arc<str>, TopicState>,
     clients: BTreeMap<ClientId, ClientState>,
     /// Routing index: who is subscribed to each subject.
@@ -102,6 +108,7 @@ impl Gateway {
     pub fn new(config: GatewayConfig) -> Self {
         Gateway {
             exposed: config.exposed_topics.iter().cloned().collect(),
+            patterns: exposure::compile_patterns(&config.exposed_topic_patterns),
             topics: BTreeMap::new(),
             clients: BTreeMap::new(),
             subscribers: HashMap::new(),
@@ -180,6 +187,7 @@ impl Gateway {
                 result,
             } => self.on_authenticated(now_ms, client, request, result),
             Input::RevokedTokens(token_ids) => self.on_revoked_tokens(token_ids),
+            Input::Exposure(change) => self.on_exposure(change),
         }
         Ok(())
     }

@@ -51,8 +51,7 @@ enum Start {
 
 impl Gateway {
     /// Parses a subject, checks that the connection's token allows `action` on it,
-    /// and that its topic is exposed: listed in the config, or announced by the
-    /// broker (Kafka's `exposed_topic_pattern`). Permission comes before exposure,
+    /// and that its topic is exposed ([`Gateway::is_exposed`]). Permission comes before exposure,
     /// so a client learns nothing of topics it may not use.
     pub(super) fn check_subject(
         &self,
@@ -63,7 +62,7 @@ impl Gateway {
         let subject =
             Subject::parse(text).map_err(|e| (ErrorCode::InvalidSubject, e.to_string()))?;
         self.check_permission(client, action, &subject)?;
-        if !self.exposed.contains(subject.topic()) && !self.topic_known(subject.topic()) {
+        if !self.is_exposed(subject.topic()) {
             return Err((
                 ErrorCode::NotExposed,
                 format!("topic {} is not exposed", subject.topic()),

@@ -1,0 +1,112 @@
+// The everyday API against a real gateway: snapshot then live, publish acks, unsubscribe, history.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { Gateway, until } from '../support/gateway.js';
+import { Recorder, nodeClient } from '../support/recorder.js';
+
+/** @type {Gateway} */
+let gateway;
+before(async () => {
+  gateway = await Gateway.start();
+});
+after(async () => {
+  await gateway.kill();
+});
+
+for (const encoding of ['json', 'binary']) {
+  test(`${encoding}: snapshot first, then live updates whose seq and epoch equal the publish acks`, async () => {
+    const subject = `/demo/basics-${encoding}`;
+    const before = gateway.pub(subject, 'before');
+    const { client, states } = nodeClient({ servers: [gateway.url], encoding });
+    const rec = new Recorder();
+    client.subscribe(subject, rec);
+    await rec.status('subscribed');
+    const snapshot = await rec.message('before');
+    assert.deepEqual(snapshot, {
+      subject,
+      data: 'before',
+      seq: before.seq,
+      epoch: before.epoch,
+      type: 'snapshot',
+    });
+
+    const ack = await client.publish(subject, 'live one');
+    const update = await rec.message('live one');
+    assert.deepEqual(update, { subject, data: 'live one', seq: ack.seq, epoch: ack.epoch, type: 'update' });
+
+    const bytes = new Uint8Array([0, 255, 1, 128]);
+    const binAck = await client.publish(subject, bytes);
+    await until(() => rec.messages.length === 3, 'the bytes');
+    assert.deepEqual(rec.messages[2].data, bytes);
+    assert.equal(rec.messages[2].seq, binAck.seq);
+    assert.deepEqual(rec.data().slice(0, 2), ['before', 'live one']);
+    assert.deepEqual(states, ['connecting', 'connected']);
+    await client.close();
+    assert.deepEqual(states, ['connecting', 'connected', 'closed']);
+  });
+}
+
+test('after unsubscribe no message of the subject arrives; other subscriptions go on', async () => {
+  const { client } = nodeClient({ servers: [gateway.url] });
+  const gone = new Recorder();
+  const kept = new Recorder();
+  const sub = client.subscribe('/demo/unsub-a', gone);
+  client.subscribe('/demo/unsub-b', kept);
+  await gone.status('subscribed');
+  await kept.status('subscribed');
+  await client.publish('/demo/unsub-a', 'a1');
+  await gone.message('a1');
+  sub.unsubscribe();
+  await client.publish('/demo/unsub-a', 'a2');
+  await client.publish('/demo/unsub-b', 'b1');
+  await kept.message('b1');
+  // b1 was published after a2 on the same connection and arrived: a2 would have too.
+  assert.deepEqual(gone.data(), ['a1']);
+  await client.close();
+});
+
+test('history gives past messages, oldest first, instead of the snapshot', async () => {
+  const subject = '/demo/history';
+  for (const n of [1, 2, 3, 4]) gateway.pub(subject, `h${n}`);
+  const { client } = nodeClient({ servers: [gateway.url] });
+  const rec = new Recorder();
+  client.subscribe(subject, { ...rec, history: 3 });
+  await rec.message('h4');
+  assert.deepEqual(rec.data(), ['h2', 'h3', 'h4']);
+  assert.deepEqual(
+    rec.messages.map((m) => m.type),
+    ['history', 'history', 'history'],
+  );
+  await client.publish(subject, 'h5');
+  await rec.message('h5');
+  assert.equal(rec.messages[3].type, 'update');
+  await client.close();
+});
+
+test('the gateway serves the SDK modules as JavaScript and the demo page', async () => {
+  const sdk = await fetch(`${gateway.httpUrl}/sdk/sluice.js`);
+  assert.equal(sdk.status, 200);
+  assert.match(sdk.headers.get('content-type') ?? '', /^text\/javascript/);
+  assert.equal(sdk.headers.get('access-control-allow-origin'), '*');
+  assert.match(await sdk.text(), /export \{ Client/);
+  const protocol = await fetch(`${gateway.httpUrl}/sdk/protocol.js`);
+  assert.equal(protocol.status, 200);
+  const page = await fetch(`${gateway.httpUrl}/`);
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
+  assert.equal((await fetch(`${gateway.httpUrl}/nope`)).status, 404);
+  assert.equal((await fetch(`${gateway.httpUrl}/sdk/nope.js`)).status, 404);
+  assert.equal((await fetch(`${gateway.httpUrl}/`, { method: 'POST', body: 'x' })).status, 405);
+});
+
+test('with demo_page = false the page is gone and the SDK stays', async () => {
+  const quiet = await Gateway.start({
+    toml: '[gateway]\nexposed_topics = ["demo"]\n[websocket]\ndemo_page = false\n',
+  });
+  try {
+    assert.equal((await fetch(`${quiet.httpUrl}/`)).status, 404);
+    assert.equal((await fetch(`${quiet.httpUrl}/sdk/sluice.js`)).status, 200);
+  } finally {
+    await quiet.kill();
+  }
+});

@@ -1,0 +1,31 @@
+/**
+ * The one error type of the SDK. `code` is a protocol error code (`not_exposed`,
+ * `forbidden`, `invalid_subject`, ... see docs/protocol.md §8) or one of the local
+ * codes below, so applications can match on it.
+ *
+ * Local codes:
+ * - `invalid_argument`: an argument of the wrong type or out of range
+ * - `frame_too_large`: the encoded frame is larger than `frameBytesMax`
+ * - `timeout`: no answer (or no connection) within `publishTimeoutMs`
+ * - `queue_full`: `pendingPublishesMax` publishes already wait for a connection
+ * - `not_connected`: a publish while disconnected with `whileDisconnected: 'reject'`
+ * - `connection_lost`: the connection ended before the answer; the outcome is unknown
+ * - `closed`: the client was closed
+ */
+export declare class SluiceError extends Error {
+    /** @type {string} */
+    code: string;
+    /** @type {string | undefined} the subject the error is about, if any */
+    subject: string | undefined;
+    /** @type {number | undefined} the WebSocket close code that caused it, if any */
+    closeCode: number | undefined;
+    /**
+     * @param {string} code
+     * @param {string} message
+     * @param {{ subject?: string, closeCode?: number }} [details]
+     */
+    constructor(code: string, message: string, details?: {
+        subject?: string;
+        closeCode?: number;
+    });
+}
