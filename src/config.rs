@@ -164,8 +164,19 @@ impl Config {
                 ));
             }
         }
+        for topic in self.gateway.topic_partitioners.keys() {
+            if !sluice_core::subject::is_valid_topic(topic) {
+                return Err(format!(
+                    "gateway.topic_partitioners: {topic:?} is not a valid Kafka topic name"
+                ));
+            }
+        }
         let positive = [
             ("gateway.frame_bytes_max", self.gateway.frame_bytes_max),
+            (
+                "gateway.subject_partitions_bytes_max",
+                self.gateway.subject_partitions_bytes_max,
+            ),
             (
                 "gateway.client_queue_bytes_max",
                 self.gateway.client_queue_bytes_max,

@@ -116,6 +116,33 @@ fn bad_config_is_refused_with_the_key_named() {
     .unwrap();
     let err = Config::load(Some(&file)).unwrap().validate().unwrap_err();
     assert!(err.contains("one gateway process per core"), "{err}");
+    // An unknown partitioner is refused at load, naming the key and the choices.
+    std::fs::write(&file, "[gateway]\npartitioner = \"crc\"\n").unwrap();
+    let err = Config::load(Some(&file)).unwrap_err().to_string();
+    assert!(
+        err.contains("gateway.partitioner") && err.contains("consistent"),
+        "{err}"
+    );
+    std::fs::write(
+        &file,
+        "[gateway.topic_partitioners]\nevents = \"consistent_random\"\n",
+    )
+    .unwrap();
+    let err = Config::load(Some(&file)).unwrap_err().to_string();
+    assert!(err.contains("gateway.topic_partitioners.events"), "{err}");
+    std::fs::write(
+        &file,
+        "[gateway.topic_partitioners]\n\"bad topic\" = \"consistent\"\n",
+    )
+    .unwrap();
+    let err = Config::load(Some(&file)).unwrap().validate().unwrap_err();
+    assert!(err.contains("gateway.topic_partitioners"), "{err}");
+    std::fs::write(&file, "[gateway]\nsubject_partitions_bytes_max = 0\n").unwrap();
+    let err = Config::load(Some(&file)).unwrap().validate().unwrap_err();
+    assert!(
+        err.contains("gateway.subject_partitions_bytes_max"),
+        "{err}"
+    );
     assert!(Config::load(Some(&dir.join("missing.toml"))).is_err());
     std::fs::remove_dir_all(dir).unwrap();
 }

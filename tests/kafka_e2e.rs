@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::tansu::Tansu;
-use common::RawClient;
+use common::{assert_quiet, RawClient};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -64,18 +64,7 @@ pub async fn start_on_kafka(
 }
 
 async fn subscribe(client: &mut RawClient, id: u64, subject: &str) {
-    let ok = client
-        .request(&json!({"op":"subscribe","id":id,"subjects":[subject]}).to_string())
-        .await;
-    assert_eq!(ok, json!({"op":"ok","id":id}));
-}
-
-/// Nothing more is queued for this client: a ping is answered next.
-async fn assert_quiet(client: &mut RawClient) {
-    assert_eq!(
-        client.request(r#"{"op":"ping","id":424242}"#).await,
-        json!({"op":"ok","id":424242})
-    );
+    common::subscribe_ok(client, id, &[subject]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,9 @@
 //! The core's limits. Every queue and cache of the gateway is bounded by one of these.
 
+use std::collections::BTreeMap;
+
+use crate::partitioner::Partitioner;
+
 /// Limits and behaviour of one gateway. The defaults suit a small production node;
 /// `docs/configuration.md` documents each key of the TOML config that sets them.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -25,6 +29,16 @@ pub struct GatewayConfig {
     pub message_cache_bytes_per_subject_max: usize,
     /// Bytes kept for history and resume across all subjects; oldest evicted first.
     pub message_cache_bytes_max: usize,
+    /// Bytes of the key → partition memory: where each subject's records were seen,
+    /// so publishes land there and a subject that moves partition is noticed. The
+    /// subjects not written lately are forgotten beyond it.
+    pub subject_partitions_bytes_max: usize,
+    /// Where a publish to a key the gateway has not seen records of goes: the
+    /// partitioner the topic's producers use. `murmur2` (Java's default) or
+    /// `consistent` (librdkafka's `consistent` and default `consistent_random`).
+    pub partitioner: Partitioner,
+    /// Per-topic exceptions to `partitioner`: topic name → partitioner.
+    pub topic_partitioners: BTreeMap<String, Partitioner>,
     /// Resumes older than the cache served from the broker at once; more wait in a queue.
     pub fetches_in_flight_max: usize,
     /// Resumes waiting for a fetch slot; beyond it a resume gets `resync` instead.
@@ -50,6 +64,16 @@ pub struct GatewayConfig {
     pub exposed_topic_patterns: Vec<String>,
 }
 
+impl GatewayConfig {
+    /// The partitioner for keys of `topic` the gateway has not seen records of.
+    pub fn partitioner_of(&self, topic: &str) -> Partitioner {
+        self.topic_partitioners
+            .get(topic)
+            .copied()
+            .unwrap_or(self.partitioner)
+    }
+}
+
 impl Default for GatewayConfig {
     fn default() -> Self {
         GatewayConfig {
@@ -64,6 +88,9 @@ impl Default for GatewayConfig {
             message_cache_messages_per_subject_max: 128,
             message_cache_bytes_per_subject_max: 1024 * 1024,
             message_cache_bytes_max: 256 * 1024 * 1024,
+            subject_partitions_bytes_max: 64 * 1024 * 1024,
+            partitioner: Partitioner::Murmur2,
+            topic_partitioners: BTreeMap::new(),
             fetches_in_flight_max: 16,
             fetch_queue_max: 1024,
             publish_rate_per_s: 1000,

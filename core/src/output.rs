@@ -34,6 +34,15 @@ pub enum Output {
     },
     /// Ask the broker to do something.
     Broker(BrokerCommand),
+    /// A subject's records moved to another partition (mixed partitioners, or a
+    /// partition-count change); its subscribers got `resync`. Emitted the first time
+    /// a subject moves while the gateway remembers it, for the runtime to log; every
+    /// move is counted in `subject_partition_moves_total`.
+    SubjectMoved {
+        subject: std::sync::Arc<str>,
+        from_partition: u32,
+        to_partition: u32,
+    },
     /// Verify this token (from the client's `auth` frame `request`) and answer with
     /// [`crate::Input::Authenticated`]. Only with `auth_required`.
     Authenticate {

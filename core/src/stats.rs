@@ -11,7 +11,7 @@ pub struct GatewayStats {
     pub record_bytes_in_total: u64,
     /// Records at or below an offset already processed (broker redelivery or rewind).
     pub records_redelivered_total: u64,
-    /// Records whose key is not a valid subject, or that sit off the subject's partition.
+    /// Records whose key is not a valid subject, and null-key records off partition 0.
     pub records_unroutable_total: u64,
     pub publishes_total: u64,
     /// Payload bytes of every publish received from clients.
@@ -50,6 +50,15 @@ pub struct GatewayStats {
     pub message_cache_bytes: u64,
     pub message_cache_messages: u64,
     pub message_cache_evictions_total: u64,
+    /// Subjects in the key → partition memory.
+    pub subject_partitions: u64,
+    /// Its bytes, bounded by `subject_partitions_bytes_max`.
+    pub subject_partitions_bytes: u64,
+    /// Subjects forgotten for the bound; a resume of one is answered with `resync`.
+    pub subject_partitions_evictions_total: u64,
+    /// Records of a subject on another partition than its previous record: mixed
+    /// partitioners or a partition-count change. Its subscribers got `resync`.
+    pub subject_partition_moves_total: u64,
     /// Bytes queued towards all clients together.
     pub client_queue_bytes: u64,
     /// Bytes queued towards the client with the longest queue: how close the slowest
@@ -131,6 +140,10 @@ impl GatewayStats {
             message_cache_bytes,
             message_cache_messages,
             message_cache_evictions_total,
+            subject_partitions,
+            subject_partitions_bytes,
+            subject_partitions_evictions_total,
+            subject_partition_moves_total,
             client_queue_bytes,
             subscriptions_refused_limit_total,
             forbidden_total,
@@ -181,6 +194,10 @@ impl GatewayStats {
         self.message_cache_bytes += message_cache_bytes;
         self.message_cache_messages += message_cache_messages;
         self.message_cache_evictions_total += message_cache_evictions_total;
+        self.subject_partitions += subject_partitions;
+        self.subject_partitions_bytes += subject_partitions_bytes;
+        self.subject_partitions_evictions_total += subject_partitions_evictions_total;
+        self.subject_partition_moves_total += subject_partition_moves_total;
         self.client_queue_bytes += client_queue_bytes;
         self.subscriptions_refused_limit_total += subscriptions_refused_limit_total;
         self.forbidden_total += forbidden_total;

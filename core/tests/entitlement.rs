@@ -88,7 +88,7 @@ impl Harness {
                 Output::Authenticate { request, token, .. } => {
                     self.to_verify.push((request, token))
                 }
-                Output::Wake { .. } | Output::Broker(_) => {}
+                Output::Wake { .. } | Output::Broker(_) | Output::SubjectMoved { .. } => {}
             }
         }
     }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use proptest::prelude::*;
 use sluice_core::broker::header;
+use sluice_core::partitioner::Partitioner;
 use sluice_core::protocol::{
     ClientFrame, Encoding, MessageKind, PublishFrame, Qos, ResumePoint, ServerFrame, SubscribeItem,
     SyncStatus,
@@ -23,6 +24,17 @@ const PARTITIONS: u32 = 3;
 const FRAME_COST_MAX: usize = 256;
 const CLIENTS: u64 = 3;
 const SUBJECTS: [&str; 5] = ["/t", "/t/k0", "/t/k1", "/t/k2", "/t/k3"];
+
+/// How a foreign producer picks the partition of a keyed record.
+#[derive(Debug, Clone, Copy)]
+enum Producer {
+    /// Java's default.
+    Murmur2,
+    /// librdkafka's default (`consistent_random`, CRC32 for keyed records).
+    Consistent,
+    /// A custom partitioner, or a producer that moves the key: this partition.
+    Partition(u32),
+}
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -47,6 +59,7 @@ enum Op {
         subject: usize,
         retained: bool,
         tombstone: bool,
+        producer: Producer,
     },
     AckProduce {
         fail: bool,
@@ -68,14 +81,22 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(client, subjects, history)| Op::Subscribe { client, subjects, history }),
         1 => (c.clone(), s.clone()).prop_map(|(client, subject)| Op::Unsubscribe { client, subject }),
         3 => (c.clone(), s.clone(), any::<bool>()).prop_map(|(client, subject, retained)| Op::Publish { client, subject, retained }),
-        2 => (s.clone(), any::<bool>(), proptest::bool::weighted(0.15))
-            .prop_map(|(subject, retained, tombstone)| Op::ForeignWrite { subject, retained, tombstone }),
+        2 => (s.clone(), any::<bool>(), proptest::bool::weighted(0.15), producer())
+            .prop_map(|(subject, retained, tombstone, producer)| Op::ForeignWrite { subject, retained, tombstone, producer }),
         3 => proptest::bool::weighted(0.1).prop_map(|fail| Op::AckProduce { fail }),
         2 => Just(Op::AnswerFetch),
         4 => (1..6usize).prop_map(Op::DeliverRecords),
         1 => (1..4usize).prop_map(Op::Redeliver),
         4 => c.prop_map(Op::Drain),
         1 => Just(Op::Tick),
+    ]
+}
+
+fn producer() -> impl Strategy<Value = Producer> {
+    prop_oneof![
+        3 => Just(Producer::Murmur2),
+        3 => Just(Producer::Consistent),
+        1 => (0..PARTITIONS).prop_map(Producer::Partition),
     ]
 }
 
@@ -87,13 +108,19 @@ struct SubjectView {
     initial: bool,
     last: Option<u64>,
     /// Set by a resume answered with `sync` pending: every seq received since.
-    resume: Option<(u64, Vec<u64>)>,
+    /// Records the gateway was given after this (a `deliveries` count) must reach
+    /// the subscriber, or a `resync` must void its position.
+    subscribed_at: u64,
+    /// The position is (partition of the resume's epoch, seq).
+    resume: Option<((u32, u64), Vec<u64>)>,
 }
 
 #[derive(Debug, Default)]
 struct ClientModel {
     connected: bool,
     requests: BTreeMap<u64, ClientFrame>,
+    /// `deliveries` when each request was handed to the gateway.
+    sent_at: BTreeMap<u64, u64>,
     views: BTreeMap<String, SubjectView>,
     /// Last position per subject, kept across reconnects for resume.
     positions: BTreeMap<String, (Epoch, u64)>,
@@ -106,6 +133,12 @@ struct World {
     now_ms: u64,
     log: Vec<Vec<BrokerRecord>>,
     delivered: Vec<usize>,
+    /// Per partition, per offset: when the gateway was given the record (a counter).
+    delivered_at: Vec<Vec<u64>>,
+    deliveries: u64,
+    placements_small: bool,
+    /// `SubjectMoved` outputs seen.
+    moves_logged: u64,
     produces: VecDeque<BrokerCommand>,
     fetches: VecDeque<BrokerCommand>,
     clients: BTreeMap<u64, ClientModel>,
@@ -126,7 +159,7 @@ fn key_of(subject: &str) -> Option<Bytes> {
 }
 
 impl World {
-    fn new(queue_bytes_max: usize, cache_messages: usize) -> World {
+    fn new(queue_bytes_max: usize, cache_messages: usize, placements_bytes: usize) -> World {
         let config = GatewayConfig {
             exposed_topics: vec!["t".into()],
             client_queue_bytes_max: queue_bytes_max,
@@ -134,6 +167,7 @@ impl World {
             fetches_in_flight_max: 2,
             fetch_queue_max: 2,
             publish_timeout_ms: 1_000,
+            subject_partitions_bytes_max: placements_bytes,
             ..GatewayConfig::default()
         };
         let mut gw = Gateway::new(config);
@@ -157,6 +191,10 @@ impl World {
             now_ms: 0,
             log: vec![Vec::new(); PARTITIONS as usize],
             delivered: vec![0; PARTITIONS as usize],
+            delivered_at: vec![Vec::new(); PARTITIONS as usize],
+            deliveries: 0,
+            moves_logged: 0,
+            placements_small: placements_bytes < 1024,
             produces: VecDeque::new(),
             fetches: VecDeque::new(),
             clients: (0..CLIENTS).map(|c| (c, ClientModel::default())).collect(),
@@ -186,13 +224,32 @@ impl World {
                         .0;
                     self.lose_connection(c);
                 }
-                Output::Broker(cmd @ BrokerCommand::Produce(ProduceRequest { .. })) => {
-                    self.produces.push_back(cmd)
+                Output::Broker(BrokerCommand::Produce(request)) => {
+                    // A publish lands where the gateway last saw the key's records, or
+                    // where the topic's partitioner (murmur2 here) puts an unseen key.
+                    let expected = self
+                        .last_delivered_partition(request.key.as_deref())
+                        .unwrap_or_else(|| {
+                            sluice_core::partitioner::partition_for_key(
+                                request.key.as_deref(),
+                                PARTITIONS,
+                            )
+                        });
+                    // With a tiny key → partition memory the gateway forgets keys, and
+                    // their publishes go where the partitioner says.
+                    if !self.placements_small {
+                        assert_eq!(
+                            request.partition, expected,
+                            "publish not where the key's records are"
+                        );
+                    }
+                    self.produces.push_back(BrokerCommand::Produce(request))
                 }
                 Output::Broker(cmd @ BrokerCommand::Fetch(FetchRequest { .. })) => {
                     self.fetches.push_back(cmd)
                 }
                 Output::Authenticate { .. } => panic!("auth mode none never verifies tokens"),
+                Output::SubjectMoved { .. } => self.moves_logged += 1,
             }
         }
         for (&c, &id) in &self.connection {
@@ -205,14 +262,41 @@ impl World {
         }
     }
 
+    /// The partition of the key's record the gateway was given last, if any.
+    fn last_delivered_partition(&self, key: Option<&[u8]>) -> Option<u32> {
+        let mut last: Option<(u64, u32)> = None;
+        for (p, records) in self.log.iter().enumerate() {
+            for r in records.iter().take(self.delivered[p]) {
+                if r.key.as_deref() == key {
+                    let at = self.delivered_at[p][r.offset as usize];
+                    if last.is_none_or(|(t, _)| at > t) {
+                        last = Some((at, p as u32));
+                    }
+                }
+            }
+        }
+        last.map(|(_, p)| p)
+    }
+
     fn append(
         &mut self,
         subject: &str,
         payload: Option<Bytes>,
         headers: Vec<Header>,
+        producer: Producer,
     ) -> (u32, u64) {
         let key = key_of(subject);
-        let p = sluice_core::partitioner::partition_for_key(key.as_deref(), PARTITIONS);
+        let p = match (producer, &key) {
+            // Null keys go to partition 0: the one log of `/t`.
+            (_, None) => 0,
+            (Producer::Murmur2, Some(_)) => {
+                sluice_core::partitioner::partition_for_key(key.as_deref(), PARTITIONS)
+            }
+            (Producer::Consistent, Some(_)) => {
+                Partitioner::Consistent.partition(key.as_deref(), PARTITIONS)
+            }
+            (Producer::Partition(p), Some(_)) => p,
+        };
         let offset = self.log[p as usize].len() as u64;
         self.log[p as usize].push(BrokerRecord {
             topic: Arc::from("t"),
@@ -238,6 +322,12 @@ impl World {
             .unwrap()
             .requests
             .insert(rid, frame.clone());
+        let deliveries = self.deliveries;
+        self.clients
+            .get_mut(&c)
+            .unwrap()
+            .sent_at
+            .insert(rid, deliveries);
         // Half the requests go through the JSON codec, to exercise it on the way.
         let input = if rid % 2 == 0 {
             Input::ClientData {
@@ -266,9 +356,9 @@ impl World {
         for (subject, view) in &model.views {
             if let Some((from, got)) = &view.resume {
                 // Cut short: what arrived must still be a gapless prefix.
-                let expected = seqs_after(&self.log, subject, *from);
+                let expected = seqs_after(&self.log, subject, from);
                 let prefix = got.len() <= expected.len() && expected[..got.len()] == got[..];
-                assert!(prefix, "resume of {subject} from {from} delivered {got:?}, not a prefix of {expected:?}");
+                assert!(prefix, "resume of {subject} from {from:?} delivered {got:?}, not a prefix of {expected:?}");
             }
         }
         model.views.clear();
@@ -354,6 +444,7 @@ impl World {
                 subject,
                 retained,
                 tombstone,
+                producer,
             } => {
                 let payload = (!tombstone).then(|| Bytes::from_static(b"foreign"));
                 let headers = if retained {
@@ -364,7 +455,7 @@ impl World {
                         value: Bytes::from_static(b"false"),
                     }]
                 };
-                self.append(SUBJECTS[subject], payload, headers);
+                self.append(SUBJECTS[subject], payload, headers, producer);
             }
             Op::AckProduce { fail } => {
                 let Some(BrokerCommand::Produce(ProduceRequest {
@@ -385,8 +476,13 @@ impl World {
                         Some(k) => format!("/{topic}/{}", std::str::from_utf8(k).unwrap()),
                         None => format!("/{topic}"),
                     };
-                    let (p, offset) = self.append(&subject, Some(payload), headers);
-                    assert_eq!(p, partition, "core chose a partition other than Kafka's");
+                    let (p, offset) = self.append(
+                        &subject,
+                        Some(payload),
+                        headers,
+                        Producer::Partition(partition),
+                    );
+                    assert_eq!(p, partition);
                     Ok(offset)
                 };
                 self.input(Input::Broker(BrokerEvent::Produced { produce, result }));
@@ -428,6 +524,10 @@ impl World {
                 for p in 0..PARTITIONS as usize {
                     let end = (self.delivered[p] + n).min(self.log[p].len());
                     batch.extend_from_slice(&self.log[p][self.delivered[p]..end]);
+                    for _ in self.delivered[p]..end {
+                        self.deliveries += 1;
+                        self.delivered_at[p].push(self.deliveries);
+                    }
                     self.delivered[p] = end;
                 }
                 if !batch.is_empty() {
@@ -468,6 +568,7 @@ impl World {
         match frame {
             ServerFrame::Ok { id } => match model.requests.remove(&id.0) {
                 Some(ClientFrame::Subscribe { items, .. }) => {
+                    let subscribed_at = model.sent_at.get(&id.0).copied().unwrap_or(0);
                     for item in items {
                         let view = model.views.entry(item.subject.clone()).or_default();
                         // A renewed subscription starts a new period.
@@ -475,10 +576,14 @@ impl World {
                             subscribed: true,
                             initial: true,
                             last: None,
+                            subscribed_at,
                             resume: None,
                         };
                         if let Some(r) = item.resume {
-                            view.resume = Some((r.seq, Vec::new()));
+                            let p = (0..PARTITIONS)
+                                .find(|&q| epoch(q) == r.epoch)
+                                .expect("positions name partitions");
+                            view.resume = Some(((p, r.seq), Vec::new()));
                             view.last = Some(r.seq);
                         }
                     }
@@ -503,8 +608,9 @@ impl World {
                     panic!("ack for a non-publish")
                 };
                 let key = key_of(&p.subject);
-                let part = sluice_core::partitioner::partition_for_key(key.as_deref(), PARTITIONS);
-                assert_eq!(e, epoch(part));
+                let part = (0..PARTITIONS)
+                    .find(|&q| epoch(q) == e)
+                    .expect("ack epoch names a partition");
                 let record = &self.log[part as usize][seq as usize];
                 assert_eq!(
                     (record.key.clone(), record.payload.clone()),
@@ -526,6 +632,7 @@ impl World {
                         view.initial = false;
                     }
                     SyncStatus::Resync => {
+                        view.subscribed_at = self.deliveries;
                         view.resume = None;
                         view.last = None;
                         view.initial = true;
@@ -576,13 +683,21 @@ impl World {
             }
         }
         assert_eq!(self.gw.stats().starts_paused, 0, "a start is still paused");
+        for (&c, model) in &self.clients {
+            for (subject, view) in &model.views {
+                if view.subscribed && model.connected {
+                    self.assert_nothing_missed(c, subject, view);
+                }
+            }
+        }
         for model in self.clients.values() {
             for (subject, view) in &model.views {
                 if let Some((from, got)) = &view.resume {
-                    let expected = seqs_after(&self.log, subject, *from);
+                    self.assert_no_unseen_move(subject, from);
+                    let expected = seqs_after(&self.log, subject, from);
                     assert_eq!(
                         got, &expected,
-                        "resume of {subject} from {from} did not yield exactly the missed messages"
+                        "resume of {subject} from {from:?} did not yield exactly the missed messages"
                     );
                 }
             }
@@ -590,10 +705,57 @@ impl World {
     }
 }
 
-fn seqs_after(log: &[Vec<BrokerRecord>], subject: &str, from: u64) -> Vec<u64> {
+impl World {
+    /// Every record of a subscribed subject the gateway was given after the client's
+    /// position (and after it subscribed, or its last `resync`) reached the client,
+    /// from whichever partition: nothing is left behind a position.
+    fn assert_nothing_missed(&self, c: u64, subject: &str, view: &SubjectView) {
+        let key = key_of(subject);
+        let model = &self.clients[&c];
+        let position = model.positions.get(subject).and_then(|(e, seq)| {
+            let p = (0..PARTITIONS).find(|&q| epoch(q) == *e)?;
+            self.delivered_at[p as usize].get(*seq as usize).copied()
+        });
+        let after = position.unwrap_or(0).max(view.subscribed_at);
+        for (q, records) in self.log.iter().enumerate() {
+            for r in records.iter().take(self.delivered[q]) {
+                let at = self.delivered_at[q][r.offset as usize];
+                assert!(
+                    r.key != key || at <= after,
+                    "client {c} on {subject} never got the record at {q}/{} (position {:?})",
+                    r.offset,
+                    model.positions.get(subject)
+                );
+            }
+        }
+    }
+
+    /// A resume answered with `sync` is exact only if no record of the subject on
+    /// another partition reached the gateway after the client's position.
+    fn assert_no_unseen_move(&self, subject: &str, &(p, from): &(u32, u64)) {
+        let key = key_of(subject);
+        let Some(&t0) = self.delivered_at[p as usize].get(from as usize) else {
+            return;
+        };
+        for (q, records) in self.log.iter().enumerate() {
+            if q as u32 == p {
+                continue;
+            }
+            for r in records.iter().take(self.delivered[q]) {
+                let at = self.delivered_at[q][r.offset as usize];
+                assert!(
+                    r.key != key || at < t0,
+                    "resume of {subject} from {from} on partition {p} synced, but its record at {q}/{} came later",
+                    r.offset
+                );
+            }
+        }
+    }
+}
+
+fn seqs_after(log: &[Vec<BrokerRecord>], subject: &str, &(p, from): &(u32, u64)) -> Vec<u64> {
     let key = key_of(subject);
-    let p = sluice_core::partitioner::partition_for_key(key.as_deref(), PARTITIONS) as usize;
-    log[p]
+    log[p as usize]
         .iter()
         .filter(|r| r.key == key && r.offset > from)
         .map(|r| r.offset)
@@ -604,10 +766,12 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn delivery_guarantees_hold(ops in proptest::collection::vec(op(), 1..150), small_queue in proptest::bool::weighted(0.2), small_cache in any::<bool>()) {
+    fn delivery_guarantees_hold(ops in proptest::collection::vec(op(), 1..150), small_queue in proptest::bool::weighted(0.2), small_cache in any::<bool>(), small_map in proptest::bool::weighted(0.2)) {
         let queue = if small_queue { 600 } else { 1 << 20 };
         let cache = if small_cache { 2 } else { 64 };
-        let mut world = World::new(queue, cache);
+        // Room for two subjects' placements: the gateway forgets, and must stay exact.
+        let map = if small_map { 210 } else { 1 << 20 };
+        let mut world = World::new(queue, cache, map);
         for op in ops {
             world.apply(op);
         }

@@ -55,7 +55,7 @@ pub fn stats_families(s: &GatewayStats) -> Vec<MetricFamily> {
     .with(&[("outcome", "sync")], s.resumes_sync_total as f64)
     .with(&[("outcome", "resync")], s.resumes_resync_total as f64);
     let mut families = vec![messages_in, bytes_in, publishes, resumes];
-    let counters: [(&str, &str, u64); 14] = [
+    let counters: [(&str, &str, u64); 16] = [
         (
             "sluice_messages_out_total",
             "Messages queued to clients (snapshots, updates, history, recovered).",
@@ -78,7 +78,7 @@ pub fn stats_families(s: &GatewayStats) -> Vec<MetricFamily> {
         ),
         (
             "sluice_records_unroutable_total",
-            "Broker records whose key is no subject or that sit off the subject's partition.",
+            "Broker records whose key is no subject, and null-key records off partition 0.",
             s.records_unroutable_total,
         ),
         (
@@ -117,6 +117,16 @@ pub fn stats_families(s: &GatewayStats) -> Vec<MetricFamily> {
             s.message_cache_evictions_total,
         ),
         (
+            "sluice_subject_partitions_evictions_total",
+            "Subjects forgotten by the key → partition memory for its bound.",
+            s.subject_partitions_evictions_total,
+        ),
+        (
+            "sluice_subject_partition_moves_total",
+            "Records of a subject on another partition than its previous record (its subscribers got resync).",
+            s.subject_partition_moves_total,
+        ),
+        (
             "sluice_publishes_received_total",
             "Client publishes received, finished or not.",
             s.publishes_total,
@@ -132,7 +142,7 @@ pub fn stats_families(s: &GatewayStats) -> Vec<MetricFamily> {
             .into_iter()
             .map(|(n, h, v)| Family::counter(n, h).value(v)),
     );
-    let gauges: [(&str, &str, u64); 13] = [
+    let gauges: [(&str, &str, u64); 15] = [
         (
             "sluice_clients",
             "Clients connected to the core, all transports.",
@@ -189,6 +199,16 @@ pub fn stats_families(s: &GatewayStats) -> Vec<MetricFamily> {
             s.message_cache_messages,
         ),
         (
+            "sluice_subject_partitions",
+            "Subjects whose partition the key → partition memory holds.",
+            s.subject_partitions,
+        ),
+        (
+            "sluice_subject_partitions_bytes",
+            "Bytes held by the key → partition memory.",
+            s.subject_partitions_bytes,
+        ),
+        (
             "sluice_client_queue_bytes",
             "Bytes queued towards all clients together.",
             s.client_queue_bytes,
@@ -209,7 +229,7 @@ pub fn stats_families(s: &GatewayStats) -> Vec<MetricFamily> {
 
 /// The configured bounds, so dashboards can draw each gauge against its limit.
 pub fn limit_families(c: &GatewayConfig) -> Vec<MetricFamily> {
-    let limits: [(&str, &str, usize); 6] = [
+    let limits: [(&str, &str, usize); 7] = [
         (
             "sluice_client_queue_limit_bytes",
             "client_queue_bytes_max: queue bound per client.",
@@ -224,6 +244,11 @@ pub fn limit_families(c: &GatewayConfig) -> Vec<MetricFamily> {
             "sluice_message_cache_limit_bytes",
             "message_cache_bytes_max.",
             c.message_cache_bytes_max,
+        ),
+        (
+            "sluice_subject_partitions_limit_bytes",
+            "subject_partitions_bytes_max.",
+            c.subject_partitions_bytes_max,
         ),
         (
             "sluice_fetches_in_flight_limit",

@@ -7,6 +7,7 @@ use std::fmt;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use sluice_core::partitioner::Partitioner;
 use sluice_core::GatewayConfig;
 
 /// One topic of the simulated log.
@@ -16,6 +17,10 @@ pub struct TopicShape {
     pub partitions: u32,
     /// Keyed subjects `/name/k0 …`; the null-key subject `/name` comes on top.
     pub keys: u32,
+    /// How the topic's back-end producers partition keyed records (Java's murmur2 or
+    /// librdkafka's CRC32); the gateway is configured with the same for publishes to
+    /// keys it has not seen.
+    pub partitioner: Partitioner,
 }
 
 /// A fault that recurs: on average every `every_ms`, each time up to `size_max` big:
@@ -74,6 +79,7 @@ impl FaultPlan {
                 name,
                 partitions: rng.random_range(1..=4),
                 keys: rng.random_range(1..=5),
+                partitioner: Partitioner::ALL[rng.random_range(0..Partitioner::ALL.len())],
             })
             .collect();
         // Pressure runs: a small client queue (subscription starts larger than it are
@@ -102,6 +108,10 @@ impl FaultPlan {
             message_cache_bytes_max: pressure(&mut rng, 0.4, 500..=10_000, 256 << 20),
             fetches_in_flight_max: rng.random_range(1..=4),
             fetch_queue_max: rng.random_range(0..=4),
+            topic_partitioners: topics
+                .iter()
+                .map(|t| (t.name.to_owned(), t.partitioner))
+                .collect(),
             ..GatewayConfig::default()
         };
         let large_payload_percent = if rng.random_bool(0.2) {
@@ -175,7 +185,12 @@ impl fmt::Display for FaultPlan {
         let topics: Vec<String> = self
             .topics
             .iter()
-            .map(|t| format!("{} ({} partitions, {} keys)", t.name, t.partitions, t.keys))
+            .map(|t| {
+                format!(
+                    "{} ({} partitions, {} keys, {})",
+                    t.name, t.partitions, t.keys, t.partitioner
+                )
+            })
             .collect();
         writeln!(
             f,

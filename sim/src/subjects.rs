@@ -1,10 +1,9 @@
-//! The subjects of the simulated world, and which partition each lives on (Kafka's
-//! murmur2 partitioner, as the gateway computes it).
+//! The subjects of the simulated world, and which partition each lives on (its
+//! topic's partitioner: murmur2 or librdkafka's CRC32; the gateway routes either).
 
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use sluice_core::partitioner::partition_for_key;
 
 use crate::plan::TopicShape;
 
@@ -44,7 +43,9 @@ impl Subjects {
                 list.push(SubjectInfo {
                     text: format!("/{}/{key}", shape.name),
                     topic,
-                    partition: partition_for_key(Some(key.as_bytes()), shape.partitions),
+                    partition: shape
+                        .partitioner
+                        .partition(Some(key.as_bytes()), shape.partitions),
                     key: Some(Bytes::from(key)),
                 });
             }
@@ -70,7 +71,8 @@ impl Subjects {
     }
 
     /// The subject a record on `topic`/`partition` with `key` is routed to, if any:
-    /// the key must be one of the world's and sit on the partition it maps to.
+    /// the key must be one of the world's and sit on the partition it maps to (the
+    /// world's writers never move a key; the core's property tests move them).
     pub fn routed(&self, topic: usize, partition: u32, key: Option<&[u8]>) -> Option<usize> {
         self.list
             .iter()

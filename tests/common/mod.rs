@@ -44,6 +44,22 @@ pub async fn subscribe_new_client(url: &str, subject: &str) -> (RawClient, Value
     (client, first)
 }
 
+/// Subscribes `client` to `subjects` and asserts the `ok`.
+pub async fn subscribe_ok(client: &mut RawClient, id: u64, subjects: &[&str]) {
+    let ok = client
+        .request(&serde_json::json!({"op":"subscribe","id":id,"subjects":subjects}).to_string())
+        .await;
+    assert_eq!(ok, serde_json::json!({"op":"ok","id":id}));
+}
+
+/// Nothing more is queued for this client: a ping is answered next.
+pub async fn assert_quiet(client: &mut RawClient) {
+    assert_eq!(
+        client.request(r#"{"op":"ping","id":424242}"#).await,
+        serde_json::json!({"op":"ok","id":424242})
+    );
+}
+
 /// A new client resuming `subject` from `(epoch, seq)`, a position the gateway must
 /// call void: asserts the `resync` and returns the client, its snapshot (if any) next.
 pub async fn resume_expecting_resync(url: &str, subject: &str, epoch: &str, seq: u64) -> RawClient {

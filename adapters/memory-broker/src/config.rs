@@ -39,7 +39,8 @@ impl Default for MemoryBrokerConfig {
 pub struct TopicConfig {
     /// Kafka topic name; the first segment of the subjects it carries.
     pub name: String,
-    /// Number of partitions; keyed records are spread over them with Kafka's
-    /// murmur2 partitioner. Must be at least 1.
+    /// Number of partitions. A produce names its partition (the gateway's: where the
+    /// key's records are, else the topic's partitioner); `produce_keyed` uses
+    /// Kafka's murmur2. Must be at least 1.
     pub partitions: u32,
 }

@@ -217,6 +217,21 @@ impl Runtime {
                     // The forwarder only stops when the runtime is dropped.
                     let _ = self.shared.commands.send(command);
                 }
+                Output::SubjectMoved {
+                    subject,
+                    from_partition,
+                    to_partition,
+                } => {
+                    // Once per subject (the core says when); every move is counted in
+                    // sluice_subject_partition_moves_total.
+                    tracing::warn!(
+                        %subject,
+                        from_partition,
+                        to_partition,
+                        "a subject's records moved partition (producers with different \
+                         partitioners, or a partition-count change); its subscribers got resync"
+                    );
+                }
                 Output::Authenticate {
                     client,
                     request,

@@ -95,7 +95,9 @@ impl MessageCache {
             self.messages -= old.len();
             log.bytes = 0;
             log.epoch = message.epoch.clone();
-            log.covered_from = floor;
+            // The subject moved to this log (or came back to it): earlier messages of
+            // it here, from an earlier stint, were dropped with the old log.
+            log.covered_from = floor.max(message.seq);
         }
         let cost = message.cost_bytes();
         self.arrival.push_back((subject.clone(), message.seq));

@@ -72,6 +72,11 @@ impl SnapshotCache {
         Some(message)
     }
 
+    /// The log the subject's snapshot is on, without marking it as used.
+    pub fn epoch_of(&self, subject: &Subject) -> Option<&Epoch> {
+        self.entries.get(subject).map(|(m, _)| &m.epoch)
+    }
+
     /// Drops every snapshot of a log that no longer exists (its epoch changed).
     pub fn drop_epoch(&mut self, epoch: &Epoch) {
         let gone: Vec<Subject> = self

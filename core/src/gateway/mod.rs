@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::broker::{BrokerEvent, Epoch};
-use crate::cache::{MessageCache, SnapshotCache};
+use crate::cache::{MessageCache, SnapshotCache, SubjectPartitions};
 use crate::config::GatewayConfig;
 use crate::ids::{ClientId, FetchId, ProduceId};
 use crate::input::Input;
@@ -41,6 +41,9 @@ struct PartitionState {
     epoch: Epoch,
     /// The next offset expected from the broker; everything below was processed.
     next_offset: u64,
+    /// Where this gateway began reading the log (the log start, or a bootstrap
+    /// window's): it knows nothing of the records below.
+    read_from: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -79,6 +82,8 @@ pub struct Gateway {
     subscribers: HashMap<Subject, BTreeSet<ClientId>>,
     snapshots: SnapshotCache,
     messages: MessageCache,
+    /// The partition each subject's records are on (the key → partition memory).
+    placements: SubjectPartitions,
     produces: HashMap<ProduceId, PendingProduce>,
     /// Publish deadlines, earliest first.
     produce_deadlines: BTreeSet<(u64, ProduceId)>,
@@ -113,6 +118,7 @@ impl Gateway {
                 config.message_cache_messages_per_subject_max,
                 config.message_cache_bytes_per_subject_max,
             ),
+            placements: SubjectPartitions::new(config.subject_partitions_bytes_max),
             produces: HashMap::new(),
             produce_deadlines: BTreeSet::new(),
             fetches: HashMap::new(),
@@ -313,6 +319,9 @@ impl Gateway {
         stats.message_cache_bytes = self.messages.bytes() as u64;
         stats.message_cache_messages = self.messages.messages() as u64;
         stats.message_cache_evictions_total = self.messages.evictions_total();
+        stats.subject_partitions = self.placements.len() as u64;
+        stats.subject_partitions_bytes = self.placements.bytes() as u64;
+        stats.subject_partitions_evictions_total = self.placements.evictions_total();
         stats.revoked_token_ids = self.revoked_token_ids.len() as u64;
         stats
     }
@@ -489,15 +498,41 @@ impl Gateway {
         }
     }
 
-    /// The partition of `subject` and its state, if the topic's layout is known.
-    fn partition_of(&self, subject: &Subject) -> Option<(u32, &PartitionState)> {
+    /// The partition `subject` lives on and its state, if the topic's layout is known:
+    /// where its records were last seen (the key → partition memory, else its
+    /// snapshot's log), or, for a subject the gateway has no record of, where the
+    /// topic's partitioner puts its key (null key: partition 0).
+    fn current_partition(&self, subject: &Subject) -> Option<(u32, &PartitionState)> {
         let topic = self.topics.get(subject.topic())?;
         let count = u32::try_from(topic.partitions.len()).ok()?;
         if count == 0 {
             return None;
         }
-        let p = crate::partitioner::partition_for_key(subject.key().map(str::as_bytes), count);
+        let remembered = self
+            .placements
+            .get(subject)
+            .map(|placement| placement.partition)
+            .or_else(|| {
+                // Forgotten for the bound, but its snapshot still says where it is.
+                let epoch = self.snapshots.epoch_of(subject)?;
+                let i = topic.partitions.iter().position(|p| &p.epoch == epoch)?;
+                u32::try_from(i).ok()
+            });
+        let p = match remembered {
+            Some(p) if p < count => p,
+            _ => self
+                .config
+                .partitioner_of(subject.topic())
+                .partition(subject.key().map(str::as_bytes), count),
+        };
         Some((p, topic.partitions.get(p as usize)?))
+    }
+
+    /// The partition of `topic` whose log is `epoch`, if it is still a current one.
+    fn partition_by_epoch(&self, topic: &str, epoch: &Epoch) -> Option<(u32, &PartitionState)> {
+        let topic = self.topics.get(topic)?;
+        let i = topic.partitions.iter().position(|p| &p.epoch == epoch)?;
+        Some((u32::try_from(i).ok()?, &topic.partitions[i]))
     }
 }
 

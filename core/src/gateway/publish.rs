@@ -53,7 +53,7 @@ impl Gateway {
                 );
             }
         }
-        let Some((partition, state)) = self.partition_of(&subject) else {
+        let Some((partition, state)) = self.current_partition(&subject) else {
             let message = format!("topic {} has no partitions yet", subject.topic());
             return self.fail_publish(
                 client,

@@ -96,7 +96,7 @@ impl Gateway {
             if !seen.insert(subject.clone()) {
                 continue;
             }
-            if self.partition_of(&subject).is_none() {
+            if self.current_partition(&subject).is_none() {
                 let message = format!("topic {} has no partitions yet", subject.topic());
                 errors.push((item.subject, ErrorCode::Unavailable, message));
                 continue;
@@ -182,10 +182,21 @@ impl Gateway {
     /// the client's queue: the rest follows as the client reads). False if the client
     /// is gone.
     fn start_subscription(&mut self, client: ClientId, subject: Subject, start: Start) -> bool {
-        let Some((_, partition)) = self.partition_of(&subject) else {
+        let Some((_, partition)) = self.current_partition(&subject) else {
             return true;
         };
-        let (epoch, head) = (partition.epoch.clone(), partition.next_offset);
+        let (mut epoch, head) = (partition.epoch.clone(), partition.next_offset);
+        // A resume continues on the log its epoch names, if that position is still
+        // exact for the subject (it may be on another partition than the key's default).
+        let resumable = match &start {
+            Start::Resume(point) => self.resumable(&subject, point),
+            _ => false,
+        };
+        if resumable {
+            if let Start::Resume(point) = &start {
+                epoch = point.epoch.clone();
+            }
+        }
         // Every subscription to a subject shares the routing table's copy of its
         // text, so routing a record finds each subscriber's entry by pointer.
         let subject = match self.subscribers.get_key_value(&subject) {
@@ -227,12 +238,36 @@ impl Gateway {
                 self.history_from(client, &subject, n, head)
             }
             Start::Resume(point) => {
-                if point.epoch != epoch {
-                    self.resync(client, &subject)
-                } else {
+                if resumable {
                     self.set_after(client, &subject, Some(point.seq));
                     self.resume_from(client, &subject)
+                } else {
+                    self.resync(client, &subject)
                 }
+            }
+        }
+    }
+
+    /// Whether a resume from `point` can be exact: its epoch names a current partition
+    /// of the topic, and every record of the subject after `point.seq` this gateway
+    /// knows of is on that partition. That is so when the subject's records are there
+    /// since at or before `point.seq`, or, for a subject the gateway has no record of,
+    /// when it never forgot a subject of the topic and the position is not older
+    /// than where it began reading (it saw every record since, none of them the
+    /// subject's). A subject forgotten for the bound, or last seen before the
+    /// gateway's bootstrap window, might have moved unseen: its resume is a `resync`.
+    fn resumable(&self, subject: &Subject, point: &ResumePoint) -> bool {
+        let Some((p, state)) = self.partition_by_epoch(subject.topic(), &point.epoch) else {
+            return false;
+        };
+        if subject.key().is_none() && p != 0 {
+            return false;
+        }
+        match self.placements.get(subject) {
+            Some(placement) => placement.partition == p && point.seq >= placement.since,
+            None => {
+                !self.placements.forgot(subject.topic())
+                    && point.seq.saturating_add(1) >= state.read_from
             }
         }
     }
@@ -260,10 +295,14 @@ impl Gateway {
         let Some(snapshot) = self.snapshots.get(subject) else {
             return true;
         };
-        let seq = snapshot.seq;
+        let (seq, epoch) = (snapshot.seq, snapshot.epoch.clone());
         match self.send_start(client, message_of(snapshot, MessageKind::Snapshot)) {
             StartSend::Sent => {
-                self.set_after(client, subject, Some(seq));
+                // The position is the snapshot's, on its log (the subject's current one).
+                if let Some(sub) = self.subscription_mut(client, subject) {
+                    sub.epoch = epoch;
+                    sub.after = Some(seq);
+                }
                 true
             }
             StartSend::NoRoom(cost) => {
@@ -352,9 +391,9 @@ impl Gateway {
 
     /// The client's position cannot be honoured: say so, then send the snapshot. A
     /// paused start keeps its turn and becomes this resync.
-    fn resync(&mut self, client: ClientId, subject: &Subject) -> bool {
+    pub(super) fn resync(&mut self, client: ClientId, subject: &Subject) -> bool {
         let partition = self
-            .partition_of(subject)
+            .current_partition(subject)
             .map(|(_, p)| (p.epoch.clone(), p.next_offset));
         let Some(sub) = self.subscription_mut(client, subject) else {
             return true;
@@ -485,11 +524,14 @@ impl Gateway {
         next >= self.messages.covered_from(subject, epoch) || next >= head
     }
 
-    /// The gateway's next offset on `subject`'s partition, if that is still log `epoch`.
+    /// The gateway's next offset on log `epoch`, if that is still a log of the topic
+    /// and the subject's records are not known to be on another partition.
     fn head_of(&self, subject: &Subject, epoch: &Epoch) -> Option<u64> {
-        self.partition_of(subject)
-            .filter(|(_, p)| &p.epoch == epoch)
-            .map(|(_, p)| p.next_offset)
+        let (p, state) = self.partition_by_epoch(subject.topic(), epoch)?;
+        match self.placements.get(subject) {
+            Some(placement) if placement.partition != p => None,
+            _ => Some(state.next_offset),
+        }
     }
 
     fn start_fetch(
@@ -505,7 +547,10 @@ impl Gateway {
         if let Some(sub) = self.subscription_mut(client, &subject) {
             sub.recovering = Some(Recovering::Fetching(fetch));
         }
-        let partition = self.partition_of(&subject).map_or(0, |(p, _)| p);
+        // The log the subscriber's position is on (`catch_up` checked it is current).
+        let partition = self
+            .partition_by_epoch(subject.topic(), &epoch)
+            .map_or(0, |(p, _)| p);
         self.outputs
             .push_back(Output::Broker(BrokerCommand::Fetch(FetchRequest {
                 fetch,

@@ -33,6 +33,10 @@ impl Subscriptions {
         self.find(subject).is_ok()
     }
 
+    pub fn get(&self, subject: &Subject) -> Option<&Subscription> {
+        self.find(subject).ok().map(|i| &self.entries[i].1)
+    }
+
     pub fn get_mut(&mut self, subject: &Subject) -> Option<&mut Subscription> {
         self.find(subject).ok().map(|i| &mut self.entries[i].1)
     }

@@ -4,7 +4,6 @@
 use bytes::Bytes;
 use rand::Rng;
 use sluice_core::broker::header;
-use sluice_core::partitioner::partition_for_key;
 use sluice_core::{BrokerCommand, BrokerError, BrokerEvent, FetchRequest, Header, ProduceRequest};
 
 use super::World;
@@ -47,13 +46,16 @@ impl World {
                         None,
                     ));
                 };
-                let kafka_partition =
-                    partition_for_key(key.as_deref(), self.broker.log.partition_count(t));
-                if partition != kafka_partition {
+                // The world's back-ends write each key to one partition (their
+                // topic's partitioner); a publish must land there too.
+                let expected = self.plan.topics[t]
+                    .partitioner
+                    .partition(key.as_deref(), self.broker.log.partition_count(t));
+                if partition != expected {
                     return Err(self.violation(
                         (
                             Invariant::AckedPublish,
-                            format!("produce of key {key:?} to partition {partition}, but Kafka's partitioner says {kafka_partition}"),
+                            format!("produce of key {key:?} to partition {partition}, but the key's records are on {expected}"),
                         ),
                         None,
                     ));
@@ -206,9 +208,10 @@ impl World {
                 Some(self.payload(format!("f{n}")))
             }
             30..35 => {
-                // Unroutable: off the key's partition, or a key that is no subject.
+                // Unroutable: a null-key record off partition 0, or a key that is no
+                // subject. (A keyed record on another partition is routed: a move.)
                 let partitions = self.broker.log.partition_count(subject.topic);
-                if partitions > 1 {
+                if key.is_none() && partitions > 1 {
                     partition = (partition + 1) % partitions;
                 } else {
                     key = Some(Bytes::from_static(b"bad//key"));

@@ -292,6 +292,7 @@ impl World {
                 Output::Close { client, reason, .. } => self.on_close(client, reason)?,
                 // The simulated gateway runs in auth mode `none`: no tokens to verify.
                 Output::Authenticate { .. } => {}
+                Output::SubjectMoved { .. } => {}
                 Output::Broker(command) => {
                     let at =
                         self.now_ms + self.rng.random_range(1..=self.plan.broker_latency_ms_max);
