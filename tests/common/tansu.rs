@@ -161,7 +161,10 @@ pub fn use_kafka(config: &mut sluice::config::Config, tansu: &Tansu, topics: &[&
 impl Drop for Tansu {
     fn drop(&mut self) {
         self.stop();
-        if std::env::var_os("SLUICE_KEEP_TANSU").is_none() {
+        if std::thread::panicking() {
+            // The broker's log is the first thing to read when a Kafka test fails.
+            eprintln!("tansu's directory and log kept: {}", self.dir.display());
+        } else if std::env::var_os("SLUICE_KEEP_TANSU").is_none() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
