@@ -36,31 +36,18 @@ fn murmur2_producer(tansu: &Tansu) -> FutureProducer {
         .unwrap()
 }
 
-/// Writes a record; returns (partition, offset). tansu 0.6.0 has once, on a loaded
-/// machine, answered a produce with UNKNOWN_SERVER_ERROR; the write is tried up to
-/// three times. A retry cannot hide a gateway bug: a record written twice would be
-/// a second record at another offset, which the tests' exact accounting refuses.
+/// Writes a record; returns (partition, offset).
 async fn produce(p: &FutureProducer, topic: &str, key: &str, payload: &str) -> (u32, u64) {
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        let sent = p
-            .send(
-                FutureRecord::<str, str>::to(topic)
-                    .key(key)
-                    .payload(payload),
-                Duration::from_secs(10),
-            )
-            .await;
-        match sent {
-            Ok(delivery) => return (delivery.partition as u32, delivery.offset as u64),
-            Err((err, _)) if tries < 3 => {
-                eprintln!("produce to {topic} key {key} failed ({err}); trying again");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            Err((err, _)) => panic!("tansu refused the record {tries} times: {err}"),
-        }
-    }
+    let delivery = p
+        .send(
+            FutureRecord::<str, str>::to(topic)
+                .key(key)
+                .payload(payload),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("tansu accepts the record");
+    (delivery.partition as u32, delivery.offset as u64)
 }
 
 async fn start(tansu: &Tansu, topic: &str, partitioner: Option<Partitioner>) -> Server {
