@@ -20,14 +20,19 @@ pub enum InjectedBug {
     /// A client's outbound queue grows past `client_queue_bytes_max` instead of the
     /// client being closed as a slow consumer.
     ForgetQueueBound,
+    /// A record that moves its subject to another partition is sent to the
+    /// subject's subscribers as a live `update` on the new epoch, without `resync`:
+    /// their sequence jumps logs silently.
+    MoveWithoutResync,
 }
 
 impl InjectedBug {
-    pub const ALL: [InjectedBug; 4] = [
+    pub const ALL: [InjectedBug; 5] = [
         InjectedBug::UpdateBeforeSnapshot,
         InjectedBug::DropRecordOnResume,
         InjectedBug::DeliverAfterUnsubscribe,
         InjectedBug::ForgetQueueBound,
+        InjectedBug::MoveWithoutResync,
     ];
 
     /// The kebab-case name used on command lines (`--inject-bug drop-record-on-resume`).
@@ -37,6 +42,7 @@ impl InjectedBug {
             InjectedBug::DropRecordOnResume => "drop-record-on-resume",
             InjectedBug::DeliverAfterUnsubscribe => "deliver-after-unsubscribe",
             InjectedBug::ForgetQueueBound => "forget-queue-bound",
+            InjectedBug::MoveWithoutResync => "move-without-resync",
         }
     }
 }
@@ -49,7 +55,7 @@ impl fmt::Display for InjectedBug {
 
 /// A name that is not one of [`InjectedBug::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown injected bug {0:?}; known: update-before-snapshot, drop-record-on-resume, deliver-after-unsubscribe, forget-queue-bound")]
+#[error("unknown injected bug {0:?}; known: update-before-snapshot, drop-record-on-resume, deliver-after-unsubscribe, forget-queue-bound, move-without-resync")]
 pub struct UnknownInjectedBug(pub String);
 
 impl FromStr for InjectedBug {

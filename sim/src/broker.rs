@@ -5,7 +5,7 @@
 
 use sluice_core::{BrokerCommand, BrokerError, BrokerEvent, BrokerRecord, FetchRequest, Fetched};
 
-use crate::log::{SimLog, Skipped};
+use crate::log::SimLog;
 
 /// The broker's state towards the one gateway it serves.
 #[derive(Debug)]
@@ -16,9 +16,6 @@ pub(crate) struct SimBroker {
     /// Per topic and partition: everything below was streamed to the current
     /// gateway (a rewind moves `stream_next` back, never this).
     streamed_until: Vec<Vec<u64>>,
-    /// Per topic and partition: offsets the current gateway never read (below its
-    /// start, or deleted by retention before it got there).
-    skipped: Vec<Vec<Skipped>>,
     /// Nothing is answered or streamed before this time.
     pub stalled_until_ms: u64,
     /// Per topic and partition: produce and fetch fail, nothing streams, until then.
@@ -35,9 +32,6 @@ impl SimBroker {
         SimBroker {
             stream_next: per_partition(&log, 0),
             streamed_until: per_partition(&log, 0),
-            skipped: (0..log.topic_count())
-                .map(|t| vec![Vec::new(); log.partition_count(t) as usize])
-                .collect(),
             stalled_until_ms: 0,
             unavailable_until_ms: per_partition(&log, 0),
             log,
@@ -77,10 +71,6 @@ impl SimBroker {
         *next = next.saturating_sub(records).max(start).min(*next);
     }
 
-    pub fn skipped(&self, topic: usize, partition: u32) -> &Skipped {
-        &self.skipped[topic][partition as usize]
-    }
-
     /// A new gateway starts: it learns every topic with its log start, and the
     /// stream restarts there so it rebuilds its snapshots from the log.
     pub fn restart_stream(&mut self) -> Vec<BrokerEvent> {
@@ -89,7 +79,6 @@ impl SimBroker {
                 let start = self.log.start_offset(t, p);
                 self.stream_next[t][p as usize] = start;
                 self.streamed_until[t][p as usize] = start;
-                self.skipped[t][p as usize] = vec![(0, start)];
             }
         }
         (0..self.log.topic_count())
@@ -118,7 +107,6 @@ impl SimBroker {
                 let start = self.log.start_offset(t, p);
                 let until = &mut self.streamed_until[t][p as usize];
                 if *until < start {
-                    self.skipped[t][p as usize].push((*until, start));
                     *until = start;
                     overtaken = true;
                 }

@@ -1,6 +1,7 @@
 //! The checker's model of one connection: per subject, where its subscription is in
-//! its life (`docs/protocol.md` §6–7) and which record of the log must come next.
-//! Every message and status a client reads is checked here, against the log itself
+//! its life (`docs/protocol.md` §6–7), which log (partition) the client is on, and
+//! which record of that log must come next. Every message and status a client reads
+//! is checked here, against the log itself and the order the gateway read it in
 //! (invariants 1–4).
 
 use std::collections::BTreeMap;
@@ -10,6 +11,7 @@ use sluice_core::Gateway;
 
 use crate::broker::SimBroker;
 use crate::ledger::Heads;
+use crate::reads::{Read, Reads};
 use crate::subjects::Subjects;
 use crate::violation::{Broken, Invariant};
 
@@ -18,8 +20,11 @@ use crate::violation::{Broken, Invariant};
 pub(crate) enum Start {
     Snapshot,
     History,
-    /// Resume after this seq (same epoch: the world's epochs never change).
-    Resume(u64),
+    /// Resume after `seq` of the log of `partition` (the resume point's epoch).
+    Resume {
+        partition: u32,
+        seq: u64,
+    },
 }
 
 /// Where a subscription is in its life.
@@ -37,62 +42,88 @@ pub(crate) enum Phase {
     Live,
 }
 
-/// One subscription period of one subject on one connection.
+/// The log a client is on for a subject, and where in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct On {
+    pub partition: u32,
+    /// The next message (other than the first history message) must be the
+    /// subject's first record on `partition` at or after this offset.
+    pub from: u64,
+    /// The first offset of `partition` this stretch must deliver, if routed.
+    pub origin: u64,
+    /// The subject's stint (`Read::stint`) when the last message was queued.
+    stint: Option<usize>,
+}
+
+/// One subscription period of one subject on one connection, from its start or
+/// its last `resync`.
 #[derive(Debug, Clone)]
 pub(crate) struct View {
     pub phase: Phase,
-    /// The next message (other than a snapshot or the first history message) must
-    /// be the subject's first record at or after this offset.
-    pub from: u64,
-    /// The gateway's head on the subject's partition when the phase began.
-    head: u64,
+    /// What the gateway had read when the phase began.
+    start: Heads,
+    /// The client's log: `None` until the first message after a plain or history
+    /// start or a `resync` (a resume starts on the log its epoch names).
+    pub on: Option<On>,
     /// Messages received in this phase.
     in_phase: u32,
-    /// The last seq of the period; seqs must increase.
+    /// The last seq received on `on`'s log; seqs must increase.
     pub last: Option<u64>,
-    /// The first offset this period must deliver, if routed.
-    pub origin: u64,
 }
 
-/// What the checker compares against: the log, and the gateway's own counters.
+/// What the checker compares against: the log, the order the gateway read it in,
+/// and the gateway's own counters.
 pub(crate) struct Oracle<'a> {
     pub subjects: &'a Subjects,
     pub broker: &'a SimBroker,
+    pub reads: &'a Reads,
     pub gateway: &'a Gateway,
 }
 
 impl Oracle<'_> {
-    pub fn head(&self, heads: &Heads, subject: usize) -> u64 {
-        let s = self.subjects.get(subject);
-        heads[s.topic][s.partition as usize]
+    fn head(&self, heads: &Heads, subject: usize, partition: u32) -> u64 {
+        heads.positions[self.subjects.get(subject).topic][partition as usize]
     }
 
-    /// The snapshot the gateway holds for `subject` if it read the log up to `head`.
-    pub fn snapshot(&self, subject: usize, head: u64) -> Option<u64> {
-        let s = self.subjects.get(subject);
-        let skipped = self.broker.skipped(s.topic, s.partition);
-        self.broker
-            .log
-            .snapshot_below(subject, s.topic, s.partition, head, skipped)
+    /// The subject's latest value after the gateway's first `reads` records.
+    pub fn latest_value(&self, subject: usize, reads: u64) -> Option<(u32, u64)> {
+        let topic = self.subjects.get(subject).topic;
+        self.reads
+            .latest_value(&self.broker.log, subject, topic, reads)
     }
 
     /// A missing snapshot is a bug only if the bounded cache never evicted one.
-    pub fn check_no_snapshot(&self, subject: usize, head: u64) -> Result<(), Broken> {
-        match self.snapshot(subject, head) {
-            Some(seq) if self.gateway.stats().snapshot_cache_evictions_total == 0 => Err((
+    pub fn check_no_snapshot(&self, subject: usize, reads: u64) -> Result<(), Broken> {
+        match self.latest_value(subject, reads) {
+            Some((p, seq)) if self.gateway.stats().snapshot_cache_evictions_total == 0 => Err((
                 Invariant::NoSilentGap,
                 format!(
-                    "{}: no snapshot, but the gateway read the retained record at seq {seq} (below its head {head}; it never read {:?}) and never evicted a snapshot",
+                    "{}: no snapshot, but the gateway had read the retained record at seq {seq} of partition {p}, its latest value (after {reads} records read), and never evicted a snapshot",
                     self.subjects.get(subject).text,
-                    self.broker.skipped(self.subjects.get(subject).topic, self.subjects.get(subject).partition),
                 ),
             )),
             _ => Ok(()),
         }
     }
 
-    fn gap(&self, subject: usize, from: u64, seq: u64, expected: Option<u64>) -> Broken {
-        let skipped = self.broker.log.routed_between(subject, from, seq.max(from));
+    /// Where the subject's records were when the frame was queued (its last record
+    /// the gateway had read), if anywhere.
+    fn current(&self, subject: usize, heads: &Heads) -> Option<Read> {
+        self.reads.current(subject, heads.reads)
+    }
+
+    fn gap(
+        &self,
+        subject: usize,
+        partition: u32,
+        from: u64,
+        seq: u64,
+        expected: Option<u64>,
+    ) -> Broken {
+        let skipped = self
+            .broker
+            .log
+            .routed_between(subject, partition, from, seq.max(from));
         let what = match expected {
             Some(e) if e < seq => format!("records {skipped:?} were skipped"),
             Some(e) => format!("seq {seq} comes before the expected {e}"),
@@ -101,11 +132,18 @@ impl Oracle<'_> {
         (
             Invariant::NoSilentGap,
             format!(
-                "{}: got seq {seq}, expected the first record at or after {from} ({}): {what}, without resync",
+                "{}: got seq {seq} of partition {partition}, expected the first record there at or after {from} ({}): {what}, without resync",
                 self.subjects.get(subject).text,
                 expected.map_or("none".to_owned(), |e| e.to_string()),
             ),
         )
+    }
+}
+
+impl View {
+    /// How many records the gateway had read when the phase began.
+    pub fn start_reads(&self) -> u64 {
+        self.start.reads
     }
 }
 
@@ -117,21 +155,28 @@ pub(crate) struct Views {
 
 impl Views {
     /// A subscribe was confirmed (`ok`): a new period begins.
-    pub fn start(&mut self, subject: usize, start: Start, head: u64) {
-        let (phase, from) = match start {
-            Start::Snapshot => (Phase::SnapshotStart, head),
-            Start::History => (Phase::HistoryStart, head),
-            Start::Resume(seq) => (Phase::Resuming, seq + 1),
+    pub fn start(&mut self, subject: usize, start: Start, heads: Heads) {
+        let (phase, on) = match start {
+            Start::Snapshot => (Phase::SnapshotStart, None),
+            Start::History => (Phase::HistoryStart, None),
+            Start::Resume { partition, seq } => (
+                Phase::Resuming,
+                Some(On {
+                    partition,
+                    from: seq + 1,
+                    origin: seq + 1,
+                    stint: None,
+                }),
+            ),
         };
         self.views.insert(
             subject,
             View {
                 phase,
-                from,
-                head,
+                start: heads,
+                on,
                 in_phase: 0,
                 last: None,
-                origin: from,
             },
         );
     }
@@ -149,7 +194,7 @@ impl Views {
         self.views.get(&subject)
     }
 
-    /// A message was read; `heads` are the gateway's heads when it was queued.
+    /// A message was read; `heads` are what the gateway had read when it was queued.
     pub fn message(
         &mut self,
         oracle: &Oracle,
@@ -165,7 +210,28 @@ impl Views {
                 format!("{text}: {kind} seq {seq} without a subscription (after the unsubscribe ok, or never subscribed)"),
             ));
         };
-        check_content(oracle, subject, m)?;
+        let p = check_content(oracle, subject, m)?;
+        let current = oracle.current(subject, heads);
+        check_on_current_log(oracle, subject, m, p, current)?;
+        if let Some(on) = view.on {
+            if on.partition != p {
+                return Err((
+                    Invariant::NoSilentGap,
+                    format!("{text}: {kind} seq {seq} of partition {p}, but the client is on partition {}'s log (last seq {:?}): the epoch changed without resync", on.partition, view.last),
+                ));
+            }
+            if let (Some(stint), Some(now)) = (on.stint, current) {
+                if stint != now.stint {
+                    return Err((
+                        Invariant::NoSilentGap,
+                        format!("{text}: {kind} seq {seq} of partition {p}, but the subject's records left that partition and came back (at {}) since the client's last message {:?}, without resync", oracle.reads.stint_since(subject, now), view.last),
+                    ));
+                }
+            }
+            if view.phase == Phase::Resuming {
+                check_exact_resume(oracle, subject, on, current)?;
+            }
+        }
         if let Some(last) = view.last {
             if seq <= last {
                 return Err((
@@ -174,21 +240,21 @@ impl Views {
                 ));
             }
         }
+        let start_head = oracle.head(&view.start, subject, p);
         match (view.phase, m.kind) {
             (Phase::SnapshotStart | Phase::Resynced, MessageKind::Snapshot)
                 if view.in_phase == 0 =>
             {
                 // The snapshot as the gateway held it when it queued it: at the start,
                 // or later if the start was paced (then the messages after it follow
-                // as updates, `from` below).
-                let head = oracle.head(heads, subject);
-                let expected = oracle.snapshot(subject, head);
-                if head < view.head || expected != Some(seq) {
+                // as updates).
+                let expected = oracle.latest_value(subject, heads.reads);
+                if heads.reads < view.start.reads || expected != Some((p, seq)) {
                     return Err((
                         Invariant::NoSilentGap,
                         format!(
-                            "{text}: snapshot seq {seq}, but the latest retained value below the gateway's head {head} (when it was queued; {} at the start) is {expected:?}",
-                            view.head
+                            "{text}: snapshot seq {seq} of partition {p}, but the latest value after the {} records the gateway had read when it was queued ({} at the start) is {expected:?} (partition, seq)",
+                            heads.reads, view.start.reads
                         ),
                     ));
                 }
@@ -198,35 +264,38 @@ impl Views {
                 MessageKind::Update,
             ) => {
                 if view.phase != Phase::Live {
-                    if seq < view.head {
+                    if seq < start_head {
                         return Err((
                             Invariant::StartBeforeLive,
                             format!(
-                                "{text}: update seq {seq} is older than the subscription's start (the gateway's head was {}): a live update came before the start was done",
-                                view.head
+                                "{text}: update seq {seq} is older than the subscription's start (the gateway's head on partition {p} was {start_head}): a live update came before the start was done",
                             ),
                         ));
                     }
                     if view.phase != Phase::HistoryStart && view.in_phase == 0 {
-                        oracle.check_no_snapshot(subject, view.head)?;
+                        oracle.check_no_snapshot(subject, view.start.reads)?;
                     }
                 }
-                expect_next(oracle, subject, view.from, seq)?;
+                match view.on {
+                    Some(on) => expect_next(oracle, subject, p, on.from, seq)?,
+                    None => expect_first_read(oracle, subject, view.start.reads, p, seq)?,
+                }
                 view.phase = Phase::Live;
             }
             (Phase::HistoryStart, MessageKind::History) => {
-                if seq >= view.head {
+                if seq >= start_head {
                     return Err((
                         Invariant::StartBeforeLive,
-                        format!("{text}: history seq {seq} is not older than the subscription's start (head {})", view.head),
+                        format!("{text}: history seq {seq} is not older than the subscription's start (head {start_head} on partition {p})"),
                     ));
                 }
-                if view.in_phase > 0 {
-                    expect_next(oracle, subject, view.from, seq)?;
+                if let Some(on) = view.on {
+                    expect_next(oracle, subject, p, on.from, seq)?;
                 }
             }
             (Phase::Resuming, MessageKind::Recovered) => {
-                expect_next(oracle, subject, view.from, seq)?
+                let on = view.on.expect("a resume starts on the log its epoch names");
+                expect_next(oracle, subject, p, on.from, seq)?
             }
             (phase, _) => {
                 return Err((
@@ -237,10 +306,19 @@ impl Views {
         }
         view.in_phase += 1;
         view.last = Some(seq);
-        view.from = view.from.max(seq + 1);
-        if m.kind == MessageKind::History {
-            view.from = seq + 1;
-        }
+        let stint = current.map(|r| r.stint);
+        let on = view.on.get_or_insert(On {
+            partition: p,
+            from: start_head,
+            origin: start_head,
+            stint,
+        });
+        on.from = if m.kind == MessageKind::History {
+            seq + 1
+        } else {
+            on.from.max(seq + 1)
+        };
+        on.stint = stint;
         Ok(())
     }
 
@@ -258,36 +336,53 @@ impl Views {
                 format!("{text}: status {} without a subscription", status.as_str()),
             ));
         };
-        let head = oracle.head(heads, subject);
         match status {
             SyncStatus::Sync => {
-                if view.phase != Phase::Resuming {
+                let (Phase::Resuming, Some(on)) = (view.phase, view.on) else {
                     return Err((
                         Invariant::StartBeforeLive,
                         format!("{text}: sync while the subscription is in {:?}", view.phase),
                     ));
+                };
+                let current = oracle.current(subject, heads);
+                if let Some(now) = current.filter(|r| r.partition != on.partition) {
+                    return Err((
+                        Invariant::NoSilentGap,
+                        format!(
+                            "{text}: sync on partition {}, but the subject's records are on partition {} (the gateway had read its record at {} there): the resume must resync",
+                            on.partition, now.partition, now.offset
+                        ),
+                    ));
                 }
-                if let Some(missed) = oracle.broker.log.next_routed(subject, view.from) {
+                check_exact_resume(oracle, subject, on, current)?;
+                let head = oracle.head(heads, subject, on.partition);
+                if let Some(missed) = oracle
+                    .broker
+                    .log
+                    .next_routed(subject, on.partition, on.from)
+                {
                     if missed < head {
                         return Err((
                             Invariant::NoSilentGap,
                             format!(
-                                "{text}: sync, but record {missed} (after the last recovered {:?}, below the gateway's head {head}) was never sent",
-                                view.last
+                                "{text}: sync, but record {missed} of partition {} (after the last recovered {:?}, below the gateway's head {head}) was never sent",
+                                on.partition, view.last
                             ),
                         ));
                     }
+                }
+                if let Some(on) = view.on.as_mut() {
+                    on.stint = current.map(|r| r.stint);
                 }
                 view.phase = Phase::Live;
             }
             SyncStatus::Resync => {
                 *view = View {
                     phase: Phase::Resynced,
-                    from: head,
-                    head,
+                    start: heads.clone(),
+                    on: None,
                     in_phase: 0,
                     last: None,
-                    origin: head,
                 };
             }
         }
@@ -295,36 +390,125 @@ impl Views {
     }
 }
 
-/// The message is the log's record at its seq: the subject's key, partition, epoch
-/// and payload.
-fn check_content(oracle: &Oracle, subject: usize, m: &Message) -> Result<(), Broken> {
+/// The message is the log's record at its seq on the partition its epoch names:
+/// one routed to the subject, with that payload. Returns the partition.
+fn check_content(oracle: &Oracle, subject: usize, m: &Message) -> Result<u32, Broken> {
     let s = oracle.subjects.get(subject);
     let log = &oracle.broker.log;
-    let epoch = log.epoch(s.topic, s.partition);
-    let wrong = if &m.epoch != epoch {
-        Some(format!("epoch {} is not the log's {epoch}", m.epoch))
-    } else if !log.is_routed(subject, m.seq) {
-        Some("the log has no record of this subject at that seq".to_owned())
-    } else if log.record(s.topic, s.partition, m.seq).map(|r| &r.payload) != Some(&m.data) {
-        Some("the payload differs from the log's".to_owned())
-    } else {
-        None
-    };
-    match wrong {
-        Some(why) => Err((
-            Invariant::NoSilentGap,
-            format!("{}: {} seq {}: {why}", s.text, m.kind.as_str(), m.seq),
+    let partition = log.partition_of(s.topic, &m.epoch);
+    let wrong = match partition {
+        None => Some(format!("epoch {} names no partition of the topic", m.epoch)),
+        Some(p) if !log.is_routed(subject, p, m.seq) => Some(format!(
+            "partition {p}'s log has no record of this subject at that seq"
         )),
-        None => Ok(()),
+        Some(p) if log.record(s.topic, p, m.seq).map(|r| &r.payload) != Some(&m.data) => {
+            Some("the payload differs from the log's".to_owned())
+        }
+        Some(_) => None,
+    };
+    match (wrong, partition) {
+        (None, Some(p)) => Ok(p),
+        (why, _) => Err((
+            Invariant::NoSilentGap,
+            format!(
+                "{}: {} seq {}: {}",
+                s.text,
+                m.kind.as_str(),
+                m.seq,
+                why.unwrap_or_default()
+            ),
+        )),
     }
 }
 
-/// `seq` must be the subject's first record at or after `from`.
-fn expect_next(oracle: &Oracle, subject: usize, from: u64, seq: u64) -> Result<(), Broken> {
-    let expected = oracle.broker.log.next_routed(subject, from);
+/// A message comes from the log the subject's records were on when it was queued:
+/// once the gateway read a record of it on another partition, the subject moved,
+/// and its subscribers get `resync` before anything of the new log (§2).
+fn check_on_current_log(
+    oracle: &Oracle,
+    subject: usize,
+    m: &Message,
+    partition: u32,
+    current: Option<Read>,
+) -> Result<(), Broken> {
+    match current {
+        Some(now) if now.partition != partition => Err((
+            Invariant::NoSilentGap,
+            format!(
+                "{}: {} seq {} of partition {partition}, but the subject's records were on partition {} when it was queued (the gateway had read its record at {} there)",
+                oracle.subjects.get(subject).text,
+                m.kind.as_str(),
+                m.seq,
+                now.partition,
+                now.offset
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A resume after seq `s` is exact only if the subject's records are on the resumed
+/// log since at or before `s` (§7): if it moved there later, the records between
+/// were elsewhere, and the resume must resync.
+fn check_exact_resume(
+    oracle: &Oracle,
+    subject: usize,
+    on: On,
+    current: Option<Read>,
+) -> Result<(), Broken> {
+    let Some(now) = current.filter(|r| r.partition == on.partition) else {
+        return Ok(());
+    };
+    let since = oracle.reads.stint_since(subject, now);
+    let resumed_after = on.origin - 1;
+    if since > resumed_after {
+        return Err((
+            Invariant::NoSilentGap,
+            format!(
+                "{}: resumed on partition {} after seq {resumed_after}, but the subject moved there at {since}: its records between were elsewhere, and the resume did not resync",
+                oracle.subjects.get(subject).text,
+                on.partition
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `seq` must be the subject's first record on `partition` at or after `from`.
+fn expect_next(
+    oracle: &Oracle,
+    subject: usize,
+    partition: u32,
+    from: u64,
+    seq: u64,
+) -> Result<(), Broken> {
+    let expected = oracle.broker.log.next_routed(subject, partition, from);
     if expected == Some(seq) {
         Ok(())
     } else {
-        Err(oracle.gap(subject, from, seq, expected))
+        Err(oracle.gap(subject, partition, from, seq, expected))
     }
+}
+
+/// The first message after a start with nothing to start with must be the
+/// subject's first record the gateway read after the start, on whatever partition.
+fn expect_first_read(
+    oracle: &Oracle,
+    subject: usize,
+    start_reads: u64,
+    partition: u32,
+    seq: u64,
+) -> Result<(), Broken> {
+    let first = oracle.reads.first_after(subject, start_reads);
+    if first.is_some_and(|r| r.partition == partition && r.offset == seq) {
+        return Ok(());
+    }
+    Err((
+        Invariant::NoSilentGap,
+        format!(
+            "{}: got seq {seq} of partition {partition} first, but the subject's first record the gateway read after the start was {:?} (partition, seq), without resync",
+            oracle.subjects.get(subject).text,
+            first.map(|r| (r.partition, r.offset))
+        ),
+    ))
 }

@@ -15,8 +15,8 @@ use crate::ledger::QueueLedger;
 #[derive(Debug, Clone)]
 pub(crate) enum Request {
     Subscribe {
-        /// Subjects with the seq to resume after, if any.
-        subjects: Vec<(usize, Option<u64>)>,
+        /// Subjects with the partition and seq to resume after, if any.
+        subjects: Vec<(usize, Option<(u32, u64)>)>,
         history: bool,
         /// An app subscribe (not a restore): its `ok` resets the resume point.
         by_app: bool,

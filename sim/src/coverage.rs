@@ -38,6 +38,7 @@ counters! {
     updates: "updates",
     syncs: "syncs",
     resyncs: "resyncs",
+    moves: "subject moves",
     fetches: "fetches",
     start_pauses: "paced starts",
     acks: "acks",

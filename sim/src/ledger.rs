@@ -9,8 +9,16 @@ use std::sync::Arc;
 
 use crate::violation::{Broken, Invariant};
 
-/// The gateway's next offset per topic and partition at one moment.
-pub(crate) type Heads = Arc<Vec<Vec<u64>>>;
+/// What the gateway had read at one moment.
+#[derive(Debug)]
+pub(crate) struct ReadState {
+    /// Its next offset per topic and partition.
+    pub positions: Vec<Vec<u64>>,
+    /// How many records it had read (`Reads::count`).
+    pub reads: u64,
+}
+
+pub(crate) type Heads = Arc<ReadState>;
 
 #[derive(Debug, Default)]
 pub(crate) struct QueueLedger {

@@ -21,6 +21,7 @@ mod event;
 mod ledger;
 mod log;
 mod plan;
+mod reads;
 mod run;
 mod subjects;
 mod sweep;
@@ -29,7 +30,9 @@ mod violation;
 mod world;
 
 pub use coverage::Coverage;
-pub use plan::{recurring, FaultPlan, Recurring, TopicShape, SUBJECTS_PER_CLIENT_MAX};
+pub use plan::{
+    recurring, FaultPlan, Mover, MoverPlacement, Recurring, TopicShape, SUBJECTS_PER_CLIENT_MAX,
+};
 pub use run::{run_seed, run_seed_twice, RunOptions, RunReport};
 pub use sweep::{default_threads, sweep, SweepOutcome};
 pub use trace::TraceLine;

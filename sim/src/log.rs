@@ -28,18 +28,17 @@ struct TopicLog {
     partitions: Vec<PartitionLog>,
 }
 
-/// Topics of partitions of records with dense offsets, plus, per subject, the
-/// offsets of the records routed to it (the checker's answer key).
+/// Topics of partitions of records with dense offsets, plus, per subject and
+/// partition, the offsets of the records routed to it there (the checker's answer
+/// key: a subject's log on a partition, `docs/protocol.md` §2–3).
 #[derive(Debug)]
 pub(crate) struct SimLog {
     topics: Vec<TopicLog>,
-    /// Per subject: offsets of the records the gateway must route to it, ascending.
-    routed: Vec<Vec<u64>>,
+    /// Per subject and partition of its topic: offsets of the records the gateway
+    /// must route to it, ascending.
+    routed: Vec<Vec<Vec<u64>>>,
     retention_records_max: Option<u64>,
 }
-
-/// An offset range `[from, to)` of one partition the current gateway never read.
-pub(crate) type Skipped = Vec<(u64, u64)>;
 
 impl SimLog {
     pub fn new(
@@ -60,9 +59,12 @@ impl SimLog {
                     .collect(),
             })
             .collect();
+        let routed = (0..subjects.len())
+            .map(|i| vec![Vec::new(); shapes[subjects.get(i).topic].partitions as usize])
+            .collect();
         SimLog {
             topics,
-            routed: vec![Vec::new(); subjects.len()],
+            routed,
             retention_records_max,
         }
     }
@@ -83,8 +85,13 @@ impl SimLog {
         self.topics[topic].partitions.len() as u32
     }
 
-    pub fn epoch(&self, topic: usize, partition: u32) -> &Epoch {
-        &self.partition(topic, partition).epoch
+    /// The partition of `topic` whose log `epoch` names, if any.
+    pub fn partition_of(&self, topic: usize, epoch: &Epoch) -> Option<u32> {
+        let p = self.topics[topic]
+            .partitions
+            .iter()
+            .position(|log| &log.epoch == epoch)?;
+        u32::try_from(p).ok()
     }
 
     pub fn start_offset(&self, topic: usize, partition: u32) -> u64 {
@@ -129,7 +136,7 @@ impl SimLog {
         let log = &mut self.topics[topic].partitions[partition as usize];
         let offset = log.records.len() as u64;
         if let Some(subject) = subjects.routed(topic, partition, key.as_deref()) {
-            self.routed[subject].push(offset);
+            self.routed[subject][partition as usize].push(offset);
         }
         log.records.push(BrokerRecord {
             topic: name,
@@ -208,44 +215,23 @@ impl SimLog {
         })
     }
 
-    /// The first offset at or after `from` routed to `subject`.
-    pub fn next_routed(&self, subject: usize, from: u64) -> Option<u64> {
-        let offsets = &self.routed[subject];
+    /// The first offset at or after `from` routed to `subject` on `partition`.
+    pub fn next_routed(&self, subject: usize, partition: u32, from: u64) -> Option<u64> {
+        let offsets = &self.routed[subject][partition as usize];
         offsets.get(offsets.partition_point(|&o| o < from)).copied()
     }
 
-    /// Offsets routed to `subject` in `from..to`, for violation reports.
-    pub fn routed_between(&self, subject: usize, from: u64, to: u64) -> Vec<u64> {
-        let offsets = &self.routed[subject];
+    /// Offsets routed to `subject` on `partition` in `from..to`, for violation reports.
+    pub fn routed_between(&self, subject: usize, partition: u32, from: u64, to: u64) -> Vec<u64> {
+        let offsets = &self.routed[subject][partition as usize];
         let lo = offsets.partition_point(|&o| o < from);
         let hi = offsets.partition_point(|&o| o < to);
         offsets[lo..hi].to_vec()
     }
 
-    pub fn is_routed(&self, subject: usize, offset: u64) -> bool {
-        self.routed[subject].binary_search(&offset).is_ok()
-    }
-
-    /// The snapshot a gateway that read everything below `head` except `skipped`
-    /// must hold for `subject`: the last retained record with a payload, unless a
-    /// tombstone came after it.
-    pub fn snapshot_below(
-        &self,
-        subject: usize,
-        topic: usize,
-        partition: u32,
-        head: u64,
-        skipped: &Skipped,
-    ) -> Option<u64> {
-        let offsets = &self.routed[subject];
-        let below = offsets.partition_point(|&o| o < head);
-        offsets[..below]
-            .iter()
-            .rev()
-            .filter(|&&o| !skipped.iter().any(|&(from, to)| from <= o && o < to))
-            .map(|&o| &self.partition(topic, partition).records[o as usize])
-            .find(|r| r.payload.is_none() || r.is_retained())
-            .filter(|r| r.payload.is_some())
-            .map(|r| r.offset)
+    pub fn is_routed(&self, subject: usize, partition: u32, offset: u64) -> bool {
+        self.routed[subject][partition as usize]
+            .binary_search(&offset)
+            .is_ok()
     }
 }

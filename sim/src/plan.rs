@@ -21,6 +21,40 @@ pub struct TopicShape {
     /// librdkafka's CRC32); the gateway is configured with the same for publishes to
     /// keys it has not seen.
     pub partitioner: Partitioner,
+    /// A second back-end producer that writes some of the keyed records elsewhere,
+    /// so subjects move partition (and back): none in most runs.
+    pub mover: Option<Mover>,
+}
+
+/// A back-end producer whose partitioning differs from the topic's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mover {
+    pub placement: MoverPlacement,
+    /// Percent of the other producers' keyed writes to the topic it makes.
+    pub percent: u32,
+}
+
+/// How a [`Mover`] picks the partition of a keyed record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoverPlacement {
+    /// Another hashing partitioner: each key it writes goes to one partition,
+    /// which may differ from the topic's.
+    Partitioner(Partitioner),
+    /// Any partition, drawn per record.
+    Random,
+}
+
+impl fmt::Display for Mover {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.placement {
+            MoverPlacement::Partitioner(p) => {
+                write!(f, "{}% of keyed writes by a {p} producer", self.percent)
+            }
+            MoverPlacement::Random => {
+                write!(f, "{}% of keyed writes to a random partition", self.percent)
+            }
+        }
+    }
 }
 
 /// A fault that recurs: on average every `every_ms`, each time up to `size_max` big:
@@ -80,6 +114,7 @@ impl FaultPlan {
                 partitions: rng.random_range(1..=4),
                 keys: rng.random_range(1..=5),
                 partitioner: Partitioner::ALL[rng.random_range(0..Partitioner::ALL.len())],
+                mover: None,
             })
             .collect();
         // Pressure runs: a small client queue (subscription starts larger than it are
@@ -119,7 +154,7 @@ impl FaultPlan {
         } else {
             0
         };
-        FaultPlan {
+        let mut plan = FaultPlan {
             seed,
             clients: rng.random_range(1..=5),
             fault_phase_ms: rng.random_range(5_000..=30_000),
@@ -142,8 +177,34 @@ impl FaultPlan {
             gateway_crash: recurring(&mut rng, 1_000..=10_000, 0..=1_000),
             gateway,
             topics,
+        };
+        // Drawn last, so the rest of every seed's plan is what it was before movers.
+        for topic in &mut plan.topics {
+            topic.mover = draw_mover(&mut rng, topic.partitioner);
         }
+        plan
     }
+}
+
+/// In about 30% of topics, a second producer that moves keys: another hashing
+/// partitioner (the topic's other one) or a random-partition producer.
+fn draw_mover(rng: &mut ChaCha8Rng, topic_partitioner: Partitioner) -> Option<Mover> {
+    if !rng.random_bool(0.3) {
+        return None;
+    }
+    let placement = if rng.random_bool(0.5) {
+        let other = Partitioner::ALL
+            .into_iter()
+            .find(|&p| p != topic_partitioner)
+            .unwrap_or(topic_partitioner);
+        MoverPlacement::Partitioner(other)
+    } else {
+        MoverPlacement::Random
+    };
+    Some(Mover {
+        placement,
+        percent: rng.random_range(5..=50),
+    })
 }
 
 /// A small limit (cache or queue pressure) with probability `p`, else a roomy one.
@@ -186,8 +247,9 @@ impl fmt::Display for FaultPlan {
             .topics
             .iter()
             .map(|t| {
+                let mover = t.mover.map_or(String::new(), |m| format!("; {m}"));
                 format!(
-                    "{} ({} partitions, {} keys, {})",
+                    "{} ({} partitions, {} keys, {}{mover})",
                     t.name, t.partitions, t.keys, t.partitioner
                 )
             })

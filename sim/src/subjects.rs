@@ -1,5 +1,6 @@
-//! The subjects of the simulated world, and which partition each lives on (its
-//! topic's partitioner: murmur2 or librdkafka's CRC32; the gateway routes either).
+//! The subjects of the simulated world, which partition each lives on by default
+//! (its topic's partitioner: murmur2 or librdkafka's CRC32; the gateway routes
+//! either), and which records are routed to each.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +14,7 @@ pub(crate) struct SubjectInfo {
     pub text: String,
     pub topic: usize,
     pub key: Option<Bytes>,
+    /// Where the topic's partitioner puts it (a mover may write it elsewhere).
     pub partition: u32,
 }
 
@@ -70,13 +72,18 @@ impl Subjects {
         self.by_text.get(text).copied()
     }
 
-    /// The subject a record on `topic`/`partition` with `key` is routed to, if any:
-    /// the key must be one of the world's and sit on the partition it maps to (the
-    /// world's writers never move a key; the core's property tests move them).
+    /// The subject a record on `topic`/`partition` with `key` is routed to, if any
+    /// (`docs/protocol.md` §2): a keyed record from whichever partition it is on, a
+    /// null-key record only from partition 0.
     pub fn routed(&self, topic: usize, partition: u32, key: Option<&[u8]>) -> Option<usize> {
+        self.by_key(topic, key)
+            .filter(|&i| self.list[i].key.is_some() || partition == 0)
+    }
+
+    /// The world's subject of `topic` with `key`, if any.
+    pub fn by_key(&self, topic: usize, key: Option<&[u8]>) -> Option<usize> {
         self.list
             .iter()
             .position(|s| s.topic == topic && s.key.as_deref() == key)
-            .filter(|&i| self.list[i].partition == partition)
     }
 }

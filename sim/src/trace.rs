@@ -64,7 +64,8 @@ pub(crate) enum Note {
 #[derive(Debug, Clone, Hash)]
 pub(crate) enum RequestNote {
     Subscribe {
-        subjects: Vec<(usize, Option<u64>)>,
+        /// With the resume point's partition and seq, if any.
+        subjects: Vec<(usize, Option<(u32, u64)>)>,
         history: bool,
     },
     Unsubscribe {

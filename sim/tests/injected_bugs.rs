@@ -59,6 +59,11 @@ fn a_forgotten_queue_bound_is_caught() {
 }
 
 #[test]
+fn a_move_without_resync_is_caught() {
+    caught(InjectedBug::MoveWithoutResync, Invariant::NoSilentGap);
+}
+
+#[test]
 fn without_an_injected_bug_the_same_seeds_pass() {
     for seed in 1..=20 {
         let report = run_seed(seed, &RunOptions::default());

@@ -201,7 +201,12 @@ impl Gateway {
                     let Some(sub) = state.subscriptions.get_mut(&subject) else {
                         continue;
                     };
-                    if sub.epoch != epoch && (sub.after.is_some() || sub.recovering.is_some()) {
+                    let moved =
+                        sub.epoch != epoch && (sub.after.is_some() || sub.recovering.is_some());
+                    #[cfg(feature = "inject-bugs")]
+                    let moved =
+                        moved && self.injected_bug != Some(crate::InjectedBug::MoveWithoutResync);
+                    if moved {
                         moved_under.push(client);
                         continue;
                     }

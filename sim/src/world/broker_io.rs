@@ -8,10 +8,45 @@ use sluice_core::{BrokerCommand, BrokerError, BrokerEvent, FetchRequest, Header,
 
 use super::World;
 use crate::event::Event;
+use crate::plan::MoverPlacement;
 use crate::trace::Note;
 use crate::violation::{Invariant, Violation};
 
 impl World {
+    /// A publish lands where the gateway has seen the key's records, else where the
+    /// topic's partitioner puts the key; a null key on partition 0 (§2). Checked
+    /// when the gateway asks, against what it had read then.
+    pub(super) fn check_produce_partition(
+        &self,
+        produce: &ProduceRequest,
+    ) -> Result<(), Violation> {
+        let Some(t) = self.broker.log.topic_index(&produce.topic) else {
+            return Ok(()); // refused at the broker
+        };
+        let subject = self.subjects.by_key(t, produce.key.as_deref());
+        let seen = subject.and_then(|s| self.reads.current(s, self.reads.count()));
+        let expected = match (seen, &produce.key) {
+            (_, None) => 0,
+            (Some(read), Some(_)) => read.partition,
+            (None, key) => self.plan.topics[t]
+                .partitioner
+                .partition(key.as_deref(), self.broker.log.partition_count(t)),
+        };
+        if produce.partition == expected {
+            return Ok(());
+        }
+        Err(self.violation(
+            (
+                Invariant::AckedPublish,
+                format!(
+                    "produce of key {:?} to partition {}, but the key's records are on {expected}",
+                    produce.key, produce.partition
+                ),
+            ),
+            None,
+        ))
+    }
+
     pub(super) fn command_to_broker(
         &mut self,
         incarnation: u32,
@@ -46,20 +81,6 @@ impl World {
                         None,
                     ));
                 };
-                // The world's back-ends write each key to one partition (their
-                // topic's partitioner); a publish must land there too.
-                let expected = self.plan.topics[t]
-                    .partitioner
-                    .partition(key.as_deref(), self.broker.log.partition_count(t));
-                if partition != expected {
-                    return Err(self.violation(
-                        (
-                            Invariant::AckedPublish,
-                            format!("produce of key {key:?} to partition {partition}, but the key's records are on {expected}"),
-                        ),
-                        None,
-                    ));
-                }
                 let result = if self.broker.is_unavailable(self.now_ms, t, partition) {
                     Err(BrokerError::Unavailable(format!(
                         "partition {partition} has no leader"
@@ -182,7 +203,8 @@ impl World {
     }
 
     /// Another producer writes to the log: values, tombstones, non-retained records,
-    /// and now and then a record no subject can be routed from.
+    /// now and then a record no subject can be routed from, and, with a mover, keyed
+    /// records on another partition than the topic's partitioner's.
     pub(super) fn foreign_write(&mut self) -> Result<(), Violation> {
         if self.healed {
             return Ok(());
@@ -198,6 +220,17 @@ impl World {
         let mut key = subject.key.clone();
         let mut partition = subject.partition;
         let mut headers = Vec::new();
+        // A second producer with another partitioning writes this one elsewhere:
+        // the subject moves (and moves back with the next record of the first).
+        if let (Some(mover), Some(k)) = (self.plan.topics[subject.topic].mover, &key) {
+            if self.mover_rng.random_range(0..100) < mover.percent {
+                let partitions = self.broker.log.partition_count(subject.topic);
+                partition = match mover.placement {
+                    MoverPlacement::Partitioner(p) => p.partition(Some(k), partitions),
+                    MoverPlacement::Random => self.mover_rng.random_range(0..partitions),
+                };
+            }
+        }
         let payload = match self.rng.random_range(0..100) {
             0..10 => None,
             10..30 => {

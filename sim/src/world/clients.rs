@@ -41,10 +41,15 @@ impl World {
             encoding: Encoding::Json,
         })?;
         // Like the SDK: every wanted subject, with its resume point if it has one.
-        let subjects: Vec<(usize, Option<u64>)> = self.clients[c]
+        let log = &self.broker.log;
+        let subjects: Vec<(usize, Option<(u32, u64)>)> = self.clients[c]
             .wanted
             .iter()
-            .map(|(s, point)| (s, point.map(|p| p.seq)))
+            .map(|(s, point)| {
+                let topic = self.subjects.get(s).topic;
+                let resume = point.and_then(|p| Some((log.partition_of(topic, &p.epoch)?, p.seq)));
+                (s, resume)
+            })
             .collect();
         if subjects.is_empty() {
             return Ok(());
@@ -348,6 +353,7 @@ impl World {
             subjects,
             broker,
             gateway,
+            reads,
             acked,
             written,
             trace,
@@ -369,6 +375,7 @@ impl World {
         let oracle = Oracle {
             subjects,
             broker,
+            reads,
             gateway,
         };
         let conn_no = conn.id.0;
@@ -390,12 +397,11 @@ impl World {
                     }) => {
                         for (subject, resume) in items {
                             let start = match resume {
-                                Some(seq) => Start::Resume(seq),
+                                Some((partition, seq)) => Start::Resume { partition, seq },
                                 None if history => Start::History,
                                 None => Start::Snapshot,
                             };
-                            conn.views
-                                .start(subject, start, oracle.head(&heads, subject));
+                            conn.views.start(subject, start, heads.clone());
                             if by_app {
                                 client.wanted.forget(subject);
                             }
@@ -444,11 +450,12 @@ impl World {
                 };
                 let s = subjects.get(subject);
                 let log = &broker.log;
-                let record = log.record(s.topic, s.partition, seq);
+                let partition = log.partition_of(s.topic, &epoch);
+                let record = partition.and_then(|p| log.record(s.topic, p, seq));
                 let in_log =
                     record.is_some_and(|r| r.key == s.key && r.payload.as_ref() == Some(&payload));
                 let copies = written.get(&payload).copied().unwrap_or(0);
-                if !in_log || &epoch != log.epoch(s.topic, s.partition) || copies != 1 {
+                let Some(partition) = partition.filter(|_| in_log && copies == 1) else {
                     return Err((
                         Invariant::AckedPublish,
                         format!(
@@ -457,8 +464,8 @@ impl World {
                             record.map(|r| (&r.key, &r.payload))
                         ),
                     ));
-                }
-                acked.push((subject, seq));
+                };
+                acked.push((subject, partition, seq));
                 coverage.acks += 1;
             }
             ServerFrame::Message(m) => {

@@ -111,6 +111,7 @@ impl World {
                     return Ok(());
                 };
                 self.coverage.start_pauses += crashed.stats().start_pauses_total;
+                self.coverage.moves += crashed.stats().subject_partition_moves_total;
                 self.incarnation += 1;
                 self.heads = None;
                 self.note(Note::GatewayCrash);

@@ -39,6 +39,7 @@ impl World {
         let oracle = Oracle {
             subjects: &self.subjects,
             broker: &self.broker,
+            reads: &self.reads,
             gateway,
         };
         for (c, client) in self.clients.iter().enumerate() {
@@ -79,33 +80,61 @@ impl World {
                             format!("{text}: the resume never ended with sync or resync"),
                         ));
                     }
-                    if let Some(missing) = log.next_routed(subject, view.from) {
-                        return Err((
-                            Invariant::Liveness,
-                            format!(
-                                "{text}: record {missing} never arrived (last seq {:?}, log head reached by the gateway)",
-                                view.last
-                            ),
-                        ));
-                    }
-                    if matches!(view.phase, Phase::SnapshotStart | Phase::Resynced)
-                        && view.last.is_none()
-                    {
-                        oracle.check_no_snapshot(subject, view.from)?;
-                    }
-                }
-                for &(subject, seq) in &self.acked {
-                    if let Some(view) = conn.views.get(subject) {
-                        if view.origin <= seq && view.last.is_none_or(|last| last < seq) {
+                    let Some(on) = view.on else {
+                        // Nothing since the start or the last resync: nothing was owed.
+                        if let Some(missing) = self.reads.first_after(subject, view.start_reads()) {
                             return Err((
-                                Invariant::AckedPublish,
+                                Invariant::Liveness,
                                 format!(
-                                    "{}: the acknowledged publish at seq {seq} never reached this subscriber (subscribed from {})",
-                                    self.subjects.get(subject).text,
-                                    view.origin
+                                    "{text}: record {} of partition {} never arrived (nothing since the start or resync; log head reached by the gateway)",
+                                    missing.offset, missing.partition
                                 ),
                             ));
                         }
+                        if matches!(view.phase, Phase::SnapshotStart | Phase::Resynced) {
+                            oracle.check_no_snapshot(subject, view.start_reads())?;
+                        }
+                        continue;
+                    };
+                    if let Some(now) = self
+                        .reads
+                        .current(subject, self.reads.count())
+                        .filter(|r| r.partition != on.partition)
+                    {
+                        return Err((
+                            Invariant::Liveness,
+                            format!(
+                                "{text}: the client is on partition {}'s log (last seq {:?}), but the subject's records are on partition {} (its record at {}), and no resync came",
+                                on.partition, view.last, now.partition, now.offset
+                            ),
+                        ));
+                    }
+                    if let Some(missing) = log.next_routed(subject, on.partition, on.from) {
+                        return Err((
+                            Invariant::Liveness,
+                            format!(
+                                "{text}: record {missing} of partition {} never arrived (last seq {:?}, log head reached by the gateway)",
+                                on.partition, view.last
+                            ),
+                        ));
+                    }
+                }
+                for &(subject, partition, seq) in &self.acked {
+                    let Some(view) = conn.views.get(subject) else {
+                        continue;
+                    };
+                    let Some(on) = view.on.filter(|on| on.partition == partition) else {
+                        continue;
+                    };
+                    if on.origin <= seq && view.last.is_none_or(|last| last < seq) {
+                        return Err((
+                            Invariant::AckedPublish,
+                            format!(
+                                "{}: the acknowledged publish at seq {seq} of partition {partition} never reached this subscriber (on that log from {})",
+                                self.subjects.get(subject).text,
+                                on.origin
+                            ),
+                        ));
                     }
                 }
                 Ok(())

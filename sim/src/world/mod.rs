@@ -14,15 +14,16 @@ use std::sync::Arc;
 use bytes::Bytes;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use sluice_core::{BrokerEvent, ClientId, Gateway, Input, Output};
+use sluice_core::{BrokerCommand, BrokerEvent, ClientId, Gateway, Input, Output};
 
 use crate::broker::SimBroker;
 use crate::client::SimClient;
 use crate::coverage::Coverage;
 use crate::event::{Event, EventQueue};
-use crate::ledger::Heads;
+use crate::ledger::{Heads, ReadState};
 use crate::log::SimLog;
 use crate::plan::{FaultPlan, SUBJECTS_PER_CLIENT_MAX};
+use crate::reads::Reads;
 use crate::run::RunOptions;
 use crate::subjects::Subjects;
 use crate::trace::{Note, Trace};
@@ -36,6 +37,9 @@ pub(crate) struct World {
     #[cfg(feature = "inject-bugs")]
     injected_bug: Option<sluice_core::InjectedBug>,
     rng: ChaCha8Rng,
+    /// The movers' choices, from a stream of their own: the rest of a run draws
+    /// what it drew before movers existed.
+    mover_rng: ChaCha8Rng,
     now_ms: u64,
     queue: EventQueue,
     /// `None` while crashed.
@@ -43,6 +47,8 @@ pub(crate) struct World {
     /// Bumped at every crash: messages to an older gateway are lost with it.
     incarnation: u32,
     broker: SimBroker,
+    /// What the current gateway has read, in order.
+    reads: Reads,
     subjects: Subjects,
     clients: Vec<SimClient>,
     /// Which client owns each live connection.
@@ -58,8 +64,8 @@ pub(crate) struct World {
     heads: Option<Heads>,
     /// The largest frame the world can cause; a queue beyond it is never one frame.
     frame_cost_max: usize,
-    /// Acknowledged publishes: `(subject, seq)`.
-    acked: Vec<(usize, u64)>,
+    /// Acknowledged publishes: `(subject, partition, seq)`.
+    acked: Vec<(usize, u32, u64)>,
     /// How many times each app payload was written to the log.
     written: HashMap<Bytes, u32>,
     foreign_writes: u64,
@@ -75,6 +81,8 @@ impl World {
         // The plan used stream 0 of this seed; the run draws from stream 1, so a
         // change in how the world runs never changes the plan a seed prints.
         rng.set_stream(1);
+        let mut mover_rng = ChaCha8Rng::seed_from_u64(plan.seed);
+        mover_rng.set_stream(2);
         let subjects = Subjects::new(&plan.topics);
         let log = SimLog::new(&plan.topics, &subjects, plan.retention_records_max);
         let frame_cost_max = 64 + 64 + 32 + plan.large_payload_bytes.max(64) + 256;
@@ -84,10 +92,12 @@ impl World {
             #[cfg(feature = "inject-bugs")]
             injected_bug: options.injected_bug,
             rng,
+            mover_rng,
             now_ms: 0,
             queue: EventQueue::default(),
             gateway: None,
             incarnation: 0,
+            reads: Reads::new(&log, &subjects),
             broker: SimBroker::new(log),
             subjects,
             owners: BTreeMap::new(),
@@ -113,10 +123,10 @@ impl World {
 
     pub fn coverage(&self) -> Coverage {
         let mut coverage = self.coverage;
-        coverage.start_pauses += self
-            .gateway
-            .as_ref()
-            .map_or(0, |g| g.stats().start_pauses_total);
+        if let Some(stats) = self.gateway.as_ref().map(Gateway::stats) {
+            coverage.start_pauses += stats.start_pauses_total;
+            coverage.moves += stats.subject_partition_moves_total;
+        }
         coverage
     }
 
@@ -224,10 +234,21 @@ impl World {
                 command,
             } => self.command_to_broker(incarnation, command),
             Event::BrokerNews { incarnation, event } => {
-                if incarnation == self.incarnation {
-                    self.feed(Input::Broker(event))?;
+                if incarnation != self.incarnation {
+                    return Ok(());
                 }
-                Ok(())
+                match event {
+                    // One input per record (the core takes a batch record by record
+                    // anyway), so the checker knows exactly what the gateway had read
+                    // when it queued each frame: a move's `resync` included.
+                    BrokerEvent::Records(records) => {
+                        for record in records {
+                            self.feed(Input::Broker(BrokerEvent::Records(vec![record])))?;
+                        }
+                        Ok(())
+                    }
+                    event => self.feed(Input::Broker(event)),
+                }
             }
             Event::BrokerStreams => self.broker_streams(),
             Event::ForeignWrite => self.foreign_write(),
@@ -254,6 +275,7 @@ impl World {
         }
         self.gateway = Some(gateway);
         self.heads = None;
+        self.reads = Reads::new(&self.broker.log, &self.subjects);
         for meta in self.broker.restart_stream() {
             self.feed(Input::Broker(meta))?;
         }
@@ -263,15 +285,29 @@ impl World {
 
     /// Feeds one input to the gateway, then drains and checks what it wants done.
     fn feed(&mut self, input: Input) -> Result<(), Violation> {
+        if self.gateway.is_none() {
+            return Ok(());
+        }
+        match &input {
+            Input::Broker(BrokerEvent::Records(records)) => {
+                self.heads = None;
+                for record in records {
+                    self.reads.record(&self.broker.log, &self.subjects, record);
+                }
+            }
+            Input::Broker(BrokerEvent::TopicMeta { topic, partitions }) => {
+                self.heads = None;
+                if let Some(t) = self.broker.log.topic_index(topic) {
+                    for meta in partitions {
+                        self.reads.log_start(t, meta.partition, meta.start_offset);
+                    }
+                }
+            }
+            _ => {}
+        }
         let Some(gateway) = self.gateway.as_mut() else {
             return Ok(());
         };
-        if matches!(
-            input,
-            Input::Broker(BrokerEvent::Records(_) | BrokerEvent::TopicMeta { .. })
-        ) {
-            self.heads = None;
-        }
         if let Err(err) = gateway.handle_input(self.now_ms, input) {
             return Err(self.violation(
                 (
@@ -294,6 +330,9 @@ impl World {
                 Output::Authenticate { .. } => {}
                 Output::SubjectMoved { .. } => {}
                 Output::Broker(command) => {
+                    if let BrokerCommand::Produce(produce) = &command {
+                        self.check_produce_partition(produce)?;
+                    }
                     let at =
                         self.now_ms + self.rng.random_range(1..=self.plan.broker_latency_ms_max);
                     let incarnation = self.incarnation;
@@ -312,6 +351,7 @@ impl World {
             clients,
             broker,
             heads,
+            reads,
             plan,
             frame_cost_max,
             now_ms,
@@ -330,7 +370,7 @@ impl World {
                 .ledger
                 .observe(queue_bytes, bound_bytes, *frame_cost_max, || {
                     heads
-                        .get_or_insert_with(|| heads_of(gw, &broker.log))
+                        .get_or_insert_with(|| heads_of(gw, &broker.log, reads))
                         .clone()
                 });
             if let Err(broken) = observed {
@@ -367,10 +407,10 @@ fn stamp(at_ms: u64, who: Option<(usize, ClientId)>, (invariant, detail): Broken
     }
 }
 
-/// The gateway's next offset per topic and partition.
-fn heads_of(gateway: &Gateway, log: &SimLog) -> Heads {
-    Arc::new(
-        (0..log.topic_count())
+/// The gateway's next offset per topic and partition, and how much it has read.
+fn heads_of(gateway: &Gateway, log: &SimLog, reads: &Reads) -> Heads {
+    Arc::new(ReadState {
+        positions: (0..log.topic_count())
             .map(|t| {
                 let positions = gateway.topic_positions(log.topic_name(t));
                 (0..log.partition_count(t) as usize)
@@ -378,5 +418,6 @@ fn heads_of(gateway: &Gateway, log: &SimLog) -> Heads {
                     .collect()
             })
             .collect(),
-    )
+        reads: reads.count(),
+    })
 }
