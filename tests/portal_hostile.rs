@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::admin_api::{raw_request, Admin};
+use common::admin_api::{raw_request, raw_response, Admin};
 use common::RawClient;
 use serde_json::{json, Value};
 
@@ -320,4 +320,58 @@ async fn hostile_admin_requests_get_exact_errors_and_change_nothing() {
         .expect("refused requests are counted");
     assert!(unauthorized.ends_with(" 4"), "{unauthorized}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Without an admin token, only requests to a loopback host are served: a page
+/// whose DNS name was re-pointed at 127.0.0.1 (DNS rebinding) is "same origin"
+/// with the listener, and must still not read subjects or mint tokens. The
+/// console may not be framed by another site.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_token_only_loopback_hosts_are_served_and_the_console_is_not_framed() {
+    let server = common::start(|_| {}).await;
+    let addr = server.admin_addr();
+    let get = |host: &str, path: &str, origin: Option<&str>| {
+        let origin = origin
+            .map(|o| format!("Origin: {o}\r\n"))
+            .unwrap_or_default();
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{origin}Connection: close\r\n\r\n")
+            .into_bytes()
+    };
+    let rebound = get(
+        "evil.example:9600",
+        "/api/v1/topics",
+        Some("http://evil.example:9600"),
+    );
+    let (status, body) = raw_request(addr, &rebound).await;
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (403, Some("forbidden_host")),
+        "{answer}"
+    );
+    let (status, body) = raw_request(addr, &get("evil.example", "/api/v1/tokens", None)).await;
+    assert_eq!(status, 403, "{body}");
+
+    for host in [
+        addr.to_string(),
+        format!("localhost:{}", addr.port()),
+        "127.0.0.1".to_string(),
+        format!("[::1]:{}", addr.port()),
+    ] {
+        let (status, body) = raw_request(addr, &get(&host, "/api/v1/topics", None)).await;
+        assert_eq!(status, 200, "Host {host}: {body}");
+    }
+
+    let console = raw_response(addr, &get(&addr.to_string(), "/", None)).await;
+    let head = console
+        .split("\r\n\r\n")
+        .next()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("x-frame-options: deny"), "{head}");
+    assert!(
+        head.contains("content-security-policy: frame-ancestors 'none'"),
+        "{head}"
+    );
 }

@@ -90,10 +90,44 @@ fn same_origin(request: &Request<Incoming>) -> Result<(), ApiError> {
     }
 }
 
+/// Without an admin token the listener is on loopback (`sluice serve` refuses
+/// anything else), and a request must name a loopback host. Otherwise a page
+/// whose DNS name is re-pointed at 127.0.0.1 (DNS rebinding) would be "same
+/// origin" with the listener, and could read subjects and mint tokens through an
+/// operator's browser.
+fn loopback_host(request: &Request<Incoming>) -> Result<(), ApiError> {
+    let host = request
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    if is_loopback_host(host) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden_host",
+            format!("without [admin] token this API answers only requests to a loopback host (localhost, 127.0.0.1, [::1]), not {host:?}"),
+        ))
+    }
+}
+
+/// `localhost`, a 127/8 address or `[::1]`, with or without a port.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _port)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Whether the request carries the admin token (true), or none is needed (false).
 fn authorize(inner: &Inner, request: &Request<Incoming>) -> Result<bool, ApiError> {
     let Some(expected) = &inner.admin_token else {
-        return Ok(false);
+        return loopback_host(request).map(|()| false);
     };
     let unauthorized = |why: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", why);
     let header = request
@@ -673,6 +707,15 @@ fn static_file(method: &Method, path: &str) -> Response<Full<Bytes>> {
             response
                 .headers_mut()
                 .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            // The console has buttons that expose topics and issue tokens: no
+            // other site may frame it and trick a click (clickjacking).
+            response
+                .headers_mut()
+                .insert("x-frame-options", HeaderValue::from_static("DENY"));
+            response.headers_mut().insert(
+                "content-security-policy",
+                HeaderValue::from_static("frame-ancestors 'none'"),
+            );
             response
         }
         None => ApiError::new(

@@ -15,7 +15,7 @@ impl PortalMetrics {
             Opts::new(
                 "sluice_admin_requests_total",
                 "Admin API requests by result: ok, or the error code answered \
-                 (unauthorized, forbidden_origin, bad_request, invalid_topic, invalid_pattern, unknown_topic, \
+                 (unauthorized, forbidden_origin, forbidden_host, bad_request, invalid_topic, invalid_pattern, unknown_topic, \
                  not_exposed, exposed_by_pattern, body_too_large, not_found, \
                  method_not_allowed, no_signing_key, unavailable).",
             ),

@@ -73,12 +73,7 @@ impl Admin {
 
 /// Sends `raw` bytes as they are; the status and the body.
 pub async fn raw_request(addr: SocketAddr, raw: &[u8]) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).await.expect("connects");
-    // The server may answer (and close) before reading a large body.
-    let _ = stream.write_all(raw).await;
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response).await;
-    let response = String::from_utf8_lossy(&response).into_owned();
+    let response = raw_response(addr, raw).await;
     let Some((head, body)) = response.split_once("\r\n\r\n") else {
         return (0, response);
     };
@@ -88,4 +83,14 @@ pub async fn raw_request(addr: SocketAddr, raw: &[u8]) -> (u16, String) {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     (status, body.to_owned())
+}
+
+/// Sends `raw` and returns the whole answer, head and body, as text.
+pub async fn raw_response(addr: SocketAddr, raw: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).await.expect("connects");
+    // The server may answer (and close) before reading a large body.
+    let _ = stream.write_all(raw).await;
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    String::from_utf8_lossy(&response).into_owned()
 }
