@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use bytes::Bytes;
 use common::admin_api::Admin;
 use common::process::GatewayProcess;
-use common::RawClient;
+use common::{assert_quiet, RawClient};
 use serde_json::{json, Value};
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -23,14 +23,6 @@ async fn subscribe(client: &mut RawClient, id: u64, subject: &str) -> Value {
     client
         .request(&json!({"op":"subscribe","id":id,"subjects":[subject]}).to_string())
         .await
-}
-
-/// Nothing more is queued for this client: a ping is answered next.
-async fn assert_quiet(client: &mut RawClient) {
-    assert_eq!(
-        client.request(r#"{"op":"ping","id":4242}"#).await,
-        json!({"op":"ok","id":4242})
-    );
 }
 
 fn topic<'a>(topics: &'a Value, name: &str) -> Option<&'a Value> {
