@@ -9,6 +9,7 @@
 //! config lists it. Then every change read later (Kafka: from any gateway) goes
 //! through [`Applier::apply`].
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -116,6 +117,11 @@ pub struct Applier {
     /// The embedded broker and the partitions of a topic it creates.
     memory: Option<(MemoryBroker, u32)>,
     kafka: Option<(ExposureHandle, ConsumerLag)>,
+    /// On Kafka an expose waits for the topic to be read to its end before the
+    /// cores apply it; a later change of the same topic (a stop from any gateway)
+    /// supersedes the wait, so the expose must not land after it. One entry per
+    /// topic with an expose waiting: the change number it waits with.
+    waiting_exposes: Arc<Mutex<HashMap<String, u64>>>,
 }
 
 impl Applier {
@@ -128,6 +134,54 @@ impl Applier {
             runtimes,
             memory,
             kafka,
+            waiting_exposes: Arc::default(),
+        }
+    }
+
+    /// Marks any expose of `topic` still waiting as superseded, then (still
+    /// holding the table, so no waiting expose can land in between) gives the
+    /// cores `change`.
+    fn apply_superseding(&self, topic: &str, change: &ExposureChange) {
+        let mut waiting = self
+            .waiting_exposes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(number) = waiting.get_mut(topic) {
+            *number += 1;
+        }
+        self.apply_to_cores(change);
+    }
+
+    /// Registers a waiting expose of `topic`, superseding any earlier one; returns
+    /// its change number.
+    fn start_waiting_expose(&self, topic: &str) -> u64 {
+        let mut waiting = self
+            .waiting_exposes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let number = waiting.entry(topic.to_owned()).or_insert(0);
+        *number += 1;
+        *number
+    }
+
+    /// Gives the cores the waiting expose `number` of `topic` if no later change
+    /// superseded it; it is no longer waiting either way.
+    fn finish_waiting_expose(&self, topic: &str, number: u64, change: &ExposureChange) -> bool {
+        let mut waiting = self
+            .waiting_exposes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if waiting.get(topic) != Some(&number) {
+            return false;
+        }
+        waiting.remove(topic);
+        self.apply_to_cores(change);
+        true
+    }
+
+    fn apply_to_cores(&self, change: &ExposureChange) {
+        for runtime in &self.runtimes {
+            runtime.change_exposure(change.clone());
         }
     }
 
@@ -148,24 +202,26 @@ impl Applier {
                 // Clients may subscribe once the topic was read up to its high
                 // watermark, so the first subscriber sees complete snapshots.
                 handle.apply(&change);
-                let (runtimes, lag, name) = (self.runtimes.clone(), lag.clone(), name.clone());
+                let number = self.start_waiting_expose(name);
+                let (applier, lag, name) = (self.clone(), lag.clone(), name.clone());
                 tokio::spawn(async move {
                     let started = Instant::now();
-                    while !caught_up(&runtimes, &lag, &name) {
+                    while !caught_up(&applier.runtimes, &lag, &name) {
                         if started.elapsed() > CATCH_UP_WAIT_MAX {
                             tracing::warn!(topic = %name, "exposing before the topic was read to its end");
                             break;
                         }
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
-                    for runtime in &runtimes {
-                        runtime.change_exposure(change.clone());
+                    if !applier.finish_waiting_expose(&name, number, &change) {
+                        tracing::info!(topic = %name, "an expose was superseded by a later change while it waited");
                     }
                 });
             }
             (Some((handle, _)), _) => {
-                for runtime in &self.runtimes {
-                    runtime.change_exposure(change.clone());
+                match &change {
+                    ExposureChange::Topic { name, .. } => self.apply_superseding(name, &change),
+                    _ => self.apply_to_cores(&change),
                 }
                 handle.apply(&change);
             }
@@ -181,9 +237,7 @@ impl Applier {
                     // Already there is fine; anything else was checked by `prepare`.
                     let _ = broker.create_topic(name, *partitions);
                 }
-                for runtime in &self.runtimes {
-                    runtime.change_exposure(change.clone());
-                }
+                self.apply_to_cores(&change);
             }
         }
     }

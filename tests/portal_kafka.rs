@@ -166,3 +166,49 @@ async fn a_pattern_exposed_through_one_gateway_exposes_matching_topics_on_the_ot
         "{told}"
     );
 }
+
+/// An expose waits until the topic was read to its end before the cores apply it;
+/// a stop that comes while it waits must not be undone when the wait ends. The
+/// two changes are written to the Portal's compacted topic back to back, as two
+/// operators on two gateways could, so every gateway reads the stop while its
+/// expose still waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_right_behind_an_expose_stays_stopped_on_every_gateway() {
+    let tansu = Tansu::start();
+    tansu.create_topic("fixed", 1, false);
+    tansu.create_topic("flash", 2, false);
+    let a = gateway(&tansu).await;
+    let b = gateway(&tansu).await;
+
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", tansu.bootstrap())
+        .create()
+        .unwrap();
+    for exposed in [true, false] {
+        let change = json!({
+            "change": {"kind": "topic", "name": "flash", "exposed": exposed},
+            "by": "a test, as another gateway's API",
+            "at_ms": 0,
+        })
+        .to_string();
+        producer
+            .send(
+                FutureRecord::to("_sluice_portal")
+                    .key("topic:flash")
+                    .payload(&change),
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("tansu takes the change");
+    }
+
+    // After the stop the gateways no longer read the topic, so the expose's wait
+    // runs to its 60 s cap (src/portal_wiring.rs, CATCH_UP_WAIT_MAX): a
+    // superseded expose would have landed 5 s after that.
+    tokio::time::sleep(Duration::from_secs(65)).await;
+    for gateway in [&a, &b] {
+        let mut client = RawClient::connect(&gateway.url(), "sluice.v1.json").await;
+        let answer = subscribe(&mut client, 1, "/flash/k").await;
+        assert_eq!(answer["code"], "not_exposed", "{answer}");
+    }
+}
