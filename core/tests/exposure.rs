@@ -217,6 +217,27 @@ fn the_subject_browser_pages_in_subject_order() {
         .collect();
     gw.handle_input(0, Input::Broker(BrokerEvent::Records(records)))
         .unwrap();
+    // A subscriber of a subject with no snapshot yet, sorting inside the page:
+    // the two passes (snapshots, subscribers) merge, each keeping one page.
+    let viewer = ClientId(9);
+    gw.handle_input(
+        0,
+        Input::Connect {
+            client: viewer,
+            encoding: Encoding::Json,
+        },
+    )
+    .unwrap();
+    subscribe(&mut gw, viewer, "/t/k00");
+    let (page, _) = gw.subject_infos("t", "k", None, 2, 4);
+    let names: Vec<(&str, u64, bool)> = page
+        .iter()
+        .map(|s| (s.subject.as_str(), s.subscribers, s.seq.is_some()))
+        .collect();
+    assert_eq!(names, [("/t/k0", 0, true), ("/t/k00", 1, false)]);
+    gw.handle_input(0, Input::Disconnect { client: viewer })
+        .unwrap();
+
     let (page, cursor) = gw.subject_infos("t", "k", None, 2, 4);
     let names: Vec<&str> = page.iter().map(|s| s.subject.as_str()).collect();
     assert_eq!(names, ["/t/k0", "/t/k1"]);

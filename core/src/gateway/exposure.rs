@@ -257,7 +257,8 @@ impl Gateway {
     /// order, whose key starts with `key_prefix`, after the subject `after` (the
     /// previous page's cursor): at most `limit`, each snapshot previewed in at most
     /// `preview_bytes`. Also returns the cursor of the next page, if there is one.
-    /// Costs one pass over the snapshot cache and the routing table.
+    /// Costs one pass over the snapshot cache and the routing table, and memory
+    /// for one page.
     pub fn subject_infos(
         &self,
         topic: &str,
@@ -271,15 +272,26 @@ impl Gateway {
                 && subject.key().unwrap_or_default().starts_with(key_prefix)
                 && after.is_none_or(|after| subject.as_str() > after)
         };
+        // Only the `limit + 1` first subjects are kept (the one past the page says
+        // there is more), so a page costs no memory beyond itself however many
+        // subjects the topic has. A subject dropped in the first pass has `limit + 1`
+        // smaller ones kept, so it cannot come back in the second.
+        let kept = limit.saturating_add(1);
         let mut found: BTreeMap<&str, (Option<&crate::protocol::Message>, u64)> = BTreeMap::new();
         for (subject, message) in self.snapshots.iter() {
             if wanted(subject) {
                 found.entry(subject.as_str()).or_default().0 = Some(message);
+                if found.len() > kept {
+                    found.pop_last();
+                }
             }
         }
         for (subject, clients) in &self.subscribers {
             if wanted(subject) {
                 found.entry(subject.as_str()).or_default().1 = clients.len() as u64;
+                if found.len() > kept {
+                    found.pop_last();
+                }
             }
         }
         let more = found.len() > limit;
