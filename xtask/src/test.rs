@@ -104,6 +104,13 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// A stage that could not run its tests (a missing tool, a failed install).
+    const FAILED_STAGE: Tally = Tally {
+        passed: 0,
+        failed: 1,
+        skipped: 0,
+    };
+
     fn add(&mut self, other: Tally) {
         self.passed += other.passed;
         self.failed += other.failed;
@@ -258,24 +265,12 @@ pub fn run(options: &TestOptions) -> Tally {
         // The tests that need what is missing fail with a message naming it; the
         // others still run.
         eprintln!("cargo xtask test: {err}; running the tests anyway");
-        stages.push((
-            "setup",
-            Tally {
-                failed: 1,
-                ..Tally::default()
-            },
-        ));
+        stages.push(("setup", Tally::FAILED_STAGE));
     }
     if !js_packages.is_empty() {
         if let Err(err) = node_is_recent_enough() {
             eprintln!("cargo xtask test: {err}");
-            stages.push((
-                "node",
-                Tally {
-                    failed: 1,
-                    ..Tally::default()
-                },
-            ));
+            stages.push(("node", Tally::FAILED_STAGE));
         }
     }
 
@@ -350,10 +345,7 @@ fn run_npm_tests(root: &Path, name: &str) -> Tally {
             .is_ok_and(|s| s.success());
         if !ok {
             eprintln!("npm ci failed in {name}");
-            return Tally {
-                failed: 1,
-                ..Tally::default()
-            };
+            return Tally::FAILED_STAGE;
         }
     }
     run_tallied(
