@@ -76,73 +76,55 @@ fn documented_config_blocks_are_the_defaults() {
     );
 }
 
+/// Why `toml` is refused, at load or by `validate`; panics if it is accepted.
+fn refusal(file: &std::path::Path, toml: &str) -> String {
+    std::fs::write(file, toml).unwrap();
+    match Config::load(Some(file)) {
+        Err(err) => err.to_string(),
+        Ok(config) => config
+            .validate()
+            .err()
+            .unwrap_or_else(|| panic!("accepted: {toml}")),
+    }
+}
+
 #[test]
 fn bad_config_is_refused_with_the_key_named() {
     let dir = std::env::temp_dir().join(format!("sluice-bad-config-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("sluice.toml");
-    std::fs::write(&file, "[gateway]\nframe_bytes_maxx = 3\n").unwrap();
-    let err = Config::load(Some(&file)).unwrap_err().to_string();
-    assert!(err.contains("frame_bytes_maxx"), "{err}");
-    std::fs::write(&file, "[gateway]\nexposed_topics = [\"bad topic\"]\n").unwrap();
-    let err = Config::load(Some(&file)).unwrap().validate().unwrap_err();
-    assert!(err.contains("exposed_topics"), "{err}");
-    std::fs::write(&file, "[quic]\nlisten = \"127.0.0.1:0\"\n").unwrap();
-    let err = Config::load(Some(&file)).unwrap().validate().unwrap_err();
-    assert!(err.contains("quic.listen needs TLS"), "{err}");
-    std::fs::write(&file, "[tls]\ncert_path = \"a.pem\"\n").unwrap();
-    let err = Config::load(Some(&file)).unwrap().validate().unwrap_err();
-    assert!(err.contains("tls.key_path"), "{err}");
-    std::fs::write(&file, "[auth]\nmode = \"jwt\"\n").unwrap();
-    let err = Config::load(Some(&file)).unwrap().validate().unwrap_err();
-    assert!(err.contains("auth.keys"), "{err}");
-    std::fs::write(
-        &file,
-        "[auth]\nmode = \"jwt\"\n[[auth.keys]]\nkid = \"a\"\nalgorithm = \"ES256\"\n",
-    )
-    .unwrap();
-    let err = Config::load(Some(&file)).unwrap().validate().unwrap_err();
-    assert!(err.contains("public_key_pem_file"), "{err}");
-    std::fs::write(&file, "[quic]\nudp_receive_buffer_bytes = 0\n").unwrap();
-    let err = Config::load(Some(&file)).unwrap().validate().unwrap_err();
-    assert!(err.contains("quic.udp_receive_buffer_bytes"), "{err}");
-    std::fs::write(&file, "[runtime]\nshards = 100000\n").unwrap();
-    let err = Config::load(Some(&file)).unwrap().validate().unwrap_err();
-    assert!(err.contains("runtime.shards"), "{err}");
-    std::fs::write(
-        &file,
-        "[runtime]\nshards = 2\n[broker]\nkind = \"kafka\"\n[broker.kafka]\nbootstrap_servers = \"localhost:9092\"\n",
-    )
-    .unwrap();
-    let err = Config::load(Some(&file)).unwrap().validate().unwrap_err();
-    assert!(err.contains("one gateway process per core"), "{err}");
-    // An unknown partitioner is refused at load, naming the key and the choices.
-    std::fs::write(&file, "[gateway]\npartitioner = \"crc\"\n").unwrap();
-    let err = Config::load(Some(&file)).unwrap_err().to_string();
-    assert!(
-        err.contains("gateway.partitioner") && err.contains("consistent"),
-        "{err}"
-    );
-    std::fs::write(
-        &file,
-        "[gateway.topic_partitioners]\nevents = \"consistent_random\"\n",
-    )
-    .unwrap();
-    let err = Config::load(Some(&file)).unwrap_err().to_string();
-    assert!(err.contains("gateway.topic_partitioners.events"), "{err}");
-    std::fs::write(
-        &file,
-        "[gateway.topic_partitioners]\n\"bad topic\" = \"consistent\"\n",
-    )
-    .unwrap();
-    let err = Config::load(Some(&file)).unwrap().validate().unwrap_err();
-    assert!(err.contains("gateway.topic_partitioners"), "{err}");
-    std::fs::write(&file, "[gateway]\nsubject_partitions_bytes_max = 0\n").unwrap();
-    let err = Config::load(Some(&file)).unwrap().validate().unwrap_err();
-    assert!(
-        err.contains("gateway.subject_partitions_bytes_max"),
-        "{err}"
-    );
+    let cases: &[(&str, &[&str])] = &[
+        ("[gateway]\nframe_bytes_maxx = 3\n", &["frame_bytes_maxx"]),
+        ("[gateway]\nexposed_topics = [\"bad topic\"]\n", &["exposed_topics"]),
+        ("[quic]\nlisten = \"127.0.0.1:0\"\n", &["quic.listen needs TLS"]),
+        ("[tls]\ncert_path = \"a.pem\"\n", &["tls.key_path"]),
+        ("[auth]\nmode = \"jwt\"\n", &["auth.keys"]),
+        (
+            "[auth]\nmode = \"jwt\"\n[[auth.keys]]\nkid = \"a\"\nalgorithm = \"ES256\"\n",
+            &["public_key_pem_file"],
+        ),
+        ("[quic]\nudp_receive_buffer_bytes = 0\n", &["quic.udp_receive_buffer_bytes"]),
+        ("[runtime]\nshards = 100000\n", &["runtime.shards"]),
+        (
+            "[runtime]\nshards = 2\n[broker]\nkind = \"kafka\"\n[broker.kafka]\nbootstrap_servers = \"localhost:9092\"\n",
+            &["one gateway process per core"],
+        ),
+        // An unknown partitioner names the key and the choices.
+        ("[gateway]\npartitioner = \"crc\"\n", &["gateway.partitioner", "consistent"]),
+        (
+            "[gateway.topic_partitioners]\nevents = \"consistent_random\"\n",
+            &["gateway.topic_partitioners.events"],
+        ),
+        (
+            "[gateway.topic_partitioners]\n\"bad topic\" = \"consistent\"\n",
+            &["gateway.topic_partitioners"],
+        ),
+        ("[gateway]\nsubject_partitions_bytes_max = 0\n", &["gateway.subject_partitions_bytes_max"]),
+    ];
+    for (toml, named) in cases {
+        let err = refusal(&file, toml);
+        assert!(named.iter().all(|n| err.contains(n)), "{toml}: {err}");
+    }
     assert!(Config::load(Some(&dir.join("missing.toml"))).is_err());
     std::fs::remove_dir_all(dir).unwrap();
 }

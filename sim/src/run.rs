@@ -54,6 +54,18 @@ impl RunReport {
         self.outcome.is_ok()
     }
 
+    /// For tests: panics with the plan, the violation and the replay command
+    /// unless the run passed.
+    pub fn assert_passed(&self) {
+        assert!(
+            self.passed(),
+            "{}\n{:?}\nreplay: {}",
+            self.plan,
+            self.outcome,
+            self.replay_command()
+        );
+    }
+
     /// The command that replays this run.
     pub fn replay_command(&self) -> String {
         format!(

@@ -15,13 +15,7 @@ fn seeds_with_a_mover_move_subjects_and_keep_every_guarantee() {
             .iter()
             .any(|t| t.mover.is_some() && t.partitions > 1);
         let report = run_seed(seed, &RunOptions::default());
-        assert!(
-            report.passed(),
-            "{}\n{:?}\nreplay: {}",
-            report.plan,
-            report.outcome,
-            report.replay_command()
-        );
+        report.assert_passed();
         if mover {
             seeds_with_mover += 1;
             moves_with_mover += report.coverage.moves;

@@ -9,13 +9,7 @@ use sluice_sim::{run_seed, RunOptions};
 fn pass(seeds: &[u64]) {
     for &seed in seeds {
         let report = run_seed(seed, &RunOptions::default());
-        assert!(
-            report.passed(),
-            "{}\n{:?}\nreplay: {}",
-            report.plan,
-            report.outcome,
-            report.replay_command()
-        );
+        report.assert_passed();
     }
 }
 
