@@ -19,7 +19,7 @@ use sluice_core::ExposureChange;
 use sluice_kafka::{ConsumerLag, ExposureHandle, ExposureLog, KafkaConfig};
 use sluice_memory_broker::MemoryBroker;
 use sluice_portal::{Backend, BackendError, BoxFuture, ExposureState, StoredChange};
-use sluice_runtime::Runtime;
+use sluice_driver::Runtime;
 use tokio::sync::watch;
 
 /// The state file's name under `portal.data_dir`.

@@ -8,7 +8,7 @@ use sluice_kafka::{Bootstrap, ConsumerLag};
 use sluice_memory_broker::MemoryBroker;
 use sluice_observability::{GatewayProbe, Health, PartitionLag, QuicCounters};
 use sluice_quic::QuicStatsReader;
-use sluice_runtime::Runtime;
+use sluice_driver::Runtime;
 use tokio::sync::watch;
 
 /// Where a broker's health comes from.

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use sluice_runtime::Runtime;
+use sluice_driver::Runtime;
 use tokio::task::JoinHandle;
 
 /// Loads the file once (failing if it cannot be read), then watches it. Every

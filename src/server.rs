@@ -13,7 +13,7 @@ use sluice_memory_broker::{MemoryBroker, MemoryBrokerConfig, TopicConfig};
 use sluice_observability::{AdminServer, BuildInfo, GatewayObserver, Metrics, Registry};
 use sluice_portal::{Backend, Portal, PortalParts};
 use sluice_quic::{QuicServer, QuicStats, QuicStatsReader};
-use sluice_runtime::{BrokerLink, Runtime, TokenVerifier};
+use sluice_driver::{BrokerLink, Runtime, TokenVerifier};
 use sluice_tls::{Fingerprint, ReloadableCert};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -116,7 +116,7 @@ impl Server {
         config.gateway.exposed_topic_patterns = patterns;
         let mut kafka_parts = None;
         let registry = Registry::new();
-        let observer: Arc<dyn sluice_runtime::Observer> = Arc::new(GatewayObserver::new(
+        let observer: Arc<dyn sluice_driver::Observer> = Arc::new(GatewayObserver::new(
             &registry,
             config.telemetry.publish_spans_max,
         )?);
@@ -467,7 +467,7 @@ fn load_certificate(
 fn start_runtime(
     config: &Config,
     link: BrokerLink,
-    observer: Arc<dyn sluice_runtime::Observer>,
+    observer: Arc<dyn sluice_driver::Observer>,
 ) -> anyhow::Result<Runtime> {
     let mut gateway = config.gateway.clone();
     gateway.auth_required = config.auth.mode == AuthMode::Jwt;

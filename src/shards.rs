@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use sluice_memory_broker::MemoryBroker;
-use sluice_runtime::{BrokerLink, Observer, Runtime};
+use sluice_driver::{BrokerLink, Observer, Runtime};
 
 use crate::async_runtime::Background;
 use crate::config::Config;

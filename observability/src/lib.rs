@@ -3,7 +3,7 @@
 //! What an operator sees of a gateway: Prometheus metrics, OpenTelemetry traces,
 //! structured logs, and the admin listener serving `/metrics`, `/healthz` and
 //! `/readyz`. The core and the transports only count and report, as plain data
-//! ([`sluice_core::GatewayStats`], the [`sluice_runtime::Observer`] hooks); the
+//! ([`sluice_core::GatewayStats`], the [`sluice_driver::Observer`] hooks); the
 //! exporters live here, so those crates stay free of them.
 //!
 //! ```text

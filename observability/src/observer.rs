@@ -3,7 +3,7 @@
 use prometheus::Registry;
 use sluice_core::protocol::RecordOrigin;
 use sluice_core::{BrokerError, ProduceId, ProduceRequest};
-use sluice_runtime::{CloseReason, Observer};
+use sluice_driver::{CloseReason, Observer};
 
 use crate::publish_tracing::PublishTracing;
 use crate::transport_metrics::TransportMetrics;

@@ -4,7 +4,7 @@
 //! console at `/`, both on the admin listener (`docs/portal.md`).
 //!
 //! The Portal owns nothing the core owns. Exposing or stopping a topic is an input
-//! to every shard's core ([`sluice_runtime::Runtime::change_exposure`]); the lists,
+//! to every shard's core ([`sluice_driver::Runtime::change_exposure`]); the lists,
 //! subjects and counts it shows are read from the cores. A change is first stored
 //! by the [`Backend`] where every gateway of the cluster sees it (a state file for
 //! the embedded broker, a compacted topic on Kafka), and reaches the cores from
@@ -31,7 +31,7 @@ use std::sync::{Arc, OnceLock};
 
 use sluice_auth::AuthConfig;
 use sluice_core::ExposureChange;
-use sluice_runtime::Runtime;
+use sluice_driver::Runtime;
 
 pub use config::PortalConfig;
 pub use state::{change_key, ExposureState, StoredChange};

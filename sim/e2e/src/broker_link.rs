@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use sluice_core::{BrokerCommand, BrokerError, BrokerEvent, FetchId, ProduceId};
-use sluice_runtime::BrokerLink;
+use sluice_driver::BrokerLink;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;

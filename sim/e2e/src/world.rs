@@ -13,7 +13,7 @@ use madsim::task::NodeId;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sluice_client::Event;
-use sluice_runtime::Runtime;
+use sluice_driver::Runtime;
 use sluice_sim::{Invariant, Recurring, Violation};
 use sluice_websocket::WebSocketConfig;
 use tokio::net::TcpListener;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use quinn::crypto::rustls::QuicServerConfig;
 use quinn::{Endpoint, EndpointConfig, IdleTimeout, ServerConfig, TransportConfig, VarInt};
-use sluice_runtime::Runtime;
+use sluice_driver::Runtime;
 use tokio::task::JoinHandle;
 
 use crate::config::QuicConfig;

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{DecodingKey, Validation};
 use sluice_core::{AuthFailure, Grant, Permissions, SubjectPattern};
-use sluice_runtime::TokenVerifier;
+use sluice_driver::TokenVerifier;
 
 use crate::{AuthConfig, Claims, KeyConfig};
 

@@ -2,7 +2,7 @@
 //!
 //! Serves protocol v1 on `GET /v1/ws` over WebSocket. The subprotocol picks the
 //! encoding (`sluice.v1.json`, the default, or `sluice.v1.bin`). This crate only
-//! moves frames between sockets and the [`sluice_runtime::Runtime`]; every decision
+//! moves frames between sockets and the [`sluice_driver::Runtime`]; every decision
 //! is the core's.
 
 // tungstenite's handshake callback fixes its error type to a full HTTP response.
@@ -30,7 +30,7 @@ pub(crate) const TRANSPORT: &str = "websocket";
 use std::future::Future;
 use std::io;
 
-use sluice_runtime::Runtime;
+use sluice_driver::Runtime;
 use tokio::net::TcpListener;
 
 /// Binds the listener for [`serve`] with `config.listen_backlog` (tokio's own

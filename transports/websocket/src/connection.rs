@@ -12,7 +12,7 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use sluice_core::close_code;
 use sluice_core::protocol::{Encoding, Message, MessageKind, RecordOrigin, ServerFrame};
-use sluice_runtime::{ClientHandle, Closed, Refusal, Runtime};
+use sluice_driver::{ClientHandle, Closed, Refusal, Runtime};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::futures::Notified;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use sluice_runtime::Refusal;
+use sluice_driver::Refusal;
 
 #[derive(Debug, Default)]
 struct Counts {

@@ -8,7 +8,7 @@
 use std::future::Future;
 use std::io;
 
-use sluice_runtime::Runtime;
+use sluice_driver::Runtime;
 use tokio::net::TcpStream;
 
 /// One shard other than the accept loop's own. Not under madsim, whose sockets

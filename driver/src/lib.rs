@@ -1,4 +1,4 @@
-//! # sluice-runtime
+//! # sluice-driver
 //!
 //! The thin layer between the sans-IO [`Gateway`] and tokio. It owns the gateway behind
 //! a mutex, supplies the clock, runs the timer, pumps broker events in and broker

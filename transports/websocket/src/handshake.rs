@@ -2,7 +2,7 @@
 
 use sluice_core::protocol::Encoding;
 use sluice_core::Grant;
-use sluice_runtime::{Refusal, Runtime};
+use sluice_driver::{Refusal, Runtime};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 

@@ -4,7 +4,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sluice_runtime::{Refusal, Runtime};
+use sluice_driver::{Refusal, Runtime};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 

@@ -3,7 +3,7 @@
 //! files are those of `sdk/js/`, embedded in the binary, so there is one copy and
 //! serving them needs no Node. Every answer closes the connection.
 
-use sluice_runtime::Refusal;
+use sluice_driver::Refusal;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::config::WebSocketConfig;

@@ -12,7 +12,7 @@ use quinn::{Connection, Incoming, RecvStream, SendStream, VarInt, ZeroRttAccepte
 use sluice_core::close_code;
 use sluice_core::protocol::stream_framing::{write_frame, FrameReader};
 use sluice_core::protocol::{binary, Encoding, Message, MessageKind, RecordOrigin, ServerFrame};
-use sluice_runtime::{ClientHandle, Runtime};
+use sluice_driver::{ClientHandle, Runtime};
 
 use crate::config::QuicConfig;
 use crate::stats::Counters;
