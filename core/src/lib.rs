@@ -25,7 +25,7 @@ pub mod stats;
 pub mod subject;
 pub mod token_bucket;
 
-pub use auth::{AuthFailure, Grant, Permissions, SubjectPattern};
+pub use auth::{AuthFailure, Grant, Permissions, SubjectPattern, TokenVerifier};
 pub use broker::{
     BrokerCommand, BrokerError, BrokerEvent, BrokerRecord, Epoch, FetchRequest, Fetched, Header,
     PartitionMeta, ProduceRequest,

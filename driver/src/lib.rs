@@ -10,12 +10,10 @@ mod client_handle;
 mod exposure;
 mod observer;
 mod runtime;
-mod token_verifier;
 mod transport_counters;
 
 pub use client_handle::{ClientHandle, Closed};
 pub use observer::{CloseReason, NoObserver, Observer};
 pub use runtime::{BrokerLink, Runtime};
-pub use sluice_core::{Gateway, GatewayConfig, GatewayStats};
-pub use token_verifier::TokenVerifier;
+pub use sluice_core::{Gateway, GatewayConfig, GatewayStats, TokenVerifier};
 pub use transport_counters::Refusal;

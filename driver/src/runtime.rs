@@ -6,13 +6,12 @@ use std::time::{Duration, Instant};
 use sluice_core::protocol::Encoding;
 use sluice_core::{
     AuthFailure, BrokerCommand, BrokerEvent, ClientId, Gateway, GatewayConfig, GatewayStats, Grant,
-    Input, Output,
+    Input, Output, RequestId, TokenVerifier,
 };
 use tokio::sync::{mpsc, Notify};
 
 use crate::client_handle::{ClientHandle, ClientSlot};
 use crate::observer::{NoObserver, Observer};
-use crate::token_verifier::TokenVerifier;
 use crate::transport_counters::{Refusal, TransportCounters};
 
 /// Broker events (or commands) the runtime's pump (or forwarder) takes in one turn.
@@ -190,7 +189,35 @@ impl Runtime {
     }
 
     /// Runs `f` on the gateway, then carries out everything it asked for.
+    ///
+    /// Tokens the core asks to have checked are verified after the lock is let go (a
+    /// signature check costs CPU every other connection would wait on), and the
+    /// verdicts go in under a new lock before this returns. Only a connection's own
+    /// `auth` frame asks for a check, and its task is the caller, so its next frame
+    /// still meets the verdict.
     pub(crate) fn with_gateway<R>(&self, f: impl FnOnce(&mut Gateway) -> R) -> R {
+        let mut to_verify = Vec::new();
+        let result = self.with_gateway_locked(f, &mut to_verify);
+        if !to_verify.is_empty() {
+            let verdicts: Vec<Input> = to_verify
+                .into_iter()
+                .map(|(client, request, token)| Input::Authenticated {
+                    client,
+                    request: Some(request),
+                    result: self.verify_token(&token),
+                })
+                .collect();
+            self.inputs(verdicts);
+        }
+        result
+    }
+
+    /// [`Runtime::with_gateway`] under one lock; the tokens to check go to `to_verify`.
+    fn with_gateway_locked<R>(
+        &self,
+        f: impl FnOnce(&mut Gateway) -> R,
+        to_verify: &mut Vec<(ClientId, RequestId, String)>,
+    ) -> R {
         let mut locked = self.lock();
         let before = locked.gateway.poll_timeout();
         let result = f(&mut locked.gateway);
@@ -236,18 +263,7 @@ impl Runtime {
                     client,
                     request,
                     token,
-                } => {
-                    let now_ms = self.now_ms();
-                    let result = self.verify_token(&token);
-                    let input = Input::Authenticated {
-                        client,
-                        request: Some(request),
-                        result,
-                    };
-                    if let Err(err) = locked.gateway.handle_input(now_ms, input) {
-                        tracing::error!(%err, "gateway refused input");
-                    }
-                }
+                } => to_verify.push((client, request, token)),
             }
         }
         if locked.gateway.poll_timeout() != before {

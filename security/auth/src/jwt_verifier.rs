@@ -5,8 +5,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{DecodingKey, Validation};
+use sluice_core::TokenVerifier;
 use sluice_core::{AuthFailure, Grant, Permissions, SubjectPattern};
-use sluice_driver::TokenVerifier;
 
 use crate::{AuthConfig, Claims, KeyConfig};
 
