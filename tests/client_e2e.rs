@@ -38,9 +38,9 @@ async fn connect(servers: Vec<String>) -> (Client, Events) {
 #[tokio::test]
 async fn snapshot_live_ack_and_unsubscribe() {
     let server = common::start(|_| {}).await;
-    let (alice, mut alice_events) = connect(vec![server.url()]).await;
+    let (alice, alice_events) = connect(vec![server.url()]).await;
     let (bob, mut bob_events) = connect(vec![server.url()]).await;
-    tokio::spawn(async move { while alice_events.next().await.is_some() {} });
+    common::sdk::drain_in_background(alice_events);
 
     let first = alice
         .publish("/demo/sdk", "one", PublishOptions::default())
@@ -105,8 +105,8 @@ async fn snapshot_live_ack_and_unsubscribe() {
 #[tokio::test]
 async fn lost_connection_resumes_with_exactly_the_missed_messages() {
     let server = common::start(|_| {}).await;
-    let (publisher, mut publisher_events) = connect(vec![server.url()]).await;
-    tokio::spawn(async move { while publisher_events.next().await.is_some() {} });
+    let (publisher, publisher_events) = connect(vec![server.url()]).await;
+    common::sdk::drain_in_background(publisher_events);
     let (reader, mut events) = connect(vec![server.url()]).await;
     let sub = tokio::spawn({
         let reader = reader.clone();

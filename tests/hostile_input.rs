@@ -8,7 +8,6 @@ mod common;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use futures_util::future::BoxFuture;
@@ -22,7 +21,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::Message;
 
-use common::{http_refusal, RawClient, HANG_GUARD};
+use common::{http_refusal, unix_now_s, RawClient, HANG_GUARD};
 
 const JSON: &str = "sluice.v1.json";
 const SECRET: &str = "hostile-input-test-secret-of-32-bytes!";
@@ -32,13 +31,6 @@ const ALLOWED_ORIGIN: &str = "https://app.example";
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures")).join(name)
-}
-
-fn unix_now_s() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }
 
 fn hs256_key() -> KeyConfig {

@@ -36,10 +36,7 @@ produce_timeout_ms = 3000
 /// loaded machine (these tests run beside the rest of the suite) can take longer
 /// than the usual hang guard: a guard, not a speed goal.
 async fn next_event(events: &mut Events) -> Event {
-    tokio::time::timeout(common::SLOW_HANG_GUARD, events.next())
-        .await
-        .expect("an event within the hang guard")
-        .expect("events open")
+    common::sdk::next_event_within(events, common::SLOW_HANG_GUARD).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,11 +53,11 @@ async fn two_gateways_share_kafka_and_the_sdk_fails_over_without_gap_or_duplicat
     ]))
     .await
     .unwrap();
-    let (writer, mut writer_events) =
+    let (writer, writer_events) =
         Client::connect(ClientConfig::with_servers([gateway_b.url.clone()]))
             .await
             .unwrap();
-    tokio::spawn(async move { while writer_events.next().await.is_some() {} });
+    common::sdk::drain_in_background(writer_events);
     assert!(
         matches!(next_event(&mut events).await, Event::Connected { server } if server == gateway_a.url)
     );

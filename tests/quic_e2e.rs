@@ -26,8 +26,8 @@ fn quic_url(server: &Server) -> String {
 
 /// A publisher whose events nobody needs.
 async fn publisher(server: &Server, url: String) -> Client {
-    let (client, mut events) = connect(server, vec![url]).await;
-    tokio::spawn(async move { while events.next().await.is_some() {} });
+    let (client, events) = connect(server, vec![url]).await;
+    common::sdk::drain_in_background(events);
     client
 }
 

@@ -3,10 +3,12 @@
 
 mod common;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use common::sdk::next_event;
+use common::unix_now_s;
 use sluice_auth::{issue_token, AuthMode, Claims, KeyAlgorithm, KeyConfig, PermissionClaims};
-use sluice_client::{Client, ClientConfig, ClientError, Event, Events, PublishOptions};
+use sluice_client::{Client, ClientConfig, ClientError, Event, PublishOptions};
 use sluice_core::protocol::ErrorCode;
 
 fn key() -> KeyConfig {
@@ -16,13 +18,6 @@ fn key() -> KeyConfig {
         secret: Some("sdk-token-test-secret-sdk-token-test".into()),
         public_key_pem_file: None,
     }
-}
-
-fn unix_now_s() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }
 
 fn token(user: &str, ttl_s: u64) -> (String, u64) {
@@ -39,13 +34,6 @@ fn token(user: &str, ttl_s: u64) -> (String, u64) {
         },
     };
     (issue_token(&key(), &claims).unwrap(), exp)
-}
-
-async fn next_event(events: &mut Events) -> Event {
-    tokio::time::timeout(common::HANG_GUARD, events.next())
-        .await
-        .expect("an event within the hang guard")
-        .expect("events open")
 }
 
 #[tokio::test]

@@ -3,20 +3,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use common::certs::write_certificate_in as write_certificate;
 use common::sdk::next_message;
 use sluice::server::Server;
 use sluice_client::{Client, ClientConfig, ClientError, Event, Events, PublishOptions};
 use sluice_tls::Fingerprint;
-
-/// A certificate and key as PEM files in `dir`, named `name`.
-fn write_certificate(dir: &Path, name: &str) -> (PathBuf, PathBuf, Fingerprint) {
-    let cert_path = dir.join(format!("{name}.crt"));
-    let key_path = dir.join(format!("{name}.key"));
-    let fingerprint = common::certs::write_certificate(&cert_path, &key_path);
-    (cert_path, key_path, fingerprint)
-}
 
 async fn start_with_files(cert_path: &Path, key_path: &Path) -> Server {
     let (cert_path, key_path) = (cert_path.to_owned(), key_path.to_owned());
@@ -45,10 +38,10 @@ async fn wss_and_quic_work_with_a_configured_certificate() {
     let (subscriber, mut events) = connect_pinned(server.url(), fingerprint).await.unwrap();
     let outcome = subscriber.subscribe(&["/demo/tls"]).await.unwrap();
     assert!(outcome.all_accepted());
-    let (publisher, mut publisher_events) = connect_pinned(server.quic_url().unwrap(), fingerprint)
+    let (publisher, publisher_events) = connect_pinned(server.quic_url().unwrap(), fingerprint)
         .await
         .unwrap();
-    tokio::spawn(async move { while publisher_events.next().await.is_some() {} });
+    common::sdk::drain_in_background(publisher_events);
     let ack = publisher
         .publish("/demo/tls", "secret", PublishOptions::default())
         .await
@@ -129,10 +122,10 @@ async fn a_reloaded_certificate_serves_new_handshakes_and_drops_no_connection() 
             "{url}: a new handshake still got the old certificate"
         );
     }
-    let (publisher, mut publisher_events) = connect_pinned(server.quic_url().unwrap(), new)
+    let (publisher, publisher_events) = connect_pinned(server.quic_url().unwrap(), new)
         .await
         .unwrap();
-    tokio::spawn(async move { while publisher_events.next().await.is_some() {} });
+    common::sdk::drain_in_background(publisher_events);
     let ack = publisher
         .publish("/demo/reload", "after reload", PublishOptions::default())
         .await

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use sluice_core::protocol::{Encoding, ServerFrame};
-use sluice_core::{AuthFailure, Grant, GatewayConfig, Permissions, RequestId, TokenVerifier};
+use sluice_core::{AuthFailure, GatewayConfig, Grant, Permissions, RequestId, TokenVerifier};
 use sluice_driver::{BrokerLink, Runtime};
 use tokio::sync::mpsc;
 
@@ -23,7 +23,11 @@ struct ProbingVerifier {
 
 impl TokenVerifier for ProbingVerifier {
     fn verify(&self, _token: &str, _now_ms: u64) -> Result<Grant, AuthFailure> {
-        let runtime = self.runtime.get().expect("runtime set before any frame").clone();
+        let runtime = self
+            .runtime
+            .get()
+            .expect("runtime set before any frame")
+            .clone();
         let (done, answer) = channel();
         std::thread::spawn(move || {
             let _ = done.send(runtime.stats().clients_connected);
@@ -69,9 +73,16 @@ async fn a_signature_check_does_not_hold_the_gateway() {
         client
     });
     let client = handle.await.expect("receive returns");
-    assert_eq!(reached_gateway.get(), Some(&true), "the gateway stayed locked");
+    assert_eq!(
+        reached_gateway.get(),
+        Some(&true),
+        "the gateway stayed locked"
+    );
 
     let mut frames = Vec::new();
-    client.next_frames(&mut frames, 16).await.expect("still open");
+    client
+        .next_frames(&mut frames, 16)
+        .await
+        .expect("still open");
     assert_eq!(frames, vec![ServerFrame::Ok { id: RequestId(7) }]);
 }

@@ -1,6 +1,6 @@
 //! Certificates for tests, as an operator would deploy them: PEM files.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sluice_tls::Fingerprint;
 
@@ -12,6 +12,14 @@ pub fn write_certificate(cert_path: &Path, key_path: &Path) -> Fingerprint {
     std::fs::write(cert_path, generated.cert.pem()).unwrap();
     std::fs::write(key_path, generated.signing_key.serialize_pem()).unwrap();
     Fingerprint::of(generated.cert.der())
+}
+
+/// [`write_certificate`] to `dir/name.crt` and `dir/name.key`; returns both paths.
+pub fn write_certificate_in(dir: &Path, name: &str) -> (PathBuf, PathBuf, Fingerprint) {
+    let cert_path = dir.join(format!("{name}.crt"));
+    let key_path = dir.join(format!("{name}.key"));
+    let fingerprint = write_certificate(&cert_path, &key_path);
+    (cert_path, key_path, fingerprint)
 }
 
 /// A fresh directory for one test's files.

@@ -27,6 +27,14 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+/// Seconds since the Unix epoch: the clock JWT claims (`exp`, `nbf`) are stated on.
+pub fn unix_now_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
 /// A `message` frame's type, data and seq, to compare in one assertion.
 pub fn message_fields(m: &Value) -> (Option<&str>, Option<&str>, Option<u64>) {
     (m["type"].as_str(), m["data"].as_str(), m["seq"].as_u64())

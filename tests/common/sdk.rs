@@ -2,13 +2,26 @@
 
 use sluice_client::{Event, Events, Message, MessageKind, SyncStatus};
 
+use std::time::Duration;
+
 use super::HANG_GUARD;
 
 pub async fn next_event(events: &mut Events) -> Event {
-    tokio::time::timeout(HANG_GUARD, events.next())
+    next_event_within(events, HANG_GUARD).await
+}
+
+/// [`next_event`] with another hang guard (a guard, not a speed goal).
+pub async fn next_event_within(events: &mut Events, guard: Duration) -> Event {
+    tokio::time::timeout(guard, events.next())
         .await
         .expect("an event within the hang guard")
         .expect("events stream open")
+}
+
+/// Reads and drops a client's events in the background, for a client whose events
+/// the test does not look at (a publisher): unread, they would fill its buffer.
+pub fn drain_in_background(mut events: Events) {
+    tokio::spawn(async move { while events.next().await.is_some() {} });
 }
 
 /// Events about the connection and the subscriptions' state rather than data.
