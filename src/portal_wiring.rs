@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sluice_core::ExposureChange;
+use sluice_driver::Runtime;
 use sluice_kafka::{ConsumerLag, ExposureHandle, ExposureLog, KafkaConfig};
 use sluice_memory_broker::MemoryBroker;
 use sluice_portal::{Backend, BackendError, BoxFuture, ExposureState, StoredChange};
-use sluice_driver::Runtime;
 use tokio::sync::watch;
 
 /// The state file's name under `portal.data_dir`.

@@ -4,11 +4,11 @@
 use std::sync::{Arc, OnceLock};
 
 use sluice_core::GatewayStats;
+use sluice_driver::Runtime;
 use sluice_kafka::{Bootstrap, ConsumerLag};
 use sluice_memory_broker::MemoryBroker;
 use sluice_observability::{GatewayProbe, Health, PartitionLag, QuicCounters};
 use sluice_quic::QuicStatsReader;
-use sluice_driver::Runtime;
 use tokio::sync::watch;
 
 /// Where a broker's health comes from.

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use sluice_memory_broker::MemoryBroker;
 use sluice_driver::{BrokerLink, Observer, Runtime};
+use sluice_memory_broker::MemoryBroker;
 
 use crate::async_runtime::Background;
 use crate::config::Config;

@@ -15,14 +15,14 @@ pub mod cache;
 pub mod config;
 mod gateway;
 pub mod ids;
-#[cfg(feature = "inject-bugs")]
-pub mod injected_bug;
 mod input;
 mod output;
 pub mod partitioner;
 pub mod protocol;
 pub mod stats;
 pub mod subject;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod token_bucket;
 
 pub use auth::{AuthFailure, Grant, Permissions, SubjectPattern};
@@ -35,8 +35,6 @@ pub use gateway::{
     compile_pattern, ExposureChange, ExposureError, Gateway, GatewayError, SubjectInfo, TopicInfo,
 };
 pub use ids::{ClientId, FetchId, ProduceId, RequestId};
-#[cfg(feature = "inject-bugs")]
-pub use injected_bug::InjectedBug;
 pub use input::Input;
 pub use output::{close_code, Output};
 pub use stats::GatewayStats;

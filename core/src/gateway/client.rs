@@ -134,10 +134,6 @@ impl ClientState {
         !std::mem::replace(&mut self.woken, true)
     }
 
-    pub fn pop(&mut self) -> Option<ServerFrame> {
-        self.pop_costed().map(|(frame, _)| frame)
-    }
-
     /// The next frame and the bytes it was charged.
     pub fn pop_costed(&mut self) -> Option<(ServerFrame, usize)> {
         match self.queue.pop_front() {
