@@ -3,6 +3,8 @@
 //! decoded-frame input ([`crate::Input::ClientFrame`]), and a harness that drives a
 //! [`crate::Gateway`] the way the driver does. The `sluice` binary never has them.
 
+mod harness;
 mod injected_bug;
 
+pub use harness::{epoch, Harness};
 pub use injected_bug::{InjectedBug, UnknownInjectedBug};
