@@ -3,7 +3,7 @@
 //! unexposed, each subscription to it ends with an `error` `not_exposed` (no request
 //! id) and nobody else is disturbed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::exposure::{ExposureChange, SubjectInfo, TopicInfo};
 use super::Gateway;
@@ -46,13 +46,49 @@ impl Gateway {
     /// partitions of the next offset to read): one pass over the topics only, cheap
     /// enough to sample every second for rates.
     pub fn topic_records_seen(&self) -> Vec<(String, u64)> {
-        self.routing.topic_records_seen()
+        self.routing
+            .topics()
+            .filter(|(name, _)| self.routing.is_exposed(name))
+            .map(|(name, partitions)| {
+                let seen = partitions.iter().map(|p| p.next_offset).sum();
+                (name.to_owned(), seen)
+            })
+            .collect()
     }
 
     /// Every exposed topic (listed ones, and announced ones matching a pattern), with
     /// its counts. One pass over the snapshots and the routing table.
     pub fn topic_infos(&self) -> Vec<TopicInfo> {
-        self.routing.topic_infos()
+        let routing = &self.routing;
+        let mut names: BTreeSet<&str> = routing.exposure().listed().collect();
+        for (topic, _) in routing.topics() {
+            if routing.is_exposed(topic) {
+                names.insert(topic);
+            }
+        }
+        let mut snapshots: BTreeMap<&str, u64> = BTreeMap::new();
+        for (subject, _) in routing.snapshots() {
+            *snapshots.entry(subject.topic()).or_default() += 1;
+        }
+        let mut subscribers: BTreeMap<&str, u64> = BTreeMap::new();
+        for (subject, count) in routing.subscriber_counts() {
+            *subscribers.entry(subject.topic()).or_default() += count;
+        }
+        names
+            .into_iter()
+            .map(|name| {
+                let partitions = routing.partitions(name);
+                TopicInfo {
+                    name: name.to_owned(),
+                    listed: routing.exposure().is_listed(name),
+                    partitions: partitions.map_or(0, |p| p.len() as u64),
+                    records_seen: partitions
+                        .map_or(0, |p| p.iter().map(|p| p.next_offset).sum::<u64>()),
+                    subjects_with_snapshot: snapshots.get(name).copied().unwrap_or(0),
+                    subscribers: subscribers.get(name).copied().unwrap_or(0),
+                }
+            })
+            .collect()
     }
 
     /// The subjects of `topic` that have a snapshot or a subscriber, in subject
@@ -69,8 +105,58 @@ impl Gateway {
         limit: usize,
         preview_bytes: usize,
     ) -> (Vec<SubjectInfo>, Option<String>) {
-        self.routing
-            .subject_infos(topic, key_prefix, after, limit, preview_bytes)
+        let wanted = |subject: &Subject| {
+            subject.topic() == topic
+                && subject.key().unwrap_or_default().starts_with(key_prefix)
+                && after.is_none_or(|after| subject.as_str() > after)
+        };
+        // Only the `limit + 1` first subjects are kept (the one past the page says
+        // there is more), so a page costs no memory beyond itself however many
+        // subjects the topic has. A subject dropped in the first pass has `limit + 1`
+        // smaller ones kept, so it cannot come back in the second.
+        let kept = limit.saturating_add(1);
+        let mut found: BTreeMap<&str, (Option<&crate::protocol::Message>, u64)> = BTreeMap::new();
+        for (subject, message) in self.routing.snapshots() {
+            if wanted(subject) {
+                found.entry(subject.as_str()).or_default().0 = Some(message);
+                if found.len() > kept {
+                    found.pop_last();
+                }
+            }
+        }
+        for (subject, count) in self.routing.subscriber_counts() {
+            if wanted(subject) {
+                found.entry(subject.as_str()).or_default().1 = count;
+                if found.len() > kept {
+                    found.pop_last();
+                }
+            }
+        }
+        let more = found.len() > limit;
+        let page: Vec<SubjectInfo> = found
+            .into_iter()
+            .take(limit)
+            .map(|(subject, (message, subscribers))| {
+                let data = message.and_then(|m| m.data.as_ref());
+                SubjectInfo {
+                    subject: subject.to_owned(),
+                    seq: message.map(|m| m.seq),
+                    epoch: message.map(|m| m.epoch.to_string()),
+                    snapshot_preview: data.map(|d| {
+                        String::from_utf8_lossy(&d[..d.len().min(preview_bytes)]).into_owned()
+                    }),
+                    snapshot_bytes: data.map(|d| d.len() as u64),
+                    snapshot_truncated: data.is_some_and(|d| d.len() > preview_bytes),
+                    subscribers,
+                }
+            })
+            .collect();
+        let cursor = if more {
+            page.last().map(|s| s.subject.clone())
+        } else {
+            None
+        };
+        (page, cursor)
     }
 
     pub(super) fn on_exposure(&mut self, change: ExposureChange) {

@@ -20,7 +20,7 @@ impl Gateway {
                 "more than {} publishes a second (burst {})",
                 self.config.publish_rate_per_s, self.config.publish_burst
             );
-            return self.fail_publish(client, p.id, None, ErrorCode::RateLimited, message);
+            return self.fail_publish((client, p.id), None, (ErrorCode::RateLimited, message));
         }
         let subject = match self.check_subject(client, Action::Publish, &p.subject) {
             Ok(subject) => subject,
@@ -28,17 +28,15 @@ impl Gateway {
                 if code == ErrorCode::Forbidden {
                     self.stats.forbidden_total += 1;
                 }
-                return self.fail_publish(client, p.id, Some(&p.subject), code, message);
+                return self.fail_publish((client, p.id), Some(&p.subject), (code, message));
             }
         };
         if let Some(reply_to) = &p.reply_to {
             if let Err(err) = Subject::parse(reply_to) {
                 return self.fail_publish(
-                    client,
-                    p.id,
+                    (client, p.id),
                     Some(reply_to),
-                    ErrorCode::InvalidSubject,
-                    format!("reply_to: {err}"),
+                    (ErrorCode::InvalidSubject, format!("reply_to: {err}")),
                 );
             }
         }
@@ -46,11 +44,9 @@ impl Gateway {
         else {
             let message = format!("topic {} has no partitions yet", subject.topic());
             return self.fail_publish(
-                client,
-                p.id,
+                (client, p.id),
                 Some(&p.subject),
-                ErrorCode::Unavailable,
-                message,
+                (ErrorCode::Unavailable, message),
             );
         };
         let epoch = state.epoch.clone();
@@ -63,7 +59,7 @@ impl Gateway {
                 self.config.publishes_in_flight_per_client_max
             );
             self.stats.publishes_rate_limited_total += 1;
-            return self.fail_publish(client, p.id, None, ErrorCode::RateLimited, message);
+            return self.fail_publish((client, p.id), None, (ErrorCode::RateLimited, message));
         }
         cstate.publishes_in_flight += 1;
         let deadline_ms = now_ms.saturating_add(self.config.publish_timeout_ms);
@@ -73,13 +69,12 @@ impl Gateway {
         self.outputs.push_back(Output::Broker(produce));
     }
 
+    /// Answers a publish that will not be acknowledged with `error`.
     fn fail_publish(
         &mut self,
-        client: ClientId,
-        id: RequestId,
+        (client, id): (ClientId, RequestId),
         subject: Option<&str>,
-        code: ErrorCode,
-        message: String,
+        (code, message): (ErrorCode, String),
     ) {
         self.stats.publishes_failed_total += 1;
         self.send_error(client, id, subject, code, message);
@@ -121,7 +116,7 @@ impl Gateway {
                     | BrokerError::Other(_) => ErrorCode::Unavailable,
                 };
                 self.stats.publishes_broker_failed_total += 1;
-                self.fail_publish(pending.client, pending.id, None, code, err.to_string());
+                self.fail_publish((pending.client, pending.id), None, (code, err.to_string()));
             }
         }
     }
@@ -135,11 +130,9 @@ impl Gateway {
             );
             self.stats.publishes_timed_out_total += 1;
             self.fail_publish(
-                pending.client,
-                pending.id,
+                (pending.client, pending.id),
                 None,
-                ErrorCode::Unavailable,
-                message,
+                (ErrorCode::Unavailable, message),
             );
         }
     }

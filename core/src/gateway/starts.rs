@@ -170,11 +170,7 @@ impl Gateway {
             sub.epoch = epoch;
             head = next_offset;
         }
-        let status = ServerFrame::Status {
-            subject: subject.shared(),
-            status: SyncStatus::Resync,
-        };
-        match self.send_start(client, status) {
+        match self.send_status(client, subject, SyncStatus::Resync) {
             StartSend::Sent => {
                 self.stats.resumes_resync_total += 1;
                 self.start_snapshot(client, subject, head)
@@ -255,11 +251,7 @@ impl Gateway {
         if mode == CatchUp::Updates {
             return true;
         }
-        let status = ServerFrame::Status {
-            subject: subject.shared(),
-            status: SyncStatus::Sync,
-        };
-        match self.send_start(client, status) {
+        match self.send_status(client, subject, SyncStatus::Sync) {
             StartSend::Sent => {
                 self.stats.resumes_sync_total += 1;
                 true
@@ -277,6 +269,17 @@ impl Gateway {
         if let Some(sub) = self.clients.subscription_mut(client, subject) {
             sub.after = after;
         }
+    }
+
+    /// Sends `sync` or `resync` for `subject`, as a start frame.
+    fn send_status(
+        &mut self,
+        client: ClientId,
+        subject: &Subject,
+        status: SyncStatus,
+    ) -> StartSend {
+        let subject = subject.shared();
+        self.send_start(client, ServerFrame::Status { subject, status })
     }
 
     /// Tells every subscriber of the given subjects that their position is void, then

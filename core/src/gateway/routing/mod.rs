@@ -5,10 +5,9 @@
 //!
 //! Everything here is about subjects and logs, nothing about one client's queue:
 //! the gateway asks it where a subject is, applies broker records and topic
-//! metadata to it ([`apply`]), and reads the Portal's views from it ([`views`]).
+//! metadata to it ([`apply`]), and reads what the Portal shows from it.
 
 mod apply;
-mod views;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -208,6 +207,30 @@ impl Routing {
         next >= self.messages.covered_from(subject, epoch) || next >= head
     }
 
+    /// The announced topics and their partitions, by name.
+    pub fn topics(&self) -> impl Iterator<Item = (&str, &[PartitionState])> {
+        self.topics
+            .iter()
+            .map(|(name, t)| (name.as_ref(), t.partitions.as_slice()))
+    }
+
+    /// The partitions of `topic`, if the broker announced it.
+    pub fn partitions(&self, topic: &str) -> Option<&[PartitionState]> {
+        self.topics.get(topic).map(|t| t.partitions.as_slice())
+    }
+
+    /// Every snapshot, by subject.
+    pub fn snapshots(&self) -> impl Iterator<Item = (&Subject, &Message)> {
+        self.snapshots.iter()
+    }
+
+    /// How many clients are subscribed to each subscribed subject.
+    pub fn subscriber_counts(&self) -> impl Iterator<Item = (&Subject, u64)> {
+        self.subscribers
+            .iter()
+            .map(|(subject, clients)| (subject, clients.len() as u64))
+    }
+
     /// The subject's snapshot, if it has one.
     pub fn snapshot(&mut self, subject: &Subject) -> Option<Message> {
         self.snapshots.get(subject)
@@ -261,17 +284,11 @@ impl Routing {
         stats.subject_partitions = self.placements.len() as u64;
         stats.subject_partitions_bytes = self.placements.bytes() as u64;
         stats.subject_partitions_evictions_total = self.placements.evictions_total();
-        let RecordCounters {
-            records_in_total,
-            record_bytes_in_total,
-            records_redelivered_total,
-            records_unroutable_total,
-            subject_partition_moves_total,
-        } = self.counters;
-        stats.records_in_total = records_in_total;
-        stats.record_bytes_in_total = record_bytes_in_total;
-        stats.records_redelivered_total = records_redelivered_total;
-        stats.records_unroutable_total = records_unroutable_total;
-        stats.subject_partition_moves_total = subject_partition_moves_total;
+        let counters = &self.counters;
+        stats.records_in_total = counters.records_in_total;
+        stats.record_bytes_in_total = counters.record_bytes_in_total;
+        stats.records_redelivered_total = counters.records_redelivered_total;
+        stats.records_unroutable_total = counters.records_unroutable_total;
+        stats.subject_partition_moves_total = counters.subject_partition_moves_total;
     }
 }
