@@ -72,7 +72,7 @@ impl Clients {
     /// Forgets a client with its queue and access timer; returns its state.
     pub fn remove(&mut self, client: ClientId) -> Option<ClientState> {
         let state = self.by_id.remove(&client)?;
-        self.outbound.queue_bytes -= state.queue_bytes as u64;
+        self.outbound.queue_bytes -= state.queue_bytes() as u64;
         if let Some(at) = state.access_timer_ms {
             self.access_timers.remove(&(at, client));
         }
@@ -119,6 +119,7 @@ impl Clients {
         let Some(state) = self.by_id.get_mut(&client) else {
             return Delivery::Skipped;
         };
+        let queued_bytes = state.queue_bytes();
         let Some(sub) = state.subscriptions.get_mut(subject) else {
             return Delivery::Skipped;
         };
@@ -131,7 +132,7 @@ impl Clients {
         }
         let frame = ServerFrame::Message(message.clone());
         let cost = frame.cost_bytes();
-        if over_bound(state.queue_bytes, cost, bound) {
+        if over_bound(queued_bytes, cost, bound) {
             return Delivery::NoRoom;
         }
         sub.epoch = epoch.clone();
@@ -235,8 +236,9 @@ impl Clients {
         let clients = self.by_id.values();
         stats.clients_connected = self.by_id.len() as u64;
         stats.subscriptions_active = clients.clone().map(|c| c.subscriptions.len() as u64).sum();
-        stats.starts_paused = clients.clone().map(|c| c.paused.len() as u64).sum();
-        stats.client_queue_bytes_largest = clients.map(|c| c.queue_bytes as u64).max().unwrap_or(0);
+        stats.starts_paused = clients.clone().map(|c| c.paused_starts() as u64).sum();
+        stats.client_queue_bytes_largest =
+            clients.map(|c| c.queue_bytes() as u64).max().unwrap_or(0);
         stats.revoked_token_ids = self.revoked_token_ids.len() as u64;
         let Outbound {
             queue_bytes,
@@ -269,7 +271,7 @@ impl Outbound {
         self.frames_out_total += 1;
         self.queue_bytes += cost as u64;
         let woken = state.push(frame, cost);
-        self.queue_bytes_peak = self.queue_bytes_peak.max(state.queue_bytes as u64);
+        self.queue_bytes_peak = self.queue_bytes_peak.max(state.queue_bytes() as u64);
         woken
     }
 }

@@ -3,7 +3,7 @@
 //! and go on as the client reads). Also forgetting a client or a subscription, which
 //! touches every part that knows of it.
 
-use super::client::{Paused, PendingStart, Recovering};
+use super::client::PendingStart;
 use super::clients::over_bound;
 use super::Gateway;
 use crate::ids::{ClientId, RequestId};
@@ -31,7 +31,7 @@ impl Gateway {
             return false;
         };
         let cost = frame.cost_bytes();
-        if over_bound(state.queue_bytes, cost, self.live_bound_bytes()) {
+        if over_bound(state.queue_bytes(), cost, self.live_bound_bytes()) {
             self.close_slow_consumer(client);
             return false;
         }
@@ -116,21 +116,12 @@ impl Gateway {
         pending: PendingStart,
         cost: usize,
     ) {
-        let Some(state) = self.clients.get_mut(client) else {
-            return;
-        };
-        let Some(sub) = state.subscriptions.get_mut(subject) else {
-            return;
-        };
-        self.stats.start_pauses_total += 1;
-        let was_paused = sub.is_paused();
-        sub.recovering = Some(Recovering::Paused(pending));
-        match state.paused.iter_mut().find(|p| &p.subject == subject) {
-            Some(paused) if was_paused => paused.cost = cost,
-            _ => state.paused.push_back(Paused {
-                subject: subject.clone(),
-                cost,
-            }),
+        let paused = self
+            .clients
+            .get_mut(client)
+            .is_some_and(|state| state.pause(subject, pending, cost));
+        if paused {
+            self.stats.start_pauses_total += 1;
         }
     }
 
@@ -142,24 +133,11 @@ impl Gateway {
             let Some(state) = self.clients.get_mut(client) else {
                 return;
             };
-            let Some(first) = state.paused.front() else {
+            let Some(next) = state.take_paused_start(limit) else {
                 return;
             };
-            if !state.start_fits(first.cost, limit) {
-                return;
-            }
-            let Some(Paused { subject, .. }) = state.paused.pop_front() else {
-                return;
-            };
-            let pending = match state.subscriptions.get_mut(&subject) {
-                Some(sub) => match sub.recovering {
-                    Some(Recovering::Paused(pending)) => {
-                        sub.recovering = None;
-                        pending
-                    }
-                    _ => continue,
-                },
-                None => continue,
+            let Some((subject, pending)) = next else {
+                continue;
             };
             if !self.run_pending_start(client, &subject, pending) {
                 return;
@@ -167,12 +145,7 @@ impl Gateway {
             let Some(state) = self.clients.get_mut(client) else {
                 return;
             };
-            if state.paused.back().is_some_and(|p| p.subject == subject) {
-                // Paused again: it goes first next time too, and nothing behind it
-                // goes on before it.
-                if let Some(again) = state.paused.pop_back() {
-                    state.paused.push_front(again);
-                }
+            if state.keep_first_turn(&subject) {
                 return;
             }
         }

@@ -185,7 +185,7 @@ impl Gateway {
     /// [`Gateway::poll_output`] after calling it, as after a `handle_*` call.
     pub fn poll_transmit(&mut self, client: ClientId) -> Option<ServerFrame> {
         let state = self.clients.get(client)?;
-        if state.queue.is_empty() && !state.paused.is_empty() {
+        if !state.has_queued() && state.paused_starts() > 0 {
             // Not reached while the invariant holds (a start pauses only behind
             // queued frames); cheap insurance against a client stuck forever.
             self.continue_starts(client);
@@ -206,7 +206,7 @@ impl Gateway {
             let Some(state) = self.clients.get(client) else {
                 return;
             };
-            if state.paused.is_empty() {
+            if state.paused_starts() == 0 {
                 self.clients.pop_into(client, out, max);
                 return;
             }
@@ -219,7 +219,7 @@ impl Gateway {
 
     /// Bytes queued towards `client` right now.
     pub fn client_queue_bytes(&self, client: ClientId) -> Option<usize> {
-        self.clients.get(client).map(|c| c.queue_bytes)
+        self.clients.get(client).map(ClientState::queue_bytes)
     }
 
     /// Whether every bootstrap record the broker sent has been applied
