@@ -7,7 +7,9 @@ use crate::auth::{AuthFailure, Grant};
 use crate::broker::BrokerEvent;
 use crate::gateway::ExposureChange;
 use crate::ids::{ClientId, RequestId};
-use crate::protocol::{ClientFrame, Encoding};
+#[cfg(feature = "testing")]
+use crate::protocol::ClientFrame;
+use crate::protocol::Encoding;
 
 /// Something that happened outside the core, fed in with [`crate::Gateway::handle_input`].
 #[derive(Debug, Clone)]
@@ -20,6 +22,8 @@ pub enum Input {
     /// A complete frame from a client, still encoded.
     ClientData { client: ClientId, data: Bytes },
     /// A client frame already decoded (simulators and tests skip the codec with it).
+    /// Test-only: the `testing` feature.
+    #[cfg(feature = "testing")]
     ClientFrame {
         client: ClientId,
         frame: ClientFrame,

@@ -7,19 +7,17 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use sluice_core::protocol::{ClientFrame, Encoding, ErrorCode, PublishFrame, ServerFrame};
+use sluice_core::testing;
 use sluice_core::{
-    close_code, AuthFailure, BrokerEvent, ClientId, Epoch, Gateway, GatewayConfig, Grant, Input,
-    Output, PartitionMeta, Permissions, RequestId, SubjectPattern,
+    close_code, AuthFailure, ClientId, Gateway, GatewayConfig, Grant, Input, Permissions,
+    RequestId, SubjectPattern,
 };
 
 const C: ClientId = ClientId(1);
 
+/// The shared harness, with the one client `C` connected.
 struct Harness {
-    gw: Gateway,
-    now_ms: u64,
-    closed: Option<(u16, &'static str)>,
-    /// Tokens the core asked to verify: (request, token).
-    to_verify: Vec<(RequestId, String)>,
+    core: testing::Harness,
 }
 
 fn grant(user: &str, sub: &[&str], publish: &[&str], expires_at_ms: Option<u64>) -> Grant {
@@ -42,30 +40,16 @@ fn grant(user: &str, sub: &[&str], publish: &[&str], expires_at_ms: Option<u64>)
 
 impl Harness {
     fn new(config: GatewayConfig) -> Harness {
-        let mut h = Harness {
-            gw: Gateway::new(GatewayConfig {
-                exposed_topics: vec!["t".into(), "u".into()],
-                ..config
-            }),
-            now_ms: 1_000,
-            closed: None,
-            to_verify: Vec::new(),
-        };
-        for topic in ["t", "u"] {
-            h.input(Input::Broker(BrokerEvent::TopicMeta {
-                topic: Arc::from(topic),
-                partitions: vec![PartitionMeta {
-                    partition: 0,
-                    epoch: Epoch::new("e"),
-                    start_offset: 0,
-                }],
-            }));
-        }
-        h.input(Input::Connect {
-            client: C,
-            encoding: Encoding::Json,
+        let mut core = testing::Harness::new(GatewayConfig {
+            exposed_topics: vec!["t".into(), "u".into()],
+            ..config
         });
-        h
+        core.now_ms = 1_000;
+        for topic in ["t", "u"] {
+            core.topic(topic, 1, 0);
+        }
+        core.connect(C);
+        Harness { core }
     }
 
     fn with_auth() -> Harness {
@@ -77,34 +61,37 @@ impl Harness {
     }
 
     fn input(&mut self, input: Input) {
-        self.gw.handle_input(self.now_ms, input).unwrap();
-        self.pump();
-    }
-
-    fn pump(&mut self) {
-        while let Some(out) = self.gw.poll_output() {
-            match out {
-                Output::Close { code, reason, .. } => self.closed = Some((code, reason)),
-                Output::Authenticate { request, token, .. } => {
-                    self.to_verify.push((request, token))
-                }
-                Output::Wake { .. } | Output::Broker(_) | Output::SubjectMoved { .. } => {}
-            }
-        }
+        self.core.input(input);
     }
 
     fn frame(&mut self, frame: ClientFrame) -> Vec<ServerFrame> {
-        self.input(Input::ClientFrame { client: C, frame });
+        self.core.frame(C, frame);
         self.drain()
     }
 
     fn drain(&mut self) -> Vec<ServerFrame> {
-        let mut out = Vec::new();
-        while let Some(f) = self.gw.poll_transmit(C) {
-            out.push(f);
-        }
-        self.pump();
-        out
+        self.core.transmit(C)
+    }
+
+    /// The code and reason of the latest close of `C`, if any.
+    fn closed(&self) -> Option<(u16, &'static str)> {
+        self.core
+            .closed
+            .last()
+            .map(|&(_, code, reason)| (code, reason))
+    }
+
+    /// Tokens the core asked to verify: (request, token).
+    fn to_verify(&self) -> Vec<(RequestId, String)> {
+        self.core
+            .to_verify
+            .iter()
+            .map(|(_, request, token)| (*request, token.clone()))
+            .collect()
+    }
+
+    fn gw(&self) -> &Gateway {
+        &self.core.gateway
     }
 
     fn authenticated(&mut self, request: Option<u64>, result: Result<Grant, AuthFailure>) {
@@ -117,15 +104,7 @@ impl Harness {
 
     /// Advances the clock to `at_ms`, running every timer due on the way.
     fn advance_to(&mut self, at_ms: u64) -> Vec<ServerFrame> {
-        let mut out = Vec::new();
-        while let Some(due) = self.gw.poll_timeout().filter(|d| *d <= at_ms) {
-            self.now_ms = due.max(self.now_ms);
-            self.gw.handle_timeout(self.now_ms);
-            self.pump();
-            out.extend(self.drain());
-        }
-        self.now_ms = at_ms;
-        out
+        self.core.advance_to(at_ms, C)
     }
 }
 
@@ -180,7 +159,7 @@ fn a_frame_before_the_token_closes_4001() {
     let mut h = Harness::with_auth();
     h.frame(ClientFrame::Ping { id: RequestId(1) });
     assert_eq!(
-        h.closed,
+        h.closed(),
         Some((close_code::UNAUTHENTICATED, "authentication required"))
     );
 }
@@ -189,10 +168,10 @@ fn a_frame_before_the_token_closes_4001() {
 fn no_token_within_the_auth_timeout_closes_4001() {
     let mut h = Harness::with_auth();
     h.advance_to(1_000 + 4_999);
-    assert_eq!(h.closed, None);
+    assert_eq!(h.closed(), None);
     h.advance_to(1_000 + 5_000);
     assert_eq!(
-        h.closed,
+        h.closed(),
         Some((close_code::UNAUTHENTICATED, "no token in time"))
     );
 }
@@ -204,13 +183,13 @@ fn a_refused_first_token_leaves_the_connection_waiting() {
         id: RequestId(1),
         token: "forged".into(),
     });
-    assert_eq!(h.to_verify, vec![(RequestId(1), "forged".to_owned())]);
+    assert_eq!(h.to_verify(), vec![(RequestId(1), "forged".to_owned())]);
     h.authenticated(Some(1), Err(AuthFailure("bad signature".into())));
     assert_eq!(
         errors(&h.drain()),
         vec![error(1, None, ErrorCode::Unauthorized)]
     );
-    assert_eq!(h.closed, None);
+    assert_eq!(h.closed(), None);
     h.frame(ClientFrame::Auth {
         id: RequestId(2),
         token: "good".into(),
@@ -219,7 +198,7 @@ fn a_refused_first_token_leaves_the_connection_waiting() {
     assert_eq!(h.drain(), vec![ServerFrame::Ok { id: RequestId(2) }]);
     // No auth deadline any more.
     h.advance_to(1_000_000);
-    assert_eq!(h.closed, None);
+    assert_eq!(h.closed(), None);
 }
 
 #[test]
@@ -242,8 +221,8 @@ fn permissions_refuse_per_subject_and_the_rest_goes_on() {
         vec![error(2, Some("/t/b"), ErrorCode::Forbidden)]
     );
     assert_eq!(errors(&h.frame(publish(3, "/t/a"))), vec![]);
-    assert_eq!(h.gw.stats().forbidden_total, 4);
-    assert_eq!(h.closed, None);
+    assert_eq!(h.gw().stats().forbidden_total, 4);
+    assert_eq!(h.closed(), None);
 }
 
 #[test]
@@ -292,9 +271,12 @@ fn expiry_notice_then_close_at_the_tokens_times() {
         }]
     );
     assert_eq!(h.advance_to(expires_at_ms - 1), vec![]);
-    assert_eq!(h.closed, None);
+    assert_eq!(h.closed(), None);
     h.advance_to(expires_at_ms);
-    assert_eq!(h.closed, Some((close_code::TOKEN_EXPIRED, "token expired")));
+    assert_eq!(
+        h.closed(),
+        Some((close_code::TOKEN_EXPIRED, "token expired"))
+    );
 }
 
 #[test]
@@ -309,7 +291,7 @@ fn a_refresh_moves_the_expiry() {
     h.authenticated(Some(1), Ok(grant("ann", &["/t/>"], &[], Some(500_000))));
     assert_eq!(h.drain(), vec![ServerFrame::Ok { id: RequestId(1) }]);
     h.advance_to(439_999);
-    assert_eq!(h.closed, None);
+    assert_eq!(h.closed(), None);
     assert_eq!(
         h.advance_to(440_000),
         vec![ServerFrame::TokenExpiring {
@@ -325,14 +307,17 @@ fn revocation_closes_holders_and_refuses_the_token_later() {
     h.input(Input::RevokedTokens(Arc::new(BTreeSet::from([
         "someone-else".to_owned(),
     ]))));
-    assert_eq!(h.closed, None);
+    assert_eq!(h.closed(), None);
     h.input(Input::RevokedTokens(Arc::new(BTreeSet::from([
         "ann-token".to_owned(),
     ]))));
-    assert_eq!(h.closed, Some((close_code::TOKEN_REVOKED, "token revoked")));
-    assert_eq!(h.gw.stats().revoked_token_ids, 1);
+    assert_eq!(
+        h.closed(),
+        Some((close_code::TOKEN_REVOKED, "token revoked"))
+    );
+    assert_eq!(h.gw().stats().revoked_token_ids, 1);
 
-    h.closed = None;
+    h.core.closed.clear();
     h.input(Input::Connect {
         client: ClientId(2),
         encoding: Encoding::Json,
@@ -342,7 +327,10 @@ fn revocation_closes_holders_and_refuses_the_token_later() {
         request: None,
         result: Ok(grant("ann", &["/t/>"], &[], None)),
     });
-    assert_eq!(h.closed, Some((close_code::TOKEN_REVOKED, "token revoked")));
+    assert_eq!(
+        h.closed(),
+        Some((close_code::TOKEN_REVOKED, "token revoked"))
+    );
 }
 
 #[test]
@@ -353,7 +341,7 @@ fn auth_in_mode_none_is_answered_ok() {
         token: "anything".into(),
     });
     assert_eq!(out, vec![ServerFrame::Ok { id: RequestId(1) }]);
-    assert!(h.to_verify.is_empty());
+    assert!(h.to_verify().is_empty());
 }
 
 #[test]
@@ -370,10 +358,10 @@ fn publishes_over_the_rate_are_rate_limited() {
     };
     let answers: Vec<bool> = (1..=5).map(|id| limited(&mut h, id)).collect();
     assert_eq!(answers, [false, false, false, true, true]);
-    h.now_ms += 100; // one token back
+    h.core.now_ms += 100; // one token back
     assert!(!limited(&mut h, 6));
     assert!(limited(&mut h, 7));
-    assert_eq!(h.gw.stats().publishes_rate_limited_total, 3);
+    assert_eq!(h.gw().stats().publishes_rate_limited_total, 3);
 }
 
 #[test]
@@ -391,6 +379,10 @@ fn auth_frames_draw_on_the_publish_rate() {
             token: format!("guess-{id}"),
         }));
     }
-    assert_eq!(h.to_verify.len(), 2, "the third guess is not even verified");
+    assert_eq!(
+        h.to_verify().len(),
+        2,
+        "the third guess is not even verified"
+    );
     assert_eq!(errors(&out), vec![error(3, None, ErrorCode::RateLimited)]);
 }

@@ -14,6 +14,7 @@ use sluice_core::protocol::{
     ClientFrame, Encoding, MessageKind, PublishFrame, Qos, ResumePoint, ServerFrame, SubscribeItem,
     SyncStatus,
 };
+use sluice_core::testing::epoch;
 use sluice_core::{
     BrokerCommand, BrokerError, BrokerEvent, BrokerRecord, ClientId, Epoch, FetchRequest, Fetched,
     Gateway, GatewayConfig, Header, Input, Output, PartitionMeta, ProduceRequest, RequestId,
@@ -146,10 +147,6 @@ struct World {
     next_connection: u64,
     next_request: u64,
     queue_bytes_max: usize,
-}
-
-fn epoch(p: u32) -> Epoch {
-    Epoch::new(format!("e-{p}"))
 }
 
 fn key_of(subject: &str) -> Option<Bytes> {

@@ -9,25 +9,21 @@ use std::sync::Arc;
 use bytes::Bytes;
 use sluice_core::partitioner::Partitioner;
 use sluice_core::protocol::{
-    ClientFrame, Encoding, MessageKind, PublishFrame, Qos, ResumePoint, ServerFrame, SubscribeItem,
+    ClientFrame, MessageKind, PublishFrame, Qos, ResumePoint, ServerFrame, SubscribeItem,
     SyncStatus,
 };
+use sluice_core::testing::{self, epoch};
 use sluice_core::{
     BrokerCommand, BrokerEvent, BrokerRecord, ClientId, Epoch, Gateway, GatewayConfig, Input,
-    Output, PartitionMeta, ProduceRequest, RequestId,
+    RequestId,
 };
 
 const PARTITIONS: u32 = 8;
 
-fn epoch(p: u32) -> Epoch {
-    Epoch::new(format!("e-{p}"))
-}
-
+/// The shared harness, with topic `t` of `PARTITIONS` partitions.
 struct Harness {
-    gw: Gateway,
+    core: testing::Harness,
     next_offset: Vec<u64>,
-    produces: Vec<ProduceRequest>,
-    moves_logged: Vec<(String, u32, u32)>,
 }
 
 impl Harness {
@@ -38,44 +34,41 @@ impl Harness {
     /// A gateway that began reading every partition at `start_offset` (a bootstrap
     /// window, or retention).
     fn reading_from(config: GatewayConfig, start_offset: u64) -> Harness {
-        let mut h = Harness {
-            gw: Gateway::new(GatewayConfig {
-                exposed_topics: vec!["t".into()],
-                ..config
-            }),
+        let mut core = testing::Harness::new(GatewayConfig {
+            exposed_topics: vec!["t".into()],
+            ..config
+        });
+        core.topic("t", PARTITIONS, start_offset);
+        Harness {
+            core,
             next_offset: vec![start_offset; PARTITIONS as usize],
-            produces: Vec::new(),
-            moves_logged: Vec::new(),
-        };
-        h.input(Input::Broker(BrokerEvent::TopicMeta {
-            topic: Arc::from("t"),
-            partitions: (0..PARTITIONS)
-                .map(|p| PartitionMeta {
-                    partition: p,
-                    epoch: epoch(p),
-                    start_offset,
-                })
-                .collect(),
-        }));
-        h
+        }
     }
 
     fn input(&mut self, input: Input) {
-        self.gw.handle_input(0, input).unwrap();
-        while let Some(out) = self.gw.poll_output() {
-            match out {
-                Output::Broker(BrokerCommand::Produce(p)) => self.produces.push(p),
-                Output::SubjectMoved {
-                    subject,
-                    from_partition,
-                    to_partition,
-                } => self
-                    .moves_logged
-                    .push((subject.to_string(), from_partition, to_partition)),
-                Output::Broker(BrokerCommand::Fetch(f)) => panic!("unexpected fetch {f:?}"),
-                _ => {}
-            }
-        }
+        self.core.input(input);
+        let fetch = self
+            .core
+            .broker
+            .iter()
+            .find(|c| matches!(c, BrokerCommand::Fetch(_)));
+        assert!(fetch.is_none(), "unexpected fetch {fetch:?}");
+    }
+
+    /// The partitions the publishes were produced to, in order.
+    fn produced_partitions(&self) -> Vec<u32> {
+        self.core
+            .broker
+            .iter()
+            .filter_map(|c| match c {
+                BrokerCommand::Produce(p) => Some(p.partition),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn gw(&self) -> &Gateway {
+        &self.core.gateway
     }
 
     /// A back-end writes `value` with key `key` to `partition`; returns its offset.
@@ -95,10 +88,7 @@ impl Harness {
     }
 
     fn connect(&mut self, client: u64) {
-        self.input(Input::Connect {
-            client: ClientId(client),
-            encoding: Encoding::Json,
-        });
+        self.core.connect(ClientId(client));
     }
 
     fn subscribe(&mut self, client: u64, subject: &str, resume: Option<(Epoch, u64)>) {
@@ -133,9 +123,10 @@ impl Harness {
     /// What the client received, as short strings: `ok`, `snapshot e-3:0`,
     /// `update e-3:1`, `recovered …`, `sync`, `resync`.
     fn frames(&mut self, client: u64) -> Vec<String> {
-        let mut out = Vec::new();
-        while let Some(frame) = self.gw.poll_transmit(ClientId(client)) {
-            out.push(match frame {
+        let frames = self.core.transmit(ClientId(client));
+        frames
+            .into_iter()
+            .map(|frame| match frame {
                 ServerFrame::Ok { .. } => "ok".to_string(),
                 ServerFrame::Message(m) => {
                     let kind = match m.kind {
@@ -151,10 +142,8 @@ impl Harness {
                     SyncStatus::Resync => "resync".to_string(),
                 },
                 other => format!("{other:?}"),
-            });
-        }
-        while self.gw.poll_output().is_some() {}
-        out
+            })
+            .collect()
     }
 }
 
@@ -181,7 +170,7 @@ fn records_of_any_partition_reach_their_subject_and_resume_is_exact() {
         h.frames(2),
         vec!["ok".to_string(), format!("recovered {e}:1"), "sync".into()]
     );
-    let stats = h.gw.stats();
+    let stats = h.gw().stats();
     assert_eq!(
         (
             stats.records_unroutable_total,
@@ -207,8 +196,8 @@ fn a_subject_that_moves_partition_resyncs_its_subscribers_once_logged() {
     // And back: another resync, not another log line.
     h.write("k", 1, "v3");
     assert_eq!(h.frames(1), vec!["resync", "snapshot e-1:1"]);
-    assert_eq!(h.gw.stats().subject_partition_moves_total, 2);
-    assert_eq!(h.moves_logged, vec![("/t/k".to_string(), 1, 5)]);
+    assert_eq!(h.gw().stats().subject_partition_moves_total, 2);
+    assert_eq!(h.core.moves, vec![("/t/k".to_string(), 1, 5)]);
 
     // A resume from before the subject left partition 1 missed the records on 5.
     h.connect(2);
@@ -236,7 +225,7 @@ fn publishes_land_where_the_keys_records_are_else_where_the_partitioner_says() {
     // Unseen key: the topic's partitioner, librdkafka's CRC32.
     h.publish(1, "/t/fresh");
     let crc = Partitioner::Consistent.partition(Some(b"fresh"), PARTITIONS);
-    assert_eq!(h.produces.pop().map(|p| p.partition), Some(crc));
+    assert_eq!(h.produced_partitions().pop(), Some(crc));
     // Seen key: where its records are, whatever any partitioner says.
     let odd = (0..PARTITIONS)
         .find(|&q| {
@@ -246,10 +235,10 @@ fn publishes_land_where_the_keys_records_are_else_where_the_partitioner_says() {
         .unwrap();
     h.write("seen", odd, "v0");
     h.publish(1, "/t/seen");
-    assert_eq!(h.produces.pop().map(|p| p.partition), Some(odd));
+    assert_eq!(h.produced_partitions().pop(), Some(odd));
     // The default partitioner is murmur2 for other topics' unseen keys.
     let h2 = Harness::new(GatewayConfig::default());
-    assert_eq!(h2.gw.config().partitioner_of("t"), Partitioner::Murmur2);
+    assert_eq!(h2.gw().config().partitioner_of("t"), Partitioner::Murmur2);
 }
 
 #[test]
@@ -263,7 +252,7 @@ fn a_forgotten_subject_is_resumed_with_resync_never_a_silent_gap() {
     h.write("a", 2, "a0");
     h.write("a", 6, "a1"); // a moved to 6
     h.write("b", 3, "b0"); // a is forgotten
-    let stats = h.gw.stats();
+    let stats = h.gw().stats();
     assert_eq!(stats.subject_partitions, 1);
     assert_eq!(stats.subject_partitions_evictions_total, 1);
     // A client at a's first record cannot be told `sync` from partition 2: a went

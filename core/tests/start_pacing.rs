@@ -7,30 +7,30 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use sluice_core::protocol::{
-    ClientFrame, Encoding, MessageKind, ResumePoint, ServerFrame, SubscribeItem, SyncStatus,
+    ClientFrame, MessageKind, ResumePoint, ServerFrame, SubscribeItem, SyncStatus,
 };
+use sluice_core::testing;
 use sluice_core::{
     BrokerCommand, BrokerEvent, BrokerRecord, ClientId, Epoch, FetchRequest, Fetched, Gateway,
-    GatewayConfig, Input, Output, PartitionMeta, RequestId,
+    GatewayConfig, Input, RequestId,
 };
 
 const BOUND: usize = 1_000;
 const CLIENT: ClientId = ClientId(1);
 
+/// The shared harness with one client, and topic `t`'s only partition's log.
 struct Harness {
-    gw: Gateway,
+    core: testing::Harness,
     /// The log of topic `t`'s only partition.
     log: Vec<BrokerRecord>,
     /// Records handed to the gateway so far.
     delivered: usize,
-    fetches: Vec<BrokerCommand>,
-    closed: Option<&'static str>,
     /// The most bytes ever queued towards the client.
     queue_peak: usize,
 }
 
 fn epoch() -> Epoch {
-    Epoch::new("e-0")
+    testing::epoch(0)
 }
 
 fn payload(n: u64) -> Bytes {
@@ -47,46 +47,41 @@ impl Harness {
             ..GatewayConfig::default()
         };
         let mut h = Harness {
-            gw: Gateway::new(config),
+            core: testing::Harness::new(config),
             log: Vec::new(),
             delivered: 0,
-            fetches: Vec::new(),
-            closed: None,
             queue_peak: 0,
         };
-        h.input(Input::Broker(BrokerEvent::TopicMeta {
-            topic: Arc::from("t"),
-            partitions: vec![PartitionMeta {
-                partition: 0,
-                epoch: epoch(),
-                start_offset: 0,
-            }],
-        }));
-        h.input(Input::Connect {
-            client: CLIENT,
-            encoding: Encoding::Json,
-        });
+        h.core.topic("t", 1, 0);
+        h.core.connect(CLIENT);
         h
     }
 
     fn input(&mut self, input: Input) {
-        self.gw.handle_input(0, input).unwrap();
-        self.pump();
+        self.core.input(input);
+        self.checked();
     }
 
-    fn pump(&mut self) {
-        while let Some(out) = self.gw.poll_output() {
-            match out {
-                Output::Wake { .. } => {}
-                Output::Close { reason, .. } => self.closed = Some(reason),
-                Output::Broker(cmd @ BrokerCommand::Fetch(FetchRequest { .. })) => {
-                    self.fetches.push(cmd)
-                }
-                other => panic!("unexpected {other:?}"),
-            }
-        }
-        let queued = self.gw.client_queue_bytes(CLIENT).unwrap_or(0);
+    /// Only fetches are asked of the broker; notes the queue's peak.
+    fn checked(&mut self) {
+        let other = self
+            .core
+            .broker
+            .iter()
+            .find(|c| !matches!(c, BrokerCommand::Fetch(_)));
+        assert!(other.is_none(), "unexpected {other:?}");
+        assert!(self.core.moves.is_empty() && self.core.to_verify.is_empty());
+        let queued = self.gw().client_queue_bytes(CLIENT).unwrap_or(0);
         self.queue_peak = self.queue_peak.max(queued);
+    }
+
+    fn gw(&self) -> &Gateway {
+        &self.core.gateway
+    }
+
+    /// The reason of the client's close, if it was closed.
+    fn closed(&self) -> Option<&'static str> {
+        self.core.closed.last().map(|&(_, _, reason)| reason)
     }
 
     /// Writes a record of `/t/<key>` and delivers it to the gateway.
@@ -120,7 +115,7 @@ impl Harness {
 
     /// Answers every pending fetch with the whole range at once.
     fn answer_fetches(&mut self) {
-        for cmd in std::mem::take(&mut self.fetches) {
+        for cmd in std::mem::take(&mut self.core.broker) {
             let BrokerCommand::Fetch(FetchRequest {
                 fetch,
                 key,
@@ -148,16 +143,20 @@ impl Harness {
 
     /// The client reads one frame, as a socket writer would.
     fn read(&mut self) -> Option<ServerFrame> {
-        let frame = self.gw.poll_transmit(CLIENT);
-        self.pump();
+        let frame = self.core.gateway.poll_transmit(CLIENT);
+        self.core.pump();
+        self.checked();
         frame
     }
 
     /// The client reads up to `max` frames at once, as the runtime's writers do.
     fn read_batch(&mut self, max: usize) -> Vec<ServerFrame> {
         let mut frames = Vec::new();
-        self.gw.poll_transmit_into(CLIENT, &mut frames, max);
-        self.pump();
+        self.core
+            .gateway
+            .poll_transmit_into(CLIENT, &mut frames, max);
+        self.core.pump();
+        self.checked();
         frames
     }
 }
@@ -203,7 +202,7 @@ fn a_resume_larger_than_the_queue_from_the_cache_is_paced_and_complete() {
     // 39 recovered messages of about 170 bytes: more than five times the bound.
     h.subscribe(vec![resume("/t/a", 0)]);
     assert!(
-        h.gw.stats().start_pauses_total > 0,
+        h.gw().stats().start_pauses_total > 0,
         "the start was not paced"
     );
     let mut frames = Vec::new();
@@ -215,7 +214,7 @@ fn a_resume_larger_than_the_queue_from_the_cache_is_paced_and_complete() {
             live.push(h.write("a"));
         }
     }
-    assert_eq!(h.closed, None);
+    assert_eq!(h.closed(), None);
     assert!(h.queue_peak <= BOUND, "queue peaked at {}", h.queue_peak);
     assert_eq!(frames[0], ServerFrame::Ok { id: RequestId(1) });
     let recovered = seqs(&frames, "/t/a", MessageKind::Recovered);
@@ -231,7 +230,7 @@ fn a_resume_larger_than_the_queue_from_the_cache_is_paced_and_complete() {
         1 + recovered.len(),
         "sync right after the recovered messages"
     );
-    let stats = h.gw.stats();
+    let stats = h.gw().stats();
     assert_eq!(stats.slow_consumer_disconnects_total, 0);
     assert_eq!((stats.starts_paused, stats.resumes_sync_total), (0, 1));
 }
@@ -266,8 +265,8 @@ fn reading_in_batches_gives_the_messages_of_reading_one_by_one() {
                 writes += 1;
             }
         }
-        assert_eq!(h.closed, None);
-        assert_eq!(h.gw.stats().client_queue_bytes, 0);
+        assert_eq!(h.closed(), None);
+        assert_eq!(h.gw().stats().client_queue_bytes, 0);
         assert!(h.queue_peak <= BOUND, "queue peaked at {}", h.queue_peak);
         for subject in ["/t/a", "/t/b"] {
             sync_at(&frames, subject);
@@ -303,11 +302,11 @@ fn a_fetched_batch_larger_than_the_queue_is_paced_and_complete() {
         h.answer_fetches();
         match h.read() {
             Some(frame) => frames.push(frame),
-            None if h.fetches.is_empty() => break,
+            None if h.core.broker.is_empty() => break,
             None => {}
         }
     }
-    assert_eq!(h.closed, None);
+    assert_eq!(h.closed(), None);
     assert!(h.queue_peak <= BOUND, "queue peaked at {}", h.queue_peak);
     for (subject, key) in [("/t/a", "a"), ("/t/b", "b")] {
         let expected: Vec<u64> = h
@@ -327,7 +326,7 @@ fn a_fetched_batch_larger_than_the_queue_is_paced_and_complete() {
             "{subject}: sync before the end"
         );
     }
-    let stats = h.gw.stats();
+    let stats = h.gw().stats();
     assert!(stats.start_pauses_total > 0, "the start was not paced");
     assert!(stats.resumes_fetched_total > 0);
     assert_eq!(stats.slow_consumer_disconnects_total, 0);
@@ -356,7 +355,7 @@ fn a_restore_of_many_snapshots_is_paced_and_each_continues_with_what_came_meanwh
     while let Some(frame) = h.read() {
         frames.push(frame);
     }
-    assert_eq!(h.closed, None);
+    assert_eq!(h.closed(), None);
     assert!(h.queue_peak <= BOUND, "queue peaked at {}", h.queue_peak);
     for (i, key) in keys.iter().enumerate() {
         let subject = format!("/t/{key}");
@@ -369,8 +368,8 @@ fn a_restore_of_many_snapshots_is_paced_and_each_continues_with_what_came_meanwh
         assert_eq!(last, expected_last, "{subject}");
         assert!(updates.iter().all(|&u| u > snapshot[0]), "{subject}");
     }
-    assert!(h.gw.stats().start_pauses_total > 0);
-    assert_eq!(h.gw.stats().slow_consumer_disconnects_total, 0);
+    assert!(h.gw().stats().start_pauses_total > 0);
+    assert_eq!(h.gw().stats().slow_consumer_disconnects_total, 0);
 }
 
 #[test]
@@ -382,14 +381,14 @@ fn a_client_that_does_not_read_live_updates_is_still_a_slow_consumer() {
     }]);
     for _ in 0..20 {
         h.write("a");
-        if h.closed.is_some() {
+        if h.closed().is_some() {
             break;
         }
     }
-    assert_eq!(h.closed, Some("slow_consumer"));
-    assert_eq!(h.gw.stats().slow_consumer_disconnects_total, 1);
+    assert_eq!(h.closed(), Some("slow_consumer"));
+    assert_eq!(h.gw().stats().slow_consumer_disconnects_total, 1);
     assert_eq!(
-        h.gw.client_queue_bytes(CLIENT),
+        h.gw().client_queue_bytes(CLIENT),
         None,
         "the client is forgotten"
     );
@@ -402,7 +401,7 @@ fn a_paused_start_is_dropped_with_its_subscription() {
         h.write("a");
     }
     h.subscribe(vec![resume("/t/a", 0)]);
-    assert_eq!(h.gw.stats().starts_paused, 1);
+    assert_eq!(h.gw().stats().starts_paused, 1);
     h.input(Input::ClientFrame {
         client: CLIENT,
         frame: ClientFrame::Unsubscribe {
@@ -410,7 +409,7 @@ fn a_paused_start_is_dropped_with_its_subscription() {
             subjects: vec!["/t/a".into()],
         },
     });
-    assert_eq!(h.gw.stats().starts_paused, 0);
+    assert_eq!(h.gw().stats().starts_paused, 0);
     let mut frames = Vec::new();
     while let Some(frame) = h.read() {
         frames.push(frame);
@@ -418,7 +417,7 @@ fn a_paused_start_is_dropped_with_its_subscription() {
     // What was queued before the unsubscribe, its `ok`, and nothing after it.
     assert_eq!(frames.last(), Some(&ServerFrame::Ok { id: RequestId(2) }));
     assert!(sync_at_opt(&frames).is_none());
-    assert_eq!(h.closed, None);
+    assert_eq!(h.closed(), None);
 }
 
 fn sync_at_opt(frames: &[ServerFrame]) -> Option<usize> {

@@ -367,8 +367,8 @@ impl Runtime {
 
     /// Switches on one of the core's deliberate bugs, so the end-to-end simulator
     /// can prove its checker sees it through the real adapters. Test-only.
-    #[cfg(feature = "inject-bugs")]
-    pub fn inject_bug(&self, bug: sluice_core::InjectedBug) {
+    #[cfg(feature = "testing")]
+    pub fn inject_bug(&self, bug: sluice_core::testing::InjectedBug) {
         self.lock().gateway.inject_bug(bug);
     }
 }

@@ -4,6 +4,7 @@
 use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use sluice_core::testing::InjectedBug;
 
 /// Seeds `first..=last`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,30 +53,9 @@ pub fn progress_bar(seeds: u64) -> ProgressBar {
     bar
 }
 
-/// What `--inject-bug` selects: a deliberate core bug in a build with the
-/// `inject-bugs` feature, nothing in any other.
-#[cfg(feature = "inject-bugs")]
-pub type BugChoice = Option<sluice_core::InjectedBug>;
-/// What `--inject-bug` selects: a deliberate core bug in a build with the
-/// `inject-bugs` feature, nothing in any other.
-#[cfg(not(feature = "inject-bugs"))]
-pub type BugChoice = ();
-
-/// Reads `--inject-bug NAME`. A build without the bugs refuses it, naming the
-/// `cargo xtask sim {tier_args}` command that builds them in.
-pub fn parse_injected_bug(name: Option<&str>, tier_args: &str) -> Result<BugChoice, String> {
-    #[cfg(feature = "inject-bugs")]
-    {
-        let _ = tier_args;
-        name.map(str::parse).transpose().map_err(|e| format!("{e}"))
-    }
-    #[cfg(not(feature = "inject-bugs"))]
-    match name {
-        Some(name) => Err(format!(
-            "--inject-bug {name}: this build has no injected bugs; `cargo xtask sim {tier_args}--inject-bug {name}` builds with the `inject-bugs` feature"
-        )),
-        None => Ok(()),
-    }
+/// Reads `--inject-bug NAME`: one of the core's deliberate bugs, if any.
+pub fn parse_injected_bug(name: Option<&str>) -> Result<Option<InjectedBug>, String> {
+    name.map(str::parse).transpose().map_err(|e| format!("{e}"))
 }
 
 #[cfg(test)]

@@ -38,5 +38,4 @@ pub use sweep::{default_threads, sweep, SweepOutcome};
 pub use trace::TraceLine;
 pub use violation::{Invariant, Violation};
 
-#[cfg(feature = "inject-bugs")]
-pub use sluice_core::InjectedBug;
+pub use sluice_core::testing::InjectedBug;

@@ -36,7 +36,7 @@ struct Args {
     /// Run every seed twice and compare the traces.
     #[arg(long)]
     check_determinism: bool,
-    /// Switch on a deliberate core bug (needs the `inject-bugs` feature).
+    /// Switch on a deliberate core bug (`sluice_core::testing::InjectedBug`).
     #[arg(long, value_name = "NAME")]
     inject_bug: Option<String>,
     /// With --seed: print the whole trace.
@@ -134,15 +134,9 @@ fn main() -> ExitCode {
 }
 
 fn options(args: &Args) -> Result<RunOptions, String> {
-    #[cfg_attr(
-        not(feature = "inject-bugs"),
-        allow(unused_variables, clippy::let_unit_value)
-    )]
-    let bug = parse_injected_bug(args.inject_bug.as_deref(), "")?;
     Ok(RunOptions {
         keep_full_trace: args.trace,
-        #[cfg(feature = "inject-bugs")]
-        injected_bug: bug,
+        injected_bug: parse_injected_bug(args.inject_bug.as_deref())?,
     })
 }
 

@@ -14,14 +14,12 @@ pub struct RunOptions {
     /// Keep every trace entry (for `--trace`), not only the last few.
     pub keep_full_trace: bool,
     /// Switch on one of the core's deliberate bugs, to see the checker catch it.
-    #[cfg(feature = "inject-bugs")]
-    pub injected_bug: Option<sluice_core::InjectedBug>,
+    pub injected_bug: Option<sluice_core::testing::InjectedBug>,
 }
 
 impl RunOptions {
     /// The command-line flags that replay these options (besides the seed).
     pub fn replay_flags(&self) -> String {
-        #[cfg(feature = "inject-bugs")]
         if let Some(bug) = self.injected_bug {
             return format!(" --inject-bug {bug}");
         }

@@ -22,12 +22,8 @@ pub(crate) fn cargo() -> Command {
     Command::new(env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo")))
 }
 
-fn wants_injected_bug(args: &[String]) -> bool {
-    args.iter()
-        .any(|a| a == "--inject-bug" || a.starts_with("--inject-bug="))
-}
-
-/// Tier 1: `sluice-sim` in release mode (with `inject-bugs` when asked for).
+/// Tier 1: `sluice-sim` in release mode (always with the core's `testing` feature:
+/// `--inject-bug` needs no other build).
 pub fn sim_core_command(args: &[String]) -> Command {
     let mut command = cargo();
     command.current_dir(workspace_root()).args([
@@ -39,9 +35,6 @@ pub fn sim_core_command(args: &[String]) -> Command {
         "--bin",
         "sluice-sim",
     ]);
-    if wants_injected_bug(args) {
-        command.args(["--features", "inject-bugs"]);
-    }
     command.arg("--").args(without_tier(args));
     command
 }
@@ -68,9 +61,6 @@ pub fn sim_e2e_command(args: &[String]) -> Command {
             "--target-dir",
         ])
         .arg(target_dir);
-    if wants_injected_bug(args) {
-        command.args(["--features", "inject-bugs"]);
-    }
     command.arg("--").args(without_tier(args));
     command
 }

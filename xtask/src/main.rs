@@ -10,8 +10,8 @@
 //! - `cargo xtask sim [ARGS]`: the deterministic simulation (`sim/README.md`).
 //!   `--tier core` (the default) builds and runs `sluice-sim` in release mode;
 //!   `--tier e2e` builds `sluice-sim-e2e` with `--cfg madsim` in `target/sim` and
-//!   runs it. Either gets the test-only `inject-bugs` feature when `--inject-bug`
-//!   is given. `cargo xtask sim --help` lists the arguments.
+//!   runs it. Both are built with the core's test-only `testing` feature, so
+//!   `--inject-bug NAME` needs no other build. `cargo xtask sim --help` lists the arguments.
 //! - `cargo xtask bench [ARGS]`: the benchmark harness (`BENCHMARKS.md`). It
 //!   installs what the run needs if missing (nats-server for `--peers nats` and
 //!   protoc from Debian, sockudo with `cargo install` for `--peers sockudo`, a

@@ -20,8 +20,8 @@ fn run(args: &str) -> (bool, String) {
     (status.success(), stdout)
 }
 
-/// One test, not two: the two builds (with and without the injected bugs) write
-/// the same binary, which must not change under a running sweep.
+/// One test, not two: the runs share one binary, which must not change under a
+/// running sweep.
 #[test]
 fn fifty_e2e_seeds_pass_replay_exactly_and_an_injected_bug_is_caught() {
     let (ok, stdout) = run("--tier e2e --seeds 1..=50 --check-determinism");

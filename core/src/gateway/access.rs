@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use super::check::Action;
 use super::client::Access;
 use super::Gateway;
 use crate::auth::{AuthFailure, Grant};
@@ -12,13 +13,6 @@ use crate::ids::{ClientId, RequestId};
 use crate::output::{close_code, Output};
 use crate::protocol::{ErrorCode, ServerFrame};
 use crate::subject::Subject;
-
-/// What a client asks to do with a subject.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Action {
-    Subscribe,
-    Publish,
-}
 
 /// Why a verified token is still not taken.
 struct Refusal {
@@ -42,7 +36,7 @@ impl Gateway {
     /// Whether `client` is still waiting for its token (and may send only `auth`).
     pub(super) fn awaiting_token(&self, client: ClientId) -> bool {
         self.clients
-            .get(&client)
+            .get(client)
             .is_some_and(|c| matches!(c.access, Access::AwaitingToken { .. }))
     }
 
@@ -56,34 +50,6 @@ impl Gateway {
         );
     }
 
-    /// Whether the connection's token allows `action` on `subject`.
-    pub(super) fn check_permission(
-        &self,
-        client: ClientId,
-        action: Action,
-        subject: &Subject,
-    ) -> Result<(), (ErrorCode, String)> {
-        let allowed = match self.clients.get(&client).map(|c| &c.access) {
-            None | Some(Access::Open) => true,
-            Some(Access::AwaitingToken { .. }) => false,
-            Some(Access::Granted { grant, .. }) => match action {
-                Action::Subscribe => grant.permissions.may_subscribe(subject),
-                Action::Publish => grant.permissions.may_publish(subject),
-            },
-        };
-        if allowed {
-            return Ok(());
-        }
-        let verb = match action {
-            Action::Subscribe => "subscribe to",
-            Action::Publish => "publish to",
-        };
-        Err((
-            ErrorCode::Forbidden,
-            format!("the token does not allow to {verb} {subject}"),
-        ))
-    }
-
     /// An `auth` frame: in mode `none` it is answered `ok` and changes nothing;
     /// otherwise the token goes out for verification.
     pub(super) fn on_auth_frame(
@@ -94,14 +60,14 @@ impl Gateway {
         token: String,
     ) {
         if matches!(
-            self.clients.get(&client).map(|c| &c.access),
+            self.clients.get(client).map(|c| &c.access),
             Some(Access::Open)
         ) {
             self.send(client, ServerFrame::Ok { id });
             return;
         }
         // Verifying a signature costs CPU: `auth` frames draw on the publish rate.
-        if !self.take_publish_token(now_ms, client) {
+        if !self.clients.take_publish_token(client, now_ms) {
             self.stats.tokens_refused_total += 1;
             let message = "more `auth` and `publish` frames than the rate allows".to_owned();
             self.send_error(client, id, None, ErrorCode::RateLimited, message);
@@ -124,7 +90,7 @@ impl Gateway {
         request: Option<RequestId>,
         result: Result<Grant, AuthFailure>,
     ) {
-        let Some(state) = self.clients.get(&client) else {
+        let Some(state) = self.clients.get(client) else {
             return;
         };
         let verdict = match result {
@@ -156,14 +122,15 @@ impl Gateway {
             }
         };
         self.stats.tokens_accepted_total += 1;
-        let Some(state) = self.clients.get_mut(&client) else {
+        let Some(state) = self.clients.get_mut(client) else {
             return;
         };
         state.access = Access::Granted {
             grant: Box::new(grant),
             notice_sent: false,
         };
-        self.arm_access_timer(client);
+        self.clients
+            .arm_access_timer(client, self.config.token_expiry_notice_ms);
         if !self.drop_forbidden_subscriptions(client, request) {
             return;
         }
@@ -183,7 +150,7 @@ impl Gateway {
         if grant
             .token_id
             .as_ref()
-            .is_some_and(|jti| self.revoked_token_ids.contains(jti))
+            .is_some_and(|jti| self.clients.is_revoked(jti))
         {
             return Err(refuse(ErrorCode::Unauthorized, "token revoked", true));
         }
@@ -209,7 +176,7 @@ impl Gateway {
         client: ClientId,
         request: Option<RequestId>,
     ) -> bool {
-        let Some(state) = self.clients.get(&client) else {
+        let Some(state) = self.clients.get(client) else {
             return false;
         };
         let lost: Vec<(Subject, String)> = state
@@ -239,63 +206,18 @@ impl Gateway {
 
     /// Replaces the revocation list and closes the connections it names.
     pub(super) fn on_revoked_tokens(&mut self, token_ids: Arc<BTreeSet<String>>) {
-        let revoked: Vec<ClientId> = self
-            .clients
-            .iter()
-            .filter(|(_, c)| match &c.access {
-                Access::Granted { grant, .. } => grant
-                    .token_id
-                    .as_ref()
-                    .is_some_and(|jti| token_ids.contains(jti)),
-                _ => false,
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        self.revoked_token_ids = token_ids;
-        for client in revoked {
+        for client in self.clients.set_revoked(token_ids) {
             self.stats.token_revoked_disconnects_total += 1;
             self.close(client, close_code::TOKEN_REVOKED, "token revoked");
         }
     }
 
-    /// (Re)arms `client`'s access timer for its next deadline: the token to arrive,
-    /// the `token_expiring` notice, or the expiry.
-    pub(super) fn arm_access_timer(&mut self, client: ClientId) {
-        let notice_ms = self.config.token_expiry_notice_ms;
-        let Some(state) = self.clients.get_mut(&client) else {
-            return;
-        };
-        if let Some(old) = state.access_timer_ms.take() {
-            self.access_timers.remove(&(old, client));
-        }
-        let due_ms = match &state.access {
-            Access::Open => None,
-            Access::AwaitingToken { deadline_ms } => Some(*deadline_ms),
-            Access::Granted { grant, notice_sent } => grant.expires_at_ms.map(|at| {
-                if *notice_sent {
-                    at
-                } else {
-                    at.saturating_sub(notice_ms)
-                }
-            }),
-        };
-        state.access_timer_ms = due_ms;
-        if let Some(due_ms) = due_ms {
-            self.access_timers.insert((due_ms, client));
-        }
-    }
-
     /// Runs the access timers that are due.
     pub(super) fn expire_access(&mut self, now_ms: u64) {
-        while let Some(&(due_ms, client)) = self.access_timers.first() {
-            if due_ms > now_ms {
-                break;
-            }
-            self.access_timers.remove(&(due_ms, client));
-            let Some(state) = self.clients.get_mut(&client) else {
+        while let Some(client) = self.clients.pop_due_access(now_ms) {
+            let Some(state) = self.clients.get_mut(client) else {
                 continue;
             };
-            state.access_timer_ms = None;
             match &mut state.access {
                 Access::Open => {}
                 Access::AwaitingToken { .. } => {
@@ -314,7 +236,8 @@ impl Gateway {
                     *notice_sent = true;
                     let expires_in_ms = expires_at_ms - now_ms;
                     if self.send(client, ServerFrame::TokenExpiring { expires_in_ms }) {
-                        self.arm_access_timer(client);
+                        self.clients
+                            .arm_access_timer(client, self.config.token_expiry_notice_ms);
                     }
                 }
             }

@@ -58,9 +58,9 @@ pub(super) enum PendingStart {
 
 /// A paused start's turn, and the cost of the frame that did not fit.
 #[derive(Debug, Clone)]
-pub(super) struct Paused {
-    pub subject: Subject,
-    pub cost: usize,
+struct Paused {
+    subject: Subject,
+    cost: usize,
 }
 
 impl Subscription {
@@ -95,17 +95,18 @@ pub(super) enum Access {
 pub(super) struct ClientState {
     pub encoding: Encoding,
     pub subscriptions: Subscriptions,
-    pub queue: VecDeque<(ServerFrame, usize)>,
-    pub queue_bytes: usize,
+    /// Frames with the bytes each was charged; `queue_bytes` is their sum.
+    queue: VecDeque<(ServerFrame, usize)>,
+    queue_bytes: usize,
     /// A `Wake` was emitted and the queue has not been drained empty since.
-    pub woken: bool,
+    woken: bool,
     pub publishes_in_flight: usize,
     /// Paused starts, in the order they go on. A subject is here exactly when its
     /// subscription is [`Recovering::Paused`]. Never non-empty with an empty queue.
-    pub paused: VecDeque<Paused>,
+    paused: VecDeque<Paused>,
     pub access: Access,
     /// When the access timer (auth deadline, expiry notice, expiry) is armed, as in
-    /// `Gateway::access_timers`.
+    /// `Clients::access_timers`.
     pub access_timer_ms: Option<u64>,
     /// Publish rate limit; `None` when `publish_rate_per_s` is 0.
     pub publish_bucket: Option<TokenBucket>,
@@ -134,10 +135,6 @@ impl ClientState {
         !std::mem::replace(&mut self.woken, true)
     }
 
-    pub fn pop(&mut self) -> Option<ServerFrame> {
-        self.pop_costed().map(|(frame, _)| frame)
-    }
-
     /// The next frame and the bytes it was charged.
     pub fn pop_costed(&mut self) -> Option<(ServerFrame, usize)> {
         match self.queue.pop_front() {
@@ -159,6 +156,70 @@ impl ClientState {
     /// queue.
     pub fn start_fits(&self, cost: usize, limit: usize) -> bool {
         self.queue_bytes == 0 || self.queue_bytes + cost <= limit
+    }
+
+    /// Bytes queued right now.
+    pub fn queue_bytes(&self) -> usize {
+        self.queue_bytes
+    }
+
+    pub fn has_queued(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    /// How many starts are paused, waiting for room.
+    pub fn paused_starts(&self) -> usize {
+        self.paused.len()
+    }
+
+    /// Pauses the start of the subscription to `subject` at `pending`; `cost` is the
+    /// frame that did not fit. A start already paused keeps its turn. False if there
+    /// is no such subscription.
+    pub fn pause(&mut self, subject: &Subject, pending: PendingStart, cost: usize) -> bool {
+        let Some(sub) = self.subscriptions.get_mut(subject) else {
+            return false;
+        };
+        let was_paused = sub.is_paused();
+        sub.recovering = Some(Recovering::Paused(pending));
+        match self.paused.iter_mut().find(|p| &p.subject == subject) {
+            Some(paused) if was_paused => paused.cost = cost,
+            _ => self.paused.push_back(Paused {
+                subject: subject.clone(),
+                cost,
+            }),
+        }
+        true
+    }
+
+    /// Takes the first paused start's turn if its frame fits under `limit` now, and
+    /// returns how it goes on; `Some(None)` when that turn was stale (the
+    /// subscription ended or started anew) and is dropped. `None`: nothing to go on.
+    pub fn take_paused_start(&mut self, limit: usize) -> Option<Option<(Subject, PendingStart)>> {
+        let first = self.paused.front()?;
+        if !self.start_fits(first.cost, limit) {
+            return None;
+        }
+        let Paused { subject, .. } = self.paused.pop_front()?;
+        let sub = self.subscriptions.get_mut(&subject);
+        let Some(sub) = sub.filter(|sub| sub.is_paused()) else {
+            return Some(None);
+        };
+        let Some(Recovering::Paused(pending)) = sub.recovering.take() else {
+            return Some(None);
+        };
+        Some(Some((subject, pending)))
+    }
+
+    /// If the start of `subject` paused again, it keeps the first turn (nothing
+    /// behind it goes on before it); true then.
+    pub fn keep_first_turn(&mut self, subject: &Subject) -> bool {
+        if self.paused.back().is_none_or(|p| &p.subject != subject) {
+            return false;
+        }
+        if let Some(again) = self.paused.pop_back() {
+            self.paused.push_front(again);
+        }
+        true
     }
 
     /// Forgets the paused start of `subject`, if any.

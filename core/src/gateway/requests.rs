@@ -1,13 +1,14 @@
-//! Decoding and dispatch of client requests.
+//! Client frames in: size limit, decoding, the token gate, then dispatch to the
+//! request's handler. The first step of every client request.
 
 use super::Gateway;
-use crate::ids::{ClientId, RequestId};
+use crate::ids::ClientId;
 use crate::output::close_code;
-use crate::protocol::{ClientFrame, ErrorCode, ServerFrame};
+use crate::protocol::{ClientFrame, ServerFrame};
 
 impl Gateway {
     pub(super) fn on_client_data(&mut self, now_ms: u64, client: ClientId, data: &[u8]) {
-        let Some(state) = self.clients.get(&client) else {
+        let Some(state) = self.clients.get(client) else {
             return;
         };
         if data.len() > self.config.frame_bytes_max {
@@ -25,7 +26,7 @@ impl Gateway {
     }
 
     pub(super) fn on_client_frame(&mut self, now_ms: u64, client: ClientId, frame: ClientFrame) {
-        if !self.clients.contains_key(&client) {
+        if !self.clients.contains(client) {
             return;
         }
         if self.awaiting_token(client) && !matches!(frame, ClientFrame::Auth { .. }) {
@@ -43,25 +44,5 @@ impl Gateway {
             }
             ClientFrame::Auth { id, token } => self.on_auth_frame(now_ms, client, id, token),
         }
-    }
-
-    /// Sends an error about one request (and, if given, one subject of it).
-    pub(super) fn send_error(
-        &mut self,
-        client: ClientId,
-        id: RequestId,
-        subject: Option<&str>,
-        code: ErrorCode,
-        message: String,
-    ) -> bool {
-        self.send(
-            client,
-            ServerFrame::Error {
-                id: Some(id),
-                subject: subject.map(str::to_owned),
-                code,
-                message,
-            },
-        )
     }
 }

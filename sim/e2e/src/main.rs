@@ -44,7 +44,7 @@ mod cli {
         /// Seeds run at once (default: every core).
         #[arg(long)]
         threads: Option<usize>,
-        /// Switch on a deliberate core bug (needs the `inject-bugs` feature).
+        /// Switch on a deliberate core bug (`sluice_core::testing::InjectedBug`).
         #[arg(long, value_name = "NAME")]
         inject_bug: Option<String>,
     }
@@ -180,14 +180,8 @@ mod cli {
     }
 
     fn options(args: &Args) -> Result<E2eOptions, String> {
-        #[cfg_attr(
-            not(feature = "inject-bugs"),
-            allow(unused_variables, clippy::let_unit_value)
-        )]
-        let bug = parse_injected_bug(args.inject_bug.as_deref(), "--tier e2e ")?;
         Ok(E2eOptions {
-            #[cfg(feature = "inject-bugs")]
-            injected_bug: bug,
+            injected_bug: parse_injected_bug(args.inject_bug.as_deref())?,
         })
     }
 

@@ -19,8 +19,7 @@ use crate::world;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct E2eOptions {
     /// A deliberate core bug switched on in every gateway (test builds only).
-    #[cfg(feature = "inject-bugs")]
-    pub injected_bug: Option<sluice_core::InjectedBug>,
+    pub injected_bug: Option<sluice_core::testing::InjectedBug>,
 }
 
 /// What one seed did.
@@ -50,9 +49,7 @@ impl E2eReport {
 
     /// The command that replays this seed.
     pub fn replay_command(&self) -> String {
-        #[allow(unused_mut)]
         let mut command = format!("cargo xtask sim --tier e2e --seed {}", self.seed());
-        #[cfg(feature = "inject-bugs")]
         if let Some(bug) = self.options.injected_bug {
             command.push_str(&format!(" --inject-bug {}", bug.name()));
         }

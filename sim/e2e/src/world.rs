@@ -278,12 +278,9 @@ async fn gateway(plan: E2ePlan, options: E2eOptions, server: String, world: Arc<
         queue_max: 1024,
     });
     let runtime = Runtime::start(plan.gateway.clone(), link);
-    #[cfg(feature = "inject-bugs")]
     if let Some(bug) = options.injected_bug {
         runtime.inject_bug(bug);
     }
-    #[cfg(not(feature = "inject-bugs"))]
-    let E2eOptions {} = options;
     lock(&world.runtimes).push(runtime.clone());
     let listener = match TcpListener::bind(("0.0.0.0", GATEWAY_PORT)).await {
         Ok(listener) => listener,

@@ -34,8 +34,7 @@ const STEPS_MAX: u64 = 5_000_000;
 
 pub(crate) struct World {
     plan: FaultPlan,
-    #[cfg(feature = "inject-bugs")]
-    injected_bug: Option<sluice_core::InjectedBug>,
+    injected_bug: Option<sluice_core::testing::InjectedBug>,
     rng: ChaCha8Rng,
     /// The movers' choices, from a stream of their own: the rest of a run draws
     /// what it drew before movers existed.
@@ -89,7 +88,6 @@ impl World {
         World {
             clients: (0..plan.clients).map(|_| SimClient::default()).collect(),
             trace: Trace::new(options.keep_full_trace),
-            #[cfg(feature = "inject-bugs")]
             injected_bug: options.injected_bug,
             rng,
             mover_rng,
@@ -265,7 +263,6 @@ impl World {
     fn boot_gateway(&mut self) -> Result<(), Violation> {
         #[allow(unused_mut)]
         let mut gateway = Gateway::new(self.plan.gateway.clone());
-        #[cfg(feature = "inject-bugs")]
         if let Some(bug) = self.injected_bug {
             gateway.inject_bug(bug);
         }

@@ -1,7 +1,7 @@
 //! Deliberate bugs for the simulator's self-test: "the checker can fail". Each one
 //! breaks one guarantee of `docs/protocol.md` in a small, realistic way; the
 //! simulator must report a violation for each within a few seeds. Compiled only with
-//! the test-only `inject-bugs` feature; without it the gateway has no trace of them.
+//! the test-only `testing` feature; without it the gateway has no trace of them.
 
 use std::fmt;
 use std::str::FromStr;

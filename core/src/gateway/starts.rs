@@ -1,0 +1,299 @@
+//! A subscription's start, paced by the client's queue: the snapshot, the history,
+//! the messages it missed from the cache (a resume), or `resync` then the snapshot.
+//! Each step sends as far as its frames fit (`delivery`), then pauses; it goes on
+//! as the client reads. A resume older than the cache goes to `resume_fetch`.
+
+use super::client::{PendingStart, Recovering};
+use super::delivery::StartSend;
+use super::Gateway;
+use crate::ids::ClientId;
+use crate::protocol::{Message, MessageKind, ServerFrame, SyncStatus};
+use crate::subject::Subject;
+
+/// What a catch-up from the cache sends, and how it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CatchUp {
+    /// The end of a snapshot or history start: `update`s, then live.
+    Updates,
+    /// A resume: `recovered`, then `sync`.
+    Resume,
+}
+
+impl Gateway {
+    /// Goes on with a start that was paused for room in the client's queue.
+    pub(super) fn run_pending_start(
+        &mut self,
+        client: ClientId,
+        subject: &Subject,
+        pending: PendingStart,
+    ) -> bool {
+        match pending {
+            PendingStart::Snapshot => self.continue_snapshot(client, subject),
+            PendingStart::History { n, until } => self.history_from(client, subject, n, until),
+            PendingStart::Updates => self.catch_up(client, subject, CatchUp::Updates),
+            PendingStart::Resume => self.resume_from(client, subject),
+            PendingStart::Resync => self.resync(client, subject),
+        }
+    }
+
+    /// Sends the snapshot, if any, and moves the subscriber's position to it. `head`
+    /// is the gateway's head now: if the snapshot does not fit, the start pauses and
+    /// the subscriber is owed everything from `head` on.
+    pub(super) fn start_snapshot(
+        &mut self,
+        client: ClientId,
+        subject: &Subject,
+        head: u64,
+    ) -> bool {
+        let Some(snapshot) = self.routing.snapshot(subject) else {
+            return true;
+        };
+        let (seq, epoch) = (snapshot.seq, snapshot.epoch.clone());
+        match self.send_start(client, message_of(snapshot, MessageKind::Snapshot)) {
+            StartSend::Sent => {
+                // The position is the snapshot's, on its log (the subject's current one).
+                if let Some(sub) = self.clients.subscription_mut(client, subject) {
+                    sub.epoch = epoch;
+                    sub.after = Some(seq);
+                }
+                true
+            }
+            StartSend::NoRoom(cost) => {
+                self.set_after(client, subject, head.checked_sub(1));
+                self.pause_start(client, subject, PendingStart::Snapshot, cost);
+                true
+            }
+            StartSend::Gone => false,
+        }
+    }
+
+    /// A paused snapshot start goes on: the snapshot as it is now, then, as `update`s,
+    /// every cached message after both it and the subscriber's position (what arrived
+    /// while the start was paused). If the snapshot is gone meanwhile (deleted or
+    /// evicted), or the cache no longer holds all of those messages: `resync`.
+    fn continue_snapshot(&mut self, client: ClientId, subject: &Subject) -> bool {
+        let Some(sub) = self.clients.subscription_mut(client, subject) else {
+            return true;
+        };
+        let (epoch, after) = (sub.epoch.clone(), sub.after);
+        let Some(head) = self.routing.head_of(subject, &epoch) else {
+            return self.resync(client, subject);
+        };
+        let Some(snapshot) = self.routing.snapshot(subject) else {
+            return self.resync(client, subject);
+        };
+        let position = after.max(Some(snapshot.seq));
+        if !self.routing.covers(subject, &epoch, position, head) {
+            return self.resync(client, subject);
+        }
+        match self.send_start(client, message_of(snapshot, MessageKind::Snapshot)) {
+            StartSend::Sent => {
+                self.set_after(client, subject, position);
+                self.catch_up(client, subject, CatchUp::Updates)
+            }
+            StartSend::NoRoom(cost) => {
+                self.pause_start(client, subject, PendingStart::Snapshot, cost);
+                true
+            }
+            StartSend::Gone => false,
+        }
+    }
+
+    /// Sends `history`: the last `n` complete cached messages below `until` (the head
+    /// when the start began), or, after a pause, the rest of them after the last one
+    /// sent (`after`); then the messages from `until` on, as `update`s.
+    pub(super) fn history_from(
+        &mut self,
+        client: ClientId,
+        subject: &Subject,
+        n: usize,
+        until: u64,
+    ) -> bool {
+        let Some(sub) = self.clients.subscription_mut(client, subject) else {
+            return true;
+        };
+        let (epoch, after) = (sub.epoch.clone(), sub.after);
+        let Some(head) = self.routing.head_of(subject, &epoch) else {
+            return self.resync(client, subject);
+        };
+        let past = match after {
+            None => self.routing.messages().last_before(subject, n, until),
+            Some(last) => {
+                if !self.routing.covers(subject, &epoch, Some(last), head) {
+                    // The rest of the history, or what came after it, was evicted.
+                    return self.resync(client, subject);
+                }
+                self.routing
+                    .messages()
+                    .after(subject, &epoch, last)
+                    .into_iter()
+                    .take_while(|m| m.seq < until)
+                    .collect()
+            }
+        };
+        let mut last = after;
+        for m in past {
+            let seq = m.seq;
+            match self.send_start(client, message_of(m, MessageKind::History)) {
+                StartSend::Sent => last = Some(seq),
+                StartSend::NoRoom(cost) => {
+                    self.set_after(client, subject, last);
+                    self.pause_start(client, subject, PendingStart::History { n, until }, cost);
+                    return true;
+                }
+                StartSend::Gone => return false,
+            }
+        }
+        // History ends right below `until`; what came since follows as updates.
+        self.set_after(client, subject, last.max(until.checked_sub(1)));
+        self.catch_up(client, subject, CatchUp::Updates)
+    }
+
+    /// The client's position cannot be honoured: say so, then send the snapshot. A
+    /// paused start keeps its turn and becomes this resync.
+    pub(super) fn resync(&mut self, client: ClientId, subject: &Subject) -> bool {
+        let partition = self
+            .routing
+            .current_partition(&self.config, subject)
+            .map(|(_, p)| (p.epoch.clone(), p.next_offset));
+        let Some(sub) = self.clients.subscription_mut(client, subject) else {
+            return true;
+        };
+        if let Some(Recovering::Paused(pending)) = &mut sub.recovering {
+            *pending = PendingStart::Resync;
+            return true;
+        }
+        sub.recovering = None;
+        sub.after = None;
+        let mut head = 0;
+        if let Some((epoch, next_offset)) = partition {
+            sub.epoch = epoch;
+            head = next_offset;
+        }
+        match self.send_status(client, subject, SyncStatus::Resync) {
+            StartSend::Sent => {
+                self.stats.resumes_resync_total += 1;
+                self.start_snapshot(client, subject, head)
+            }
+            StartSend::NoRoom(cost) => {
+                self.pause_start(client, subject, PendingStart::Resync, cost);
+                true
+            }
+            StartSend::Gone => false,
+        }
+    }
+
+    /// Serves a resume from the subscriber's current position: from the cache if it
+    /// covers the position, else by fetching from the broker (or waiting for a slot).
+    pub(super) fn resume_from(&mut self, client: ClientId, subject: &Subject) -> bool {
+        self.catch_up(client, subject, CatchUp::Resume)
+    }
+
+    /// Sends every cached message after the subscriber's position, one by one as they
+    /// fit (pausing when one does not), then — for a resume — `sync`; the subscription
+    /// is live afterwards. If the cache does not hold every message after the
+    /// position: a resume reads them from the broker, a snapshot or history start
+    /// ends with `resync`.
+    fn catch_up(&mut self, client: ClientId, subject: &Subject, mode: CatchUp) -> bool {
+        let Some(sub) = self.clients.subscription_mut(client, subject) else {
+            return true;
+        };
+        let (epoch, after) = (sub.epoch.clone(), sub.after);
+        let Some(head) = self.routing.head_of(subject, &epoch) else {
+            return self.resync(client, subject);
+        };
+        if !self.routing.covers(subject, &epoch, after, head) {
+            if mode == CatchUp::Updates {
+                return self.resync(client, subject);
+            }
+            // Older than the cache: read the gap back from the broker.
+            let from = after.map_or(0, |a| a + 1);
+            if self.fetches.has_slot(self.config.fetches_in_flight_max) {
+                self.start_fetch(client, subject.clone(), epoch, from, head - 1);
+                return true;
+            } else if self.fetches.queue_has_room(self.config.fetch_queue_max) {
+                if let Some(sub) = self.clients.subscription_mut(client, subject) {
+                    sub.recovering = Some(Recovering::Queued);
+                }
+                self.fetches.wait(client, subject.clone());
+                return true;
+            } else {
+                return self.resync(client, subject);
+            }
+        }
+        let (kind, pending) = match mode {
+            CatchUp::Updates => (MessageKind::Update, PendingStart::Updates),
+            CatchUp::Resume => (MessageKind::Recovered, PendingStart::Resume),
+        };
+        let mut last = after;
+        #[cfg(feature = "testing")]
+        if mode == CatchUp::Resume && self.bug_on(crate::testing::InjectedBug::DropRecordOnResume) {
+            if let Some(skipped) = self.routing.messages().first_after(subject, &epoch, last) {
+                last = Some(skipped.seq);
+            }
+        }
+        while let Some(m) = self.routing.messages().first_after(subject, &epoch, last) {
+            let seq = m.seq;
+            match self.send_start(client, message_of(m, kind)) {
+                StartSend::Sent => last = Some(seq),
+                StartSend::NoRoom(cost) => {
+                    self.set_after(client, subject, last);
+                    self.pause_start(client, subject, pending, cost);
+                    return true;
+                }
+                StartSend::Gone => return false,
+            }
+        }
+        if let Some(sub) = self.clients.subscription_mut(client, subject) {
+            sub.after = last;
+            sub.recovering = None;
+        }
+        if mode == CatchUp::Updates {
+            return true;
+        }
+        match self.send_status(client, subject, SyncStatus::Sync) {
+            StartSend::Sent => {
+                self.stats.resumes_sync_total += 1;
+                true
+            }
+            StartSend::NoRoom(cost) => {
+                // Everything was sent; going on finds nothing more and sends `sync`.
+                self.pause_start(client, subject, PendingStart::Resume, cost);
+                true
+            }
+            StartSend::Gone => false,
+        }
+    }
+
+    pub(super) fn set_after(&mut self, client: ClientId, subject: &Subject, after: Option<u64>) {
+        if let Some(sub) = self.clients.subscription_mut(client, subject) {
+            sub.after = after;
+        }
+    }
+
+    /// Sends `sync` or `resync` for `subject`, as a start frame.
+    fn send_status(
+        &mut self,
+        client: ClientId,
+        subject: &Subject,
+        status: SyncStatus,
+    ) -> StartSend {
+        let subject = subject.shared();
+        self.send_start(client, ServerFrame::Status { subject, status })
+    }
+
+    /// Tells every subscriber of the given subjects that their position is void, then
+    /// sends each the snapshot (used when a log is recreated or retention overtook us).
+    pub(super) fn resync_subjects(&mut self, subjects: Vec<Subject>) {
+        for subject in subjects {
+            for client in self.routing.subscribers_of(&subject) {
+                self.resync(client, &subject);
+            }
+        }
+    }
+}
+
+pub(super) fn message_of(mut m: Message, kind: MessageKind) -> ServerFrame {
+    m.kind = kind;
+    ServerFrame::Message(m)
+}
