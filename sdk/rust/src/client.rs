@@ -7,16 +7,16 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 
-use crate::command::{Command, Op};
+use crate::command::Command;
 use crate::config::ClientConfig;
 use crate::connection::{Channels, Connection};
 use crate::connector::Connector;
 use crate::error::ClientError;
 use crate::event::Events;
-use crate::in_flight::Reply;
-use crate::options::{PublishOptions, SubscribeOptions};
-use crate::outcome::{Ack, SubscribeOutcome};
 use crate::stats::ClientStats;
+use sluice_client_protocol::{
+    Ack, Answer, PublishOptions, Request, SubscribeOptions, SubscribeOutcome,
+};
 
 /// A connection to a Sluice gateway that survives reconnects. Cheap to clone: all
 /// clones share one background task and one socket. The task ends when
@@ -107,12 +107,12 @@ impl Client {
         if subjects.is_empty() {
             return Ok(SubscribeOutcome::default());
         }
-        let op = Op::Subscribe {
+        let request = Request::Subscribe {
             subjects: subjects.iter().map(|s| s.to_string()).collect(),
             history: options.history,
         };
-        match self.request(op).await? {
-            Reply::Subscribed(outcome) => Ok(outcome),
+        match self.request(request).await? {
+            Answer::Subscribed(outcome) => Ok(outcome),
             other => Err(unexpected(other)),
         }
     }
@@ -123,10 +123,10 @@ impl Client {
         if subjects.is_empty() {
             return Ok(());
         }
-        let op = Op::Unsubscribe {
+        let request = Request::Unsubscribe {
             subjects: subjects.iter().map(|s| s.to_string()).collect(),
         };
-        self.request(op).await.map(drop)
+        self.request(request).await.map(drop)
     }
 
     /// Publishes `data` on `subject` and waits until Kafka has it. On
@@ -139,20 +139,20 @@ impl Client {
         data: impl Into<Bytes>,
         options: PublishOptions,
     ) -> Result<Ack, ClientError> {
-        let op = Op::Publish {
+        let request = Request::Publish {
             subject: subject.to_owned(),
             data: data.into(),
             options,
         };
-        match self.request(op).await? {
-            Reply::Acked(ack) => Ok(ack),
+        match self.request(request).await? {
+            Answer::Acked(ack) => Ok(ack),
             other => Err(unexpected(other)),
         }
     }
 
     /// A round trip to the gateway, to check that the connection is alive.
     pub async fn ping(&self) -> Result<(), ClientError> {
-        self.request(Op::Ping).await.map(drop)
+        self.request(Request::Ping).await.map(drop)
     }
 
     /// Replaces the token (`[auth] mode = "jwt"`): sends it as an `auth` refresh on
@@ -160,7 +160,7 @@ impl Client {
     /// [`crate::Event::TokenExpiring`]. Fails with the gateway's error (for example
     /// `forbidden` for another user's token); the old token then stays in force.
     pub async fn refresh_token(&self, token: String) -> Result<(), ClientError> {
-        self.request(Op::Auth { token }).await.map(drop)
+        self.request(Request::Auth { token }).await.map(drop)
     }
 
     /// Closes the connection for every clone: pending calls fail with
@@ -223,10 +223,10 @@ impl Client {
         self.connector.quic()?.local_addr().ok()
     }
 
-    /// Hands `op` to the connection task and waits for its answer, all within the
+    /// Hands `request` to the connection task and waits for its answer, all within the
     /// request timeout. The task answers every request it takes (or drops the
     /// reply sender when it ends, which reads as `Closed`).
-    async fn request(&self, op: Op) -> Result<Reply, ClientError> {
+    async fn request(&self, request: Request) -> Result<Answer, ClientError> {
         let deadline = Instant::now() + self.request_timeout;
         let call = async {
             let permit = Arc::clone(&self.permits)
@@ -235,7 +235,7 @@ impl Client {
                 .map_err(|_| ClientError::Closed)?;
             let (reply, answer) = oneshot::channel();
             let command = Command::Request {
-                op,
+                request,
                 deadline,
                 permit,
                 reply,
@@ -253,7 +253,7 @@ impl Client {
     }
 }
 
-/// The task answered with the wrong kind of reply: a bug in this crate.
-fn unexpected(reply: Reply) -> ClientError {
-    ClientError::Protocol(format!("internal: unexpected reply {reply:?}"))
+/// The task answered with the wrong kind of answer: a bug in this crate.
+fn unexpected(answer: Answer) -> ClientError {
+    ClientError::Protocol(format!("internal: unexpected answer {answer:?}"))
 }

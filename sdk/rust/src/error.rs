@@ -1,5 +1,6 @@
 //! What can go wrong with a call on a [`crate::Client`].
 
+use sluice_client_protocol::RequestError;
 use sluice_core::protocol::ErrorCode;
 
 /// The error of a [`crate::Client`] call.
@@ -34,4 +35,16 @@ pub enum ClientError {
     /// side or the other).
     #[error("protocol violation: {0}")]
     Protocol(String),
+}
+
+impl From<RequestError> for ClientError {
+    fn from(error: RequestError) -> Self {
+        match error {
+            RequestError::Rejected { code, message } => ClientError::Rejected { code, message },
+            RequestError::Disconnected => ClientError::Disconnected,
+            RequestError::Timeout => ClientError::Timeout,
+            RequestError::Closed => ClientError::Closed,
+            RequestError::Protocol(detail) => ClientError::Protocol(detail),
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! # sluice-client
 //!
-//! The Rust client of the Sluice gateway. It keeps one connection to a gateway —
+//! The Rust client of the Sluice gateway: a tokio driver of the sans-IO
+//! `sluice-client-protocol`, which holds every rule of the protocol. It keeps one connection to a gateway —
 //! a WebSocket (`ws://`, `wss://`) or QUIC (`quic://`, which survives network
 //! changes and reconnects in 0-RTT) —, subscribes and publishes, and rides out connection losses: it reconnects with
 //! jittered exponential backoff, moving through the configured servers, restores
@@ -49,7 +50,6 @@
 //! interrupted by a connection loss fails with [`ClientError::Disconnected`] and
 //! its outcome is unknown; the client does not replay it.
 
-mod backoff;
 mod client;
 mod command;
 mod config;
@@ -57,21 +57,18 @@ mod connection;
 mod connector;
 mod error;
 mod event;
-mod in_flight;
-mod options;
-mod outcome;
 #[cfg(feature = "quic")]
 mod quic_link;
-mod resume_state;
 mod stats;
 mod transport;
 
 pub use client::Client;
 pub use config::{ClientConfig, ENDPOINT_PATH};
 pub use error::ClientError;
-pub use event::{DisconnectReason, Event, Events};
-pub use options::{PublishOptions, SubscribeOptions};
-pub use outcome::{Ack, Rejection, SubscribeOutcome};
+pub use event::Events;
+pub use sluice_client_protocol::{
+    Ack, DisconnectReason, Event, PublishOptions, Rejection, SubscribeOptions, SubscribeOutcome,
+};
 pub use sluice_core::protocol::{Encoding, ErrorCode, Message, MessageKind, Qos, SyncStatus};
 pub use sluice_core::Epoch;
 pub use stats::ClientStats;

@@ -73,6 +73,15 @@ impl Transport {
         }
     }
 
+    /// QUIC has no upgrade request to carry a token: it goes in an `auth` frame.
+    pub(crate) fn is_quic(&self) -> bool {
+        match self {
+            Transport::WebSocket(_) => false,
+            #[cfg(feature = "quic")]
+            Transport::Quic(_) => true,
+        }
+    }
+
     /// In a 0-RTT start, before the handshake completed: only idempotent requests
     /// (the restoring subscribes) may be sent.
     pub(crate) fn is_early(&self) -> bool {

@@ -7,15 +7,14 @@ use std::sync::Arc;
 
 use sluice_core::protocol::{Message, ResumePoint, SubscribeItem};
 
-/// Subscribed subjects and their resume points. Pure bookkeeping: the connection
-/// task feeds it and asks it, so every rule here is testable without a socket.
+/// Subscribed subjects and their resume points, owned by the session.
 #[derive(Debug, Default)]
-pub(crate) struct ResumeState {
+pub(crate) struct Subscriptions {
     /// `None` until the first message on the subject arrives.
     subjects: HashMap<Arc<str>, Option<ResumePoint>>,
 }
 
-impl ResumeState {
+impl Subscriptions {
     /// The gateway confirmed an application's subscribe. On a subject already
     /// subscribed this is a renewal: the gateway sends its start (snapshot or
     /// history) again, which the application asked for, so the point is cleared to
@@ -123,7 +122,7 @@ mod tests {
 
     #[test]
     fn a_subject_never_seen_is_restored_with_a_plain_subscribe() {
-        let mut state = ResumeState::default();
+        let mut state = Subscriptions::default();
         state.subscribed("/a/1");
         assert_eq!(
             state.restore_items(),
@@ -136,7 +135,7 @@ mod tests {
 
     #[test]
     fn a_subject_is_restored_from_the_last_message_seen() {
-        let mut state = ResumeState::default();
+        let mut state = Subscriptions::default();
         state.subscribed("/a/1");
         state.subscribed("/b");
         assert!(state.accept(&message("/a/1", "e1", 4, MessageKind::Snapshot)));
@@ -158,7 +157,7 @@ mod tests {
 
     #[test]
     fn a_resumed_message_at_or_below_the_last_seq_of_the_same_epoch_is_dropped() {
-        let mut state = ResumeState::default();
+        let mut state = Subscriptions::default();
         state.subscribed("/a/1");
         assert!(state.accept(&update("/a/1", "e1", 10)));
         assert!(!state.accept(&message("/a/1", "e1", 10, MessageKind::Recovered)));
@@ -169,7 +168,7 @@ mod tests {
 
     #[test]
     fn a_dropped_duplicate_does_not_move_the_resume_point() {
-        let mut state = ResumeState::default();
+        let mut state = Subscriptions::default();
         state.subscribed("/a/1");
         assert!(state.accept(&update("/a/1", "e1", 10)));
         assert!(!state.accept(&update("/a/1", "e1", 3)));
@@ -178,7 +177,7 @@ mod tests {
 
     #[test]
     fn a_new_epoch_is_taken_even_with_a_lower_seq() {
-        let mut state = ResumeState::default();
+        let mut state = Subscriptions::default();
         state.subscribed("/a/1");
         assert!(state.accept(&update("/a/1", "e1", 500)));
         assert!(state.accept(&message("/a/1", "e2", 0, MessageKind::Snapshot)));
@@ -187,7 +186,7 @@ mod tests {
 
     #[test]
     fn subjects_are_deduplicated_independently() {
-        let mut state = ResumeState::default();
+        let mut state = Subscriptions::default();
         state.subscribed("/a/1");
         state.subscribed("/a/2");
         assert!(state.accept(&update("/a/1", "e1", 10)));
@@ -198,7 +197,7 @@ mod tests {
 
     #[test]
     fn a_tombstone_moves_the_resume_point() {
-        let mut state = ResumeState::default();
+        let mut state = Subscriptions::default();
         state.subscribed("/a/1");
         let mut tombstone = update("/a/1", "e1", 3);
         tombstone.data = None;
@@ -208,7 +207,7 @@ mod tests {
 
     #[test]
     fn messages_on_subjects_not_subscribed_are_dropped() {
-        let mut state = ResumeState::default();
+        let mut state = Subscriptions::default();
         assert!(!state.accept(&update("/a/1", "e1", 1)));
         state.subscribed("/a/1");
         state.unsubscribed("/a/1");
@@ -219,7 +218,7 @@ mod tests {
 
     #[test]
     fn unsubscribe_forgets_the_point_so_a_new_subscribe_starts_afresh() {
-        let mut state = ResumeState::default();
+        let mut state = Subscriptions::default();
         state.subscribed("/a/1");
         assert!(state.accept(&update("/a/1", "e1", 10)));
         state.unsubscribed("/a/1");
@@ -230,7 +229,7 @@ mod tests {
 
     #[test]
     fn subscribing_again_renews_so_the_start_is_delivered_again() {
-        let mut state = ResumeState::default();
+        let mut state = Subscriptions::default();
         state.subscribed("/a/1");
         assert!(state.accept(&update("/a/1", "e1", 10)));
         state.subscribed("/a/1");
@@ -243,7 +242,7 @@ mod tests {
 
     #[test]
     fn after_a_resync_the_snapshot_is_taken_even_if_older() {
-        let mut state = ResumeState::default();
+        let mut state = Subscriptions::default();
         state.subscribed("/a/1");
         assert!(state.accept(&update("/a/1", "e1", 10)));
         state.resynced("/a/1");
@@ -255,7 +254,7 @@ mod tests {
 
     #[test]
     fn a_resync_of_a_subject_not_subscribed_subscribes_nothing() {
-        let mut state = ResumeState::default();
+        let mut state = Subscriptions::default();
         state.resynced("/a/1");
         assert!(!state.is_subscribed("/a/1"));
     }

@@ -1,8 +1,6 @@
 //! Reconnect delays: exponential, capped, and jittered so that the clients of a
 //! gateway that restarts do not all come back in the same instant.
 
-use std::time::Duration;
-
 use rand::rngs::StdRng;
 use rand::Rng;
 
@@ -33,15 +31,15 @@ impl Backoff {
         self.initial_ms.saturating_mul(factor).min(self.max_ms)
     }
 
-    /// The delay before the next attempt; each call doubles the nominal delay.
-    pub(crate) fn next_delay(&mut self) -> Duration {
+    /// The delay before the next attempt, in milliseconds; each call doubles the
+    /// nominal delay.
+    pub(crate) fn next_delay_ms(&mut self) -> u64 {
         let nominal_ms = self.nominal_ms();
         // Stop counting once at the ceiling, so the shift can never overflow.
         if nominal_ms < self.max_ms {
             self.attempt += 1;
         }
-        let delay_ms = self.rng.random_range(nominal_ms / 2..=nominal_ms);
-        Duration::from_millis(delay_ms)
+        self.rng.random_range(nominal_ms / 2..=nominal_ms)
     }
 
     /// Back to the initial delay, once a connection has proved healthy.
@@ -65,12 +63,8 @@ mod tests {
         for seed in 0..50 {
             let mut backoff = backoff(100, 10_000, seed);
             for _ in 0..100 {
-                let delay = backoff.next_delay();
-                assert!(delay >= Duration::from_millis(50), "seed {seed}: {delay:?}");
-                assert!(
-                    delay <= Duration::from_millis(10_000),
-                    "seed {seed}: {delay:?}"
-                );
+                let delay = backoff.next_delay_ms();
+                assert!((50..=10_000).contains(&delay), "seed {seed}: {delay}");
             }
         }
     }
@@ -80,7 +74,7 @@ mod tests {
         let mut backoff = backoff(100, 10_000, 7);
         let windows_ms = [100, 200, 400, 800, 1_600, 3_200, 6_400, 10_000, 10_000];
         for nominal_ms in windows_ms {
-            let delay_ms = backoff.next_delay().as_millis() as u64;
+            let delay_ms = backoff.next_delay_ms();
             assert!(
                 (nominal_ms / 2..=nominal_ms).contains(&delay_ms),
                 "{delay_ms} outside [{}, {nominal_ms}]",
@@ -93,10 +87,10 @@ mod tests {
     fn reset_returns_to_the_initial_window() {
         let mut backoff = backoff(100, 10_000, 3);
         for _ in 0..20 {
-            backoff.next_delay();
+            backoff.next_delay_ms();
         }
         backoff.reset();
-        let delay_ms = backoff.next_delay().as_millis() as u64;
+        let delay_ms = backoff.next_delay_ms();
         assert!((50..=100).contains(&delay_ms), "{delay_ms}");
     }
 
@@ -104,7 +98,7 @@ mod tests {
     fn huge_attempt_counts_and_limits_do_not_overflow() {
         let mut backoff = backoff(u64::MAX / 4, u64::MAX, 1);
         for _ in 0..200 {
-            assert!(backoff.next_delay() <= Duration::from_millis(u64::MAX));
+            backoff.next_delay_ms();
         }
     }
 
@@ -113,8 +107,8 @@ mod tests {
         // Two clients with different seeds should not pick identical delay sequences.
         let mut a = backoff(100, 10_000, 1);
         let mut b = backoff(100, 10_000, 2);
-        let a_delays: Vec<_> = (0..10).map(|_| a.next_delay()).collect();
-        let b_delays: Vec<_> = (0..10).map(|_| b.next_delay()).collect();
+        let a_delays: Vec<_> = (0..10).map(|_| a.next_delay_ms()).collect();
+        let b_delays: Vec<_> = (0..10).map(|_| b.next_delay_ms()).collect();
         assert_ne!(a_delays, b_delays);
     }
 }
