@@ -77,6 +77,7 @@ pub enum Output {
 ///
 /// Driven as the gateway's core is (see the crate docs for the loop). Methods:
 /// - getters: [`server`](Self::server), [`is_subscribed`](Self::is_subscribed),
+///   [`subjects`](Self::subjects),
 ///   [`subscription_count`](Self::subscription_count),
 ///   [`requests_pending`](Self::requests_pending), [`is_connected`](Self::is_connected);
 /// - `handle_*`, what happened: [`handle_connected`](Self::handle_connected),
@@ -141,6 +142,11 @@ impl ClientSession {
 
     pub fn is_subscribed(&self, subject: &str) -> bool {
         self.subscriptions.is_subscribed(subject)
+    }
+
+    /// The subscribed subjects (the gateway said `ok`), in order.
+    pub fn subjects(&self) -> impl Iterator<Item = &str> {
+        self.subscriptions.subjects()
     }
 
     pub fn subscription_count(&self) -> usize {

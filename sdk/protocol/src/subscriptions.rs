@@ -2,7 +2,7 @@
 //! each: enough to restore every subscription after a reconnect without a gap, and
 //! to drop what a resume sends twice.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sluice_core::protocol::{Message, ResumePoint, SubscribeItem};
@@ -10,8 +10,9 @@ use sluice_core::protocol::{Message, ResumePoint, SubscribeItem};
 /// Subscribed subjects and their resume points, owned by the session.
 #[derive(Debug, Default)]
 pub(crate) struct Subscriptions {
-    /// `None` until the first message on the subject arrives.
-    subjects: HashMap<Arc<str>, Option<ResumePoint>>,
+    /// `None` until the first message on the subject arrives. Ordered, so that
+    /// restoring (and a simulated run) is deterministic.
+    subjects: BTreeMap<Arc<str>, Option<ResumePoint>>,
 }
 
 impl Subscriptions {
@@ -70,19 +71,20 @@ impl Subscriptions {
     }
 
     /// The subscribe items that restore every subscription on a new connection:
-    /// with `resume` where a message was seen, plain otherwise. Sorted by subject
-    /// so that restoring is deterministic.
+    /// with `resume` where a message was seen, plain otherwise, by subject.
     pub(crate) fn restore_items(&self) -> Vec<SubscribeItem> {
-        let mut items: Vec<SubscribeItem> = self
-            .subjects
+        self.subjects
             .iter()
             .map(|(subject, point)| SubscribeItem {
                 subject: subject.to_string(),
                 resume: point.clone(),
             })
-            .collect();
-        items.sort_by(|a, b| a.subject.cmp(&b.subject));
-        items
+            .collect()
+    }
+
+    /// The subscribed subjects, in order.
+    pub(crate) fn subjects(&self) -> impl Iterator<Item = &str> {
+        self.subjects.keys().map(|subject| &**subject)
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -3,11 +3,14 @@
 
 use bytes::Bytes;
 use rand::Rng;
-use sluice_core::protocol::{
-    ClientFrame, Encoding, ErrorCode, MessageKind, PublishFrame, Qos, ServerFrame, SubscribeItem,
-    SyncStatus,
+use sluice_client_protocol::{
+    Carrier, ClientSession, DisconnectReason, Output, PublishOptions, Request as AppRequest,
+    SessionConfig,
 };
-use sluice_core::{ClientId, Input, RequestId};
+use sluice_core::protocol::{
+    ClientFrame, Encoding, ErrorCode, MessageKind, ServerFrame, SyncStatus,
+};
+use sluice_core::{ClientId, Input};
 
 use super::World;
 use crate::check::{Oracle, Start};
@@ -17,13 +20,30 @@ use crate::plan::SUBJECTS_PER_CLIENT_MAX;
 use crate::trace::{FrameNote, Note, RequestNote};
 use crate::violation::{Broken, Invariant, Violation};
 
+/// The apps' requests never time out here: a lost connection answers them.
+const NO_DEADLINE: u64 = u64::MAX;
+
 impl World {
+    /// A connect is due: the first one, or the reconnect the SDK asked for.
     pub(super) fn client_connects(&mut self, c: usize) -> Result<(), Violation> {
         self.clients[c].connect_scheduled = false;
         if self.clients[c].conn.is_some() {
             return Ok(());
         }
+        let now_ms = self.now_ms;
+        if let Some(session) = self.clients[c].session.as_mut() {
+            session.handle_timeout(now_ms);
+            let asked = std::iter::from_fn(|| session.poll_output())
+                .any(|output| matches!(output, Output::Connect { .. }));
+            if !asked {
+                self.schedule_reconnect(c);
+                return Ok(());
+            }
+        }
         if self.gateway.is_none() {
+            if let Some(session) = self.clients[c].session.as_mut() {
+                session.handle_connect_failed(now_ms, "the gateway is down".into(), false);
+            }
             self.schedule_reconnect(c);
             return Ok(());
         }
@@ -40,45 +60,70 @@ impl World {
             client: id,
             encoding: Encoding::Json,
         })?;
-        // Like the SDK: every wanted subject, with its resume point if it has one.
-        let log = &self.broker.log;
-        let subjects: Vec<(usize, Option<(u32, u64)>)> = self.clients[c]
-            .wanted
-            .iter()
-            .map(|(s, point)| {
-                let topic = self.subjects.get(s).topic;
-                let resume = point.and_then(|p| Some((log.partition_of(topic, &p.epoch)?, p.seq)));
-                (s, resume)
-            })
-            .collect();
-        if subjects.is_empty() {
-            return Ok(());
-        }
-        let items = self.clients[c]
-            .wanted
-            .iter()
-            .map(|(s, point)| SubscribeItem {
-                subject: self.subjects.get(s).text.clone(),
-                resume: point.cloned(),
-            })
-            .collect();
-        let request = Request::Subscribe {
-            subjects,
-            history: false,
-            by_app: false,
+        // A WebSocket: the token (none here) rides on the upgrade; no 0-RTT.
+        let carrier = Carrier {
+            token_in_band: false,
+            early_data: false,
         };
-        self.send(c, request, |id| ClientFrame::Subscribe {
-            id,
-            items,
-            history: None,
-        });
+        match self.clients[c].session.as_mut() {
+            // The session restores every subscription, with resume where it can.
+            Some(session) => session.handle_connected(carrier),
+            None => {
+                let config = SessionConfig {
+                    // Like the random 5–300 ms of the first connect, so that clients
+                    // miss messages while away and resume has work to do.
+                    backoff_initial_ms: 200,
+                    backoff_max_ms: 600,
+                    seed: self.rng.random(),
+                    ..SessionConfig::with_servers(vec!["gateway".into()])
+                };
+                let mut session = ClientSession::connected(config, 0, carrier);
+                let first: Vec<String> = self.clients[c]
+                    .first_subjects
+                    .iter()
+                    .map(|&s| self.subjects.get(s).text.clone())
+                    .collect();
+                if !first.is_empty() {
+                    let subscribe = AppRequest::Subscribe {
+                        subjects: first,
+                        history: None,
+                    };
+                    session.request(now_ms, subscribe, NO_DEADLINE);
+                }
+                self.clients[c].session = Some(session);
+            }
+        }
+        self.drive_session(c);
         Ok(())
     }
 
+    /// Schedules the next connect: the first at random, later ones when the SDK's
+    /// backoff says.
     pub(super) fn schedule_reconnect(&mut self, c: usize) {
-        if !std::mem::replace(&mut self.clients[c].connect_scheduled, true) {
-            let at = self.now_ms + self.rng.random_range(5..=300);
-            self.queue.push(at, Event::ClientConnects { client: c });
+        if self.clients[c].connect_scheduled {
+            return;
+        }
+        let at = match self.clients[c].session.as_ref() {
+            Some(session) => match session.poll_timeout() {
+                Some(at) => at.max(self.now_ms),
+                None => return,
+            },
+            None => self.now_ms + self.rng.random_range(5..=300),
+        };
+        self.clients[c].connect_scheduled = true;
+        self.queue.push(at, Event::ClientConnects { client: c });
+    }
+
+    /// Sends what the SDK has to send. Its events and answers need nothing here:
+    /// the checker reads the gateway's frames themselves.
+    fn drive_session(&mut self, c: usize) {
+        let Some(session) = self.clients[c].session.as_mut() else {
+            return;
+        };
+        let frames: Vec<ClientFrame> = std::iter::from_fn(|| session.poll_transmit()).collect();
+        while session.poll_output().is_some() {}
+        for frame in frames {
+            self.send(c, frame);
         }
     }
 
@@ -93,71 +138,54 @@ impl World {
         if self.clients[c].conn.is_none() {
             return Ok(());
         }
+        let Some(subscribed) = self.clients[c]
+            .session
+            .as_ref()
+            .map(|session| session.subjects().map(str::to_owned).collect::<Vec<_>>())
+        else {
+            return Ok(());
+        };
         let subject = self.rng.random_range(0..self.subjects.len());
-        match self.rng.random_range(0..100) {
+        let request = match self.rng.random_range(0..100) {
             0..50 => self.publish(c, subject),
-            50..70 if self.clients[c].wanted.len() < SUBJECTS_PER_CLIENT_MAX => {
+            50..70 if subscribed.len() < SUBJECTS_PER_CLIENT_MAX => {
                 let history = self
                     .rng
                     .random_bool(0.2)
                     .then(|| self.rng.random_range(0..=4));
-                self.clients[c].wanted.want(subject);
-                let request = Request::Subscribe {
-                    subjects: vec![(subject, None)],
-                    history: history.is_some(),
-                    by_app: true,
-                };
-                let text = self.subjects.get(subject).text.clone();
-                self.send(c, request, |id| ClientFrame::Subscribe {
-                    id,
-                    items: vec![SubscribeItem {
-                        subject: text,
-                        resume: None,
-                    }],
+                AppRequest::Subscribe {
+                    subjects: vec![self.subjects.get(subject).text.clone()],
                     history,
-                });
-            }
-            70..85 => {
-                let wanted: Vec<usize> = self.clients[c].wanted.subjects().collect();
-                if !wanted.is_empty() {
-                    let subject = wanted[self.rng.random_range(0..wanted.len())];
-                    self.clients[c].wanted.drop_subject(subject);
-                    let text = self.subjects.get(subject).text.clone();
-                    let request = Request::Unsubscribe {
-                        subjects: vec![subject],
-                    };
-                    self.send(c, request, |id| ClientFrame::Unsubscribe {
-                        id,
-                        subjects: vec![text],
-                    });
                 }
             }
-            _ => {}
+            70..85 if !subscribed.is_empty() => {
+                let subject = subscribed[self.rng.random_range(0..subscribed.len())].clone();
+                AppRequest::Unsubscribe {
+                    subjects: vec![subject],
+                }
+            }
+            _ => return Ok(()),
+        };
+        if let Some(session) = self.clients[c].session.as_mut() {
+            session.request(self.now_ms, request, NO_DEADLINE);
         }
+        self.drive_session(c);
         Ok(())
     }
 
-    fn publish(&mut self, c: usize, subject: usize) {
+    fn publish(&mut self, c: usize, subject: usize) -> AppRequest {
         let n = self.clients[c].publishes;
         self.clients[c].publishes += 1;
         let payload = self.payload(format!("c{c}.{n}"));
         let retained = self.rng.random_bool(0.85);
-        let text = self.subjects.get(subject).text.clone();
-        let request = Request::Publish {
-            subject,
-            payload: payload.clone(),
-        };
-        self.send(c, request, |id| {
-            ClientFrame::Publish(PublishFrame {
-                id,
-                subject: text,
-                data: payload,
+        AppRequest::Publish {
+            subject: self.subjects.get(subject).text.clone(),
+            data: payload,
+            options: PublishOptions {
                 retained,
-                qos: Qos::Standard,
-                reply_to: None,
-                traceparent: None,
-            })
-        });
+                ..PublishOptions::default()
+            },
+        }
     }
 
     /// A unique payload, padded to the plan's large size now and then.
@@ -174,14 +202,12 @@ impl World {
         }
     }
 
-    /// Sends a request over the client's connection; frames arrive in order.
-    fn send(
-        &mut self,
-        c: usize,
-        request: Request,
-        frame_of: impl FnOnce(RequestId) -> ClientFrame,
-    ) {
-        let id = self.clients[c].next_request_id();
+    /// Sends a frame over the client's connection, in order, noting what its
+    /// answer must be.
+    fn send(&mut self, c: usize, frame: ClientFrame) {
+        let Some(request) = self.request_of(&frame) else {
+            return;
+        };
         let now_ms = self.now_ms;
         let incarnation = self.incarnation;
         let Some(conn) = self.clients[c].conn.as_mut() else {
@@ -190,10 +216,9 @@ impl World {
         let at = (now_ms + conn.latency_ms).max(conn.next_arrival_ms);
         conn.next_arrival_ms = at;
         let conn_id = conn.id;
+        let id = frame.id().0;
         let note = match &request {
-            Request::Subscribe {
-                subjects, history, ..
-            } => RequestNote::Subscribe {
+            Request::Subscribe { subjects, history } => RequestNote::Subscribe {
                 subjects: subjects.clone(),
                 history: *history,
             },
@@ -211,7 +236,7 @@ impl World {
             Event::FrameToGateway {
                 incarnation,
                 conn: conn_id,
-                frame: frame_of(RequestId(id)),
+                frame,
             },
         );
         self.note(Note::Sends {
@@ -220,6 +245,41 @@ impl World {
             id,
             request: note,
         });
+    }
+
+    /// What the checker remembers of a frame the SDK sends: subjects by index, and
+    /// a resume point by the partition its epoch names.
+    fn request_of(&self, frame: &ClientFrame) -> Option<Request> {
+        let index = |text: &str| self.subjects.find(text);
+        Some(match frame {
+            ClientFrame::Subscribe { items, history, .. } => {
+                let log = &self.broker.log;
+                let subjects = items
+                    .iter()
+                    .filter_map(|item| {
+                        let s = index(&item.subject)?;
+                        let topic = self.subjects.get(s).topic;
+                        let resume = item
+                            .resume
+                            .as_ref()
+                            .and_then(|p| Some((log.partition_of(topic, &p.epoch)?, p.seq)));
+                        Some((s, resume))
+                    })
+                    .collect();
+                Request::Subscribe {
+                    subjects,
+                    history: history.is_some(),
+                }
+            }
+            ClientFrame::Unsubscribe { subjects, .. } => Request::Unsubscribe {
+                subjects: subjects.iter().filter_map(|s| index(s)).collect(),
+            },
+            ClientFrame::Publish(publish) => Request::Publish {
+                subject: index(&publish.subject)?,
+                payload: publish.data.clone(),
+            },
+            ClientFrame::Ping { .. } | ClientFrame::Auth { .. } => return None,
+        })
     }
 
     /// The gateway has frames for a connection: its client will read soon.
@@ -301,11 +361,18 @@ impl World {
         Ok(())
     }
 
-    /// The client's connection is gone (closed, cut, or the gateway crashed).
+    /// The client's connection is gone (closed, cut, or the gateway crashed): the
+    /// SDK hears of it and picks when to reconnect.
     pub(super) fn end_connection(&mut self, c: usize) {
         if let Some(conn) = self.clients[c].conn.take() {
             self.owners.remove(&conn.id);
             self.ended.insert(conn.id);
+        }
+        let now_ms = self.now_ms;
+        if let Some(session) = self.clients[c].session.as_mut() {
+            let reason = DisconnectReason::Transport("connection ended".into());
+            session.handle_disconnected(now_ms, reason);
+            while session.poll_output().is_some() {}
         }
         self.schedule_reconnect(c);
     }
@@ -346,8 +413,20 @@ impl World {
         Ok(())
     }
 
-    /// One frame read by client `c`: the SDK takes it and the checker checks it.
+    /// One frame read by client `c`: the checker checks it, then the SDK takes it.
     fn read_frame(&mut self, c: usize, frame: ServerFrame) -> Result<(), Broken> {
+        let for_sdk = frame.clone();
+        self.check_frame(c, frame)?;
+        let now_ms = self.now_ms;
+        if let Some(session) = self.clients[c].session.as_mut() {
+            session.handle_frame(now_ms, for_sdk);
+        }
+        self.drive_session(c);
+        Ok(())
+    }
+
+    /// Checks one frame the gateway sent to client `c` (invariants 1–5).
+    fn check_frame(&mut self, c: usize, frame: ServerFrame) -> Result<(), Broken> {
         let World {
             clients,
             subjects,
@@ -393,7 +472,6 @@ impl World {
                     Some(Request::Subscribe {
                         subjects: items,
                         history,
-                        by_app,
                     }) => {
                         for (subject, resume) in items {
                             let start = match resume {
@@ -402,9 +480,6 @@ impl World {
                                 None => Start::Snapshot,
                             };
                             conn.views.start(subject, start, heads.clone());
-                            if by_app {
-                                client.wanted.forget(subject);
-                            }
                         }
                     }
                     Some(Request::Unsubscribe { subjects: items }) => {
@@ -490,7 +565,6 @@ impl World {
                     MessageKind::Recovered => &mut coverage.recovered,
                     MessageKind::Update => &mut coverage.updates,
                 } += 1;
-                client.wanted.accept(subject, &m);
             }
             ServerFrame::Status { subject, status } => {
                 let Some(subject) = subjects.find(&subject) else {
@@ -509,10 +583,7 @@ impl World {
                 conn.views.status(&oracle, subject, status, &heads)?;
                 match status {
                     SyncStatus::Sync => coverage.syncs += 1,
-                    SyncStatus::Resync => {
-                        coverage.resyncs += 1;
-                        client.wanted.forget(subject);
-                    }
+                    SyncStatus::Resync => coverage.resyncs += 1,
                 }
             }
         }

@@ -61,7 +61,8 @@ impl World {
                 if queued > 0 {
                     return Err((Invariant::Liveness, format!("{queued} bytes still queued")));
                 }
-                for subject in client.wanted.subjects() {
+                let wanted = client.session.iter().flat_map(|session| session.subjects());
+                for subject in wanted.filter_map(|text| self.subjects.find(text)) {
                     if conn.views.get(subject).is_none() {
                         return Err((
                             Invariant::Liveness,

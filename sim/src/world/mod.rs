@@ -146,7 +146,10 @@ impl World {
                 .random_range(1..=self.subjects.len().min(SUBJECTS_PER_CLIENT_MAX));
             for _ in 0..count {
                 let subject = self.rng.random_range(0..self.subjects.len());
-                self.clients[client].wanted.want(subject);
+                let first = &mut self.clients[client].first_subjects;
+                if !first.contains(&subject) {
+                    first.push(subject);
+                }
             }
         }
         let at = self
