@@ -3,16 +3,6 @@
 //! generator in this process, and writes `results.json`, `results.md` and charts.
 //! Benchmarks measure; they are not tests.
 
-mod conn;
-mod history;
-mod load;
-mod proc_stats;
-mod report;
-mod resume_check;
-mod scenario;
-mod system;
-mod wire;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -20,8 +10,9 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::scenario::{Load, RunResult, ScenarioKind};
-use crate::system::SystemKind;
+use sluice_bench::report;
+use sluice_bench::scenario::{self, Load, RunResult, ScenarioKind};
+use sluice_bench::system::{self, SystemKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Profile {

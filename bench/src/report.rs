@@ -114,7 +114,7 @@ pub fn font_available() -> bool {
 }
 
 /// The boxed legend every chart has.
-fn legend<'a, CT: plotters::coord::CoordTranslate>(
+pub(crate) fn legend<'a, CT: plotters::coord::CoordTranslate>(
     chart: &mut ChartContext<'a, BitMapBackend<'a>, CT>,
 ) -> anyhow::Result<()> {
     chart
@@ -126,7 +126,7 @@ fn legend<'a, CT: plotters::coord::CoordTranslate>(
 }
 
 /// One colour per system (four systems: Sluice, Sluice over QUIC and two peers).
-const COLORS: [RGBColor; 4] = [
+pub(crate) const COLORS: [RGBColor; 4] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),

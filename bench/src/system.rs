@@ -79,16 +79,13 @@ pub fn start(kind: SystemKind, dir: &Path, sluice_bin: &Path) -> anyhow::Result<
                     pin,
                 )?));
             }
-            let config = dir.join("sluice.toml");
-            fs::write(
-                &config,
-                format!(
-                    r#"listen = "127.0.0.1:{port}"
-[admin]
-listen = "127.0.0.1:0"
-[gateway]
-exposed_topics = ["bench"]
-publishes_in_flight_per_client_max = 65536
+            let config = write_config(
+                dir,
+                port,
+                "127.0.0.1:0",
+                "bench",
+                &format!(
+                    r#"publishes_in_flight_per_client_max = 65536
 # The generator's few publisher connections carry the whole rate: no per-connection
 # publish limit (the default, 1000/s, is an abuse guard for apps).
 publish_rate_per_s = 0
@@ -213,11 +210,30 @@ fn free_udp_port() -> anyhow::Result<u16> {
         .port())
 }
 
-fn free_port() -> anyhow::Result<u16> {
+/// Writes `dir/sluice.toml` for a gateway on loopback `port` exposing `topic`;
+/// `rest` continues the `[gateway]` section and adds any others.
+pub fn write_config(
+    dir: &Path,
+    port: u16,
+    admin_listen: &str,
+    topic: &str,
+    rest: &str,
+) -> std::io::Result<PathBuf> {
+    let config = dir.join("sluice.toml");
+    fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\n[admin]\nlisten = \"{admin_listen}\"\n[gateway]\nexposed_topics = [\"{topic}\"]\n{rest}"
+        ),
+    )?;
+    Ok(config)
+}
+
+pub fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn wait_listening(addr: SocketAddr, limit: Duration) -> anyhow::Result<()> {
+pub fn wait_listening(addr: SocketAddr, limit: Duration) -> anyhow::Result<()> {
     let until = Instant::now() + limit;
     while Instant::now() < until {
         if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {

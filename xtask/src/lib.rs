@@ -121,6 +121,18 @@ pub fn bench_crates(args: &[String]) -> Vec<CrateTool> {
 /// The bench: builds `sluice` and `sluice-bench` in release mode, then runs the
 /// harness with results in `target/bench`.
 pub fn bench_commands(args: &[String]) -> (Command, Command) {
+    release_tool_commands("sluice-bench", "bench", args)
+}
+
+/// The soak: the same release build, then `sluice-soak` with results in
+/// `target/soak`.
+pub fn soak_commands(args: &[String]) -> (Command, Command) {
+    release_tool_commands("sluice-soak", "soak", args)
+}
+
+/// Builds `sluice` and the `sluice-bench` package's binaries in release mode, then
+/// runs `tool` on that `sluice` with its results in `target/<out>`.
+fn release_tool_commands(tool: &str, out: &str, args: &[String]) -> (Command, Command) {
     let mut build = cargo();
     build.current_dir(workspace_root()).args([
         "build",
@@ -132,12 +144,12 @@ pub fn bench_commands(args: &[String]) -> (Command, Command) {
         "sluice-bench",
     ]);
     let release = target_dir().join("release");
-    let mut run = Command::new(release.join("sluice-bench"));
+    let mut run = Command::new(release.join(tool));
     run.current_dir(workspace_root())
         .arg("--sluice-bin")
         .arg(release.join("sluice"))
         .arg("--out")
-        .arg(target_dir().join("bench"))
+        .arg(target_dir().join(out))
         .args(args);
     (build, run)
 }

@@ -17,14 +17,18 @@
 //!   protoc from Debian, sockudo with `cargo install` for `--peers sockudo`, a
 //!   font for the charts), builds `sluice` and `sluice-bench` in release
 //!   mode and runs the harness; results and charts go to `target/bench`.
+//! - `cargo xtask soak [ARGS]`: the soak (`BENCHMARKS.md`, "Soak"): the same
+//!   release build, then `sluice-soak` churns clients through one gateway per
+//!   broker for `--minutes`; chart and figures go to `target/soak`.
 
-use std::process::ExitCode;
+use std::process::{Command, ExitCode};
 
 use clap::Parser;
 use xtask::install::install_debian_packages;
 use xtask::test::TestOptions;
 use xtask::{
-    bench_commands, bench_crates, bench_packages, sim_core_command, sim_e2e_command, tier,
+    bench_commands, bench_crates, bench_packages, sim_core_command, sim_e2e_command, soak_commands,
+    tier,
 };
 
 #[derive(Debug, Parser)]
@@ -50,6 +54,14 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Run the soak: `--minutes 60`, `--brokers embedded,kafka`, `--apps 1000`
+    /// (see `cargo xtask soak --help`); chart and figures in `target/soak`.
+    #[command(disable_help_flag = true)]
+    Soak {
+        /// Passed on to `sluice-soak`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -57,6 +69,7 @@ fn main() -> ExitCode {
         Task::Test(options) => test(&options),
         Task::Sim { args } => sim(&args),
         Task::Bench { args } => bench(&args),
+        Task::Soak { args } => soak(&args),
     }
 }
 
@@ -70,8 +83,20 @@ fn bench(args: &[String]) -> ExitCode {
         eprintln!("cargo xtask bench: {err}");
         return ExitCode::FAILURE;
     }
-    let (mut build, mut run) = bench_commands(args);
-    eprintln!("building sluice and sluice-bench (release)");
+    build_then_run(bench_commands(args))
+}
+
+fn soak(args: &[String]) -> ExitCode {
+    // The chart's font; the soak itself needs nothing installed.
+    if let Err(err) = install_debian_packages(&bench_packages(&[])) {
+        eprintln!("cargo xtask soak: {err}");
+    }
+    build_then_run(soak_commands(args))
+}
+
+/// The release build of `sluice` and the harness, then the harness itself.
+fn build_then_run((mut build, mut run): (Command, Command)) -> ExitCode {
+    eprintln!("building sluice, sluice-bench and sluice-soak (release)");
     match build.status() {
         Ok(status) if status.success() => {}
         _ => {
