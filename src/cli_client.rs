@@ -48,7 +48,7 @@ fn print_line(frame: &ServerFrame) -> anyhow::Result<()> {
 pub async fn subscribe(
     config: ClientConfig,
     subjects: &[String],
-    history: Option<u32>,
+    options: SubscribeOptions,
     count: Option<u64>,
 ) -> anyhow::Result<()> {
     let (client, mut events) = connect(config).await?;
@@ -58,9 +58,7 @@ pub async fn subscribe(
         let subjects: Vec<String> = subjects.iter().map(|s| s.to_string()).collect();
         tokio::spawn(async move {
             let subjects: Vec<&str> = subjects.iter().map(String::as_str).collect();
-            client
-                .subscribe_with(&subjects, SubscribeOptions { history })
-                .await
+            client.subscribe_with(&subjects, options).await
         })
     };
     let mut call_done = false;

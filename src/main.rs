@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use sluice_client::SubscribeOptions;
 
 #[derive(Parser)]
 #[command(
@@ -48,6 +49,9 @@ enum Command {
         /// Start with up to N past messages instead of the snapshot.
         #[arg(long)]
         history: Option<u32>,
+        /// Print each message's Kafka record headers too (protocol 1.1).
+        #[arg(long)]
+        headers: bool,
         /// Exit after printing N messages.
         #[arg(long)]
         count: Option<u64>,
@@ -158,12 +162,14 @@ fn main() -> std::process::ExitCode {
                 servers,
                 subjects,
                 history,
+                headers,
                 count,
                 binary,
                 pins,
             } => {
                 let config = cli_client::client_config(&servers, binary, pins);
-                cli_client::subscribe(config, &subjects, history, count).await
+                let options = SubscribeOptions { history, headers };
+                cli_client::subscribe(config, &subjects, options, count).await
             }
             Command::Token {
                 config,

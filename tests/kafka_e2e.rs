@@ -349,3 +349,74 @@ async fn caught_up_follows_every_bootstrap_record_and_precedes_ready() {
     .expect("Ready follows CaughtUp")
     .expect("the session runs");
 }
+
+/// Protocol 1.1: the headers a back-end producer sets on its Kafka records reach
+/// the subscriptions that ask (`"headers": true`) on the snapshot, live, and on a
+/// resume read back from the log; others get v1 messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_headers_from_a_kafka_producer_reach_subscribers_that_ask_for_them() {
+    let tansu = Tansu::start();
+    tansu.create_topic("events", 2, false);
+    let p = producer(&tansu);
+    let headers = [("content-type", "application/json"), ("tenant", "acme")];
+    let (_, first) = produce(&p, "events", "k", Some("e0"), &headers).await;
+    for i in 1..6 {
+        produce(&p, "events", "k", Some(&format!("e{i}")), &headers).await;
+    }
+    // Two messages cached per subject: the resume below is read back from Kafka.
+    let server = start_on_kafka(&tansu, &["events"], |c| {
+        c.gateway.message_cache_messages_per_subject_max = 2;
+    })
+    .await;
+    let expected = json!({"content-type": "application/json", "tenant": "acme"});
+
+    let mut with = RawClient::connect(&server.url(), "sluice.v1.json").await;
+    let subscribe = r#"{"op":"subscribe","id":1,"subjects":["/events/k"],"headers":true}"#;
+    assert_eq!(with.request(subscribe).await["op"], "ok");
+    let snapshot = with.recv().await;
+    assert_eq!(
+        (&snapshot["type"], &snapshot["data"], &snapshot["headers"]),
+        (&json!("snapshot"), &json!("e5"), &expected),
+        "{snapshot}"
+    );
+    let mut without = RawClient::connect(&server.url(), "sluice.v1.json").await;
+    subscribe_plain(&mut without).await;
+
+    produce(&p, "events", "k", Some("live"), &[("trace", "t-1")]).await;
+    let live = with.recv().await;
+    assert_eq!(live["headers"], json!({"trace": "t-1"}), "{live}");
+    let plain = without.recv().await;
+    assert_eq!(plain["data"], "live");
+    assert!(plain.get("headers").is_none(), "{plain}");
+
+    let epoch = snapshot["epoch"].clone();
+    let mut resumer = RawClient::connect(&server.url(), "sluice.v1.json").await;
+    let resume = json!({"op":"subscribe","id":1,"subjects":["/events/k"],"headers":true,
+        "resume":{"/events/k":{"epoch":epoch,"seq":first}}});
+    assert_eq!(resumer.request(&resume.to_string()).await["op"], "ok");
+    let mut recovered = 0;
+    loop {
+        let frame = resumer.recv().await;
+        if frame["op"] == "status" {
+            assert_eq!(frame["status"], "sync", "{frame}");
+            break;
+        }
+        assert_eq!(frame["type"], "recovered", "{frame}");
+        let want = if frame["data"] == "live" {
+            json!({"trace": "t-1"})
+        } else {
+            expected.clone()
+        };
+        assert_eq!(frame["headers"], want, "{frame}");
+        recovered += 1;
+    }
+    assert_eq!(recovered, 6, "e1..e5 and live");
+    assert!(server.runtime().stats().resumes_fetched_total >= 1);
+}
+
+async fn subscribe_plain(client: &mut RawClient) {
+    subscribe(client, 1, "/events/k").await;
+    let snapshot = client.recv().await;
+    assert_eq!(snapshot["type"], "snapshot");
+    assert!(snapshot.get("headers").is_none(), "{snapshot}");
+}

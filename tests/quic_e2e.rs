@@ -6,7 +6,9 @@ mod common;
 
 use common::sdk::{is_bookkeeping, next_event, next_message, recovered_until_sync};
 use sluice::server::Server;
-use sluice_client::{Client, ClientConfig, Event, Events, MessageKind, PublishOptions, SyncStatus};
+use sluice_client::{
+    Client, ClientConfig, Event, Events, MessageKind, PublishOptions, SubscribeOptions, SyncStatus,
+};
 
 /// A client of `servers` that trusts the gateway's dev certificate by its pin.
 async fn connect(server: &Server, servers: Vec<String>) -> (Client, Events) {
@@ -451,4 +453,55 @@ async fn a_0rtt_start_at_a_gateway_that_is_gone_fails_over_within_the_connect_ti
         ),
         (1, 0)
     );
+}
+
+/// Protocol 1.1 over QUIC (binary encoding): a subscription made with headers
+/// gets them live and, restored by the SDK after a lost connection, on what it
+/// recovers.
+#[tokio::test]
+async fn headers_reach_a_quic_subscriber_that_asked_also_after_a_resume() {
+    let server = common::start_tls_and_quic().await;
+    let publisher = publisher(&server, quic_url(&server)).await;
+    let (reader, mut events) = connect(&server, vec![quic_url(&server)]).await;
+    let options = SubscribeOptions {
+        headers: true,
+        ..SubscribeOptions::default()
+    };
+    let outcome = reader
+        .subscribe_with(&["/chat/headers"], options)
+        .await
+        .unwrap();
+    assert!(outcome.all_accepted());
+    let publish = PublishOptions {
+        reply_to: Some("/chat/inbox-1".into()),
+        ..PublishOptions::default()
+    };
+    publisher
+        .publish("/chat/headers", "one", publish.clone())
+        .await
+        .unwrap();
+    let one = next_message(&mut events).await;
+    assert_eq!(reply_to(&one), Some(&b"/chat/inbox-1"[..]));
+
+    reader.kill_connection().await;
+    let two = publisher
+        .publish("/chat/headers", "two", publish)
+        .await
+        .unwrap();
+    let again = loop {
+        let m = next_message(&mut events).await;
+        if m.seq == two.seq {
+            break m;
+        }
+    };
+    assert_eq!(again.data.as_deref(), Some(&b"two"[..]));
+    assert_eq!(reply_to(&again), Some(&b"/chat/inbox-1"[..]));
+}
+
+fn reply_to(message: &sluice_client::Message) -> Option<&[u8]> {
+    let headers = message.headers.as_ref()?;
+    headers
+        .iter()
+        .find(|h| h.name == "reply_to")
+        .map(|h| &h.value[..])
 }

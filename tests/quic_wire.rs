@@ -18,6 +18,7 @@ fn subscribe(id: u64, subject: &str) -> ClientFrame {
             resume: None,
         }],
         history: None,
+        headers: false,
     }
 }
 

@@ -136,6 +136,7 @@ fn sluice_subscribe(subject: &str, id: u64, resume: Option<ResumePoint>) -> Vec<
             resume,
         }],
         history: None,
+        headers: false,
     })
 }
 

@@ -29,6 +29,11 @@ pub struct GatewayConfig {
     pub message_cache_bytes_per_subject_max: usize,
     /// Bytes kept for history and resume across all subjects; oldest evicted first.
     pub message_cache_bytes_max: usize,
+    /// Record headers a message carries to subscribers that ask for them (and
+    /// keeps in the caches); later ones are left out and the message says so.
+    pub message_headers_max: usize,
+    /// Bytes of header names and values a message keeps, likewise.
+    pub message_headers_bytes_max: usize,
     /// Bytes of the key → partition memory: where each subject's records were seen,
     /// so publishes land there and a subject that moves partition is noticed. The
     /// subjects not written lately are forgotten beyond it.
@@ -65,6 +70,13 @@ pub struct GatewayConfig {
 }
 
 impl GatewayConfig {
+    pub fn header_bounds(&self) -> crate::protocol::HeaderBounds {
+        crate::protocol::HeaderBounds {
+            count_max: self.message_headers_max,
+            bytes_max: self.message_headers_bytes_max,
+        }
+    }
+
     /// The partitioner for keys of `topic` the gateway has not seen records of.
     pub fn partitioner_of(&self, topic: &str) -> Partitioner {
         self.topic_partitioners
@@ -88,6 +100,8 @@ impl Default for GatewayConfig {
             message_cache_messages_per_subject_max: 128,
             message_cache_bytes_per_subject_max: 1024 * 1024,
             message_cache_bytes_max: 256 * 1024 * 1024,
+            message_headers_max: 32,
+            message_headers_bytes_max: 4096,
             subject_partitions_bytes_max: 64 * 1024 * 1024,
             partitioner: Partitioner::Murmur2,
             topic_partitioners: BTreeMap::new(),

@@ -48,7 +48,12 @@ fn client_frame() -> impl Strategy<Value = ClientFrame> {
             .prop_map(|(id, mut items, history)| {
                 let mut seen = std::collections::BTreeSet::new();
                 items.retain(|i| seen.insert(i.subject.clone()));
-                ClientFrame::Subscribe { id, items, history }
+                ClientFrame::Subscribe {
+                    id,
+                    items,
+                    history,
+                    headers: false,
+                }
             }),
         (id.clone(), proptest::collection::vec(text(), 0..4))
             .prop_map(|(id, subjects)| ClientFrame::Unsubscribe { id, subjects }),
@@ -115,6 +120,8 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
                     seq,
                     epoch,
                     kind,
+                    headers: None,
+                    headers_truncated: false,
                     origin: None,
                 })
             }),

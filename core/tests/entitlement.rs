@@ -119,6 +119,7 @@ fn subscribe(id: u64, subjects: &[&str]) -> ClientFrame {
             })
             .collect(),
         history: None,
+        headers: false,
     }
 }
 

@@ -396,6 +396,7 @@ impl World {
                         id,
                         items,
                         history: None,
+                        headers: false,
                     });
                 }
             }
@@ -412,7 +413,12 @@ impl World {
                         resume: None,
                     })
                     .collect();
-                self.request(client, |id| ClientFrame::Subscribe { id, items, history });
+                self.request(client, |id| ClientFrame::Subscribe {
+                    id,
+                    items,
+                    history,
+                    headers: false,
+                });
             }
             Op::Unsubscribe { client, subject } => {
                 self.request(client, |id| ClientFrame::Unsubscribe {

@@ -101,6 +101,7 @@ impl Harness {
                     resume: resume.map(|(epoch, seq)| ResumePoint { epoch, seq }),
                 }],
                 history: None,
+                headers: false,
             },
         });
     }

@@ -109,6 +109,7 @@ impl Harness {
                 id: RequestId(1),
                 items,
                 history: None,
+                headers: false,
             },
         });
     }

@@ -271,6 +271,8 @@ mod tests {
             seq,
             epoch: Epoch::new("e-0"),
             kind: MessageKind::Update,
+            headers: None,
+            headers_truncated: false,
             origin: None,
         }
     }

@@ -126,6 +126,8 @@ mod tests {
             seq,
             epoch: Epoch::new("e"),
             kind: MessageKind::Update,
+            headers: None,
+            headers_truncated: false,
             origin: None,
         }
     }

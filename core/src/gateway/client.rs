@@ -21,6 +21,8 @@ pub(super) struct Subscription {
     /// paused for room in the client's queue — live messages are held back (they stay
     /// in the cache) so the client sees them in order afterwards.
     pub recovering: Option<Recovering>,
+    /// Whether its messages carry their record headers (protocol 1.1).
+    pub headers: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -130,7 +130,7 @@ impl Clients {
         if !sub.wants(epoch, seq) {
             return Delivery::Skipped;
         }
-        let frame = ServerFrame::Message(message.clone());
+        let frame = ServerFrame::Message(message.for_subscription(sub.headers));
         let cost = frame.cost_bytes();
         if over_bound(queued_bytes, cost, bound) {
             return Delivery::NoRoom;

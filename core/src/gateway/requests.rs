@@ -34,9 +34,12 @@ impl Gateway {
             return;
         }
         match frame {
-            ClientFrame::Subscribe { id, items, history } => {
-                self.subscribe(client, id, items, history)
-            }
+            ClientFrame::Subscribe {
+                id,
+                items,
+                history,
+                headers,
+            } => self.subscribe(client, id, items, history, headers),
             ClientFrame::Unsubscribe { id, subjects } => self.unsubscribe(client, id, subjects),
             ClientFrame::Publish(publish) => self.publish(now_ms, client, publish),
             ClientFrame::Ping { id } => {

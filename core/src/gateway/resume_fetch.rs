@@ -75,11 +75,14 @@ impl Gateway {
             to_offset,
         } = state;
         // The subscription may have ended or been renewed while the fetch ran.
-        let current = self
+        let Some((recovering, wants_headers)) = self
             .clients
             .subscription_mut(client, &subject)
-            .map(|s| s.recovering);
-        if current != Some(Some(Recovering::Fetching(fetch))) {
+            .map(|s| (s.recovering, s.headers))
+        else {
+            return;
+        };
+        if recovering != Some(Recovering::Fetching(fetch)) {
             return;
         }
         let fetched = match result {
@@ -102,12 +105,19 @@ impl Gateway {
             if !matches || record.offset <= last || record.offset > to_offset {
                 continue;
             }
+            let (headers, headers_truncated) = if wants_headers {
+                self.routing.header_bounds().apply(&record.headers)
+            } else {
+                (None, false)
+            };
             let m = Message {
                 subject: subject.shared(),
                 data: record.payload,
                 seq: record.offset,
                 epoch: epoch.clone(),
                 kind: MessageKind::Recovered,
+                headers,
+                headers_truncated,
                 origin: None,
             };
             match self.send_start(client, ServerFrame::Message(m)) {

@@ -49,7 +49,10 @@ impl Gateway {
             return true;
         };
         let (seq, epoch) = (snapshot.seq, snapshot.epoch.clone());
-        match self.send_start(client, message_of(snapshot, MessageKind::Snapshot)) {
+        match self.send_start(
+            client,
+            self.start_frame(client, subject, snapshot, MessageKind::Snapshot),
+        ) {
             StartSend::Sent => {
                 // The position is the snapshot's, on its log (the subject's current one).
                 if let Some(sub) = self.clients.subscription_mut(client, subject) {
@@ -86,7 +89,10 @@ impl Gateway {
         if !self.routing.covers(subject, &epoch, position, head) {
             return self.resync(client, subject);
         }
-        match self.send_start(client, message_of(snapshot, MessageKind::Snapshot)) {
+        match self.send_start(
+            client,
+            self.start_frame(client, subject, snapshot, MessageKind::Snapshot),
+        ) {
             StartSend::Sent => {
                 self.set_after(client, subject, position);
                 self.catch_up(client, subject, CatchUp::Updates)
@@ -134,7 +140,10 @@ impl Gateway {
         let mut last = after;
         for m in past {
             let seq = m.seq;
-            match self.send_start(client, message_of(m, MessageKind::History)) {
+            match self.send_start(
+                client,
+                self.start_frame(client, subject, m, MessageKind::History),
+            ) {
                 StartSend::Sent => last = Some(seq),
                 StartSend::NoRoom(cost) => {
                     self.set_after(client, subject, last);
@@ -234,7 +243,7 @@ impl Gateway {
         }
         while let Some(m) = self.routing.messages().first_after(subject, &epoch, last) {
             let seq = m.seq;
-            match self.send_start(client, message_of(m, kind)) {
+            match self.send_start(client, self.start_frame(client, subject, m, kind)) {
                 StartSend::Sent => last = Some(seq),
                 StartSend::NoRoom(cost) => {
                     self.set_after(client, subject, last);
@@ -293,7 +302,23 @@ impl Gateway {
     }
 }
 
-pub(super) fn message_of(mut m: Message, kind: MessageKind) -> ServerFrame {
-    m.kind = kind;
-    ServerFrame::Message(m)
+impl Gateway {
+    /// A cached message as a frame of `client`'s start on `subject`: of `kind`, with
+    /// its headers if the subscription asked for them.
+    pub(super) fn start_frame(
+        &self,
+        client: ClientId,
+        subject: &Subject,
+        mut m: Message,
+        kind: MessageKind,
+    ) -> ServerFrame {
+        m.kind = kind;
+        let headers = self
+            .clients
+            .get(client)
+            .and_then(|state| state.subscriptions.get(subject))
+            .is_some_and(|sub| sub.headers);
+        m.keep_headers(headers);
+        ServerFrame::Message(m)
+    }
 }

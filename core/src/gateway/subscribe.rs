@@ -25,6 +25,7 @@ impl Gateway {
         id: RequestId,
         items: Vec<SubscribeItem>,
         history: Option<u32>,
+        headers: bool,
     ) {
         let Some(state) = self.clients.get(client) else {
             return;
@@ -86,7 +87,7 @@ impl Gateway {
             return;
         }
         for (subject, start) in accepted {
-            if !self.start_subscription(client, subject, start) {
+            if !self.start_subscription(client, subject, start, headers) {
                 return;
             }
         }
@@ -120,7 +121,13 @@ impl Gateway {
     /// Registers the subscription and sends what it starts with (as far as it fits
     /// the client's queue: the rest follows as the client reads). False if the client
     /// is gone.
-    fn start_subscription(&mut self, client: ClientId, subject: Subject, start: Start) -> bool {
+    fn start_subscription(
+        &mut self,
+        client: ClientId,
+        subject: Subject,
+        start: Start,
+        headers: bool,
+    ) -> bool {
         let Some((_, partition)) = self.routing.current_partition(&self.config, &subject) else {
             return true;
         };
@@ -151,6 +158,7 @@ impl Gateway {
                 epoch: epoch.clone(),
                 after: None,
                 recovering: None,
+                headers,
             },
         );
         // A renewed subscription may still have a paused start or a queued resume;
@@ -162,10 +170,9 @@ impl Gateway {
             Start::Snapshot if self.bug_on(crate::testing::InjectedBug::UpdateBeforeSnapshot) => {
                 let latest = self.routing.messages().last(&subject, 1).pop();
                 latest.is_none_or(|m| {
-                    self.send(
-                        client,
-                        super::starts::message_of(m, crate::protocol::MessageKind::Update),
-                    )
+                    let frame =
+                        self.start_frame(client, &subject, m, crate::protocol::MessageKind::Update);
+                    self.send(client, frame)
                 }) && self.start_snapshot(client, &subject, head)
             }
             Start::Snapshot => self.start_snapshot(client, &subject, head),

@@ -77,6 +77,7 @@ mod tests {
             epoch: Epoch::new("e"),
             after: Some(after),
             recovering: None,
+            headers: false,
         }
     }
 

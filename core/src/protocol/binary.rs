@@ -5,6 +5,7 @@
 //! str     = len:u16 utf8-bytes
 //! bytes   = len:u32 raw-bytes
 //! client  0x01 subscribe   id:u64 flags:u8 [history:u32 if flags&1] n:u16 n*(str resume:u8 [epoch:str seq:u64 if resume=1])
+//!                          (flags: 1 history present, 2 headers wanted)
 //!         0x02 unsubscribe id:u64 n:u16 n*str
 //!         0x03 publish     id:u64 flags:u8 subject:str [reply_to:str if flags&4] [traceparent:str if flags&8] data:bytes
 //!                          (flags: 1 retained, 2 qos guaranteed)
@@ -13,6 +14,7 @@
 //! server  0x81 ok          id:u64
 //!         0x82 error       flags:u8 [id:u64 if flags&1] [subject:str if flags&2] code:u8 message:str
 //!         0x83 message     kind:u8 flags:u8 subject:str epoch:str seq:u64 [data:bytes unless flags&1 (tombstone)]
+//!                          [n:u16 n*(name:str value:bytes) if flags&2 (headers)] (flags&4: headers truncated)
 //!         0x84 ack         id:u64 epoch:str seq:u64
 //!         0x85 status      status:u8 (1 sync, 2 resync: subject:str | 3 token_expiring: expires_in_ms:u64)
 //! ```
@@ -26,7 +28,7 @@ use super::{
     ClientFrame, DecodeError, ErrorCode, Message, MessageKind, PublishFrame, Qos, ResumePoint,
     ServerFrame, SubscribeItem, SyncStatus,
 };
-use crate::broker::Epoch;
+use crate::broker::{Epoch, Header};
 use crate::ids::RequestId;
 
 const OP_SUBSCRIBE: u8 = 0x01;
@@ -159,6 +161,7 @@ pub fn decode_client(data: &[u8]) -> Result<ClientFrame, DecodeError> {
             let id = r.id()?;
             let flags = r.u8()?;
             let history = if flags & 1 != 0 { Some(r.u32()?) } else { None };
+            let headers = flags & 2 != 0;
             let n = r.u16()?;
             let mut items = Vec::with_capacity(usize::from(n).min(256));
             for _ in 0..n {
@@ -173,7 +176,12 @@ pub fn decode_client(data: &[u8]) -> Result<ClientFrame, DecodeError> {
                 };
                 items.push(SubscribeItem { subject, resume });
             }
-            ClientFrame::Subscribe { id, items, history }
+            ClientFrame::Subscribe {
+                id,
+                items,
+                history,
+                headers,
+            }
         }
         OP_UNSUBSCRIBE => {
             let id = r.id()?;
@@ -236,8 +244,14 @@ pub fn is_replay_safe(frame: &[u8]) -> bool {
 pub fn encode_client(frame: &ClientFrame) -> Vec<u8> {
     let mut w = Writer::default();
     match frame {
-        ClientFrame::Subscribe { id, items, history } => {
-            w.u8(OP_SUBSCRIBE).u64(id.0).u8(u8::from(history.is_some()));
+        ClientFrame::Subscribe {
+            id,
+            items,
+            history,
+            headers,
+        } => {
+            let flags = u8::from(history.is_some()) | if *headers { 2 } else { 0 };
+            w.u8(OP_SUBSCRIBE).u64(id.0).u8(flags);
             if let Some(h) = history {
                 w.u32(*h);
             }
@@ -315,14 +329,24 @@ pub fn encode_server(frame: &ServerFrame) -> Vec<u8> {
             w.u8(code.to_byte()).str(message);
         }
         ServerFrame::Message(m) => {
+            let flags = u8::from(m.data.is_none())
+                | if m.headers.is_some() { 2 } else { 0 }
+                | if m.headers_truncated { 4 } else { 0 };
             w.u8(OP_MESSAGE)
                 .u8(kind_byte(m.kind))
-                .u8(u8::from(m.data.is_none()))
+                .u8(flags)
                 .str(&m.subject)
                 .str(m.epoch.as_str())
                 .u64(m.seq);
             if let Some(d) = &m.data {
                 w.bytes(d);
+            }
+            if let Some(headers) = &m.headers {
+                let n = list_len(headers.len());
+                w.u16(n);
+                for header in headers.iter().take(usize::from(n)) {
+                    w.str(&header.name).bytes(&header.value);
+                }
             }
         }
         ServerFrame::Ack { id, epoch, seq } => {
@@ -369,17 +393,36 @@ pub fn decode_server(data: &[u8]) -> Result<ServerFrame, DecodeError> {
                 4 => MessageKind::History,
                 _ => return Err(r.err("unknown message kind")),
             };
-            let tombstone = r.u8()? & 1 != 0;
+            let flags = r.u8()?;
             let subject = Arc::from(r.str()?);
             let epoch = Epoch::new(r.str()?);
             let seq = r.u64()?;
-            let data = if tombstone { None } else { Some(r.bytes()?) };
+            let data = if flags & 1 != 0 {
+                None
+            } else {
+                Some(r.bytes()?)
+            };
+            let headers = if flags & 2 != 0 {
+                let n = r.u16()?;
+                let mut headers = Vec::with_capacity(usize::from(n).min(64));
+                for _ in 0..n {
+                    headers.push(Header {
+                        name: r.str()?,
+                        value: r.bytes()?,
+                    });
+                }
+                Some(Arc::from(headers))
+            } else {
+                None
+            };
             ServerFrame::Message(Message {
                 subject,
                 data,
                 seq,
                 epoch,
                 kind,
+                headers,
+                headers_truncated: flags & 4 != 0,
                 origin: None,
             })
         }
@@ -425,6 +468,7 @@ mod tests {
             id: RequestId(1),
             items: vec![],
             history: None,
+            headers: false,
         };
         let publish = ClientFrame::Publish(PublishFrame {
             id: RequestId(2),

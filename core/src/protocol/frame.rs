@@ -3,7 +3,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::ErrorCode;
-use crate::broker::Epoch;
+use crate::broker::{Epoch, Header};
 use crate::ids::RequestId;
 
 /// Which of the two encodings a connection speaks; chosen by WebSocket subprotocol.
@@ -64,6 +64,8 @@ pub enum ClientFrame {
         items: Vec<SubscribeItem>,
         /// Ask for up to this many past messages instead of the snapshot.
         history: Option<u32>,
+        /// Deliver each message's record headers (protocol 1.1).
+        headers: bool,
     },
     Unsubscribe {
         id: RequestId,
@@ -133,6 +135,12 @@ pub struct Message {
     pub seq: u64,
     pub epoch: Epoch,
     pub kind: MessageKind,
+    /// The record's headers, bounded (`gateway.message_headers_max`,
+    /// `message_headers_bytes_max`). Kept in the caches; a frame carries them only
+    /// to a subscription that asked (protocol 1.1), else `None`.
+    pub headers: Option<Arc<[Header]>>,
+    /// Headers beyond the bounds were left out of [`Message::headers`].
+    pub headers_truncated: bool,
     /// Where the record came from, for delivery metrics and traces. Never encoded;
     /// `None` on messages decoded from the wire.
     pub origin: Option<RecordOrigin>,
@@ -146,6 +154,8 @@ impl PartialEq for Message {
             && self.seq == other.seq
             && self.epoch == other.epoch
             && self.kind == other.kind
+            && self.headers == other.headers
+            && self.headers_truncated == other.headers_truncated
     }
 }
 
@@ -170,6 +180,26 @@ impl Message {
         64 + self.subject.len()
             + self.epoch.as_str().len()
             + self.data.as_ref().map_or(0, Bytes::len)
+            + self
+                .headers
+                .as_deref()
+                .map_or(0, super::headers::headers_bytes)
+    }
+
+    /// This message as a frame for a subscription: with its headers only if the
+    /// subscription asked for them.
+    pub fn for_subscription(&self, headers: bool) -> Message {
+        let mut message = self.clone();
+        message.keep_headers(headers);
+        message
+    }
+
+    /// Drops the headers unless `wanted`.
+    pub fn keep_headers(&mut self, wanted: bool) {
+        if !wanted {
+            self.headers = None;
+            self.headers_truncated = false;
+        }
     }
 }
 

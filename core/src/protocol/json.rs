@@ -11,7 +11,7 @@ use super::{
     ClientFrame, DecodeError, ErrorCode, Message, MessageKind, PublishFrame, Qos, ResumePoint,
     ServerFrame, SubscribeItem, SyncStatus,
 };
-use crate::broker::Epoch;
+use crate::broker::{Epoch, Header};
 use crate::ids::RequestId;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -33,6 +33,9 @@ struct RawFrame {
     history: Option<u32>,
     resume: Option<BTreeMap<String, RawResume>>,
     token: Option<String>,
+    /// `subscribe`: a boolean; `message`: an object of name → value.
+    headers: Option<serde_json::Value>,
+    headers_truncated: bool,
     // Server frames.
     code: Option<String>,
     message: Option<String>,
@@ -123,10 +126,22 @@ pub fn decode_client(data: &[u8]) -> Result<ClientFrame, DecodeError> {
                     SubscribeItem { subject, resume }
                 })
                 .collect();
+            let headers = match raw.headers {
+                None | Some(serde_json::Value::Null) => false,
+                Some(serde_json::Value::Bool(on)) => on,
+                Some(_) => {
+                    return Err(DecodeError::new(
+                        some_id,
+                        ErrorCode::InvalidFrame,
+                        "`headers` must be a boolean",
+                    ))
+                }
+            };
             Ok(ClientFrame::Subscribe {
                 id,
                 items,
                 history: raw.history,
+                headers,
             })
         }
         "unsubscribe" => Ok(ClientFrame::Unsubscribe {
@@ -181,6 +196,71 @@ struct OutMessage<'a> {
     epoch: &'a str,
     #[serde(rename = "type")]
     kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    headers: Option<OutHeaders<'a>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    headers_truncated: bool,
+}
+
+/// A message's headers as a JSON object: a UTF-8 value as a string, any other as
+/// `{"base64": "…"}`; a name repeated in the record appears once, with its last
+/// value (the one Kafka clients' "last header" accessors return).
+struct OutHeaders<'a>(&'a [Header]);
+
+impl Serialize for OutHeaders<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let headers = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        for (i, header) in headers.iter().enumerate() {
+            if headers[i + 1..]
+                .iter()
+                .any(|later| later.name == header.name)
+            {
+                continue;
+            }
+            match std::str::from_utf8(&header.value) {
+                Ok(text) => map.serialize_entry(&header.name, text)?,
+                Err(_) => map.serialize_entry(
+                    &header.name,
+                    &BTreeMap::from([("base64", B64.encode(&header.value))]),
+                )?,
+            }
+        }
+        map.end()
+    }
+}
+
+/// Reads a `message`'s `headers` object back into headers (clients).
+fn decode_headers(
+    value: serde_json::Value,
+    id: Option<RequestId>,
+) -> Result<Arc<[Header]>, DecodeError> {
+    let invalid = |why: &str| DecodeError::new(id, ErrorCode::InvalidFrame, why.to_owned());
+    let serde_json::Value::Object(entries) = value else {
+        return Err(invalid("`headers` must be an object"));
+    };
+    entries
+        .into_iter()
+        .map(|(name, value)| {
+            let value = match value {
+                serde_json::Value::String(text) => Bytes::from(text),
+                serde_json::Value::Object(mut binary) => match binary.remove("base64") {
+                    Some(serde_json::Value::String(encoded)) => B64
+                        .decode(encoded)
+                        .map(Bytes::from)
+                        .map_err(|_| invalid("a header's `base64` is not base64"))?,
+                    _ => return Err(invalid("a binary header needs `base64`")),
+                },
+                _ => {
+                    return Err(invalid(
+                        "a header value must be a string or {\"base64\": …}",
+                    ))
+                }
+            };
+            Ok(Header { name, value })
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -273,6 +353,8 @@ pub fn encode_server(frame: &ServerFrame) -> Vec<u8> {
                 seq: m.seq,
                 epoch: m.epoch.as_str(),
                 kind: m.kind.as_str(),
+                headers: m.headers.as_deref().map(OutHeaders),
+                headers_truncated: m.headers_truncated,
             })
         }
         ServerFrame::Ack { id, epoch, seq } => to_vec(&OutAck {
@@ -330,12 +412,18 @@ pub fn decode_server(data: &[u8]) -> Result<ServerFrame, DecodeError> {
                     )
                 })?;
             let data = raw.data.map(|d| decode_data(d, raw.b64, rid)).transpose()?;
+            let headers = match raw.headers {
+                None | Some(serde_json::Value::Null) => None,
+                Some(value) => Some(decode_headers(value, rid)?),
+            };
             Ok(ServerFrame::Message(Message {
                 subject: Arc::from(required(raw.subject, rid, "subject")?),
                 data,
                 seq: required(raw.seq, rid, "seq")?,
                 epoch: Epoch::new(required(raw.epoch, rid, "epoch")?),
                 kind,
+                headers,
+                headers_truncated: raw.headers_truncated,
                 origin: None,
             }))
         }
@@ -383,6 +471,8 @@ struct OutSubscribe<'a> {
     history: Option<u32>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     resume: BTreeMap<&'a str, RawResume>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    headers: bool,
 }
 
 #[derive(Serialize)]
@@ -413,11 +503,17 @@ struct OutPublish<'a> {
 /// Encodes a client request (used by clients).
 pub fn encode_client(frame: &ClientFrame) -> Vec<u8> {
     match frame {
-        ClientFrame::Subscribe { id, items, history } => to_vec(&OutSubscribe {
+        ClientFrame::Subscribe {
+            id,
+            items,
+            history,
+            headers,
+        } => to_vec(&OutSubscribe {
             op: "subscribe",
             id: id.0,
             subjects: items.iter().map(|i| i.subject.as_str()).collect(),
             history: *history,
+            headers: *headers,
             resume: items
                 .iter()
                 .filter_map(|i| {
@@ -489,6 +585,7 @@ mod tests {
                     }),
                 }],
                 history: None,
+                headers: false,
             }
         );
         let f = decode_client(br#"{"op":"publish","id":5,"subject":"/A/k1","data":"aGk=","b64":true,"retained":false}"#).unwrap();
@@ -526,6 +623,8 @@ mod tests {
             seq: 42,
             epoch: Epoch::new("E"),
             kind: MessageKind::Update,
+            headers: None,
+            headers_truncated: false,
             origin: None,
         });
         assert_eq!(

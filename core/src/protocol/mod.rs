@@ -4,6 +4,7 @@
 pub mod binary;
 mod error_code;
 mod frame;
+mod headers;
 pub mod json;
 mod shared_encoding;
 pub mod stream_framing;
@@ -13,6 +14,7 @@ pub use frame::{
     ClientFrame, DecodeError, Encoding, Message, MessageKind, PublishFrame, Qos, RecordOrigin,
     ResumePoint, ServerFrame, SubscribeItem, SyncStatus,
 };
+pub use headers::{headers_bytes, HeaderBounds};
 pub use shared_encoding::SharedEncoding;
 
 /// WebSocket subprotocol of the JSON encoding.
@@ -61,7 +63,9 @@ impl Encoding {
                 .as_ref()
                 .and_then(|o| o.shared_encoding.as_ref());
             if let (MessageKind::Update, Some(shared)) = (message.kind, shared) {
-                return shared.get_or_encode(self, || self.encode_server(frame));
+                return shared.get_or_encode(self, message.headers.is_some(), || {
+                    self.encode_server(frame)
+                });
             }
         }
         bytes::Bytes::from(self.encode_server(frame))

@@ -11,15 +11,23 @@ use bytes::Bytes;
 use super::Encoding;
 
 #[derive(Clone, Default)]
-pub struct SharedEncoding(Arc<[OnceLock<Bytes>; 2]>);
+pub struct SharedEncoding(Arc<[OnceLock<Bytes>; 4]>);
 
 impl SharedEncoding {
-    /// The bytes in `encoding`, encoded by `encode` on the first call only.
-    pub fn get_or_encode(&self, encoding: Encoding, encode: impl FnOnce() -> Vec<u8>) -> Bytes {
-        let slot = match encoding {
-            Encoding::Json => &self.0[0],
-            Encoding::Binary => &self.0[1],
+    /// The bytes in `encoding`, with or without the record's headers (subscribers
+    /// that asked for them get another frame), encoded by `encode` on the first
+    /// call only.
+    pub fn get_or_encode(
+        &self,
+        encoding: Encoding,
+        with_headers: bool,
+        encode: impl FnOnce() -> Vec<u8>,
+    ) -> Bytes {
+        let format = match encoding {
+            Encoding::Json => 0,
+            Encoding::Binary => 1,
         };
+        let slot = &self.0[format * 2 + usize::from(with_headers)];
         slot.get_or_init(|| Bytes::from(encode())).clone()
     }
 }
@@ -52,6 +60,8 @@ mod tests {
             seq: 7,
             epoch: Epoch::new("e-0"),
             kind,
+            headers: None,
+            headers_truncated: false,
             origin: Some(RecordOrigin {
                 timestamp_ms: 1,
                 traceparent: None,

@@ -134,7 +134,7 @@ export function encodeBinary(request) {
       w.u8(0x01);
       w.u64(request.id);
       const history = request.history !== undefined;
-      w.u8(history ? 1 : 0);
+      w.u8((history ? 1 : 0) | (request.headers ? 2 : 0));
       if (history) w.u32(/** @type {number} */ (request.history));
       w.u16(request.subjects.length);
       for (const subject of request.subjects) {
@@ -215,7 +215,23 @@ export function decodeBinary(bytes) {
       const epoch = r.str();
       const seq = r.u64();
       const data = flags & 1 ? null : payloadValue(r.bytesField());
-      frame = { op: 'message', subject, epoch, seq, type, data };
+      /** @type {import('./protocol.js').Headers | undefined} */
+      let headers;
+      if (flags & 2) {
+        headers = {};
+        // A name repeated in the record: the last value, as in the JSON encoding.
+        for (let n = r.u16(); n > 0; n--) headers[r.str()] = payloadValue(r.bytesField());
+      }
+      frame = {
+        op: 'message',
+        subject,
+        epoch,
+        seq,
+        type,
+        data,
+        headers,
+        headersTruncated: (flags & 4) !== 0,
+      };
       break;
     }
     case 0x84:

@@ -30,6 +30,8 @@ import { ClientProtocol } from './protocol.js';
  *
  * @typedef {object} SubscribeOptions
  * @property {number} [history] start with up to this many past messages instead of the snapshot
+ * @property {boolean} [headers] each message carries its Kafka record's headers in `message.headers`
+ *   (protocol 1.1): a UTF-8 value as a string, any other as bytes
  * @property {(message: Message) => void} [onMessage]
  * @property {(status: SubscriptionStatus) => void} [onStatus]
  *
@@ -165,6 +167,9 @@ export class Client {
     if (options === null || typeof options !== 'object') {
       throw new SluiceError('invalid_argument', 'subscribe options are an object');
     }
+    if (options.headers !== undefined && typeof options.headers !== 'boolean') {
+      throw new SluiceError('invalid_argument', 'headers is a boolean');
+    }
     for (const key of /** @type {const} */ (['onMessage', 'onStatus'])) {
       if (options[key] !== undefined && typeof options[key] !== 'function') {
         throw new SluiceError('invalid_argument', `${key} is a function`);
@@ -172,7 +177,7 @@ export class Client {
     }
     let subscription;
     this.input((t) => {
-      this.protocol.subscribe(t, subject, options.history);
+      this.protocol.subscribe(t, subject, options.history, options.headers === true);
       subscription = new Subscription(this, subject, options);
       let set = this.subscriptions.get(subject);
       if (!set) this.subscriptions.set(subject, (set = new Set()));

@@ -19,6 +19,7 @@ export function encodeJson(request) {
       const frame = { op: 'subscribe', id: request.id, subjects: request.subjects };
       if (request.history !== undefined) frame.history = request.history;
       if (request.resume && Object.keys(request.resume).length > 0) frame.resume = request.resume;
+      if (request.headers) frame.headers = true;
       return JSON.stringify(frame);
     }
     case 'unsubscribe':
@@ -46,6 +47,24 @@ export function encodeJson(request) {
 }
 
 /**
+ * A message's `headers` object: a string value as it is, `{"base64": …}` as bytes
+ * (or text, if they are UTF-8, as the binary codec gives them).
+ * @param {unknown} object
+ * @returns {import('./protocol.js').Headers}
+ */
+function decodeHeaders(object) {
+  if (typeof object !== 'object' || object === null) throw new Error('headers is an object');
+  /** @type {import('./protocol.js').Headers} */
+  const headers = {};
+  for (const [name, value] of Object.entries(object)) {
+    if (typeof value === 'string') headers[name] = value;
+    else if (typeof value?.base64 === 'string') headers[name] = payloadValue(fromBase64(value.base64));
+    else throw new Error(`header ${JSON.stringify(name)} is neither a string nor {"base64": …}`);
+  }
+  return headers;
+}
+
+/**
  * @param {string} text
  * @returns {ServerFrame}
  */
@@ -69,7 +88,16 @@ export function decodeJson(text) {
       /** @type {string | Uint8Array | null} */
       let data = f.data;
       if (f.b64 && typeof f.data === 'string') data = payloadValue(fromBase64(f.data));
-      return { op: 'message', subject: f.subject, epoch: f.epoch, seq: f.seq, type: f.type, data };
+      return {
+        op: 'message',
+        subject: f.subject,
+        epoch: f.epoch,
+        seq: f.seq,
+        type: f.type,
+        data,
+        headers: f.headers == null ? undefined : decodeHeaders(f.headers),
+        headersTruncated: f.headers_truncated === true,
+      };
     }
     case 'status':
       if (f.status === 'token_expiring') {

@@ -5,7 +5,8 @@
 
 /**
  * @typedef {{ epoch: string, seq: number }} Position
- * @typedef {{ history: number | undefined, point: Position | null, confirmed: boolean }} SubjectState
+ * @typedef {{ history: number | undefined, headers: boolean, point: Position | null, confirmed: boolean }} SubjectState
+ * @typedef {{ subjects: string[], history: number | undefined, resume: Record<string, Position>, headers: boolean }} RestoreRequest
  */
 
 export class Positions {
@@ -19,9 +20,10 @@ export class Positions {
    * so the point is cleared to let it through even if older than what was seen.
    * @param {string} subject
    * @param {number | undefined} history
+   * @param {boolean} headers
    */
-  subscribe(subject, history) {
-    this.subjects.set(subject, { history, point: null, confirmed: false });
+  subscribe(subject, history, headers) {
+    this.subjects.set(subject, { history, headers, point: null, confirmed: false });
   }
 
   /** @param {string} subject */
@@ -75,26 +77,33 @@ export class Positions {
 
   /**
    * What restores every subscription on a new connection: `resume` where a
-   * message was seen, `history` again where one was asked and nothing seen yet.
-   * @returns {{ subjects: string[], history: number | undefined, resume: Record<string, Position> }[]}
+   * message was seen, `history` again where one was asked and nothing seen yet;
+   * subscriptions with headers and without in separate requests.
+   * @returns {RestoreRequest[]}
    */
   restoreRequests() {
-    /** @type {Record<string, Position>} */
-    const resume = {};
-    const plain = [];
-    const withHistory = [];
-    for (const [subject, state] of this.subjects) {
-      if (state.point) {
-        resume[subject] = state.point;
-        plain.push(subject);
-      } else if (state.history !== undefined) {
-        withHistory.push({ subjects: [subject], history: state.history, resume: {} });
-      } else {
-        plain.push(subject);
+    /** @type {RestoreRequest[]} */
+    const requests = [];
+    for (const headers of [false, true]) {
+      /** @type {Record<string, Position>} */
+      const resume = {};
+      const plain = [];
+      /** @type {RestoreRequest[]} */
+      const withHistory = [];
+      for (const [subject, state] of this.subjects) {
+        if (state.headers !== headers) continue;
+        if (state.point) {
+          resume[subject] = state.point;
+          plain.push(subject);
+        } else if (state.history !== undefined) {
+          withHistory.push({ subjects: [subject], history: state.history, resume: {}, headers });
+        } else {
+          plain.push(subject);
+        }
       }
+      if (plain.length > 0) requests.push({ subjects: plain, history: undefined, resume, headers });
+      requests.push(...withHistory);
     }
-    /** @type {{ subjects: string[], history: number | undefined, resume: Record<string, Position> }[]} */
-    const requests = plain.length > 0 ? [{ subjects: plain, history: undefined, resume }] : [];
-    return requests.concat(withHistory);
+    return requests;
   }
 }

@@ -24,7 +24,9 @@ import { payloadBytes } from './payload.js';
  * @typedef {'connecting' | 'connected' | 'disconnected' | 'closed'} ConnectionState
  * @typedef {{ epoch: string, seq: number }} Position
  *
- * @typedef {{ op: 'subscribe', id: number, subjects: string[], history?: number, resume?: Record<string, Position> }
+ * @typedef {Record<string, string | Uint8Array>} Headers
+ *
+ * @typedef {{ op: 'subscribe', id: number, subjects: string[], history?: number, resume?: Record<string, Position>, headers?: boolean }
  *   | { op: 'unsubscribe', id: number, subjects: string[] }
  *   | { op: 'publish', id: number, subject: string, data: string | Uint8Array, retained: boolean,
  *       qos: 'standard' | 'guaranteed', replyTo?: string, traceparent?: string }
@@ -34,10 +36,12 @@ import { payloadBytes } from './payload.js';
  * @typedef {{ op: 'ok', id: number }
  *   | { op: 'error', id: number | undefined, subject: string | undefined, code: string, message: string }
  *   | { op: 'ack', id: number, epoch: string, seq: number }
- *   | { op: 'message', subject: string, epoch: string, seq: number, type: MessageType, data: string | Uint8Array | null }
+ *   | { op: 'message', subject: string, epoch: string, seq: number, type: MessageType, data: string | Uint8Array | null,
+ *       headers: Headers | undefined, headersTruncated: boolean }
  *   | { op: 'status', status: string, subject: string | undefined, expiresInMs: number | undefined }} ServerFrame
  *
- * @typedef {{ subject: string, data: string | Uint8Array | null, seq: number, epoch: string, type: MessageType }} Message
+ * @typedef {{ subject: string, data: string | Uint8Array | null, seq: number, epoch: string, type: MessageType,
+ *   headers?: Headers, headersTruncated?: boolean }} Message
  * @typedef {'subscribed' | 'sync' | 'resync' | { error: string, message?: string }} SubscriptionStatus
  *
  * @typedef {{ type: 'connect', connection: number, url: string }
@@ -110,16 +114,17 @@ export class ClientProtocol {
    * @param {number} now
    * @param {string} subject
    * @param {number | undefined} history
+   * @param {boolean} [headers] messages carry their record headers (protocol 1.1)
    */
-  subscribe(now, subject, history) {
+  subscribe(now, subject, history, headers = false) {
     this.checkNotClosed();
     const problem = subjectProblem(subject);
     if (problem) throw new SluiceError('invalid_subject', problem, { subject });
     if (history !== undefined && !(Number.isInteger(history) && history >= 0 && history <= 0xffffffff)) {
       throw new SluiceError('invalid_argument', 'history is an integer from 0 to 2^32-1');
     }
-    this.positions.subscribe(subject, history);
-    if (this.open) this.sendSubscribe(now, [subject], history, {});
+    this.positions.subscribe(subject, history, headers);
+    if (this.open) this.sendSubscribe(now, [subject], history, {}, headers);
   }
 
   /**
@@ -275,7 +280,7 @@ export class ClientProtocol {
     this.servers.succeeded();
     if (token !== undefined) this.sendAuth(token);
     for (const r of this.positions.restoreRequests())
-      this.sendSubscribe(now, r.subjects, r.history, r.resume);
+      this.sendSubscribe(now, r.subjects, r.history, r.resume, r.headers);
     for (const p of this.inFlight.takePending()) {
       this.sendBytes(p.bytes);
       this.inFlight.sentRequest(p.id, { op: 'publish', deadline: p.deadline });
@@ -433,10 +438,11 @@ export class ClientProtocol {
    * @param {string[]} subjects
    * @param {number | undefined} history
    * @param {Record<string, Position>} resume
+   * @param {boolean} headers
    */
-  sendSubscribe(now, subjects, history, resume) {
+  sendSubscribe(now, subjects, history, resume, headers) {
     const id = this.nextId++;
-    this.send({ op: 'subscribe', id, subjects, history, resume });
+    this.send({ op: 'subscribe', id, subjects, history, resume, headers });
     this.inFlight.sentRequest(id, { op: 'subscribe', subjects });
   }
 
@@ -465,8 +471,13 @@ export class ClientProtocol {
     switch (frame.op) {
       case 'message': {
         if (!this.positions.accept(frame.subject, frame.epoch, frame.seq)) return;
-        const { subject, data, seq, epoch, type } = frame;
-        this.outputs.push({ type: 'message', message: { subject, data, seq, epoch, type } });
+        const { subject, data, seq, epoch, type, headers, headersTruncated } = frame;
+        /** @type {Message} */
+        const message = { subject, data, seq, epoch, type };
+        // Only on subscriptions that asked for them (`headers: true`).
+        if (headers !== undefined) message.headers = headers;
+        if (headersTruncated) message.headersTruncated = true;
+        this.outputs.push({ type: 'message', message });
         return;
       }
       case 'status': {

@@ -75,6 +75,11 @@ export type SubscribeOptions = {
      * start with up to this many past messages instead of the snapshot
      */
     history?: number;
+    /**
+     * each message carries its Kafka record's headers in `message.headers`
+     * (protocol 1.1): a UTF-8 value as a string, any other as bytes
+     */
+    headers?: boolean;
     onMessage?: (message: Message) => void;
     onStatus?: (status: SubscriptionStatus) => void;
 };

@@ -8,12 +8,20 @@ export type Position = {
 };
 export type SubjectState = {
     history: number | undefined;
+    headers: boolean;
     point: Position | null;
     confirmed: boolean;
 };
+export type RestoreRequest = {
+    subjects: string[];
+    history: number | undefined;
+    resume: Record<string, Position>;
+    headers: boolean;
+};
 /**
  * @typedef {{ epoch: string, seq: number }} Position
- * @typedef {{ history: number | undefined, point: Position | null, confirmed: boolean }} SubjectState
+ * @typedef {{ history: number | undefined, headers: boolean, point: Position | null, confirmed: boolean }} SubjectState
+ * @typedef {{ subjects: string[], history: number | undefined, resume: Record<string, Position>, headers: boolean }} RestoreRequest
  */
 export declare class Positions {
     /** @type {Map<string, SubjectState>} */
@@ -24,8 +32,9 @@ export declare class Positions {
      * so the point is cleared to let it through even if older than what was seen.
      * @param {string} subject
      * @param {number | undefined} history
+     * @param {boolean} headers
      */
-    subscribe(subject: string, history: number | undefined): void;
+    subscribe(subject: string, history: number | undefined, headers: boolean): void;
     /** @param {string} subject */
     unsubscribe(subject: string): void;
     /** @param {string} subject */
@@ -54,12 +63,9 @@ export declare class Positions {
     resynced(subject: string): void;
     /**
      * What restores every subscription on a new connection: `resume` where a
-     * message was seen, `history` again where one was asked and nothing seen yet.
-     * @returns {{ subjects: string[], history: number | undefined, resume: Record<string, Position> }[]}
+     * message was seen, `history` again where one was asked and nothing seen yet;
+     * subscriptions with headers and without in separate requests.
+     * @returns {RestoreRequest[]}
      */
-    restoreRequests(): {
-        subjects: string[];
-        history: number | undefined;
-        resume: Record<string, Position>;
-    }[];
+    restoreRequests(): RestoreRequest[];
 }

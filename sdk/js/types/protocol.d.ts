@@ -22,12 +22,14 @@ export type Position = {
     epoch: string;
     seq: number;
 };
+export type Headers = Record<string, string | Uint8Array>;
 export type Request = {
     op: 'subscribe';
     id: number;
     subjects: string[];
     history?: number;
     resume?: Record<string, Position>;
+    headers?: boolean;
 } | {
     op: 'unsubscribe';
     id: number;
@@ -70,6 +72,8 @@ export type ServerFrame = {
     seq: number;
     type: MessageType;
     data: string | Uint8Array | null;
+    headers: Headers | undefined;
+    headersTruncated: boolean;
 } | {
     op: 'status';
     status: string;
@@ -82,6 +86,8 @@ export type Message = {
     seq: number;
     epoch: string;
     type: MessageType;
+    headers?: Headers;
+    headersTruncated?: boolean;
 };
 export type SubscriptionStatus = 'subscribed' | 'sync' | 'resync' | {
     error: string;
@@ -174,8 +180,9 @@ export declare class ClientProtocol {
      * @param {number} now
      * @param {string} subject
      * @param {number | undefined} history
+     * @param {boolean} [headers] messages carry their record headers (protocol 1.1)
      */
-    subscribe(now: number, subject: string, history: number | undefined): void;
+    subscribe(now: number, subject: string, history: number | undefined, headers?: boolean): void;
     /**
      * @param {number} now
      * @param {string} subject
@@ -268,8 +275,9 @@ export declare class ClientProtocol {
      * @param {string[]} subjects
      * @param {number | undefined} history
      * @param {Record<string, Position>} resume
+     * @param {boolean} headers
      */
-    sendSubscribe(now: number, subjects: string[], history: number | undefined, resume: Record<string, Position>): void;
+    sendSubscribe(now: number, subjects: string[], history: number | undefined, resume: Record<string, Position>, headers: boolean): void;
     /** @param {string} token */
     sendAuth(token: string): void;
     /** @param {Request} request */

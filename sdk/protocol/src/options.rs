@@ -9,6 +9,9 @@ pub struct SubscribeOptions {
     /// snapshot. Only the first subscribe uses it: after a reconnect the client
     /// resumes from the last message seen instead.
     pub history: Option<u32>,
+    /// Deliver each message with its Kafka record's headers
+    /// ([`sluice_core::protocol::Message::headers`]); kept across reconnects.
+    pub headers: bool,
 }
 
 /// How to publish. The default is a retained, standard-QoS message without a

@@ -13,6 +13,8 @@ pub enum Request {
     Subscribe {
         subjects: Vec<String>,
         history: Option<u32>,
+        /// Messages carry their record headers (protocol 1.1).
+        headers: bool,
     },
     /// Takes effect at once, whatever the gateway answers: no message of these
     /// subjects is delivered after it, and they are not restored.

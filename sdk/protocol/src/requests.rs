@@ -17,6 +17,7 @@ pub(crate) enum Awaiting {
         subjects: Vec<String>,
         /// The `history` asked for, announced with the subscription.
         history: Option<u32>,
+        headers: bool,
         rejected: Vec<Rejection>,
     },
     Unsubscribe,
@@ -227,10 +228,12 @@ mod tests {
                 id,
                 items: Vec::new(),
                 history: None,
+                headers: false,
             },
             Awaiting::Subscribe {
                 subjects,
                 history: None,
+                headers: false,
                 rejected: Vec::new(),
             },
             5_000,

@@ -265,7 +265,11 @@ impl ClientSession {
     pub fn request(&mut self, now_ms: u64, request: Request, deadline_ms: u64) -> RequestId {
         let id = self.requests.next_id();
         let (frame, awaiting) = match request {
-            Request::Subscribe { subjects, history } => {
+            Request::Subscribe {
+                subjects,
+                history,
+                headers,
+            } => {
                 let items = subjects
                     .iter()
                     .map(|subject| SubscribeItem {
@@ -276,9 +280,18 @@ impl ClientSession {
                 let awaiting = Awaiting::Subscribe {
                     subjects,
                     history,
+                    headers,
                     rejected: Vec::new(),
                 };
-                (ClientFrame::Subscribe { id, items, history }, awaiting)
+                (
+                    ClientFrame::Subscribe {
+                        id,
+                        items,
+                        history,
+                        headers,
+                    },
+                    awaiting,
+                )
             }
             Request::Unsubscribe { subjects } => {
                 // Stop delivering and never restore from now on, whatever the
@@ -414,18 +427,21 @@ impl ClientSession {
             self.requests.send_own(frame, Awaiting::Authenticate);
             sent += 1;
         }
-        let items = self.subscriptions.restore_items();
-        for batch in items.chunks(self.config.restore_batch_subjects.max(1)) {
-            let id = self.requests.next_id();
-            let subjects = batch.iter().map(|item| item.subject.clone()).collect();
-            let frame = ClientFrame::Subscribe {
-                id,
-                items: batch.to_vec(),
-                history: None,
-            };
-            self.requests
-                .send_own(frame, Awaiting::Restore { subjects });
-            sent += 1;
+        for headers in [false, true] {
+            let items = self.subscriptions.restore_items(headers);
+            for batch in items.chunks(self.config.restore_batch_subjects.max(1)) {
+                let id = self.requests.next_id();
+                let subjects = batch.iter().map(|item| item.subject.clone()).collect();
+                let frame = ClientFrame::Subscribe {
+                    id,
+                    items: batch.to_vec(),
+                    history: None,
+                    headers,
+                };
+                self.requests
+                    .send_own(frame, Awaiting::Restore { subjects });
+                sent += 1;
+            }
         }
         self.restores_pending = sent;
         if sent == 0 {
@@ -466,11 +482,12 @@ impl ClientSession {
             Awaiting::Subscribe {
                 subjects,
                 history,
+                headers,
                 rejected,
             } => {
                 let refused: HashSet<&str> = rejected.iter().map(|r| r.subject.as_str()).collect();
                 for subject in subjects.iter().filter(|s| !refused.contains(s.as_str())) {
-                    self.subscriptions.subscribed(subject);
+                    self.subscriptions.subscribed(subject, headers);
                     self.event(Event::Subscribed {
                         subject: Arc::from(subject.as_str()),
                         history,

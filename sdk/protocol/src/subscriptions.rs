@@ -10,9 +10,16 @@ use sluice_core::protocol::{Message, ResumePoint, SubscribeItem};
 /// Subscribed subjects and their resume points, owned by the session.
 #[derive(Debug, Default)]
 pub(crate) struct Subscriptions {
-    /// `None` until the first message on the subject arrives. Ordered, so that
-    /// restoring (and a simulated run) is deterministic.
-    subjects: BTreeMap<Arc<str>, Option<ResumePoint>>,
+    /// Ordered, so that restoring (and a simulated run) is deterministic.
+    subjects: BTreeMap<Arc<str>, Subscribed>,
+}
+
+#[derive(Debug)]
+struct Subscribed {
+    /// `None` until the first message on the subject arrives.
+    point: Option<ResumePoint>,
+    /// Whether its messages carry their record headers: restored the same way.
+    headers: bool,
 }
 
 impl Subscriptions {
@@ -20,11 +27,16 @@ impl Subscriptions {
     /// subscribed this is a renewal: the gateway sends its start (snapshot or
     /// history) again, which the application asked for, so the point is cleared to
     /// let it through even if it is older than what was seen.
-    pub(crate) fn subscribed(&mut self, subject: &str) {
+    pub(crate) fn subscribed(&mut self, subject: &str, headers: bool) {
         match self.subjects.get_mut(subject) {
-            Some(point) => *point = None,
+            Some(subscribed) => {
+                subscribed.point = None;
+                subscribed.headers = headers;
+            }
             None => {
-                self.subjects.insert(Arc::from(subject), None);
+                let point = None;
+                self.subjects
+                    .insert(Arc::from(subject), Subscribed { point, headers });
             }
         }
     }
@@ -46,7 +58,7 @@ impl Subscriptions {
     /// log (the topic was recreated), so its offsets are not comparable and the
     /// message is taken.
     pub(crate) fn accept(&mut self, message: &Message) -> bool {
-        let Some(point) = self.subjects.get_mut(&*message.subject) else {
+        let Some(Subscribed { point, .. }) = self.subjects.get_mut(&*message.subject) else {
             return false;
         };
         if let Some(last) = point {
@@ -65,19 +77,21 @@ impl Subscriptions {
     /// That snapshot is the truth from now on, even if it is older than what was
     /// seen (say, a lagging gateway), so the point is cleared to let it through.
     pub(crate) fn resynced(&mut self, subject: &str) {
-        if let Some(point) = self.subjects.get_mut(subject) {
-            *point = None;
+        if let Some(subscribed) = self.subjects.get_mut(subject) {
+            subscribed.point = None;
         }
     }
 
-    /// The subscribe items that restore every subscription on a new connection:
-    /// with `resume` where a message was seen, plain otherwise, by subject.
-    pub(crate) fn restore_items(&self) -> Vec<SubscribeItem> {
+    /// The subscribe items that restore every subscription with (or without)
+    /// headers on a new connection: with `resume` where a message was seen, plain
+    /// otherwise, by subject.
+    pub(crate) fn restore_items(&self, headers: bool) -> Vec<SubscribeItem> {
         self.subjects
             .iter()
-            .map(|(subject, point)| SubscribeItem {
+            .filter(|(_, subscribed)| subscribed.headers == headers)
+            .map(|(subject, subscribed)| SubscribeItem {
                 subject: subject.to_string(),
-                resume: point.clone(),
+                resume: subscribed.point.clone(),
             })
             .collect()
     }
@@ -107,6 +121,8 @@ mod tests {
             seq,
             epoch: Epoch::new(epoch),
             kind,
+            headers: None,
+            headers_truncated: false,
             origin: None,
         }
     }
@@ -125,9 +141,9 @@ mod tests {
     #[test]
     fn a_subject_never_seen_is_restored_with_a_plain_subscribe() {
         let mut state = Subscriptions::default();
-        state.subscribed("/a/1");
+        state.subscribed("/a/1", false);
         assert_eq!(
-            state.restore_items(),
+            state.restore_items(false),
             vec![SubscribeItem {
                 subject: "/a/1".into(),
                 resume: None
@@ -138,12 +154,12 @@ mod tests {
     #[test]
     fn a_subject_is_restored_from_the_last_message_seen() {
         let mut state = Subscriptions::default();
-        state.subscribed("/a/1");
-        state.subscribed("/b");
+        state.subscribed("/a/1", false);
+        state.subscribed("/b", false);
         assert!(state.accept(&message("/a/1", "e1", 4, MessageKind::Snapshot)));
         assert!(state.accept(&update("/a/1", "e1", 9)));
         assert_eq!(
-            state.restore_items(),
+            state.restore_items(false),
             vec![
                 SubscribeItem {
                     subject: "/a/1".into(),
@@ -160,37 +176,37 @@ mod tests {
     #[test]
     fn a_resumed_message_at_or_below_the_last_seq_of_the_same_epoch_is_dropped() {
         let mut state = Subscriptions::default();
-        state.subscribed("/a/1");
+        state.subscribed("/a/1", false);
         assert!(state.accept(&update("/a/1", "e1", 10)));
         assert!(!state.accept(&message("/a/1", "e1", 10, MessageKind::Recovered)));
         assert!(!state.accept(&message("/a/1", "e1", 7, MessageKind::Recovered)));
         assert!(state.accept(&message("/a/1", "e1", 11, MessageKind::Recovered)));
-        assert_eq!(state.restore_items()[0].resume, point("e1", 11));
+        assert_eq!(state.restore_items(false)[0].resume, point("e1", 11));
     }
 
     #[test]
     fn a_dropped_duplicate_does_not_move_the_resume_point() {
         let mut state = Subscriptions::default();
-        state.subscribed("/a/1");
+        state.subscribed("/a/1", false);
         assert!(state.accept(&update("/a/1", "e1", 10)));
         assert!(!state.accept(&update("/a/1", "e1", 3)));
-        assert_eq!(state.restore_items()[0].resume, point("e1", 10));
+        assert_eq!(state.restore_items(false)[0].resume, point("e1", 10));
     }
 
     #[test]
     fn a_new_epoch_is_taken_even_with_a_lower_seq() {
         let mut state = Subscriptions::default();
-        state.subscribed("/a/1");
+        state.subscribed("/a/1", false);
         assert!(state.accept(&update("/a/1", "e1", 500)));
         assert!(state.accept(&message("/a/1", "e2", 0, MessageKind::Snapshot)));
-        assert_eq!(state.restore_items()[0].resume, point("e2", 0));
+        assert_eq!(state.restore_items(false)[0].resume, point("e2", 0));
     }
 
     #[test]
     fn subjects_are_deduplicated_independently() {
         let mut state = Subscriptions::default();
-        state.subscribed("/a/1");
-        state.subscribed("/a/2");
+        state.subscribed("/a/1", false);
+        state.subscribed("/a/2", false);
         assert!(state.accept(&update("/a/1", "e1", 10)));
         assert!(state.accept(&update("/a/2", "e1", 5)));
         assert!(!state.accept(&update("/a/2", "e1", 5)));
@@ -200,55 +216,55 @@ mod tests {
     #[test]
     fn a_tombstone_moves_the_resume_point() {
         let mut state = Subscriptions::default();
-        state.subscribed("/a/1");
+        state.subscribed("/a/1", false);
         let mut tombstone = update("/a/1", "e1", 3);
         tombstone.data = None;
         assert!(state.accept(&tombstone));
-        assert_eq!(state.restore_items()[0].resume, point("e1", 3));
+        assert_eq!(state.restore_items(false)[0].resume, point("e1", 3));
     }
 
     #[test]
     fn messages_on_subjects_not_subscribed_are_dropped() {
         let mut state = Subscriptions::default();
         assert!(!state.accept(&update("/a/1", "e1", 1)));
-        state.subscribed("/a/1");
+        state.subscribed("/a/1", false);
         state.unsubscribed("/a/1");
         assert!(!state.accept(&update("/a/1", "e1", 2)));
-        assert!(state.restore_items().is_empty());
+        assert!(state.restore_items(false).is_empty());
         assert_eq!(state.len(), 0);
     }
 
     #[test]
     fn unsubscribe_forgets_the_point_so_a_new_subscribe_starts_afresh() {
         let mut state = Subscriptions::default();
-        state.subscribed("/a/1");
+        state.subscribed("/a/1", false);
         assert!(state.accept(&update("/a/1", "e1", 10)));
         state.unsubscribed("/a/1");
-        state.subscribed("/a/1");
-        assert_eq!(state.restore_items()[0].resume, None);
+        state.subscribed("/a/1", false);
+        assert_eq!(state.restore_items(false)[0].resume, None);
         assert!(state.accept(&message("/a/1", "e1", 8, MessageKind::Snapshot)));
     }
 
     #[test]
     fn subscribing_again_renews_so_the_start_is_delivered_again() {
         let mut state = Subscriptions::default();
-        state.subscribed("/a/1");
+        state.subscribed("/a/1", false);
         assert!(state.accept(&update("/a/1", "e1", 10)));
-        state.subscribed("/a/1");
+        state.subscribed("/a/1", false);
         assert!(state.is_subscribed("/a/1"));
         assert!(state.accept(&message("/a/1", "e1", 8, MessageKind::History)));
         assert!(state.accept(&message("/a/1", "e1", 10, MessageKind::History)));
         assert!(!state.accept(&update("/a/1", "e1", 10)));
-        assert_eq!(state.restore_items()[0].resume, point("e1", 10));
+        assert_eq!(state.restore_items(false)[0].resume, point("e1", 10));
     }
 
     #[test]
     fn after_a_resync_the_snapshot_is_taken_even_if_older() {
         let mut state = Subscriptions::default();
-        state.subscribed("/a/1");
+        state.subscribed("/a/1", false);
         assert!(state.accept(&update("/a/1", "e1", 10)));
         state.resynced("/a/1");
-        assert_eq!(state.restore_items()[0].resume, None);
+        assert_eq!(state.restore_items(false)[0].resume, None);
         assert!(state.accept(&message("/a/1", "e1", 8, MessageKind::Snapshot)));
         assert!(!state.accept(&update("/a/1", "e1", 8)));
         assert!(state.accept(&update("/a/1", "e1", 9)));

@@ -63,6 +63,8 @@ fn update(subject: &str, epoch: &str, seq: u64) -> ServerFrame {
         seq,
         epoch: Epoch::new(epoch),
         kind: MessageKind::Update,
+        headers: None,
+        headers_truncated: false,
         origin: None,
     })
 }
@@ -72,6 +74,7 @@ fn subscribed(session: &mut ClientSession, now_ms: u64, subject: &str) {
     let request = Request::Subscribe {
         subjects: vec![subject.into()],
         history: None,
+        headers: false,
     };
     let id = session.request(now_ms, request, now_ms + 5_000);
     transmit(session);

@@ -110,6 +110,7 @@ impl Client {
         let request = Request::Subscribe {
             subjects: subjects.iter().map(|s| s.to_string()).collect(),
             history: options.history,
+            headers: options.headers,
         };
         match self.request(request).await? {
             Answer::Subscribed(outcome) => Ok(outcome),

@@ -87,6 +87,7 @@ impl World {
                     let subscribe = AppRequest::Subscribe {
                         subjects: first,
                         history: None,
+                        headers: false,
                     };
                     session.request(now_ms, subscribe, NO_DEADLINE);
                 }
@@ -153,9 +154,13 @@ impl World {
                     .rng
                     .random_bool(0.2)
                     .then(|| self.rng.random_range(0..=4));
+                // Some subscriptions carry headers: restores go in batches
+                // by that flag.
+                let headers = self.rng.random_bool(0.25);
                 AppRequest::Subscribe {
                     subjects: vec![self.subjects.get(subject).text.clone()],
                     history,
+                    headers,
                 }
             }
             70..85 if !subscribed.is_empty() => {
@@ -218,7 +223,9 @@ impl World {
         let conn_id = conn.id;
         let id = frame.id().0;
         let note = match &request {
-            Request::Subscribe { subjects, history } => RequestNote::Subscribe {
+            Request::Subscribe {
+                subjects, history, ..
+            } => RequestNote::Subscribe {
                 subjects: subjects.clone(),
                 history: *history,
             },

@@ -159,6 +159,8 @@ async fn write(
         for frame in frames.drain(..) {
             if let ServerFrame::Message(Message {
                 kind: MessageKind::Update,
+                headers: None,
+                headers_truncated: false,
                 origin: Some(origin),
                 ..
             }) = &frame

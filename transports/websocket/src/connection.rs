@@ -285,6 +285,8 @@ where
                 origins.extend(frames.iter().filter_map(|frame| match frame {
                     ServerFrame::Message(Message {
                         kind: MessageKind::Update,
+                        headers: None,
+                        headers_truncated: false,
                         origin: Some(origin),
                         ..
                     }) => Some(origin.clone()),

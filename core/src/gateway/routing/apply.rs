@@ -192,12 +192,15 @@ impl Routing {
             traceparent: record.header(header::TRACEPARENT).cloned(),
             shared_encoding: None,
         };
+        let (headers, headers_truncated) = self.header_bounds.apply(&record.headers);
         let mut message = Message {
             subject: subject.shared(),
             data: record.payload,
             seq: record.offset,
             epoch,
             kind: MessageKind::Update,
+            headers,
+            headers_truncated,
             origin: Some(origin),
         };
         match &message.data {

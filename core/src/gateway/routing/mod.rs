@@ -17,7 +17,7 @@ use crate::broker::Epoch;
 use crate::cache::{MessageCache, SnapshotCache, SubjectPartitions};
 use crate::config::GatewayConfig;
 use crate::ids::ClientId;
-use crate::protocol::{Message, ResumePoint};
+use crate::protocol::{HeaderBounds, Message, ResumePoint};
 use crate::stats::GatewayStats;
 use crate::subject::Subject;
 
@@ -50,6 +50,8 @@ pub(super) struct Routing {
     messages: MessageCache,
     /// The partition each subject's records are on (the key → partition memory).
     placements: SubjectPartitions,
+    /// What of a record's headers its message keeps.
+    header_bounds: HeaderBounds,
     /// Whether [`crate::BrokerEvent::CaughtUp`] has been applied.
     broker_caught_up: bool,
     counters: RecordCounters,
@@ -78,9 +80,14 @@ impl Routing {
                 config.message_cache_bytes_per_subject_max,
             ),
             placements: SubjectPartitions::new(config.subject_partitions_bytes_max),
+            header_bounds: config.header_bounds(),
             broker_caught_up: false,
             counters: RecordCounters::default(),
         }
+    }
+
+    pub fn header_bounds(&self) -> HeaderBounds {
+        self.header_bounds
     }
 
     pub fn broker_caught_up(&self) -> bool {

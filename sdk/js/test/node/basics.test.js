@@ -1,6 +1,8 @@
-// The everyday API against a real gateway: snapshot then live, publish acks, unsubscribe, history.
+// The everyday API against a real gateway: snapshot then live, publish acks, unsubscribe, history,
+// and record headers (protocol 1.1).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { Positions } from '../../src/positions.js';
 import { Gateway, until } from '../support/gateway.js';
 import { Recorder, nodeClient } from '../support/recorder.js';
 
@@ -109,4 +111,72 @@ test('with demo_page = false the page is gone and the SDK stays', async () => {
   } finally {
     await quiet.kill();
   }
+});
+
+// Protocol 1.1 record headers: a subscription with `headers: true` gets each
+// message's Kafka record headers (here the gateway's own, from a publish with
+// `replyTo` and `traceparent`); one without gets exactly the v1 message.
+for (const encoding of ['json', 'binary']) {
+  test(`${encoding}: headers reach the subscription that asked, and only it`, async () => {
+    const subject = `/demo/headers-${encoding}`;
+    const { client } = nodeClient({ servers: [gateway.url], encoding });
+    const withHeaders = new Recorder();
+    const plain = nodeClient({ servers: [gateway.url], encoding });
+    const without = new Recorder();
+    client.subscribe(subject, { ...withHeaders, headers: true });
+    plain.client.subscribe(subject, without);
+    await withHeaders.status('subscribed');
+    await without.status('subscribed');
+
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const ack = await client.publish(subject, 'asked', {
+      replyTo: '/demo/inbox-7',
+      traceparent,
+      qos: 'guaranteed',
+    });
+    const message = await withHeaders.message('asked');
+    assert.equal(message.seq, ack.seq);
+    assert.deepEqual(message.headers, {
+      retained: 'true',
+      qos: 'guaranteed',
+      reply_to: '/demo/inbox-7',
+      traceparent,
+    });
+    assert.equal(message.headersTruncated, undefined);
+    const v1 = await without.message('asked');
+    assert.deepEqual(v1, { subject, data: 'asked', seq: ack.seq, epoch: ack.epoch, type: 'update' });
+
+    // A late subscriber with headers gets them on the snapshot too.
+    const late = new Recorder();
+    client.subscribe(`${subject}`, { ...late, headers: true });
+    const snapshot = await late.message('asked');
+    assert.equal(snapshot.type, 'snapshot');
+    assert.equal(snapshot.headers?.reply_to, '/demo/inbox-7');
+    await client.close();
+    await plain.client.close();
+  });
+}
+
+test('headers must be a boolean', () => {
+  const { client } = nodeClient({ servers: [gateway.url] });
+  assert.throws(
+    // @ts-expect-error: a string where a boolean belongs
+    () => client.subscribe('/demo/x', { headers: 'yes' }),
+    /headers is a boolean/,
+  );
+  return client.close();
+});
+
+test('a reconnect restores subscriptions with and without headers in separate requests, from their positions', () => {
+  const positions = new Positions();
+  positions.subscribe('/t/a', undefined, false);
+  positions.subscribe('/t/b', undefined, true);
+  positions.subscribe('/t/c', 3, true);
+  positions.accept('/t/a', 'e', 5);
+  positions.accept('/t/b', 'e', 9);
+  assert.deepEqual(positions.restoreRequests(), [
+    { subjects: ['/t/a'], history: undefined, resume: { '/t/a': { epoch: 'e', seq: 5 } }, headers: false },
+    { subjects: ['/t/b'], history: undefined, resume: { '/t/b': { epoch: 'e', seq: 9 } }, headers: true },
+    { subjects: ['/t/c'], history: 3, resume: {}, headers: true },
+  ]);
 });
