@@ -19,7 +19,7 @@ use crate::async_runtime::RuntimeSettings;
 const SHARDS_MAX: usize = 1024;
 
 /// Topics exposed when the configuration names none, so a first run has something to use.
-pub const DEFAULT_TOPICS: [&str; 2] = ["demo", "chat"];
+pub const DEFAULT_TOPICS: [&str; 3] = ["demo", "chat", "_inbox"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -163,6 +163,12 @@ impl Config {
                     "gateway.exposed_topics: {topic:?} is not a valid Kafka topic name"
                 ));
             }
+        }
+        let inbox = &self.gateway.inbox_topic;
+        if !inbox.is_empty() && !sluice_core::subject::is_valid_topic(inbox) {
+            return Err(format!(
+                "gateway.inbox_topic: {inbox:?} is not a valid Kafka topic name (\"\" turns inboxes off)"
+            ));
         }
         for topic in self.gateway.topic_partitioners.keys() {
             if !sluice_core::subject::is_valid_topic(topic) {

@@ -22,7 +22,9 @@ fn sluice(args: &[&str]) -> (bool, String, String) {
 fn pub_prints_the_ack_and_sub_prints_json_lines() {
     let gw = GatewayProcess::start(None);
     assert!(
-        gw.banner.iter().any(|l| l == "exposed topics: demo, chat"),
+        gw.banner
+            .iter()
+            .any(|l| l == "exposed topics: demo, chat, _inbox"),
         "{:?}",
         gw.banner
     );
@@ -55,7 +57,9 @@ fn pub_prints_the_ack_and_sub_prints_json_lines() {
 fn clear_errors_for_bad_use() {
     let gw = GatewayProcess::start(None);
     assert!(
-        gw.banner.iter().any(|l| l == "exposed topics: demo, chat"),
+        gw.banner
+            .iter()
+            .any(|l| l == "exposed topics: demo, chat, _inbox"),
         "{:?}",
         gw.banner
     );

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::sdk::next_event;
 use common::unix_now_s;
 use sluice_auth::{issue_token, AuthMode, Claims, KeyAlgorithm, KeyConfig, PermissionClaims};
-use sluice_client::{Client, ClientConfig, ClientError, Event, PublishOptions};
+use sluice_client::{Client, ClientConfig, ClientError, Event, PublishOptions, SubscribeOptions};
 use sluice_core::protocol::ErrorCode;
 
 fn key() -> KeyConfig {
@@ -189,4 +189,71 @@ async fn over_quic_a_refused_token_is_not_retried_until_a_new_one_is_given() {
     let (server, mut config) = jwt_gateway_over_quic().await;
     config.token = Some("not.a.token".into());
     refused_then_refreshed(&server, config).await;
+}
+
+/// Request/reply on a `jwt` gateway: ann's request waits in her own inbox
+/// (`/_inbox/ann/…`, which only her token may read) for bob's reply, which he
+/// sends to the request's `reply_to` header; a request nobody answers times out.
+#[tokio::test]
+async fn a_request_gets_the_responders_reply_through_the_requesters_inbox() {
+    let server = common::start(|c| {
+        c.auth.mode = AuthMode::Jwt;
+        c.auth.keys = vec![key()];
+    })
+    .await;
+    let connect = |user: &str| {
+        let config = ClientConfig {
+            token: Some(token(user, 3600).0),
+            ..ClientConfig::with_servers([server.url()])
+        };
+        Client::connect(config)
+    };
+    let (responder, mut requests) = connect("bob").await.expect("connects");
+    let options = SubscribeOptions {
+        headers: true,
+        ..SubscribeOptions::default()
+    };
+    responder
+        .subscribe_with(&["/demo/echo"], options)
+        .await
+        .unwrap();
+    let serving = tokio::spawn(async move {
+        let request = common::sdk::next_message(&mut requests).await;
+        let text = String::from_utf8(request.data.clone().unwrap().to_vec()).unwrap();
+        let reply_to = request
+            .headers
+            .as_deref()
+            .and_then(|h| h.iter().find(|h| h.name == "reply_to"))
+            .map(|h| String::from_utf8(h.value.to_vec()).unwrap());
+        responder
+            .reply(&request, text.to_uppercase())
+            .await
+            .unwrap();
+        reply_to
+    });
+
+    let (requester, events) = connect("ann").await.expect("connects");
+    common::sdk::drain_in_background(events);
+    let reply = requester
+        .request("/demo/echo", "hello", Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(reply.data.as_deref(), Some(&b"HELLO"[..]));
+    let reply_to = serving
+        .await
+        .unwrap()
+        .expect("the request carried reply_to");
+    assert!(reply_to.starts_with("/_inbox/ann/"), "{reply_to}");
+    assert_eq!(&*reply.subject, reply_to);
+
+    let unanswered = requester
+        .request("/demo/nobody", "hello?", Duration::from_millis(500))
+        .await;
+    assert_eq!(unanswered, Err(ClientError::Timeout));
+
+    // Bob may not read ann's inbox.
+    let (snoop, events) = connect("bob").await.expect("connects");
+    common::sdk::drain_in_background(events);
+    let outcome = snoop.subscribe(&[&reply_to]).await.unwrap();
+    assert_eq!(outcome.rejected[0].code, ErrorCode::Forbidden);
 }

@@ -29,6 +29,11 @@ pub struct GatewayConfig {
     pub message_cache_bytes_per_subject_max: usize,
     /// Bytes kept for history and resume across all subjects; oldest evicted first.
     pub message_cache_bytes_max: usize,
+    /// The exposed topic that holds request/reply inboxes (`""`: none). A client
+    /// with a token may subscribe only to its own inbox, `/<inbox_topic>/<its
+    /// sub>/…`, whatever its permissions say, and publish to any inbox (a reply);
+    /// the SDKs' `request` subscribes to a fresh subject there for each call.
+    pub inbox_topic: String,
     /// Record headers a message carries to subscribers that ask for them (and
     /// keeps in the caches); later ones are left out and the message says so.
     pub message_headers_max: usize,
@@ -100,6 +105,7 @@ impl Default for GatewayConfig {
             message_cache_messages_per_subject_max: 128,
             message_cache_bytes_per_subject_max: 1024 * 1024,
             message_cache_bytes_max: 256 * 1024 * 1024,
+            inbox_topic: "_inbox".to_owned(),
             message_headers_max: 32,
             message_headers_bytes_max: 4096,
             subject_partitions_bytes_max: 64 * 1024 * 1024,

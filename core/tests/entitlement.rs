@@ -387,3 +387,41 @@ fn auth_frames_draw_on_the_publish_rate() {
     );
     assert_eq!(errors(&out), vec![error(3, None, ErrorCode::RateLimited)]);
 }
+
+/// Request/reply inboxes: a user reads only its own, whatever its patterns allow,
+/// and may reply into anyone's.
+#[test]
+fn a_token_reads_only_its_own_inbox_and_may_reply_into_any() {
+    let mut h = Harness::new(GatewayConfig {
+        auth_required: true,
+        inbox_topic: "u".into(),
+        ..GatewayConfig::default()
+    });
+    h.frame(ClientFrame::Auth {
+        id: RequestId(1),
+        token: "t".into(),
+    });
+    // Patterns that would allow every subject: the inbox rule still applies.
+    h.authenticated(Some(1), Ok(grant("ann", &["/>"], &[], None)));
+    h.drain();
+    let frames = h.frame(subscribe(2, &["/u/ann/r1", "/u/bob/r1", "/u"]));
+    assert_eq!(
+        errors(&frames),
+        vec![
+            error(2, Some("/u/bob/r1"), ErrorCode::Forbidden),
+            error(2, Some("/u"), ErrorCode::Forbidden),
+        ]
+    );
+    assert!(frames.contains(&ServerFrame::Ok { id: RequestId(2) }));
+    // No publish pattern at all, yet a reply into bob's inbox goes to the broker.
+    h.frame(publish(3, "/u/bob/r1"));
+    assert!(h
+        .core
+        .broker
+        .iter()
+        .any(|c| matches!(c, sluice_core::BrokerCommand::Produce(p) if &*p.topic == "u")));
+    assert_eq!(
+        errors(&h.frame(publish(4, "/t/x"))),
+        vec![error(4, Some("/t/x"), ErrorCode::Forbidden)]
+    );
+}

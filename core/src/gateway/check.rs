@@ -9,6 +9,11 @@ use crate::ids::ClientId;
 use crate::protocol::ErrorCode;
 use crate::subject::Subject;
 
+/// The user an inbox subject belongs to: the first segment of its key.
+fn inbox_owner(subject: &Subject) -> Option<&str> {
+    subject.key()?.split('/').next()
+}
+
 /// What a client asks to do with a subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Action {
@@ -37,6 +42,11 @@ impl Gateway {
         Ok(subject)
     }
 
+    /// Whether `subject` is on the request/reply inbox topic.
+    fn is_inbox(&self, subject: &Subject) -> bool {
+        !self.config.inbox_topic.is_empty() && subject.topic() == self.config.inbox_topic
+    }
+
     /// Whether the connection's token allows `action` on `subject` (also asked of
     /// every subscription when a refresh brings other permissions).
     pub(super) fn check_permission(
@@ -49,12 +59,27 @@ impl Gateway {
             None | Some(Access::Open) => true,
             Some(Access::AwaitingToken { .. }) => false,
             Some(Access::Granted { grant, .. }) => match action {
+                // Inboxes are entitled by the token's identity, not its patterns:
+                // each user reads only its own; anyone may reply into one.
+                Action::Subscribe if self.is_inbox(subject) => {
+                    inbox_owner(subject) == Some(grant.user.as_str())
+                }
+                Action::Publish if self.is_inbox(subject) => true,
                 Action::Subscribe => grant.permissions.may_subscribe(subject),
                 Action::Publish => grant.permissions.may_publish(subject),
             },
         };
         if allowed {
             return Ok(());
+        }
+        if action == Action::Subscribe && self.is_inbox(subject) {
+            return Err((
+                ErrorCode::Forbidden,
+                format!(
+                    "{subject} is not this token's inbox: /{}/<sub>/…",
+                    subject.topic()
+                ),
+            ));
         }
         let verb = match action {
             Action::Subscribe => "subscribe to",

@@ -5,6 +5,7 @@
  */
 import { Emitter } from './emitter.js';
 import { SluiceError } from './error.js';
+import { inboxSubject } from './inbox.js';
 import { ClientProtocol } from './protocol.js';
 
 /**
@@ -16,6 +17,7 @@ import { ClientProtocol } from './protocol.js';
  * @typedef {object} ClientOptions
  * @property {Array<string | { url: string, weight?: number }>} servers gateway URLs (`ws://…/v1/ws`), optionally weighted
  * @property {string | (() => string | Promise<string>)} [token] a JWT, or a function giving one (called on connect and on `token_expiring`)
+ * @property {string} [inboxTopic] the gateway's `gateway.inbox_topic`, where `request` waits for replies (default `_inbox`)
  * @property {'json' | 'binary'} [encoding] `'json'` (default) or `'binary'`
  * @property {{ minDelayMs?: number, maxDelayMs?: number }} [reconnect] backoff bounds (default 500 and 20000)
  * @property {number} [publishTimeoutMs] a publish not acknowledged this long after the call fails with `timeout` (default 15000)
@@ -83,6 +85,9 @@ export class Client {
       );
     }
     this.token = opts.token;
+    /** @type {string | undefined} the token last sent: whose inbox `request` uses */
+    this.lastToken = typeof opts.token === 'string' ? opts.token : undefined;
+    this.inboxTopic = opts.inboxTopic ?? '_inbox';
     this.encoding = opts.encoding ?? 'json';
     this.emitter = new Emitter();
     /** @type {Map<string, Set<Subscription>>} */
@@ -205,6 +210,85 @@ export class Client {
         reject(err);
       }
     });
+  }
+
+  /**
+   * Request/reply: publishes `data` to `subject` (not retained) with a fresh
+   * subject of this client's inbox as `replyTo`, and resolves with the first
+   * message published there (a responder's `reply`); rejects with `timeout` after
+   * `timeoutMs` (default 10000), or with the gateway's error if the inbox or the
+   * publish is refused. The gateway must expose its inbox topic (`inboxTopic`);
+   * with a token, only the token's own inbox can be read.
+   * @param {string} subject
+   * @param {string | Uint8Array} data
+   * @param {{ timeoutMs?: number }} [options]
+   * @returns {Promise<Message>}
+   */
+  request(subject, data, options = {}) {
+    const timeoutMs = options?.timeoutMs ?? 10000;
+    if (!(Number.isInteger(timeoutMs) && timeoutMs > 0)) {
+      return Promise.reject(new SluiceError('invalid_argument', 'timeoutMs is a positive integer'));
+    }
+    const inbox = inboxSubject(this.inboxTopic, this.lastToken);
+    return new Promise((resolve, reject) => {
+      let done = false;
+      /** @type {Subscription | undefined} */
+      let inboxSubscription;
+      /**
+       * @param {() => void} settle
+       */
+      const finish = (settle) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        inboxSubscription?.unsubscribe();
+        settle();
+      };
+      const timer = setTimeout(
+        () =>
+          finish(() => reject(new SluiceError('timeout', `no reply to ${subject} within ${timeoutMs} ms`))),
+        timeoutMs,
+      );
+      try {
+        inboxSubscription = this.subscribe(inbox, {
+          onMessage: (message) => finish(() => resolve(message)),
+          onStatus: (status) => {
+            if (status === 'subscribed') {
+              this.publish(subject, data, { retained: false, replyTo: inbox }).catch((err) =>
+                finish(() => reject(err)),
+              );
+            } else if (typeof status === 'object') {
+              const error = new SluiceError(status.error, status.message ?? `inbox ${inbox} refused`, {
+                subject: inbox,
+              });
+              finish(() => reject(error));
+            }
+          },
+        });
+      } catch (err) {
+        finish(() => reject(err));
+      }
+    });
+  }
+
+  /**
+   * Answers a request: publishes `data` (not retained) to the `reply_to` header of
+   * `request`, a message of a subscription made with `headers: true`.
+   * @param {Message} request
+   * @param {string | Uint8Array} data
+   * @returns {Promise<Ack>}
+   */
+  reply(request, data) {
+    const replyTo = request?.headers?.reply_to;
+    if (typeof replyTo !== 'string') {
+      return Promise.reject(
+        new SluiceError(
+          'invalid_argument',
+          'the message has no reply_to header (subscribe with headers: true)',
+        ),
+      );
+    }
+    return this.publish(replyTo, data, { retained: false });
   }
 
   /**
@@ -362,6 +446,7 @@ export class Client {
       this.input((t) => this.protocol.handleClosed(t, connection, 4000, 'no token'));
       return;
     }
+    if (token !== undefined) this.lastToken = token;
     if (connection !== this.socketConnection || this.protocol.connectionState() !== 'connecting') return;
     let socket;
     try {
@@ -481,6 +566,12 @@ function checkOptions(options) {
     typeof options.token !== 'function'
   ) {
     throw bad('token is a string or a function');
+  }
+  if (
+    options.inboxTopic !== undefined &&
+    (typeof options.inboxTopic !== 'string' || options.inboxTopic === '')
+  ) {
+    throw bad('inboxTopic is a non-empty string');
   }
   if (
     options.whileDisconnected !== undefined &&

@@ -6,7 +6,8 @@
  * Local codes:
  * - `invalid_argument`: an argument of the wrong type or out of range
  * - `frame_too_large`: the encoded frame is larger than `frameBytesMax`
- * - `timeout`: no answer (or no connection) within `publishTimeoutMs`
+ * - `timeout`: no answer (or no connection) within `publishTimeoutMs`, or no reply
+ *   to a `request` within its `timeoutMs`
  * - `queue_full`: `pendingPublishesMax` publishes already wait for a connection
  * - `not_connected`: a publish while disconnected with `whileDisconnected: 'reject'`
  * - `connection_lost`: the connection ended before the answer; the outcome is unknown

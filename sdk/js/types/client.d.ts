@@ -23,6 +23,10 @@ export type ClientOptions = {
      */
     token?: string | (() => string | Promise<string>);
     /**
+     * the gateway's `gateway.inbox_topic`, where `request` waits for replies (default `_inbox`)
+     */
+    inboxTopic?: string;
+    /**
      * `'json'` (default) or `'binary'`
      */
     encoding?: 'json' | 'binary';
@@ -124,6 +128,9 @@ export declare class Client {
     /** @type {any} */
     WebSocketImpl: any;
     token: string | (() => string | Promise<string>) | undefined;
+    /** @type {string | undefined} the token last sent: whose inbox `request` uses */
+    lastToken: string | undefined;
+    inboxTopic: string;
     encoding: "binary" | "json";
     emitter: Emitter;
     /** @type {Map<string, Set<Subscription>>} */
@@ -185,6 +192,29 @@ export declare class Client {
      * @returns {Promise<Ack>}
      */
     publish(subject: string, data: string | Uint8Array, options?: PublishOptions): Promise<Ack>;
+    /**
+     * Request/reply: publishes `data` to `subject` (not retained) with a fresh
+     * subject of this client's inbox as `replyTo`, and resolves with the first
+     * message published there (a responder's `reply`); rejects with `timeout` after
+     * `timeoutMs` (default 10000), or with the gateway's error if the inbox or the
+     * publish is refused. The gateway must expose its inbox topic (`inboxTopic`);
+     * with a token, only the token's own inbox can be read.
+     * @param {string} subject
+     * @param {string | Uint8Array} data
+     * @param {{ timeoutMs?: number }} [options]
+     * @returns {Promise<Message>}
+     */
+    request(subject: string, data: string | Uint8Array, options?: {
+        timeoutMs?: number;
+    }): Promise<Message>;
+    /**
+     * Answers a request: publishes `data` (not retained) to the `reply_to` header of
+     * `request`, a message of a subscription made with `headers: true`.
+     * @param {Message} request
+     * @param {string | Uint8Array} data
+     * @returns {Promise<Ack>}
+     */
+    reply(request: Message, data: string | Uint8Array): Promise<Ack>;
     /**
      * Drops the connection as a network failure would, and connects again after
      * `afterMs` (default: the backoff's delay), resuming every subscription.

@@ -13,10 +13,12 @@ use crate::connection::{Channels, Connection};
 use crate::connector::Connector;
 use crate::error::ClientError;
 use crate::event::Events;
+use crate::replies::{inbox_owner, Replies};
 use crate::stats::ClientStats;
 use sluice_client_protocol::{
     Ack, Answer, PublishOptions, Request, SubscribeOptions, SubscribeOutcome,
 };
+use sluice_core::protocol::Message;
 
 /// A connection to a Sluice gateway that survives reconnects. Cheap to clone: all
 /// clones share one background task and one socket. The task ends when
@@ -33,6 +35,9 @@ pub struct Client {
     connector: Connector,
     permits: Arc<Semaphore>,
     request_timeout: Duration,
+    replies: Replies,
+    /// `/<inbox_topic>/<owner>/`: where this client's calls wait for replies.
+    inbox_prefix: Arc<str>,
 }
 
 impl Client {
@@ -63,10 +68,12 @@ impl Client {
         let permits = Arc::new(Semaphore::new(slots));
         let (command_tx, command_rx) = mpsc::channel(slots);
         let (event_tx, event_rx) = mpsc::channel(config.events_queue_max);
+        let replies = Replies::default();
         let channels = Channels {
             commands: command_rx,
             events: event_tx,
             permits: Arc::clone(&permits),
+            replies: replies.clone(),
         };
         let connection = Connection::new(
             &config,
@@ -83,6 +90,12 @@ impl Client {
             connector,
             permits,
             request_timeout: config.request_timeout(),
+            replies,
+            inbox_prefix: Arc::from(format!(
+                "/{}/{}/",
+                config.inbox_topic,
+                inbox_owner(config.token.as_deref())
+            )),
         };
         Ok((client, Events::new(event_rx)))
     }
@@ -112,10 +125,77 @@ impl Client {
             history: options.history,
             headers: options.headers,
         };
-        match self.request(request).await? {
+        match self.call(request).await? {
             Answer::Subscribed(outcome) => Ok(outcome),
             other => Err(unexpected(other)),
         }
+    }
+
+    /// Request/reply: publishes `data` to `subject` (not retained) with a fresh
+    /// subject of this client's inbox as `reply_to`, and returns the first message
+    /// published there — a responder's [`Client::reply`] — or
+    /// [`ClientError::Timeout`] after `timeout`. The inbox is subscribed before the
+    /// request goes out and unsubscribed after, and none of its events reach
+    /// [`Events`]. The gateway must expose its `inbox_topic`
+    /// ([`ClientConfig::inbox_topic`]); a token may read only its own inbox.
+    pub async fn request(
+        &self,
+        subject: &str,
+        data: impl Into<Bytes>,
+        timeout: Duration,
+    ) -> Result<Message, ClientError> {
+        let inbox = format!("{}{:016x}", self.inbox_prefix, rand::random::<u64>());
+        let reply = self.replies.register(&inbox);
+        let data = data.into();
+        let call = async {
+            let outcome = self.subscribe(&[&inbox]).await?;
+            if let Some(refused) = outcome.rejected.into_iter().next() {
+                return Err(ClientError::Rejected {
+                    code: refused.code,
+                    message: refused.message,
+                });
+            }
+            let options = PublishOptions {
+                retained: false,
+                reply_to: Some(inbox.clone()),
+                ..PublishOptions::default()
+            };
+            self.publish(subject, data, options).await?;
+            reply.await.map_err(|_| ClientError::Closed)
+        };
+        let result = tokio::time::timeout(timeout, call)
+            .await
+            .unwrap_or(Err(ClientError::Timeout));
+        self.replies.forget(&inbox);
+        // Best effort: a lost connection forgets it anyway on the gateway's side.
+        let _ = self.unsubscribe(&[&inbox]).await;
+        result
+    }
+
+    /// Answers a request: publishes `data` (not retained) to the `reply_to` header
+    /// of `request`, a message received on a subscription made with
+    /// [`SubscribeOptions::headers`]. [`ClientError::InvalidConfig`] if it has none.
+    pub async fn reply(
+        &self,
+        request: &Message,
+        data: impl Into<Bytes>,
+    ) -> Result<Ack, ClientError> {
+        let reply_to = request
+            .headers
+            .as_deref()
+            .and_then(|headers| headers.iter().rev().find(|h| h.name == "reply_to"))
+            .and_then(|h| std::str::from_utf8(&h.value).ok())
+            .ok_or_else(|| {
+                ClientError::InvalidConfig(
+                    "the message has no reply_to header (subscribe with headers: true)".into(),
+                )
+            })?
+            .to_owned();
+        let options = PublishOptions {
+            retained: false,
+            ..PublishOptions::default()
+        };
+        self.publish(&reply_to, data, options).await
     }
 
     /// Unsubscribes from `subjects`. Their messages stop reaching [`Events`] at
@@ -127,7 +207,7 @@ impl Client {
         let request = Request::Unsubscribe {
             subjects: subjects.iter().map(|s| s.to_string()).collect(),
         };
-        self.request(request).await.map(drop)
+        self.call(request).await.map(drop)
     }
 
     /// Publishes `data` on `subject` and waits until Kafka has it. On
@@ -145,7 +225,7 @@ impl Client {
             data: data.into(),
             options,
         };
-        match self.request(request).await? {
+        match self.call(request).await? {
             Answer::Acked(ack) => Ok(ack),
             other => Err(unexpected(other)),
         }
@@ -153,7 +233,7 @@ impl Client {
 
     /// A round trip to the gateway, to check that the connection is alive.
     pub async fn ping(&self) -> Result<(), ClientError> {
-        self.request(Request::Ping).await.map(drop)
+        self.call(Request::Ping).await.map(drop)
     }
 
     /// Replaces the token (`[auth] mode = "jwt"`): sends it as an `auth` refresh on
@@ -161,7 +241,7 @@ impl Client {
     /// [`crate::Event::TokenExpiring`]. Fails with the gateway's error (for example
     /// `forbidden` for another user's token); the old token then stays in force.
     pub async fn refresh_token(&self, token: String) -> Result<(), ClientError> {
-        self.request(Request::Auth { token }).await.map(drop)
+        self.call(Request::Auth { token }).await.map(drop)
     }
 
     /// Closes the connection for every clone: pending calls fail with
@@ -227,7 +307,7 @@ impl Client {
     /// Hands `request` to the connection task and waits for its answer, all within the
     /// request timeout. The task answers every request it takes (or drops the
     /// reply sender when it ends, which reads as `Closed`).
-    async fn request(&self, request: Request) -> Result<Answer, ClientError> {
+    async fn call(&self, request: Request) -> Result<Answer, ClientError> {
         let deadline = Instant::now() + self.request_timeout;
         let call = async {
             let permit = Arc::clone(&self.permits)

@@ -63,6 +63,9 @@ pub struct ClientConfig {
     /// A token for gateways with `[auth] mode = "jwt"`, sent as `Authorization:
     /// Bearer` on every (re)connect. Default: none.
     pub token: Option<String>,
+    /// The gateway's inbox topic (`gateway.inbox_topic`), where
+    /// [`crate::Client::request`] waits for replies. Default: `_inbox`.
+    pub inbox_topic: String,
 }
 
 impl Default for ClientConfig {
@@ -81,6 +84,7 @@ impl Default for ClientConfig {
             events_queue_max: 4096,
             requests_in_flight_max: 1024,
             token: None,
+            inbox_topic: "_inbox".to_owned(),
         }
     }
 }

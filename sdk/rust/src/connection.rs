@@ -29,6 +29,7 @@ use crate::command::{Command, ReplyTx};
 use crate::config::ClientConfig;
 use crate::connector::{Attempt, AttemptError, Connector};
 use crate::error::ClientError;
+use crate::replies::Replies;
 use crate::stats::Counters;
 use crate::transport::{Incoming, Transport};
 
@@ -119,6 +120,8 @@ pub(crate) struct Channels {
     pub(crate) events: mpsc::Sender<Event>,
     /// The in-flight slots; closed at shutdown so waiting callers see `Closed`.
     pub(crate) permits: Arc<Semaphore>,
+    /// Calls waiting for a reply: their inbox's events go to them, not the app.
+    pub(crate) replies: Replies,
 }
 
 /// A call waiting for its answer: where to send it, and its in-flight slot,
@@ -298,7 +301,8 @@ impl Connection {
                     }
                     Output::Disconnect => self.link = Link::Down,
                     Output::Event(event) => {
-                        if !self.channels.events.is_closed() {
+                        let event = self.channels.replies.claim(event);
+                        if let (Some(event), false) = (event, self.channels.events.is_closed()) {
                             self.backlog.push_back(event);
                         }
                     }

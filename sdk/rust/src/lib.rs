@@ -59,6 +59,7 @@ mod error;
 mod event;
 #[cfg(feature = "quic")]
 mod quic_link;
+mod replies;
 mod stats;
 mod transport;
 

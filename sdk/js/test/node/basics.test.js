@@ -180,3 +180,21 @@ test('a reconnect restores subscriptions with and without headers in separate re
     { subjects: ['/t/c'], history: 3, resume: {}, headers: true },
   ]);
 });
+
+test('request/reply without auth: the reply comes back on an anonymous inbox', async () => {
+  const responder = nodeClient({ servers: [gateway.url], encoding: 'binary' });
+  const requester = nodeClient({ servers: [gateway.url] });
+  const served = new Recorder();
+  responder.client.subscribe('/demo/rr-echo', {
+    headers: true,
+    onStatus: served.onStatus,
+    onMessage: (request) => responder.client.reply(request, `re: ${request.data}`),
+  });
+  await served.status('subscribed');
+  const reply = await requester.client.request('/demo/rr-echo', 'ping');
+  assert.equal(reply.data, 're: ping');
+  assert.match(reply.subject, /^\/_inbox\/anon\/[0-9a-f]{16}$/);
+  await assert.rejects(requester.client.reply(reply, 'no reply_to'), /invalid_argument/);
+  await requester.client.close();
+  await responder.client.close();
+});

@@ -68,3 +68,41 @@ test('a token the gateway refuses is reported and the client stops (a static tok
   assert.ok(errors.some((e) => e.closeCode === 4001));
   assert.equal(states.at(-1), 'closed');
 });
+
+test('request/reply: the reply reaches the requester through her own inbox, which no other token may read', async () => {
+  const responder = nodeClient({
+    servers: [gateway.url],
+    token: issueToken(gateway, { user: 'bob', jti: 'rr-bob' }),
+  });
+  const requester = nodeClient({
+    servers: [gateway.url],
+    encoding: 'binary',
+    token: issueToken(gateway, { user: 'ann', jti: 'rr-ann' }),
+  });
+  /** @type {string[]} */
+  const replyTos = [];
+  const served = new Recorder();
+  responder.client.subscribe('/demo/echo', {
+    headers: true,
+    onStatus: served.onStatus,
+    onMessage: (request) => {
+      replyTos.push(String(request.headers?.reply_to));
+      responder.client.reply(request, String(request.data).toUpperCase());
+    },
+  });
+  await served.status('subscribed');
+
+  const reply = await requester.client.request('/demo/echo', 'hello', { timeoutMs: 10000 });
+  assert.equal(reply.data, 'HELLO');
+  assert.match(replyTos[0], /^\/_inbox\/ann\/[0-9a-f]{16}$/);
+  assert.equal(reply.subject, replyTos[0]);
+
+  await assert.rejects(requester.client.request('/demo/nobody', 'hello?', { timeoutMs: 300 }), /timeout/);
+
+  // Bob may not read ann's inbox.
+  const snoop = new Recorder();
+  responder.client.subscribe(replyTos[0], snoop);
+  await until(() => snoop.statuses.some((s) => s?.error === 'forbidden'), 'the refusal');
+  await requester.client.close();
+  await responder.client.close();
+});

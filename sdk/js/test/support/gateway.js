@@ -49,7 +49,7 @@ export class Gateway {
   static async start(options = {}) {
     const dir = options.dir ?? scratchDir();
     const config = join(dir, `sluice-${Date.now()}-${Math.random().toString(36).slice(2)}.toml`);
-    writeFileSync(config, options.toml ?? '[gateway]\nexposed_topics = ["demo", "chat"]\n');
+    writeFileSync(config, options.toml ?? '[gateway]\nexposed_topics = ["demo", "chat", "_inbox"]\n');
     const gateway = new Gateway(config, dir);
     await gateway.spawn(options.listen ?? '127.0.0.1:0');
     return gateway;

@@ -12,7 +12,7 @@ export function jwtToml(options = {}) {
     ? `revoked_tokens_file = ${JSON.stringify(options.revokedFile)}\nrevoked_tokens_poll_ms = 3600000\n`
     : '';
   return (
-    `[gateway]\nexposed_topics = ["demo", "chat"]\n${options.extraGateway ?? ''}\n` +
+    `[gateway]\nexposed_topics = ["demo", "chat", "_inbox"]\n${options.extraGateway ?? ''}\n` +
     `[auth]\nmode = "jwt"\n${revoked}\n` +
     `[[auth.keys]]\nkid = "k1"\nalgorithm = "HS256"\nsecret = ${JSON.stringify(SECRET)}\n`
   );
