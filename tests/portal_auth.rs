@@ -79,7 +79,7 @@ async fn the_admin_token_is_required_and_issued_tokens_grant_exactly_their_patte
     // Nothing changed.
     let (status, topics) = admin.get("/api/v1/topics").await;
     assert_eq!(status, 200);
-    assert_eq!(topic_names(&topics), ["chat", "demo"]);
+    assert_eq!(topic_names(&topics), ["_inbox", "chat", "demo"]);
     assert!(!dir.join("portal-state.json").exists());
 
     let (status, issued) = admin
