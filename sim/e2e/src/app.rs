@@ -82,12 +82,14 @@ async fn act(
     }
     if roll < 25 && (mine.len() < SUBSCRIPTIONS_MAX || mine.contains(&subject)) {
         let history = rng.random_bool(0.25).then(|| rng.random_range(1..=5));
+        // Some with record headers: the SDK restores those in their own batches.
+        let headers = rng.random_bool(0.25);
         if !mine.contains(&subject) {
             mine.push(subject.clone());
         }
         let client = client.clone();
         tokio::spawn(async move {
-            let options = SubscribeOptions { history };
+            let options = SubscribeOptions { history, headers };
             let _ = client.subscribe_with(&[subject.as_str()], options).await;
         });
     } else if roll < 35 && !mine.is_empty() {
