@@ -167,8 +167,12 @@ impl Client {
             .await
             .unwrap_or(Err(ClientError::Timeout));
         self.replies.forget(&inbox);
-        // Best effort: a lost connection forgets it anyway on the gateway's side.
-        let _ = self.unsubscribe(&[&inbox]).await;
+        // In the background, so a call that timed out on a lost connection does
+        // not wait again; a lost connection forgets the inbox on the gateway anyway.
+        let client = self.clone();
+        tokio::spawn(async move {
+            let _ = client.unsubscribe(&[&inbox]).await;
+        });
         result
     }
 
