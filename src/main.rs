@@ -52,6 +52,9 @@ enum Command {
         /// Print each message's Kafka record headers too (protocol 1.1).
         #[arg(long)]
         headers: bool,
+        /// At most one message per N milliseconds per subject, the latest (≥ 100).
+        #[arg(long, value_name = "MS")]
+        conflate_ms: Option<u32>,
         /// Exit after printing N messages.
         #[arg(long)]
         count: Option<u64>,
@@ -163,12 +166,17 @@ fn main() -> std::process::ExitCode {
                 subjects,
                 history,
                 headers,
+                conflate_ms,
                 count,
                 binary,
                 pins,
             } => {
                 let config = cli_client::client_config(&servers, binary, pins);
-                let options = SubscribeOptions { history, headers };
+                let options = SubscribeOptions {
+                    history,
+                    headers,
+                    conflate_ms,
+                };
                 cli_client::subscribe(config, &subjects, options, count).await
             }
             Command::Token {

@@ -19,6 +19,7 @@ fn subscribe(id: u64, subject: &str) -> ClientFrame {
         }],
         history: None,
         headers: false,
+        conflate_ms: None,
     }
 }
 

@@ -137,6 +137,7 @@ fn sluice_subscribe(subject: &str, id: u64, resume: Option<ResumePoint>) -> Vec<
         }],
         history: None,
         headers: false,
+        conflate_ms: None,
     })
 }
 

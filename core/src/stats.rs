@@ -6,6 +6,10 @@
 pub struct GatewayStats {
     pub clients_connected: u64,
     pub subscriptions_active: u64,
+    /// Subscriptions with a conflation interval, and how many hold a message for
+    /// the end of it (at most one each).
+    pub subscriptions_conflated: u64,
+    pub conflated_messages_held: u64,
     pub subjects_subscribed: u64,
     pub records_in_total: u64,
     pub record_bytes_in_total: u64,
@@ -109,6 +113,8 @@ impl GatewayStats {
         let GatewayStats {
             clients_connected,
             subscriptions_active,
+            subscriptions_conflated,
+            conflated_messages_held,
             subjects_subscribed,
             records_in_total,
             record_bytes_in_total,
@@ -163,6 +169,8 @@ impl GatewayStats {
         } = other;
         self.clients_connected += clients_connected;
         self.subscriptions_active += subscriptions_active;
+        self.subscriptions_conflated += subscriptions_conflated;
+        self.conflated_messages_held += conflated_messages_held;
         self.subjects_subscribed += subjects_subscribed;
         self.records_in_total += records_in_total;
         self.record_bytes_in_total += record_bytes_in_total;

@@ -53,6 +53,7 @@ fn client_frame() -> impl Strategy<Value = ClientFrame> {
                     items,
                     history,
                     headers: false,
+                    conflate_ms: None,
                 }
             }),
         (id.clone(), proptest::collection::vec(text(), 0..4))

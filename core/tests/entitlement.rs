@@ -120,6 +120,7 @@ fn subscribe(id: u64, subjects: &[&str]) -> ClientFrame {
             .collect(),
         history: None,
         headers: false,
+        conflate_ms: None,
     }
 }
 

@@ -397,6 +397,7 @@ impl World {
                         items,
                         history: None,
                         headers: false,
+                        conflate_ms: None,
                     });
                 }
             }
@@ -418,6 +419,7 @@ impl World {
                     items,
                     history,
                     headers: false,
+                    conflate_ms: None,
                 });
             }
             Op::Unsubscribe { client, subject } => {

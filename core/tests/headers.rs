@@ -8,7 +8,7 @@ use bytes::Bytes;
 use sluice_core::protocol::{
     ClientFrame, Encoding, Message, MessageKind, ServerFrame, SubscribeItem,
 };
-use sluice_core::testing::Harness;
+use sluice_core::testing::{self, Harness};
 use sluice_core::{BrokerEvent, BrokerRecord, ClientId, GatewayConfig, Header, Input, RequestId};
 
 fn header(name: &str, value: &[u8]) -> Header {
@@ -38,15 +38,11 @@ fn gateway(config: GatewayConfig) -> Harness {
 }
 
 fn write(h: &mut Harness, offset: u64, value: &str, headers: Vec<Header>) {
-    h.input(Input::Broker(BrokerEvent::Records(vec![BrokerRecord {
-        topic: Arc::from("t"),
-        partition: 0,
-        offset,
-        key: Some(Bytes::from_static(b"k")),
-        payload: Some(Bytes::copy_from_slice(value.as_bytes())),
+    let record = BrokerRecord {
         headers: Arc::from(headers),
-        timestamp_ms: 0,
-    }])));
+        ..testing::record("t", 0, offset, "k", value)
+    };
+    h.input(Input::Broker(BrokerEvent::Records(vec![record])));
 }
 
 fn subscribe(h: &mut Harness, client: u64, history: Option<u32>, headers: bool) {
@@ -61,6 +57,7 @@ fn subscribe(h: &mut Harness, client: u64, history: Option<u32>, headers: bool) 
             }],
             history,
             headers,
+            conflate_ms: None,
         },
     );
 }
@@ -299,5 +296,6 @@ fn frame_with_headers() -> ClientFrame {
         }],
         history: None,
         headers: true,
+        conflate_ms: None,
     }
 }

@@ -102,6 +102,7 @@ impl Harness {
                 }],
                 history: None,
                 headers: false,
+                conflate_ms: None,
             },
         });
     }

@@ -110,6 +110,7 @@ impl Harness {
                 items,
                 history: None,
                 headers: false,
+                conflate_ms: None,
             },
         });
     }

@@ -142,7 +142,7 @@ pub fn stats_families(s: &GatewayStats) -> Vec<MetricFamily> {
             .into_iter()
             .map(|(n, h, v)| Family::counter(n, h).value(v)),
     );
-    let gauges: [(&str, &str, u64); 15] = [
+    let gauges: [(&str, &str, u64); 17] = [
         (
             "sluice_clients",
             "Clients connected to the core, all transports.",
@@ -152,6 +152,16 @@ pub fn stats_families(s: &GatewayStats) -> Vec<MetricFamily> {
             "sluice_subscriptions",
             "Active subscriptions, all clients.",
             s.subscriptions_active,
+        ),
+        (
+            "sluice_subscriptions_conflated",
+            "Subscriptions with a conflation interval (protocol 1.1).",
+            s.subscriptions_conflated,
+        ),
+        (
+            "sluice_conflated_messages_held",
+            "Latest messages conflated subscriptions hold for the end of their interval.",
+            s.conflated_messages_held,
         ),
         (
             "sluice_subjects",

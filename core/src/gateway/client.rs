@@ -23,6 +23,8 @@ pub(super) struct Subscription {
     pub recovering: Option<Recovering>,
     /// Whether its messages carry their record headers (protocol 1.1).
     pub headers: bool,
+    /// Its conflation interval (protocol 1.1); 0: every message.
+    pub conflate_ms: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

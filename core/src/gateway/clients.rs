@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::client::{Access, ClientState, Subscription};
+use super::conflation::{Conflation, Offer};
 use crate::ids::ClientId;
 use crate::protocol::{Message, ServerFrame};
 use crate::stats::GatewayStats;
@@ -22,6 +23,8 @@ pub(super) struct Clients {
     /// Token ids (`jti`) no connection may hold.
     revoked_token_ids: Arc<BTreeSet<String>>,
     outbound: Outbound,
+    /// Conflated subscriptions' held messages and intervals.
+    pub conflation: Conflation,
 }
 
 /// What the queues carried and hold, counted as frames go in and out.
@@ -42,6 +45,8 @@ pub(super) enum Delivery {
     Queued { woken: bool },
     /// Not for this subscriber (gone, unsubscribed, recovering, or already has it).
     Skipped,
+    /// Held by the subscription's conflation, to go at the end of its interval.
+    Held,
     /// The subscriber's position is on another log: the subject moved partition.
     Moved,
     /// The queue has no room: a slow consumer.
@@ -114,6 +119,7 @@ impl Clients {
         message: &Message,
         bound: Option<usize>,
         resync_on_move: bool,
+        conflate_at_ms: Option<u64>,
     ) -> Delivery {
         let (epoch, seq) = (&message.epoch, message.seq);
         let Some(state) = self.by_id.get_mut(&client) else {
@@ -129,6 +135,11 @@ impl Clients {
         }
         if !sub.wants(epoch, seq) {
             return Delivery::Skipped;
+        }
+        if let (Some(now_ms), true) = (conflate_at_ms, sub.conflate_ms > 0) {
+            if let Offer::Held = self.conflation.offer(client, subject, message, now_ms) {
+                return Delivery::Held;
+            }
         }
         let frame = ServerFrame::Message(message.for_subscription(sub.headers));
         let cost = frame.cost_bytes();
@@ -237,6 +248,9 @@ impl Clients {
         stats.clients_connected = self.by_id.len() as u64;
         stats.subscriptions_active = clients.clone().map(|c| c.subscriptions.len() as u64).sum();
         stats.starts_paused = clients.clone().map(|c| c.paused_starts() as u64).sum();
+        let (conflated, held) = self.conflation.len();
+        stats.subscriptions_conflated = conflated as u64;
+        stats.conflated_messages_held = held as u64;
         stats.client_queue_bytes_largest =
             clients.map(|c| c.queue_bytes() as u64).max().unwrap_or(0);
         stats.revoked_token_ids = self.revoked_token_ids.len() as u64;

@@ -170,6 +170,7 @@ impl Gateway {
         for subject in state.subscriptions.keys() {
             self.routing.remove_subscriber(subject, client);
         }
+        self.clients.conflation.stop_client(client);
         self.fetches.forget_waiting(client, None);
     }
 
@@ -181,6 +182,7 @@ impl Gateway {
         });
         if removed.is_some() {
             self.routing.remove_subscriber(subject, client);
+            self.clients.conflation.stop(client, subject);
             self.fetches.forget_waiting(client, Some(subject));
         }
     }

@@ -12,6 +12,7 @@ mod access;
 mod check;
 mod client;
 mod clients;
+mod conflation;
 mod delivery;
 mod exposure;
 mod fetches;
@@ -138,7 +139,7 @@ impl Gateway {
                 }
                 BrokerEvent::Records(records) => {
                     for record in records {
-                        self.on_record(record);
+                        self.on_record(now_ms, record);
                     }
                 }
                 BrokerEvent::Produced { produce, result } => self.on_produced(produce, result),
@@ -161,6 +162,7 @@ impl Gateway {
     pub fn handle_timeout(&mut self, now_ms: u64) {
         self.expire_produces(now_ms);
         self.expire_access(now_ms);
+        self.send_conflated(now_ms);
     }
 
     /// The next instruction for the caller.
@@ -170,12 +172,14 @@ impl Gateway {
 
     /// When [`Gateway::handle_timeout`] must next be called, if ever.
     pub fn poll_timeout(&self) -> Option<u64> {
-        let produce = self.produces.next_deadline_ms();
-        let access = self.clients.next_access_due_ms();
-        match (produce, access) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.produces.next_deadline_ms(),
+            self.clients.next_access_due_ms(),
+            self.clients.conflation.next_due_ms(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The next frame to write to `client`, releasing its bytes from the client's queue.

@@ -19,7 +19,7 @@ impl Gateway {
         self.resync_subjects(affected);
     }
 
-    pub(super) fn on_record(&mut self, record: BrokerRecord) {
+    pub(super) fn on_record(&mut self, now_ms: u64, record: BrokerRecord) {
         let (moved, routed) = self.routing.apply_record(record);
         if let Some(moved) = moved {
             self.outputs.push_back(Output::SubjectMoved {
@@ -29,12 +29,13 @@ impl Gateway {
             });
         }
         if let Some(routed) = routed {
-            self.fan_out(routed);
+            self.fan_out(now_ms, routed);
         }
     }
 
-    /// Offers a routed record to each subscriber's queue.
-    fn fan_out(&mut self, routed: Routed) {
+    /// Offers a routed record to each subscriber's queue (a conflated
+    /// subscription may hold it instead).
+    fn fan_out(&mut self, now_ms: u64, routed: Routed) {
         let Routed {
             subject,
             message,
@@ -49,18 +50,44 @@ impl Gateway {
         // under them. They get `resync` once the fan-out is done.
         let mut moved_under: Vec<ClientId> = Vec::new();
         for client in subscribers {
-            let delivery = self
-                .clients
-                .deliver(client, &subject, &message, bound, resync_on_move);
-            match delivery {
-                Delivery::Queued { woken: true } => self.outputs.push_back(Output::Wake { client }),
-                Delivery::Queued { woken: false } | Delivery::Skipped => {}
-                Delivery::Moved => moved_under.push(client),
-                Delivery::NoRoom => self.close_slow_consumer(client),
+            let delivery = self.clients.deliver(
+                client,
+                &subject,
+                &message,
+                bound,
+                resync_on_move,
+                Some(now_ms),
+            );
+            if self.delivered(client, delivery) {
+                moved_under.push(client);
             }
         }
         for client in moved_under {
             self.resync(client, &subject);
+        }
+    }
+
+    /// Acts on a delivery's outcome; true if the subscriber must get `resync`.
+    fn delivered(&mut self, client: ClientId, delivery: Delivery) -> bool {
+        match delivery {
+            Delivery::Queued { woken: true } => self.outputs.push_back(Output::Wake { client }),
+            Delivery::Queued { woken: false } | Delivery::Skipped | Delivery::Held => {}
+            Delivery::Moved => return true,
+            Delivery::NoRoom => self.close_slow_consumer(client),
+        }
+        false
+    }
+
+    /// Sends the conflated subscriptions' held messages whose interval ended.
+    pub(super) fn send_conflated(&mut self, now_ms: u64) {
+        let bound = self.live_bound_bytes();
+        for (client, subject, message) in self.clients.conflation.take_due(now_ms) {
+            let delivery = self
+                .clients
+                .deliver(client, &subject, &message, bound, true, None);
+            if self.delivered(client, delivery) {
+                self.resync(client, &subject);
+            }
         }
     }
 }

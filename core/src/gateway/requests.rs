@@ -1,6 +1,7 @@
 //! Client frames in: size limit, decoding, the token gate, then dispatch to the
 //! request's handler. The first step of every client request.
 
+use super::subscribe::SubscribeOptions;
 use super::Gateway;
 use crate::ids::ClientId;
 use crate::output::close_code;
@@ -39,7 +40,15 @@ impl Gateway {
                 items,
                 history,
                 headers,
-            } => self.subscribe(client, id, items, history, headers),
+                conflate_ms,
+            } => {
+                let options = SubscribeOptions {
+                    history,
+                    headers,
+                    conflate_ms,
+                };
+                self.subscribe(client, id, items, options)
+            }
             ClientFrame::Unsubscribe { id, subjects } => self.unsubscribe(client, id, subjects),
             ClientFrame::Publish(publish) => self.publish(now_ms, client, publish),
             ClientFrame::Ping { id } => {

@@ -207,11 +207,27 @@ impl Gateway {
         let Some(sub) = self.clients.subscription_mut(client, subject) else {
             return true;
         };
-        let (epoch, after) = (sub.epoch.clone(), sub.after);
+        let (epoch, after, conflated) = (sub.epoch.clone(), sub.after, sub.conflate_ms > 0);
         let Some(head) = self.routing.head_of(subject, &epoch) else {
             return self.resync(client, subject);
         };
-        if !self.routing.covers(subject, &epoch, after, head) {
+        // A conflated subscription is owed only the latest of what it missed: the
+        // cache's newest message, whatever gap lies before it.
+        let mut after = after;
+        if conflated {
+            let missed = |seq: u64| after.is_none_or(|a| seq > a);
+            let newest = self.routing.messages().last(subject, 1).pop();
+            match newest.filter(|m| m.epoch == epoch && missed(m.seq)) {
+                Some(m) => after = m.seq.checked_sub(1),
+                // Nothing newer cached: if the cache does not see all of the
+                // subject since the position, something may have been missed.
+                None if !self.routing.covers(subject, &epoch, after, head) => {
+                    return self.resync(client, subject)
+                }
+                None => {}
+            }
+        }
+        if !conflated && !self.routing.covers(subject, &epoch, after, head) {
             if mode == CatchUp::Updates {
                 return self.resync(client, subject);
             }

@@ -11,6 +11,14 @@ use crate::ids::{ClientId, RequestId};
 use crate::protocol::{ErrorCode, ResumePoint, ServerFrame, SubscribeItem};
 use crate::subject::Subject;
 
+/// A subscribe request's options, for every subject in it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SubscribeOptions {
+    pub history: Option<u32>,
+    pub headers: bool,
+    pub conflate_ms: Option<u32>,
+}
+
 /// What a new subscription starts with.
 enum Start {
     Snapshot,
@@ -24,8 +32,7 @@ impl Gateway {
         client: ClientId,
         id: RequestId,
         items: Vec<SubscribeItem>,
-        history: Option<u32>,
-        headers: bool,
+        options: SubscribeOptions,
     ) {
         let Some(state) = self.clients.get(client) else {
             return;
@@ -64,7 +71,7 @@ impl Gateway {
                 continue;
             }
             held += usize::from(!renewing);
-            let start = match (item.resume, history) {
+            let start = match (item.resume, options.history) {
                 (Some(point), _) => Start::Resume(point),
                 (None, Some(n)) => Start::History(n),
                 (None, None) => Start::Snapshot,
@@ -87,7 +94,7 @@ impl Gateway {
             return;
         }
         for (subject, start) in accepted {
-            if !self.start_subscription(client, subject, start, headers) {
+            if !self.start_subscription(client, subject, start, options) {
                 return;
             }
         }
@@ -126,7 +133,7 @@ impl Gateway {
         client: ClientId,
         subject: Subject,
         start: Start,
-        headers: bool,
+        options: SubscribeOptions,
     ) -> bool {
         let Some((_, partition)) = self.routing.current_partition(&self.config, &subject) else {
             return true;
@@ -158,12 +165,18 @@ impl Gateway {
                 epoch: epoch.clone(),
                 after: None,
                 recovering: None,
-                headers,
+                headers: options.headers,
+                conflate_ms: options.conflate_ms.unwrap_or(0),
             },
         );
         // A renewed subscription may still have a paused start or a queued resume;
         // the new start wins.
         state.unpause(&subject);
+        match options.conflate_ms {
+            Some(interval_ms) => self.clients.conflation.start(client, &subject, interval_ms),
+            // A renewal without conflation ends it.
+            None => self.clients.conflation.stop(client, &subject),
+        }
         self.fetches.forget_waiting(client, Some(&subject));
         match start {
             #[cfg(feature = "testing")]

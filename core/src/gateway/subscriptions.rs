@@ -78,6 +78,7 @@ mod tests {
             after: Some(after),
             recovering: None,
             headers: false,
+            conflate_ms: 0,
         }
     }
 

@@ -5,7 +5,8 @@
 //! str     = len:u16 utf8-bytes
 //! bytes   = len:u32 raw-bytes
 //! client  0x01 subscribe   id:u64 flags:u8 [history:u32 if flags&1] n:u16 n*(str resume:u8 [epoch:str seq:u64 if resume=1])
-//!                          (flags: 1 history present, 2 headers wanted)
+//!                          [conflate_ms:u32 if flags&4] after history (flags: 1 history present,
+//!                          2 headers wanted, 4 conflated)
 //!         0x02 unsubscribe id:u64 n:u16 n*str
 //!         0x03 publish     id:u64 flags:u8 subject:str [reply_to:str if flags&4] [traceparent:str if flags&8] data:bytes
 //!                          (flags: 1 retained, 2 qos guaranteed)
@@ -25,8 +26,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::{
-    ClientFrame, DecodeError, ErrorCode, Message, MessageKind, PublishFrame, Qos, ResumePoint,
-    ServerFrame, SubscribeItem, SyncStatus,
+    conflate_interval_ms, ClientFrame, DecodeError, ErrorCode, Message, MessageKind, PublishFrame,
+    Qos, ResumePoint, ServerFrame, SubscribeItem, SyncStatus,
 };
 use crate::broker::{Epoch, Header};
 use crate::ids::RequestId;
@@ -162,6 +163,12 @@ pub fn decode_client(data: &[u8]) -> Result<ClientFrame, DecodeError> {
             let flags = r.u8()?;
             let history = if flags & 1 != 0 { Some(r.u32()?) } else { None };
             let headers = flags & 2 != 0;
+            let conflate_ms = if flags & 4 != 0 {
+                let raw = r.u32()?;
+                Some(conflate_interval_ms(raw).map_err(|why| r.err(why))?)
+            } else {
+                None
+            };
             let n = r.u16()?;
             let mut items = Vec::with_capacity(usize::from(n).min(256));
             for _ in 0..n {
@@ -181,6 +188,7 @@ pub fn decode_client(data: &[u8]) -> Result<ClientFrame, DecodeError> {
                 items,
                 history,
                 headers,
+                conflate_ms,
             }
         }
         OP_UNSUBSCRIBE => {
@@ -249,11 +257,17 @@ pub fn encode_client(frame: &ClientFrame) -> Vec<u8> {
             items,
             history,
             headers,
+            conflate_ms,
         } => {
-            let flags = u8::from(history.is_some()) | if *headers { 2 } else { 0 };
+            let flags = u8::from(history.is_some())
+                | if *headers { 2 } else { 0 }
+                | if conflate_ms.is_some() { 4 } else { 0 };
             w.u8(OP_SUBSCRIBE).u64(id.0).u8(flags);
             if let Some(h) = history {
                 w.u32(*h);
+            }
+            if let Some(ms) = conflate_ms {
+                w.u32(*ms);
             }
             let n = list_len(items.len());
             w.u16(n);
@@ -469,6 +483,7 @@ mod tests {
             items: vec![],
             history: None,
             headers: false,
+            conflate_ms: None,
         };
         let publish = ClientFrame::Publish(PublishFrame {
             id: RequestId(2),

@@ -56,6 +56,22 @@ pub struct PublishFrame {
     pub traceparent: Option<String>,
 }
 
+/// The shortest conflation interval a subscription may ask for.
+pub const CONFLATE_MS_MIN: u32 = 100;
+/// The longest: an hour.
+pub const CONFLATE_MS_MAX: u32 = 3_600_000;
+
+/// A subscribe's `conflate_ms` as the gateway applies it: rounded up to a multiple
+/// of 100 ms; below [`CONFLATE_MS_MIN`] or above [`CONFLATE_MS_MAX`] is an error.
+pub fn conflate_interval_ms(raw: u32) -> Result<u32, String> {
+    if !(CONFLATE_MS_MIN..=CONFLATE_MS_MAX).contains(&raw) {
+        return Err(format!(
+            "conflate_ms must be from {CONFLATE_MS_MIN} to {CONFLATE_MS_MAX}, not {raw}"
+        ));
+    }
+    Ok(raw.div_ceil(100) * 100)
+}
+
 /// A request from a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientFrame {
@@ -66,6 +82,9 @@ pub enum ClientFrame {
         history: Option<u32>,
         /// Deliver each message's record headers (protocol 1.1).
         headers: bool,
+        /// At most one live message per this many milliseconds per subject, the
+        /// latest (protocol 1.1); a multiple of 100, at least 100.
+        conflate_ms: Option<u32>,
     },
     Unsubscribe {
         id: RequestId,

@@ -8,8 +8,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ClientFrame, DecodeError, ErrorCode, Message, MessageKind, PublishFrame, Qos, ResumePoint,
-    ServerFrame, SubscribeItem, SyncStatus,
+    conflate_interval_ms, ClientFrame, DecodeError, ErrorCode, Message, MessageKind, PublishFrame,
+    Qos, ResumePoint, ServerFrame, SubscribeItem, SyncStatus,
 };
 use crate::broker::{Epoch, Header};
 use crate::ids::RequestId;
@@ -36,6 +36,7 @@ struct RawFrame {
     /// `subscribe`: a boolean; `message`: an object of name → value.
     headers: Option<serde_json::Value>,
     headers_truncated: bool,
+    conflate_ms: Option<u32>,
     // Server frames.
     code: Option<String>,
     message: Option<String>,
@@ -137,11 +138,19 @@ pub fn decode_client(data: &[u8]) -> Result<ClientFrame, DecodeError> {
                     ))
                 }
             };
+            let conflate_ms = raw
+                .conflate_ms
+                .map(|raw| {
+                    conflate_interval_ms(raw)
+                        .map_err(|why| DecodeError::new(some_id, ErrorCode::InvalidFrame, why))
+                })
+                .transpose()?;
             Ok(ClientFrame::Subscribe {
                 id,
                 items,
                 history: raw.history,
                 headers,
+                conflate_ms,
             })
         }
         "unsubscribe" => Ok(ClientFrame::Unsubscribe {
@@ -473,6 +482,8 @@ struct OutSubscribe<'a> {
     resume: BTreeMap<&'a str, RawResume>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     headers: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conflate_ms: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -508,12 +519,14 @@ pub fn encode_client(frame: &ClientFrame) -> Vec<u8> {
             items,
             history,
             headers,
+            conflate_ms,
         } => to_vec(&OutSubscribe {
             op: "subscribe",
             id: id.0,
             subjects: items.iter().map(|i| i.subject.as_str()).collect(),
             history: *history,
             headers: *headers,
+            conflate_ms: *conflate_ms,
             resume: items
                 .iter()
                 .filter_map(|i| {
@@ -586,6 +599,7 @@ mod tests {
                 }],
                 history: None,
                 headers: false,
+                conflate_ms: None,
             }
         );
         let f = decode_client(br#"{"op":"publish","id":5,"subject":"/A/k1","data":"aGk=","b64":true,"retained":false}"#).unwrap();

@@ -11,8 +11,8 @@ pub mod stream_framing;
 
 pub use error_code::ErrorCode;
 pub use frame::{
-    ClientFrame, DecodeError, Encoding, Message, MessageKind, PublishFrame, Qos, RecordOrigin,
-    ResumePoint, ServerFrame, SubscribeItem, SyncStatus,
+    conflate_interval_ms, ClientFrame, DecodeError, Encoding, Message, MessageKind, PublishFrame,
+    Qos, RecordOrigin, ResumePoint, ServerFrame, SubscribeItem, SyncStatus,
 };
 pub use headers::{headers_bytes, HeaderBounds};
 pub use shared_encoding::SharedEncoding;

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::broker::{BrokerCommand, BrokerEvent, Epoch, PartitionMeta};
+use crate::broker::{BrokerCommand, BrokerEvent, BrokerRecord, Epoch, PartitionMeta};
 use crate::config::GatewayConfig;
 use crate::ids::{ClientId, RequestId};
 use crate::protocol::{ClientFrame, Encoding, ServerFrame};
@@ -13,6 +13,20 @@ use crate::{Gateway, Input, Output};
 /// The epoch the harness gives partition `partition` of a topic ([`Harness::topic`]).
 pub fn epoch(partition: u32) -> Epoch {
     Epoch::new(format!("e-{partition}"))
+}
+
+/// A record of `topic` with a key and payload and no headers, as the broker
+/// delivers it; tests change the rest with struct update syntax.
+pub fn record(topic: &str, partition: u32, offset: u64, key: &str, payload: &str) -> BrokerRecord {
+    BrokerRecord {
+        topic: Arc::from(topic),
+        partition,
+        offset,
+        key: Some(bytes::Bytes::copy_from_slice(key.as_bytes())),
+        payload: Some(bytes::Bytes::copy_from_slice(payload.as_bytes())),
+        headers: Arc::from(Vec::new()),
+        timestamp_ms: 0,
+    }
 }
 
 /// A [`Gateway`] with a clock and the outputs it produced, sorted by kind.

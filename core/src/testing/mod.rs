@@ -6,5 +6,5 @@
 mod harness;
 mod injected_bug;
 
-pub use harness::{epoch, Harness};
+pub use harness::{epoch, record, Harness};
 pub use injected_bug::{InjectedBug, UnknownInjectedBug};

@@ -134,8 +134,10 @@ export function encodeBinary(request) {
       w.u8(0x01);
       w.u64(request.id);
       const history = request.history !== undefined;
-      w.u8((history ? 1 : 0) | (request.headers ? 2 : 0));
+      const conflated = request.conflateMs !== undefined;
+      w.u8((history ? 1 : 0) | (request.headers ? 2 : 0) | (conflated ? 4 : 0));
       if (history) w.u32(/** @type {number} */ (request.history));
+      if (conflated) w.u32(/** @type {number} */ (request.conflateMs));
       w.u16(request.subjects.length);
       for (const subject of request.subjects) {
         w.str(subject);

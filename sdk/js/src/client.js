@@ -32,6 +32,8 @@ import { ClientProtocol } from './protocol.js';
  *
  * @typedef {object} SubscribeOptions
  * @property {number} [history] start with up to this many past messages instead of the snapshot
+ * @property {number} [conflateMs] at most one live message per this many ms (100 to 3600000, rounded up to
+ *   100 by the gateway), always the latest, the final one never lost; a resume brings only the latest missed
  * @property {boolean} [headers] each message carries its Kafka record's headers in `message.headers`
  *   (protocol 1.1): a UTF-8 value as a string, any other as bytes
  * @property {(message: Message) => void} [onMessage]
@@ -182,7 +184,7 @@ export class Client {
     }
     let subscription;
     this.input((t) => {
-      this.protocol.subscribe(t, subject, options.history, options.headers === true);
+      this.protocol.subscribe(t, subject, options.history, options.headers === true, options.conflateMs);
       subscription = new Subscription(this, subject, options);
       let set = this.subscriptions.get(subject);
       if (!set) this.subscriptions.set(subject, (set = new Set()));

@@ -20,6 +20,7 @@ export function encodeJson(request) {
       if (request.history !== undefined) frame.history = request.history;
       if (request.resume && Object.keys(request.resume).length > 0) frame.resume = request.resume;
       if (request.headers) frame.headers = true;
+      if (request.conflateMs !== undefined) frame.conflate_ms = request.conflateMs;
       return JSON.stringify(frame);
     }
     case 'unsubscribe':

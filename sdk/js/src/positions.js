@@ -5,8 +5,10 @@
 
 /**
  * @typedef {{ epoch: string, seq: number }} Position
- * @typedef {{ history: number | undefined, headers: boolean, point: Position | null, confirmed: boolean }} SubjectState
- * @typedef {{ subjects: string[], history: number | undefined, resume: Record<string, Position>, headers: boolean }} RestoreRequest
+ * @typedef {{ history: number | undefined, headers: boolean, conflateMs: number | undefined, point: Position | null,
+ *   confirmed: boolean }} SubjectState
+ * @typedef {{ subjects: string[], history: number | undefined, resume: Record<string, Position>, headers: boolean,
+ *   conflateMs: number | undefined }} RestoreRequest
  */
 
 export class Positions {
@@ -21,9 +23,10 @@ export class Positions {
    * @param {string} subject
    * @param {number | undefined} history
    * @param {boolean} headers
+   * @param {number | undefined} [conflateMs]
    */
-  subscribe(subject, history, headers) {
-    this.subjects.set(subject, { history, headers, point: null, confirmed: false });
+  subscribe(subject, history, headers, conflateMs = undefined) {
+    this.subjects.set(subject, { history, headers, conflateMs, point: null, confirmed: false });
   }
 
   /** @param {string} subject */
@@ -78,30 +81,38 @@ export class Positions {
   /**
    * What restores every subscription on a new connection: `resume` where a
    * message was seen, `history` again where one was asked and nothing seen yet;
-   * subscriptions with headers and without in separate requests.
+   * one request per kind of subscription (headers or not, conflation interval).
    * @returns {RestoreRequest[]}
    */
   restoreRequests() {
+    /** @type {Map<string, { headers: boolean, conflateMs: number | undefined, subjects: [string, SubjectState][] }>} */
+    const kinds = new Map();
+    for (const entry of this.subjects) {
+      const { headers, conflateMs } = entry[1];
+      const key = `${headers}/${conflateMs}`;
+      if (!kinds.has(key)) kinds.set(key, { headers, conflateMs, subjects: [] });
+      kinds.get(key)?.subjects.push(entry);
+    }
     /** @type {RestoreRequest[]} */
     const requests = [];
-    for (const headers of [false, true]) {
+    for (const { headers, conflateMs, subjects } of kinds.values()) {
       /** @type {Record<string, Position>} */
       const resume = {};
       const plain = [];
       /** @type {RestoreRequest[]} */
       const withHistory = [];
-      for (const [subject, state] of this.subjects) {
-        if (state.headers !== headers) continue;
+      for (const [subject, state] of subjects) {
         if (state.point) {
           resume[subject] = state.point;
           plain.push(subject);
         } else if (state.history !== undefined) {
-          withHistory.push({ subjects: [subject], history: state.history, resume: {}, headers });
+          withHistory.push({ subjects: [subject], history: state.history, resume: {}, headers, conflateMs });
         } else {
           plain.push(subject);
         }
       }
-      if (plain.length > 0) requests.push({ subjects: plain, history: undefined, resume, headers });
+      if (plain.length > 0)
+        requests.push({ subjects: plain, history: undefined, resume, headers, conflateMs });
       requests.push(...withHistory);
     }
     return requests;

@@ -26,7 +26,8 @@ import { payloadBytes } from './payload.js';
  *
  * @typedef {Record<string, string | Uint8Array>} Headers
  *
- * @typedef {{ op: 'subscribe', id: number, subjects: string[], history?: number, resume?: Record<string, Position>, headers?: boolean }
+ * @typedef {{ op: 'subscribe', id: number, subjects: string[], history?: number, resume?: Record<string, Position>, headers?: boolean,
+ *   conflateMs?: number }
  *   | { op: 'unsubscribe', id: number, subjects: string[] }
  *   | { op: 'publish', id: number, subject: string, data: string | Uint8Array, retained: boolean,
  *       qos: 'standard' | 'guaranteed', replyTo?: string, traceparent?: string }
@@ -115,16 +116,23 @@ export class ClientProtocol {
    * @param {string} subject
    * @param {number | undefined} history
    * @param {boolean} [headers] messages carry their record headers (protocol 1.1)
+   * @param {number} [conflateMs] at most one live message per this many ms, the latest (protocol 1.1)
    */
-  subscribe(now, subject, history, headers = false) {
+  subscribe(now, subject, history, headers = false, conflateMs = undefined) {
     this.checkNotClosed();
     const problem = subjectProblem(subject);
     if (problem) throw new SluiceError('invalid_subject', problem, { subject });
     if (history !== undefined && !(Number.isInteger(history) && history >= 0 && history <= 0xffffffff)) {
       throw new SluiceError('invalid_argument', 'history is an integer from 0 to 2^32-1');
     }
-    this.positions.subscribe(subject, history, headers);
-    if (this.open) this.sendSubscribe(now, [subject], history, {}, headers);
+    if (
+      conflateMs !== undefined &&
+      !(Number.isInteger(conflateMs) && conflateMs >= 100 && conflateMs <= 3600000)
+    ) {
+      throw new SluiceError('invalid_argument', 'conflateMs is an integer from 100 to 3600000');
+    }
+    this.positions.subscribe(subject, history, headers, conflateMs);
+    if (this.open) this.sendSubscribe(now, [subject], history, {}, headers, conflateMs);
   }
 
   /**
@@ -280,7 +288,7 @@ export class ClientProtocol {
     this.servers.succeeded();
     if (token !== undefined) this.sendAuth(token);
     for (const r of this.positions.restoreRequests())
-      this.sendSubscribe(now, r.subjects, r.history, r.resume, r.headers);
+      this.sendSubscribe(now, r.subjects, r.history, r.resume, r.headers, r.conflateMs);
     for (const p of this.inFlight.takePending()) {
       this.sendBytes(p.bytes);
       this.inFlight.sentRequest(p.id, { op: 'publish', deadline: p.deadline });
@@ -439,10 +447,11 @@ export class ClientProtocol {
    * @param {number | undefined} history
    * @param {Record<string, Position>} resume
    * @param {boolean} headers
+   * @param {number | undefined} conflateMs
    */
-  sendSubscribe(now, subjects, history, resume, headers) {
+  sendSubscribe(now, subjects, history, resume, headers, conflateMs) {
     const id = this.nextId++;
-    this.send({ op: 'subscribe', id, subjects, history, resume, headers });
+    this.send({ op: 'subscribe', id, subjects, history, resume, headers, conflateMs });
     this.inFlight.sentRequest(id, { op: 'subscribe', subjects });
   }
 

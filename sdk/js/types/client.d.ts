@@ -80,6 +80,11 @@ export type SubscribeOptions = {
      */
     history?: number;
     /**
+     * at most one live message per this many ms (100 to 3600000, rounded up to
+     * 100 by the gateway), always the latest, the final one never lost; a resume brings only the latest missed
+     */
+    conflateMs?: number;
+    /**
      * each message carries its Kafka record's headers in `message.headers`
      * (protocol 1.1): a UTF-8 value as a string, any other as bytes
      */

@@ -9,6 +9,7 @@ export type Position = {
 export type SubjectState = {
     history: number | undefined;
     headers: boolean;
+    conflateMs: number | undefined;
     point: Position | null;
     confirmed: boolean;
 };
@@ -17,11 +18,14 @@ export type RestoreRequest = {
     history: number | undefined;
     resume: Record<string, Position>;
     headers: boolean;
+    conflateMs: number | undefined;
 };
 /**
  * @typedef {{ epoch: string, seq: number }} Position
- * @typedef {{ history: number | undefined, headers: boolean, point: Position | null, confirmed: boolean }} SubjectState
- * @typedef {{ subjects: string[], history: number | undefined, resume: Record<string, Position>, headers: boolean }} RestoreRequest
+ * @typedef {{ history: number | undefined, headers: boolean, conflateMs: number | undefined, point: Position | null,
+ *   confirmed: boolean }} SubjectState
+ * @typedef {{ subjects: string[], history: number | undefined, resume: Record<string, Position>, headers: boolean,
+ *   conflateMs: number | undefined }} RestoreRequest
  */
 export declare class Positions {
     /** @type {Map<string, SubjectState>} */
@@ -33,8 +37,9 @@ export declare class Positions {
      * @param {string} subject
      * @param {number | undefined} history
      * @param {boolean} headers
+     * @param {number | undefined} [conflateMs]
      */
-    subscribe(subject: string, history: number | undefined, headers: boolean): void;
+    subscribe(subject: string, history: number | undefined, headers: boolean, conflateMs?: number | undefined): void;
     /** @param {string} subject */
     unsubscribe(subject: string): void;
     /** @param {string} subject */
@@ -64,7 +69,7 @@ export declare class Positions {
     /**
      * What restores every subscription on a new connection: `resume` where a
      * message was seen, `history` again where one was asked and nothing seen yet;
-     * subscriptions with headers and without in separate requests.
+     * one request per kind of subscription (headers or not, conflation interval).
      * @returns {RestoreRequest[]}
      */
     restoreRequests(): RestoreRequest[];

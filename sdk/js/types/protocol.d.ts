@@ -30,6 +30,7 @@ export type Request = {
     history?: number;
     resume?: Record<string, Position>;
     headers?: boolean;
+    conflateMs?: number;
 } | {
     op: 'unsubscribe';
     id: number;
@@ -181,8 +182,9 @@ export declare class ClientProtocol {
      * @param {string} subject
      * @param {number | undefined} history
      * @param {boolean} [headers] messages carry their record headers (protocol 1.1)
+     * @param {number} [conflateMs] at most one live message per this many ms, the latest (protocol 1.1)
      */
-    subscribe(now: number, subject: string, history: number | undefined, headers?: boolean): void;
+    subscribe(now: number, subject: string, history: number | undefined, headers?: boolean, conflateMs?: number): void;
     /**
      * @param {number} now
      * @param {string} subject
@@ -276,8 +278,9 @@ export declare class ClientProtocol {
      * @param {number | undefined} history
      * @param {Record<string, Position>} resume
      * @param {boolean} headers
+     * @param {number | undefined} conflateMs
      */
-    sendSubscribe(now: number, subjects: string[], history: number | undefined, resume: Record<string, Position>, headers: boolean): void;
+    sendSubscribe(now: number, subjects: string[], history: number | undefined, resume: Record<string, Position>, headers: boolean, conflateMs: number | undefined): void;
     /** @param {string} token */
     sendAuth(token: string): void;
     /** @param {Request} request */

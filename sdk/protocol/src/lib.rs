@@ -26,7 +26,7 @@
 //!
 //! let id = session.request(
 //!     now_ms,
-//!     Request::Subscribe { subjects: vec!["/vehicles/1/speed".into()], history: None, headers: false },
+//!     Request::Subscribe { subjects: vec!["/vehicles/1/speed".into()], options: Default::default() },
 //!     now_ms + 10_000,
 //! );
 //! // 1. Write what the session has to send (encode with the connection's encoding).

@@ -12,6 +12,27 @@ pub struct SubscribeOptions {
     /// Deliver each message with its Kafka record's headers
     /// ([`sluice_core::protocol::Message::headers`]); kept across reconnects.
     pub headers: bool,
+    /// At most one live message per this many milliseconds, the latest (at
+    /// least 100, rounded up to a multiple of 100 by the gateway); kept across
+    /// reconnects, where a resume gives the latest missed message only.
+    pub conflate_ms: Option<u32>,
+}
+
+impl SubscribeOptions {
+    /// What a restore must ask again: everything but `history`.
+    pub(crate) fn kept(&self) -> Kept {
+        Kept {
+            headers: self.headers,
+            conflate_ms: self.conflate_ms,
+        }
+    }
+}
+
+/// The options a subscription keeps across reconnects.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Kept {
+    pub headers: bool,
+    pub conflate_ms: Option<u32>,
 }
 
 /// How to publish. The default is a retained, standard-QoS message without a

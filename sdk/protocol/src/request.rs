@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use sluice_core::protocol::ErrorCode;
 
-use crate::options::PublishOptions;
+use crate::options::{PublishOptions, SubscribeOptions};
 use crate::outcome::{Ack, SubscribeOutcome};
 
 /// A request the application makes; the session gives it an id and sends it
@@ -12,9 +12,7 @@ use crate::outcome::{Ack, SubscribeOutcome};
 pub enum Request {
     Subscribe {
         subjects: Vec<String>,
-        history: Option<u32>,
-        /// Messages carry their record headers (protocol 1.1).
-        headers: bool,
+        options: SubscribeOptions,
     },
     /// Takes effect at once, whatever the gateway answers: no message of these
     /// subjects is delivered after it, and they are not restored.

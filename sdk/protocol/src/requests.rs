@@ -7,6 +7,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use sluice_core::protocol::ClientFrame;
 use sluice_core::RequestId;
 
+use crate::options::SubscribeOptions;
 use crate::outcome::Rejection;
 
 /// What the answer to a request means, by the kind of request.
@@ -15,9 +16,8 @@ pub(crate) enum Awaiting {
     /// An application subscribe: on `ok`, its subjects minus `rejected` are subscribed.
     Subscribe {
         subjects: Vec<String>,
-        /// The `history` asked for, announced with the subscription.
-        history: Option<u32>,
-        headers: bool,
+        /// As asked: `history` is announced with the subscription, the rest kept.
+        options: SubscribeOptions,
         rejected: Vec<Rejection>,
     },
     Unsubscribe,
@@ -229,11 +229,11 @@ mod tests {
                 items: Vec::new(),
                 history: None,
                 headers: false,
+                conflate_ms: None,
             },
             Awaiting::Subscribe {
                 subjects,
-                history: None,
-                headers: false,
+                options: SubscribeOptions::default(),
                 rejected: Vec::new(),
             },
             5_000,

@@ -265,11 +265,7 @@ impl ClientSession {
     pub fn request(&mut self, now_ms: u64, request: Request, deadline_ms: u64) -> RequestId {
         let id = self.requests.next_id();
         let (frame, awaiting) = match request {
-            Request::Subscribe {
-                subjects,
-                history,
-                headers,
-            } => {
+            Request::Subscribe { subjects, options } => {
                 let items = subjects
                     .iter()
                     .map(|subject| SubscribeItem {
@@ -277,21 +273,19 @@ impl ClientSession {
                         resume: None,
                     })
                     .collect();
+                let frame = ClientFrame::Subscribe {
+                    id,
+                    items,
+                    history: options.history,
+                    headers: options.headers,
+                    conflate_ms: options.conflate_ms,
+                };
                 let awaiting = Awaiting::Subscribe {
                     subjects,
-                    history,
-                    headers,
+                    options,
                     rejected: Vec::new(),
                 };
-                (
-                    ClientFrame::Subscribe {
-                        id,
-                        items,
-                        history,
-                        headers,
-                    },
-                    awaiting,
-                )
+                (frame, awaiting)
             }
             Request::Unsubscribe { subjects } => {
                 // Stop delivering and never restore from now on, whatever the
@@ -427,8 +421,7 @@ impl ClientSession {
             self.requests.send_own(frame, Awaiting::Authenticate);
             sent += 1;
         }
-        for headers in [false, true] {
-            let items = self.subscriptions.restore_items(headers);
+        for (kept, items) in self.subscriptions.restore_items() {
             for batch in items.chunks(self.config.restore_batch_subjects.max(1)) {
                 let id = self.requests.next_id();
                 let subjects = batch.iter().map(|item| item.subject.clone()).collect();
@@ -436,7 +429,8 @@ impl ClientSession {
                     id,
                     items: batch.to_vec(),
                     history: None,
-                    headers,
+                    headers: kept.headers,
+                    conflate_ms: kept.conflate_ms,
                 };
                 self.requests
                     .send_own(frame, Awaiting::Restore { subjects });
@@ -481,16 +475,15 @@ impl ClientSession {
         match awaiting {
             Awaiting::Subscribe {
                 subjects,
-                history,
-                headers,
+                options,
                 rejected,
             } => {
                 let refused: HashSet<&str> = rejected.iter().map(|r| r.subject.as_str()).collect();
                 for subject in subjects.iter().filter(|s| !refused.contains(s.as_str())) {
-                    self.subscriptions.subscribed(subject, headers);
+                    self.subscriptions.subscribed(subject, options.kept());
                     self.event(Event::Subscribed {
                         subject: Arc::from(subject.as_str()),
-                        history,
+                        history: options.history,
                     });
                 }
                 self.answer(id, Ok(Answer::Subscribed(SubscribeOutcome { rejected })));

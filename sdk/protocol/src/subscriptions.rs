@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use sluice_core::protocol::{Message, ResumePoint, SubscribeItem};
 
+use crate::options::Kept;
+
 /// Subscribed subjects and their resume points, owned by the session.
 #[derive(Debug, Default)]
 pub(crate) struct Subscriptions {
@@ -18,8 +20,8 @@ pub(crate) struct Subscriptions {
 struct Subscribed {
     /// `None` until the first message on the subject arrives.
     point: Option<ResumePoint>,
-    /// Whether its messages carry their record headers: restored the same way.
-    headers: bool,
+    /// What it asked besides its start (headers, conflation): restored the same way.
+    kept: Kept,
 }
 
 impl Subscriptions {
@@ -27,16 +29,16 @@ impl Subscriptions {
     /// subscribed this is a renewal: the gateway sends its start (snapshot or
     /// history) again, which the application asked for, so the point is cleared to
     /// let it through even if it is older than what was seen.
-    pub(crate) fn subscribed(&mut self, subject: &str, headers: bool) {
+    pub(crate) fn subscribed(&mut self, subject: &str, kept: Kept) {
         match self.subjects.get_mut(subject) {
             Some(subscribed) => {
                 subscribed.point = None;
-                subscribed.headers = headers;
+                subscribed.kept = kept;
             }
             None => {
                 let point = None;
                 self.subjects
-                    .insert(Arc::from(subject), Subscribed { point, headers });
+                    .insert(Arc::from(subject), Subscribed { point, kept });
             }
         }
     }
@@ -82,18 +84,21 @@ impl Subscriptions {
         }
     }
 
-    /// The subscribe items that restore every subscription with (or without)
-    /// headers on a new connection: with `resume` where a message was seen, plain
-    /// otherwise, by subject.
-    pub(crate) fn restore_items(&self, headers: bool) -> Vec<SubscribeItem> {
-        self.subjects
-            .iter()
-            .filter(|(_, subscribed)| subscribed.headers == headers)
-            .map(|(subject, subscribed)| SubscribeItem {
-                subject: subject.to_string(),
-                resume: subscribed.point.clone(),
-            })
-            .collect()
+    /// The subscribe items that restore every subscription on a new connection,
+    /// grouped by what they keep (one request each): with `resume` where a
+    /// message was seen, plain otherwise, by subject.
+    pub(crate) fn restore_items(&self) -> BTreeMap<Kept, Vec<SubscribeItem>> {
+        let mut groups: BTreeMap<Kept, Vec<SubscribeItem>> = BTreeMap::new();
+        for (subject, subscribed) in &self.subjects {
+            groups
+                .entry(subscribed.kept)
+                .or_default()
+                .push(SubscribeItem {
+                    subject: subject.to_string(),
+                    resume: subscribed.point.clone(),
+                });
+        }
+        groups
     }
 
     /// The subscribed subjects, in order.
@@ -113,6 +118,11 @@ mod tests {
     use sluice_core::Epoch;
 
     use super::*;
+
+    /// Every item a restore sends, in order.
+    fn restored(state: &Subscriptions) -> Vec<SubscribeItem> {
+        state.restore_items().into_values().flatten().collect()
+    }
 
     fn message(subject: &str, epoch: &str, seq: u64, kind: MessageKind) -> Message {
         Message {
@@ -141,9 +151,9 @@ mod tests {
     #[test]
     fn a_subject_never_seen_is_restored_with_a_plain_subscribe() {
         let mut state = Subscriptions::default();
-        state.subscribed("/a/1", false);
+        state.subscribed("/a/1", Kept::default());
         assert_eq!(
-            state.restore_items(false),
+            restored(&state),
             vec![SubscribeItem {
                 subject: "/a/1".into(),
                 resume: None
@@ -154,12 +164,12 @@ mod tests {
     #[test]
     fn a_subject_is_restored_from_the_last_message_seen() {
         let mut state = Subscriptions::default();
-        state.subscribed("/a/1", false);
-        state.subscribed("/b", false);
+        state.subscribed("/a/1", Kept::default());
+        state.subscribed("/b", Kept::default());
         assert!(state.accept(&message("/a/1", "e1", 4, MessageKind::Snapshot)));
         assert!(state.accept(&update("/a/1", "e1", 9)));
         assert_eq!(
-            state.restore_items(false),
+            restored(&state),
             vec![
                 SubscribeItem {
                     subject: "/a/1".into(),
@@ -176,37 +186,37 @@ mod tests {
     #[test]
     fn a_resumed_message_at_or_below_the_last_seq_of_the_same_epoch_is_dropped() {
         let mut state = Subscriptions::default();
-        state.subscribed("/a/1", false);
+        state.subscribed("/a/1", Kept::default());
         assert!(state.accept(&update("/a/1", "e1", 10)));
         assert!(!state.accept(&message("/a/1", "e1", 10, MessageKind::Recovered)));
         assert!(!state.accept(&message("/a/1", "e1", 7, MessageKind::Recovered)));
         assert!(state.accept(&message("/a/1", "e1", 11, MessageKind::Recovered)));
-        assert_eq!(state.restore_items(false)[0].resume, point("e1", 11));
+        assert_eq!(restored(&state)[0].resume, point("e1", 11));
     }
 
     #[test]
     fn a_dropped_duplicate_does_not_move_the_resume_point() {
         let mut state = Subscriptions::default();
-        state.subscribed("/a/1", false);
+        state.subscribed("/a/1", Kept::default());
         assert!(state.accept(&update("/a/1", "e1", 10)));
         assert!(!state.accept(&update("/a/1", "e1", 3)));
-        assert_eq!(state.restore_items(false)[0].resume, point("e1", 10));
+        assert_eq!(restored(&state)[0].resume, point("e1", 10));
     }
 
     #[test]
     fn a_new_epoch_is_taken_even_with_a_lower_seq() {
         let mut state = Subscriptions::default();
-        state.subscribed("/a/1", false);
+        state.subscribed("/a/1", Kept::default());
         assert!(state.accept(&update("/a/1", "e1", 500)));
         assert!(state.accept(&message("/a/1", "e2", 0, MessageKind::Snapshot)));
-        assert_eq!(state.restore_items(false)[0].resume, point("e2", 0));
+        assert_eq!(restored(&state)[0].resume, point("e2", 0));
     }
 
     #[test]
     fn subjects_are_deduplicated_independently() {
         let mut state = Subscriptions::default();
-        state.subscribed("/a/1", false);
-        state.subscribed("/a/2", false);
+        state.subscribed("/a/1", Kept::default());
+        state.subscribed("/a/2", Kept::default());
         assert!(state.accept(&update("/a/1", "e1", 10)));
         assert!(state.accept(&update("/a/2", "e1", 5)));
         assert!(!state.accept(&update("/a/2", "e1", 5)));
@@ -216,55 +226,55 @@ mod tests {
     #[test]
     fn a_tombstone_moves_the_resume_point() {
         let mut state = Subscriptions::default();
-        state.subscribed("/a/1", false);
+        state.subscribed("/a/1", Kept::default());
         let mut tombstone = update("/a/1", "e1", 3);
         tombstone.data = None;
         assert!(state.accept(&tombstone));
-        assert_eq!(state.restore_items(false)[0].resume, point("e1", 3));
+        assert_eq!(restored(&state)[0].resume, point("e1", 3));
     }
 
     #[test]
     fn messages_on_subjects_not_subscribed_are_dropped() {
         let mut state = Subscriptions::default();
         assert!(!state.accept(&update("/a/1", "e1", 1)));
-        state.subscribed("/a/1", false);
+        state.subscribed("/a/1", Kept::default());
         state.unsubscribed("/a/1");
         assert!(!state.accept(&update("/a/1", "e1", 2)));
-        assert!(state.restore_items(false).is_empty());
+        assert!(restored(&state).is_empty());
         assert_eq!(state.len(), 0);
     }
 
     #[test]
     fn unsubscribe_forgets_the_point_so_a_new_subscribe_starts_afresh() {
         let mut state = Subscriptions::default();
-        state.subscribed("/a/1", false);
+        state.subscribed("/a/1", Kept::default());
         assert!(state.accept(&update("/a/1", "e1", 10)));
         state.unsubscribed("/a/1");
-        state.subscribed("/a/1", false);
-        assert_eq!(state.restore_items(false)[0].resume, None);
+        state.subscribed("/a/1", Kept::default());
+        assert_eq!(restored(&state)[0].resume, None);
         assert!(state.accept(&message("/a/1", "e1", 8, MessageKind::Snapshot)));
     }
 
     #[test]
     fn subscribing_again_renews_so_the_start_is_delivered_again() {
         let mut state = Subscriptions::default();
-        state.subscribed("/a/1", false);
+        state.subscribed("/a/1", Kept::default());
         assert!(state.accept(&update("/a/1", "e1", 10)));
-        state.subscribed("/a/1", false);
+        state.subscribed("/a/1", Kept::default());
         assert!(state.is_subscribed("/a/1"));
         assert!(state.accept(&message("/a/1", "e1", 8, MessageKind::History)));
         assert!(state.accept(&message("/a/1", "e1", 10, MessageKind::History)));
         assert!(!state.accept(&update("/a/1", "e1", 10)));
-        assert_eq!(state.restore_items(false)[0].resume, point("e1", 10));
+        assert_eq!(restored(&state)[0].resume, point("e1", 10));
     }
 
     #[test]
     fn after_a_resync_the_snapshot_is_taken_even_if_older() {
         let mut state = Subscriptions::default();
-        state.subscribed("/a/1", false);
+        state.subscribed("/a/1", Kept::default());
         assert!(state.accept(&update("/a/1", "e1", 10)));
         state.resynced("/a/1");
-        assert_eq!(state.restore_items(false)[0].resume, None);
+        assert_eq!(restored(&state)[0].resume, None);
         assert!(state.accept(&message("/a/1", "e1", 8, MessageKind::Snapshot)));
         assert!(!state.accept(&update("/a/1", "e1", 8)));
         assert!(state.accept(&update("/a/1", "e1", 9)));

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use sluice_client_protocol::{
     Ack, Answer, Carrier, ClientFrame, ClientSession, DisconnectReason, Event, Output,
-    PublishOptions, Request, RequestError, SessionConfig,
+    PublishOptions, Request, RequestError, SessionConfig, SubscribeOptions,
 };
 use sluice_core::protocol::{
     ErrorCode, Message, MessageKind, ResumePoint, ServerFrame, SubscribeItem, SyncStatus,
@@ -73,8 +73,7 @@ fn update(subject: &str, epoch: &str, seq: u64) -> ServerFrame {
 fn subscribed(session: &mut ClientSession, now_ms: u64, subject: &str) {
     let request = Request::Subscribe {
         subjects: vec![subject.into()],
-        history: None,
-        headers: false,
+        options: SubscribeOptions::default(),
     };
     let id = session.request(now_ms, request, now_ms + 5_000);
     transmit(session);

@@ -122,8 +122,7 @@ impl Client {
         }
         let request = Request::Subscribe {
             subjects: subjects.iter().map(|s| s.to_string()).collect(),
-            history: options.history,
-            headers: options.headers,
+            options,
         };
         match self.call(request).await? {
             Answer::Subscribed(outcome) => Ok(outcome),

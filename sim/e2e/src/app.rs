@@ -89,7 +89,11 @@ async fn act(
         }
         let client = client.clone();
         tokio::spawn(async move {
-            let options = SubscribeOptions { history, headers };
+            let options = SubscribeOptions {
+                history,
+                headers,
+                conflate_ms: None,
+            };
             let _ = client.subscribe_with(&[subject.as_str()], options).await;
         });
     } else if roll < 35 && !mine.is_empty() {

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use rand::Rng;
 use sluice_client_protocol::{
     Carrier, ClientSession, DisconnectReason, Output, PublishOptions, Request as AppRequest,
-    SessionConfig,
+    SessionConfig, SubscribeOptions,
 };
 use sluice_core::protocol::{
     ClientFrame, Encoding, ErrorCode, MessageKind, ServerFrame, SyncStatus,
@@ -86,8 +86,7 @@ impl World {
                 if !first.is_empty() {
                     let subscribe = AppRequest::Subscribe {
                         subjects: first,
-                        history: None,
-                        headers: false,
+                        options: SubscribeOptions::default(),
                     };
                     session.request(now_ms, subscribe, NO_DEADLINE);
                 }
@@ -157,10 +156,16 @@ impl World {
                 // Some subscriptions carry headers: restores go in batches
                 // by that flag.
                 let headers = self.rng.random_bool(0.25);
-                AppRequest::Subscribe {
-                    subjects: vec![self.subjects.get(subject).text.clone()],
+                // Conflation is not simulated: its gaps are the point, and the
+                // checker's invariants do not model them yet.
+                let options = SubscribeOptions {
                     history,
                     headers,
+                    conflate_ms: None,
+                };
+                AppRequest::Subscribe {
+                    subjects: vec![self.subjects.get(subject).text.clone()],
+                    options,
                 }
             }
             70..85 if !subscribed.is_empty() => {

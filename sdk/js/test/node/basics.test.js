@@ -167,17 +167,38 @@ test('headers must be a boolean', () => {
   return client.close();
 });
 
-test('a reconnect restores subscriptions with and without headers in separate requests, from their positions', () => {
+test('a reconnect restores each kind of subscription (headers, conflation) in its own request, from its position', () => {
   const positions = new Positions();
   positions.subscribe('/t/a', undefined, false);
   positions.subscribe('/t/b', undefined, true);
   positions.subscribe('/t/c', 3, true);
+  positions.subscribe('/t/d', undefined, false, 500);
   positions.accept('/t/a', 'e', 5);
   positions.accept('/t/b', 'e', 9);
+  positions.accept('/t/d', 'e', 2);
   assert.deepEqual(positions.restoreRequests(), [
-    { subjects: ['/t/a'], history: undefined, resume: { '/t/a': { epoch: 'e', seq: 5 } }, headers: false },
-    { subjects: ['/t/b'], history: undefined, resume: { '/t/b': { epoch: 'e', seq: 9 } }, headers: true },
-    { subjects: ['/t/c'], history: 3, resume: {}, headers: true },
+    {
+      subjects: ['/t/a'],
+      history: undefined,
+      resume: { '/t/a': { epoch: 'e', seq: 5 } },
+      headers: false,
+      conflateMs: undefined,
+    },
+    {
+      subjects: ['/t/b'],
+      history: undefined,
+      resume: { '/t/b': { epoch: 'e', seq: 9 } },
+      headers: true,
+      conflateMs: undefined,
+    },
+    { subjects: ['/t/c'], history: 3, resume: {}, headers: true, conflateMs: undefined },
+    {
+      subjects: ['/t/d'],
+      history: undefined,
+      resume: { '/t/d': { epoch: 'e', seq: 2 } },
+      headers: false,
+      conflateMs: 500,
+    },
   ]);
 });
 
@@ -198,3 +219,19 @@ test('request/reply without auth: the reply comes back on an anonymous inbox', a
   await requester.client.close();
   await responder.client.close();
 });
+
+for (const encoding of ['json', 'binary']) {
+  test(`${encoding}: a conflated subscription gets a burst as a few messages ending with the final value`, async () => {
+    const subject = `/demo/conflated-${encoding}`;
+    const { client } = nodeClient({ servers: [gateway.url], encoding });
+    const rec = new Recorder();
+    client.subscribe(subject, { ...rec, conflateMs: 300 });
+    await rec.status('subscribed');
+    for (let i = 0; i < 20; i++) await client.publish(subject, `p${i}`);
+    await rec.message('p19');
+    assert.ok(rec.messages.length < 20, `conflated: ${rec.data().join(' ')}`);
+    assert.equal(rec.messages.at(-1)?.data, 'p19');
+    assert.throws(() => client.subscribe('/demo/x', { conflateMs: 50 }), /conflateMs/);
+    await client.close();
+  });
+}
