@@ -33,6 +33,7 @@ sdk_modules!(
     "server_list.js",
     "error.js",
     "emitter.js",
+    "inbox.js",
 );
 
 const DEMO_PAGE: &str = include_str!("../../../sdk/js/demo/index.html");
