@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use sluice_core::partitioner::partition_for_key;
@@ -13,8 +13,11 @@ use sluice_core::{BrokerCommand, BrokerError, BrokerEvent, BrokerRecord, Epoch, 
 use tokio::sync::{mpsc, watch};
 
 use crate::config::MemoryBrokerConfig;
-use crate::log::Retention;
+use crate::data_dir::{DataDir, FsyncPolicy, TopicFile};
+use crate::log::{PartitionLog, Retention, Visibility};
+use crate::partition_files::PartitionFiles;
 use crate::session;
+use crate::storage::{DiskStorage, Storage};
 use crate::topic::{Topic, TopicError};
 
 /// An embedded, in-memory stand-in for Kafka. Cloning is cheap and every clone
@@ -30,6 +33,11 @@ struct Shared {
     /// Bumped after every change sessions may care about (records, topics,
     /// availability), so idle sessions sleep until there is something to send.
     changed: watch::Sender<u64>,
+    /// The files of a durable broker; `None` keeps everything in memory only.
+    data_dir: Option<DataDir>,
+    /// One sync at a time: a produce whose record another sync is writing out
+    /// waits for that sync instead of being acknowledged before it ends.
+    sync_serial: Mutex<()>,
 }
 
 /// What the lock guards. Never held across an `.await`.
@@ -42,8 +50,37 @@ pub(crate) struct State {
 }
 
 impl MemoryBroker {
-    /// A broker holding the topics of `config`, empty and available.
+    /// A broker holding the topics of `config`, and available. With
+    /// `config.durable` it keeps its log in files under the data directory and
+    /// starts with what they hold; otherwise it starts empty.
     pub fn new(config: MemoryBrokerConfig) -> Result<Self, TopicError> {
+        Self::open(config, Arc::new(DiskStorage), true)
+    }
+
+    /// [`Self::new`] on the given storage: the tests' [`crate::SimulatedDisk`].
+    pub fn with_storage(
+        config: MemoryBrokerConfig,
+        storage: Arc<dyn Storage>,
+    ) -> Result<Self, TopicError> {
+        Self::open(config, storage, false)
+    }
+
+    fn open(
+        config: MemoryBrokerConfig,
+        storage: Arc<dyn Storage>,
+        real_files: bool,
+    ) -> Result<Self, TopicError> {
+        let data_dir = match &config.durable {
+            Some(durable) => Some(DataDir::open(storage, durable.clone(), real_files).map_err(
+                |err| {
+                    TopicError::Storage(format!(
+                        "cannot open the data directory {}: {err}",
+                        durable.data_dir.display()
+                    ))
+                },
+            )?),
+            None => None,
+        };
         let broker = MemoryBroker {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
@@ -54,12 +91,220 @@ impl MemoryBroker {
                 }),
                 changed: watch::Sender::new(0),
                 config,
+                data_dir,
+                sync_serial: Mutex::new(()),
             }),
         };
+        broker.restore_topics()?;
         for topic in &broker.shared.config.topics {
-            broker.create_topic(&topic.name, topic.partitions)?;
+            match broker.create_topic(&topic.name, topic.partitions) {
+                Err(TopicError::AlreadyExists(_)) if broker.shared.data_dir.is_some() => {
+                    let kept = broker
+                        .lock()
+                        .topics
+                        .get(topic.name.as_str())
+                        .map(Topic::partition_count);
+                    if kept != Some(topic.partitions) {
+                        tracing::warn!(topic = %topic.name, ?kept, configured = topic.partitions, "embedded log: the topic on disk keeps its partition count");
+                    }
+                }
+                other => other?,
+            }
         }
+        broker.start_background();
         Ok(broker)
+    }
+
+    /// Loads every topic of the data directory, with the epochs it had.
+    fn restore_topics(&self) -> Result<(), TopicError> {
+        let Some(dir) = &self.shared.data_dir else {
+            return Ok(());
+        };
+        let storage_error = |err: std::io::Error| TopicError::Storage(err.to_string());
+        for mut file in dir.topics().map_err(storage_error)? {
+            let name: Arc<str> = Arc::from(file.name.as_str());
+            let mut logs = Vec::new();
+            let mut epochs_changed = false;
+            for (partition, epoch) in (0u32..).zip(file.epochs.iter_mut()) {
+                let recovered = PartitionFiles::recover(
+                    dir.storage.clone(),
+                    &dir.partition_dir(&file.name, partition),
+                    &name,
+                    partition,
+                    dir.config.segment_bytes_max,
+                )
+                .map_err(storage_error)?;
+                if recovered.lost_inside || dir.epochs_reset {
+                    *epoch = format!("{}-{partition}", fresh_incarnation(None));
+                    epochs_changed = true;
+                }
+                tracing::info!(
+                    topic = %name,
+                    partition,
+                    records = recovered.records.len(),
+                    next_offset = recovered.next_offset,
+                    truncated_bytes = recovered.truncated_bytes,
+                    "embedded log: partition recovered"
+                );
+                let log = PartitionLog::recovered(
+                    Epoch::new(epoch.clone()),
+                    recovered,
+                    self.retention(),
+                    now_ms(),
+                )
+                .map_err(storage_error)?;
+                logs.push(log);
+            }
+            if epochs_changed {
+                dir.write_topic(&file).map_err(storage_error)?;
+            }
+            let mut state = self.lock();
+            let generation = state.generation_next;
+            state.generation_next += 1;
+            state
+                .topics
+                .insert(name.clone(), Topic::new(name, logs, generation));
+        }
+        Ok(())
+    }
+
+    /// The thread that syncs on an interval and drops records past their age.
+    fn start_background(&self) {
+        let period = match self.fsync() {
+            Some(FsyncPolicy::Interval(interval)) => interval,
+            _ if self.shared.config.retention_ms.is_some() => Duration::from_secs(1),
+            _ => return,
+        };
+        let shared: Weak<Shared> = Arc::downgrade(&self.shared);
+        let spawned = std::thread::Builder::new()
+            .name("sluice-log-sync".into())
+            .spawn(move || loop {
+                std::thread::sleep(period);
+                let Some(shared) = shared.upgrade() else {
+                    break;
+                };
+                let broker = MemoryBroker { shared };
+                if matches!(broker.fsync(), Some(FsyncPolicy::Interval(_))) {
+                    // A failure is logged and stops writes; nothing else to do here.
+                    let _ = broker.sync();
+                }
+                broker.expire();
+            });
+        if let Err(err) = spawned {
+            tracing::error!(%err, "embedded log: cannot start the sync thread");
+        }
+    }
+
+    /// The fsync policy of a durable broker.
+    pub fn fsync(&self) -> Option<FsyncPolicy> {
+        self.shared.data_dir.as_ref().map(|dir| dir.config.fsync)
+    }
+
+    /// True when produces must wait for [`Self::sync`] before they are answered.
+    pub fn acks_after_sync(&self) -> bool {
+        self.fsync().is_some_and(FsyncPolicy::acks_after_sync)
+    }
+
+    /// Makes every record appended so far durable, then visible. Blocks for the
+    /// syncs, outside the broker's lock; call it off the async threads. A failed
+    /// sync stops the broker taking writes: after an fsync error the kernel may
+    /// have dropped the data, so nothing written since can be vouched for.
+    pub fn sync(&self) -> Result<(), BrokerError> {
+        if self.shared.data_dir.is_none() {
+            return Ok(());
+        }
+        let _serial = self
+            .shared
+            .sync_serial
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let pending: Vec<_> =
+            {
+                let mut state = self.lock();
+                state
+                    .topics
+                    .values_mut()
+                    .flat_map(|topic| {
+                        let (name, generation) = (topic.name.clone(), topic.generation);
+                        topic.partitions.iter_mut().zip(0u32..).filter_map(
+                            move |(log, partition)| {
+                                let (files, end) = log.take_unsynced()?;
+                                Some((name.clone(), generation, partition, files, end))
+                            },
+                        )
+                    })
+                    .collect()
+            };
+        if pending.is_empty() {
+            return Ok(());
+        }
+        for (topic, _, partition, files, _) in &pending {
+            for file in files {
+                if let Err(err) = file.sync() {
+                    tracing::error!(%topic, partition, %err, "embedded log: fsync failed; the broker stops taking writes");
+                    self.set_available(false);
+                    return Err(BrokerError::Unavailable(format!(
+                        "the embedded log could not sync: {err}"
+                    )));
+                }
+            }
+        }
+        {
+            let mut state = self.lock();
+            for (topic, generation, partition, _, end) in pending {
+                let Some(topic) = state.topics.get_mut(&topic) else {
+                    continue;
+                };
+                if topic.generation != generation {
+                    continue;
+                }
+                if let Some(log) = topic.partition_mut(partition) {
+                    log.expose_to(end);
+                }
+            }
+        }
+        self.notify();
+        Ok(())
+    }
+
+    /// Drops records older than the retention age.
+    fn expire(&self) {
+        if self.shared.config.retention_ms.is_none() {
+            return;
+        }
+        let retention = self.retention();
+        let now = now_ms();
+        let mut state = self.lock();
+        for log in state
+            .topics
+            .values_mut()
+            .flat_map(|topic| topic.partitions.iter_mut())
+        {
+            if let Err(err) = log.enforce(retention, now) {
+                tracing::warn!(%err, "embedded log: could not delete a segment retention dropped");
+            }
+        }
+        drop(state);
+        self.notify();
+    }
+
+    /// Syncs everything and records a clean stop, so the next start trusts the
+    /// log whatever the fsync policy. Call before the process exits.
+    pub fn close(&self) {
+        let Some(dir) = &self.shared.data_dir else {
+            return;
+        };
+        // Everything is written out, whatever the policy, before `clean` is set.
+        let synced = self.sync();
+        match synced
+            .map_err(|err| err.to_string())
+            .and_then(|()| dir.mark_clean().map_err(|err| err.to_string()))
+        {
+            Ok(()) => {
+                tracing::info!(data_dir = %dir.config.data_dir.display(), "embedded log: synced and closed")
+            }
+            Err(err) => tracing::error!(%err, "embedded log: could not close cleanly"),
+        }
     }
 
     /// The sizing this broker was started with.
@@ -109,7 +354,9 @@ impl MemoryBroker {
             };
             let generation = state.generation_next;
             state.generation_next += 1;
-            let topic = Topic::new(name.clone(), partitions, &incarnation, generation);
+            let epochs = Topic::epochs(partitions, &incarnation);
+            let logs = self.new_partition_logs(&name, epochs)?;
+            let topic = Topic::new(name.clone(), logs, generation);
             tracing::debug!(topic = %name, partitions, incarnation, "memory broker: topic created");
             state.incarnations_last.insert(name.clone(), incarnation);
             state.topics.insert(name, topic);
@@ -118,10 +365,59 @@ impl MemoryBroker {
         Ok(())
     }
 
+    /// The logs of a new topic: in memory, or in fresh files with the topic's
+    /// epochs written before any record.
+    fn new_partition_logs(
+        &self,
+        name: &Arc<str>,
+        epochs: Vec<Epoch>,
+    ) -> Result<Vec<PartitionLog>, TopicError> {
+        let Some(dir) = &self.shared.data_dir else {
+            return Ok(epochs.into_iter().map(PartitionLog::new).collect());
+        };
+        let storage_error =
+            |err: std::io::Error| TopicError::Storage(format!("topic {name:?}: {err}"));
+        // A directory left by a topic deleted while the process died goes first.
+        dir.remove_topic(name).map_err(storage_error)?;
+        dir.write_topic(&TopicFile {
+            name: name.to_string(),
+            epochs: epochs
+                .iter()
+                .map(|epoch| epoch.as_str().to_owned())
+                .collect(),
+        })
+        .map_err(storage_error)?;
+        epochs
+            .into_iter()
+            .zip(0u32..)
+            .map(|(epoch, partition)| {
+                let recovered = PartitionFiles::recover(
+                    dir.storage.clone(),
+                    &dir.partition_dir(name, partition),
+                    name,
+                    partition,
+                    dir.config.segment_bytes_max,
+                )
+                .map_err(storage_error)?;
+                PartitionLog::recovered(epoch, recovered, self.retention(), now_ms())
+                    .map_err(storage_error)
+            })
+            .collect()
+    }
+
     /// Deletes `name` and its records; `false` if there was no such topic.
     /// Connected sessions announce it with empty partitions.
     pub fn delete_topic(&self, name: &str) -> bool {
-        let deleted = self.lock().topics.remove(name).is_some();
+        let deleted = {
+            let mut state = self.lock();
+            let deleted = state.topics.remove(name).is_some();
+            if let (true, Some(dir)) = (deleted, &self.shared.data_dir) {
+                if let Err(err) = dir.remove_topic(name) {
+                    tracing::error!(topic = name, %err, "embedded log: could not remove a deleted topic's files");
+                }
+            }
+            deleted
+        };
         if deleted {
             tracing::debug!(topic = name, "memory broker: topic deleted");
             self.notify();
@@ -141,6 +437,11 @@ impl MemoryBroker {
     ) -> Result<u64, BrokerError> {
         let timestamp_ms = now_ms();
         let retention = self.retention();
+        let visibility = if self.acks_after_sync() {
+            Visibility::AfterSync
+        } else {
+            Visibility::AtWrite
+        };
         let offset = {
             let mut state = self.lock();
             state.check_available()?;
@@ -160,7 +461,7 @@ impl MemoryBroker {
             let log = topic
                 .partition_mut(partition)
                 .ok_or(BrokerError::UnknownTopic)?;
-            log.append(record, retention)?
+            log.append(record, retention, visibility)?
         };
         self.notify();
         Ok(offset)
@@ -238,11 +539,22 @@ impl MemoryBroker {
         )
     }
 
-    /// The offset the next record of the partition will get.
+    /// The offset after the last record readers may see (with `fsync = always`,
+    /// the last synced one).
     pub fn high_watermark(&self, topic: &str, partition: u32) -> Option<u64> {
         let state = self.lock();
         let log = state.topics.get(topic)?.partition(partition)?;
-        Some(log.next_offset())
+        Some(log.visible_end())
+    }
+
+    /// Segment files on disk for the partition, for a durable broker.
+    pub fn segment_count(&self, topic: &str, partition: u32) -> Option<usize> {
+        let state = self.lock();
+        state
+            .topics
+            .get(topic)?
+            .partition(partition)?
+            .segment_count()
     }
 
     /// Simulates an outage: while unavailable, Produce and Fetch answer
@@ -290,6 +602,7 @@ impl MemoryBroker {
         Retention {
             records_max: self.shared.config.retention_records_max,
             bytes_max: self.shared.config.retention_bytes_max,
+            age_ms_max: self.shared.config.retention_ms,
         }
     }
 }

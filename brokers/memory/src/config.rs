@@ -1,5 +1,7 @@
 //! What the embedded broker holds and how much of it.
 
+use crate::data_dir::DurableConfig;
+
 /// Sizing of a [`crate::MemoryBroker`]. Every queue and log is bounded, so a busy
 /// gateway costs a known amount of memory instead of growing without limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +22,11 @@ pub struct MemoryBrokerConfig {
     /// gateway that reads slowly slows its session down instead of growing a queue.
     /// `0` acts as `1`, the smallest channel tokio allows.
     pub events_queue_max: usize,
+    /// Records older than this many milliseconds are dropped (checked every
+    /// second and on each append); `None` keeps them until the other limits.
+    pub retention_ms: Option<u64>,
+    /// Keep the log in files so it survives a restart; `None` keeps it in memory.
+    pub durable: Option<DurableConfig>,
 }
 
 impl Default for MemoryBrokerConfig {
@@ -30,6 +37,8 @@ impl Default for MemoryBrokerConfig {
             retention_bytes_max: 64 * 1024 * 1024,
             fetch_records_max: 10_000,
             events_queue_max: 1024,
+            retention_ms: None,
+            durable: None,
         }
     }
 }

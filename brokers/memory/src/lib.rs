@@ -6,6 +6,12 @@
 //! are never reused, murmur2 partitioning, epochs that change when a topic is
 //! recreated, and bounded retention that moves the log start forward.
 //!
+//! By default it keeps its log in memory. With [`DurableConfig`] it also writes
+//! every record to segment files under a data directory and reads them back at
+//! start, with the same epochs, so a restart loses nothing acknowledged (with
+//! [`FsyncPolicy::Always`], not even a power loss). Memory still holds every
+//! retained record: the disk is the copy that survives, not a second tier.
+//!
 //! A gateway attaches with [`MemoryBroker::connect`] and talks over the broker
 //! boundary of `sluice-core`: it sends [`sluice_core::BrokerCommand`]s and receives
 //! [`sluice_core::BrokerEvent`]s, exactly as it would with the Kafka adapter.
@@ -41,10 +47,18 @@
 
 mod broker;
 mod config;
+mod data_dir;
 mod log;
+mod partition_files;
+mod segment;
 mod session;
+mod simulated_disk;
+mod storage;
 mod topic;
 
 pub use broker::MemoryBroker;
 pub use config::{MemoryBrokerConfig, TopicConfig};
+pub use data_dir::{DurableConfig, FsyncPolicy};
+pub use simulated_disk::SimulatedDisk;
+pub use storage::{AppendFile, DiskStorage, Storage};
 pub use topic::TopicError;

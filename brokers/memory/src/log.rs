@@ -1,8 +1,13 @@
 //! One partition's log: an append-only run of records with bounded retention.
 
 use std::collections::VecDeque;
+use std::io;
+use std::sync::Arc;
 
 use sluice_core::{BrokerError, BrokerRecord, Epoch, Fetched};
+
+use crate::partition_files::{PartitionFiles, Recovered};
+use crate::storage::AppendFile;
 
 /// The records of one partition. Offsets are dense and never reused: dropping old
 /// records only moves `start_offset` forward, so a `(epoch, seq)` a client holds
@@ -15,6 +20,11 @@ pub(crate) struct PartitionLog {
     start_offset: u64,
     /// Key plus payload bytes of `records`, the measure retention bounds.
     records_bytes: usize,
+    /// Records below this offset may be read; those above wait for their sync
+    /// (with `fsync = always`), so nobody sees a record a crash could take back.
+    visible_end: u64,
+    /// Where the records are kept on disk, for a durable broker.
+    files: Option<PartitionFiles>,
 }
 
 /// How much of a partition to keep.
@@ -22,6 +32,15 @@ pub(crate) struct PartitionLog {
 pub(crate) struct Retention {
     pub records_max: usize,
     pub bytes_max: usize,
+    /// Records older than this many milliseconds are dropped; `None` keeps them.
+    pub age_ms_max: Option<u64>,
+}
+
+/// Whether an append is visible at once or only after its sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Visibility {
+    AtWrite,
+    AfterSync,
 }
 
 impl PartitionLog {
@@ -31,7 +50,34 @@ impl PartitionLog {
             records: VecDeque::new(),
             start_offset: 0,
             records_bytes: 0,
+            visible_end: 0,
+            files: None,
         }
+    }
+
+    /// The log of a partition read back from disk, cut to `retention` as of
+    /// `now_ms`; everything recovered is visible (it was synced, or the run that
+    /// wrote it acknowledged it).
+    pub fn recovered(
+        epoch: Epoch,
+        recovered: Recovered,
+        retention: Retention,
+        now_ms: i64,
+    ) -> io::Result<Self> {
+        let mut log = PartitionLog::new(epoch);
+        log.start_offset = recovered
+            .records
+            .first()
+            .map_or(recovered.next_offset, |first| first.offset);
+        for record in recovered.records {
+            log.records_bytes += bytes_of(&record);
+            log.records.push_back(record);
+        }
+        log.visible_end = log.next_offset();
+        debug_assert_eq!(log.next_offset(), recovered.next_offset);
+        log.files = Some(recovered.files);
+        log.enforce(retention, now_ms)?;
+        Ok(log)
     }
 
     pub fn epoch(&self) -> &Epoch {
@@ -43,17 +89,41 @@ impl PartitionLog {
         self.start_offset
     }
 
-    /// The offset the next record will get: Kafka's high watermark.
+    /// The offset the next record will get.
     pub fn next_offset(&self) -> u64 {
         self.start_offset + self.records.len() as u64
     }
 
-    /// Appends `record` with the next offset, then drops the oldest records until
-    /// the log fits `retention` again. Returns the record's offset.
+    /// Segment files of a durable log.
+    pub fn segment_count(&self) -> Option<usize> {
+        self.files.as_ref().map(PartitionFiles::segment_count)
+    }
+
+    /// The end of what readers may see: Kafka's high watermark.
+    pub fn visible_end(&self) -> u64 {
+        self.visible_end
+    }
+
+    /// Makes the records below `end` visible, once they are synced.
+    pub fn expose_to(&mut self, end: u64) {
+        self.visible_end = self.visible_end.max(end.min(self.next_offset()));
+    }
+
+    /// The files appended to since the last call, and the offset up to which
+    /// syncing them makes the log durable.
+    pub fn take_unsynced(&mut self) -> Option<(Vec<Arc<dyn AppendFile>>, u64)> {
+        let files = self.files.as_mut()?.take_unsynced();
+        (!files.is_empty()).then(|| (files, self.next_offset()))
+    }
+
+    /// Appends `record` with the next offset (writing it to disk first, for a
+    /// durable log), then drops the oldest records until the log fits `retention`
+    /// again. Returns the record's offset.
     pub fn append(
         &mut self,
         mut record: BrokerRecord,
         retention: Retention,
+        visibility: Visibility,
     ) -> Result<u64, BrokerError> {
         let record_bytes = bytes_of(&record);
         // Refused rather than stored and dropped at once, which would ack a write
@@ -63,25 +133,65 @@ impl PartitionLog {
         }
         let offset = self.next_offset();
         record.offset = offset;
+        if let Some(files) = &mut self.files {
+            files.append(&record).map_err(|err| {
+                tracing::error!(%err, "embedded log: a write failed");
+                BrokerError::Unavailable(format!("the embedded log could not write: {err}"))
+            })?;
+        }
+        let now_ms = record.timestamp_ms;
         self.records.push_back(record);
         self.records_bytes += record_bytes;
+        if visibility == Visibility::AtWrite {
+            self.visible_end = self.next_offset();
+        }
+        // The record is written: a failure to delete old segments is only logged.
+        if let Err(err) = self.enforce(retention, now_ms) {
+            tracing::warn!(%err, "embedded log: could not delete a segment retention dropped");
+        }
+        Ok(offset)
+    }
+
+    /// Drops the oldest records while the log is over `retention` as of
+    /// `now_ms`, keeping at least the newest, and deletes the segments that held
+    /// only dropped records.
+    pub fn enforce(&mut self, retention: Retention, now_ms: i64) -> io::Result<()> {
         let records_max = retention.records_max.max(1);
-        while self.records.len() > records_max || self.records_bytes > retention.bytes_max {
-            // Cannot empty the log: the new record alone fits both limits.
+        let oldest_kept_ms = retention
+            .age_ms_max
+            .map(|age| now_ms.saturating_sub(i64::try_from(age).unwrap_or(i64::MAX)));
+        let start_before = self.start_offset;
+        while self.records.len() > 1 {
+            let front = &self.records[0];
+            let too_old = oldest_kept_ms.is_some_and(|oldest| front.timestamp_ms < oldest);
+            if self.records.len() <= records_max
+                && self.records_bytes <= retention.bytes_max
+                && !too_old
+            {
+                break;
+            }
             let Some(dropped) = self.records.pop_front() else {
                 break;
             };
             self.records_bytes -= bytes_of(&dropped);
             self.start_offset += 1;
         }
-        Ok(offset)
+        match &mut self.files {
+            Some(files) if self.start_offset != start_before => {
+                files.remove_below(self.start_offset)
+            }
+            _ => Ok(()),
+        }
     }
 
-    /// The records from `offset` on (from the log start if `offset` is older).
+    /// The visible records from `offset` on (from the log start if `offset` is
+    /// older).
     pub fn records_from(&self, offset: u64) -> impl Iterator<Item = &BrokerRecord> {
         let skip = offset.saturating_sub(self.start_offset);
         let skip = usize::try_from(skip).unwrap_or(usize::MAX);
-        self.records.iter().skip(skip)
+        let visible = self.visible_end.saturating_sub(self.start_offset);
+        let visible = usize::try_from(visible).unwrap_or(usize::MAX);
+        self.records.iter().take(visible).skip(skip)
     }
 
     /// Answers a [`sluice_core::BrokerCommand::Fetch`]: records in
@@ -112,7 +222,7 @@ impl PartitionLog {
                 next_offset: from_offset,
             });
         }
-        let wanted_end = to_offset.saturating_add(1).min(self.next_offset());
+        let wanted_end = to_offset.saturating_add(1).min(self.visible_end);
         let examined_end = from_offset.saturating_add(examined_max.max(1) as u64);
         let scan_end = wanted_end.min(examined_end);
         let scan_len = usize::try_from(scan_end.saturating_sub(from_offset)).unwrap_or(usize::MAX);
@@ -151,6 +261,7 @@ mod tests {
     const ROOMY: Retention = Retention {
         records_max: 1000,
         bytes_max: 1 << 20,
+        age_ms_max: None,
     };
 
     fn record(key: &str, payload: &str) -> BrokerRecord {
@@ -173,7 +284,10 @@ mod tests {
     fn offsets_count_up_from_zero() {
         let mut log = log();
         for expected in 0..5 {
-            assert_eq!(log.append(record("k", "v"), ROOMY), Ok(expected));
+            assert_eq!(
+                log.append(record("k", "v"), ROOMY, Visibility::AtWrite),
+                Ok(expected)
+            );
         }
         assert_eq!(log.start_offset(), 0);
         assert_eq!(log.next_offset(), 5);
@@ -187,13 +301,18 @@ mod tests {
         let retention = Retention {
             records_max: 3,
             bytes_max: 1 << 20,
+            age_ms_max: None,
         };
         for _ in 0..5 {
-            log.append(record("k", "v"), retention).unwrap();
+            log.append(record("k", "v"), retention, Visibility::AtWrite)
+                .unwrap();
         }
         assert_eq!(log.start_offset(), 2);
         assert_eq!(log.next_offset(), 5);
-        assert_eq!(log.append(record("k", "v"), retention), Ok(5));
+        assert_eq!(
+            log.append(record("k", "v"), retention, Visibility::AtWrite),
+            Ok(5)
+        );
         let offsets: Vec<u64> = log.records_from(0).map(|r| r.offset).collect();
         assert_eq!(offsets, [3, 4, 5]);
     }
@@ -205,9 +324,11 @@ mod tests {
         let retention = Retention {
             records_max: 1000,
             bytes_max: 12,
+            age_ms_max: None,
         };
         for _ in 0..4 {
-            log.append(record("k", "vvvv"), retention).unwrap();
+            log.append(record("k", "vvvv"), retention, Visibility::AtWrite)
+                .unwrap();
         }
         assert_eq!(log.start_offset(), 2);
         assert_eq!(log.records_from(0).count(), 2);
@@ -219,10 +340,12 @@ mod tests {
         let retention = Retention {
             records_max: 1000,
             bytes_max: 4,
+            age_ms_max: None,
         };
-        log.append(record("k", "vvv"), retention).unwrap();
+        log.append(record("k", "vvv"), retention, Visibility::AtWrite)
+            .unwrap();
         assert_eq!(
-            log.append(record("k", "vvvv"), retention),
+            log.append(record("k", "vvvv"), retention, Visibility::AtWrite),
             Err(BrokerError::TooLarge)
         );
         assert_eq!(log.next_offset(), 1, "a refused record takes no offset");
@@ -234,9 +357,11 @@ mod tests {
         let retention = Retention {
             records_max: 2,
             bytes_max: 1 << 20,
+            age_ms_max: None,
         };
         for _ in 0..4 {
-            log.append(record("k", "v"), retention).unwrap();
+            log.append(record("k", "v"), retention, Visibility::AtWrite)
+                .unwrap();
         }
         let epoch = log.epoch().clone();
         assert_eq!(
@@ -250,7 +375,8 @@ mod tests {
     #[test]
     fn fetch_with_another_epoch_is_refused() {
         let mut log = log();
-        log.append(record("k", "v"), ROOMY).unwrap();
+        log.append(record("k", "v"), ROOMY, Visibility::AtWrite)
+            .unwrap();
         assert_eq!(
             log.fetch(&Epoch::new("other-0"), Some(b"k"), 0, 0, 100),
             Err(BrokerError::EpochChanged)
@@ -263,7 +389,8 @@ mod tests {
         // Offsets 0..10, key "a" on even offsets, "b" on odd ones.
         for i in 0..10 {
             let key = if i % 2 == 0 { "a" } else { "b" };
-            log.append(record(key, &i.to_string()), ROOMY).unwrap();
+            log.append(record(key, &i.to_string()), ROOMY, Visibility::AtWrite)
+                .unwrap();
         }
         let epoch = log.epoch().clone();
 
@@ -288,9 +415,11 @@ mod tests {
         let mut log = log();
         let mut null_key = record("x", "v");
         null_key.key = None;
-        log.append(null_key.clone(), ROOMY).unwrap();
-        log.append(record("x", "v"), ROOMY).unwrap();
-        log.append(null_key, ROOMY).unwrap();
+        log.append(null_key.clone(), ROOMY, Visibility::AtWrite)
+            .unwrap();
+        log.append(record("x", "v"), ROOMY, Visibility::AtWrite)
+            .unwrap();
+        log.append(null_key, ROOMY, Visibility::AtWrite).unwrap();
         let epoch = log.epoch().clone();
 
         let fetched = log.fetch(&epoch, None, 0, 1, 100).unwrap();
@@ -302,7 +431,8 @@ mod tests {
     #[test]
     fn fetch_past_the_high_watermark_is_complete() {
         let mut log = log();
-        log.append(record("k", "v"), ROOMY).unwrap();
+        log.append(record("k", "v"), ROOMY, Visibility::AtWrite)
+            .unwrap();
         let epoch = log.epoch().clone();
         let fetched = log.fetch(&epoch, Some(b"k"), 0, 50, 100).unwrap();
         assert_eq!(fetched.records.len(), 1);
@@ -315,8 +445,10 @@ mod tests {
     #[test]
     fn fetch_with_zero_examined_max_still_progresses() {
         let mut log = log();
-        log.append(record("k", "v"), ROOMY).unwrap();
-        log.append(record("k", "v"), ROOMY).unwrap();
+        log.append(record("k", "v"), ROOMY, Visibility::AtWrite)
+            .unwrap();
+        log.append(record("k", "v"), ROOMY, Visibility::AtWrite)
+            .unwrap();
         let epoch = log.epoch().clone();
         let fetched = log.fetch(&epoch, Some(b"k"), 0, 1, 0).unwrap();
         assert_eq!(fetched.records.len(), 1);

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use sluice_core::{BrokerCommand, BrokerEvent, BrokerRecord};
+use sluice_core::{BrokerCommand, BrokerError, BrokerEvent, BrokerRecord};
 use tokio::sync::{mpsc, watch};
 
 use crate::broker::{MemoryBroker, State};
@@ -52,16 +52,21 @@ impl Session {
             tokio::select! {
                 command = self.commands.recv() => {
                     let Some(command) = command else { break };
-                    if !answer(&self.broker, &self.events, command).await {
-                        break;
-                    }
                     // What else is queued, in this turn: awaiting each command (and
                     // each answer's slot) spends tokio's per-turn budget, which
                     // otherwise held a gateway with 10,000 connections to about 128
-                    // publishes per round of its scheduler.
-                    for _ in 1..COMMANDS_PER_TURN_MAX {
+                    // publishes per round of its scheduler. The batch also shares
+                    // one sync of a durable log.
+                    let mut answers = vec![execute(&self.broker, command)];
+                    while answers.len() < COMMANDS_PER_TURN_MAX {
                         let Ok(command) = self.commands.try_recv() else { break };
-                        if !answer(&self.broker, &self.events, command).await {
+                        answers.push(execute(&self.broker, command));
+                    }
+                    if self.broker.acks_after_sync() {
+                        sync_before_answering(&self.broker, &mut answers).await;
+                    }
+                    for answer in answers {
+                        if !send(&self.events, answer).await {
                             return;
                         }
                     }
@@ -93,13 +98,37 @@ impl Session {
     }
 }
 
-/// Carries out `command` and sends its answer; false once the gateway is gone.
-async fn answer(
-    broker: &MemoryBroker,
-    events: &mpsc::Sender<BrokerEvent>,
-    command: BrokerCommand,
-) -> bool {
-    match events.try_send(execute(broker, command)) {
+/// With `fsync = always`: syncs the batch's records (off the async threads)
+/// before its produces are acknowledged; if the sync fails they are answered
+/// with its error instead.
+async fn sync_before_answering(broker: &MemoryBroker, answers: &mut [BrokerEvent]) {
+    let produced =
+        |answer: &BrokerEvent| matches!(answer, BrokerEvent::Produced { result: Ok(_), .. });
+    if !answers.iter().any(produced) {
+        return;
+    }
+    let syncing = broker.clone();
+    let synced = tokio::task::spawn_blocking(move || syncing.sync())
+        .await
+        .unwrap_or_else(|err| {
+            Err(BrokerError::Unavailable(format!(
+                "the embedded log's sync failed: {err}"
+            )))
+        });
+    if let Err(err) = synced {
+        for answer in answers.iter_mut() {
+            if let BrokerEvent::Produced { result, .. } = answer {
+                if result.is_ok() {
+                    *result = Err(err.clone());
+                }
+            }
+        }
+    }
+}
+
+/// Sends one answer; false once the gateway is gone.
+async fn send(events: &mpsc::Sender<BrokerEvent>, answer: BrokerEvent) -> bool {
+    match events.try_send(answer) {
         Ok(()) => true,
         Err(mpsc::error::TrySendError::Full(answer)) => events.send(answer).await.is_ok(),
         Err(mpsc::error::TrySendError::Closed(_)) => false,

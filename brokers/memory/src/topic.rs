@@ -21,15 +21,19 @@ pub(crate) struct Topic {
 }
 
 impl Topic {
-    pub fn new(name: Arc<str>, partition_count: u32, incarnation: &str, generation: u64) -> Self {
-        let partitions = (0..partition_count)
-            .map(|partition| PartitionLog::new(Epoch::new(format!("{incarnation}-{partition}"))))
-            .collect();
+    pub fn new(name: Arc<str>, partitions: Vec<PartitionLog>, generation: u64) -> Self {
         Topic {
             name,
             generation,
             partitions,
         }
+    }
+
+    /// The epoch of each partition of a topic incarnation.
+    pub fn epochs(partition_count: u32, incarnation: &str) -> Vec<Epoch> {
+        (0..partition_count)
+            .map(|partition| Epoch::new(format!("{incarnation}-{partition}")))
+            .collect()
     }
 
     pub fn partition(&self, partition: u32) -> Option<&PartitionLog> {
@@ -75,6 +79,8 @@ pub enum TopicError {
     NoPartitions(String),
     /// The name is taken; delete it first to recreate it.
     AlreadyExists(String),
+    /// The data directory of a durable broker could not be read or written.
+    Storage(String),
 }
 
 impl fmt::Display for TopicError {
@@ -85,6 +91,7 @@ impl fmt::Display for TopicError {
                 write!(f, "topic {name:?} needs at least one partition")
             }
             TopicError::AlreadyExists(name) => write!(f, "topic {name:?} already exists"),
+            TopicError::Storage(reason) => write!(f, "embedded log: {reason}"),
         }
     }
 }
