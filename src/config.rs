@@ -79,39 +79,115 @@ impl TlsSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct BrokerConfig {
     pub kind: BrokerKind,
-    pub memory: MemoryBrokerSettings,
+    #[serde(alias = "memory")]
+    pub embedded: EmbeddedBrokerSettings,
     pub kafka: sluice_kafka::KafkaConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum BrokerKind {
-    /// The embedded in-memory broker: nothing to install, nothing survives a restart.
+    /// The embedded broker: nothing to install; its log is kept under
+    /// `broker.embedded.data_dir` (or only in memory, with `storage = "memory"`).
     #[default]
-    Memory,
+    #[serde(alias = "memory")]
+    Embedded,
     /// An Apache Kafka cluster (or any Kafka-protocol broker).
     Kafka,
+}
+
+/// Where the embedded broker keeps its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum EmbeddedStorage {
+    /// Segment files under `data_dir`: survives restarts.
+    #[default]
+    Disk,
+    /// Memory only: a restart starts empty, with new epochs.
+    Memory,
+}
+
+/// When the embedded log syncs its files; see [`sluice_memory_broker::FsyncPolicy`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum FsyncSetting {
+    /// Acknowledge a publish once its record is synced (publishes arriving together
+    /// share a sync). Survives power loss.
+    #[default]
+    Always,
+    /// Acknowledge once written; sync every `fsync_interval_ms`.
+    Interval,
+    /// Acknowledge once written; the system syncs when it chooses.
+    Never,
 }
 
 /// The embedded broker's settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct MemoryBrokerSettings {
+pub struct EmbeddedBrokerSettings {
     /// Partitions of each exposed topic.
     pub partitions: u32,
     /// Records kept per partition.
     pub retention_records_max: usize,
     /// Key + payload bytes kept per partition.
     pub retention_bytes_max: usize,
+    /// Records older than this are dropped; 0 keeps them until the other limits.
+    pub retention_ms: u64,
+    pub storage: EmbeddedStorage,
+    /// Where the log is kept with `storage = "disk"`; relative to the working
+    /// directory.
+    pub data_dir: PathBuf,
+    pub fsync: FsyncSetting,
+    /// With `fsync = "interval"`.
+    pub fsync_interval_ms: u64,
+    /// Size at which a segment file is closed and the next begun; retention
+    /// deletes whole segments.
+    pub segment_bytes_max: u64,
 }
 
-impl Default for MemoryBrokerSettings {
+impl Default for EmbeddedBrokerSettings {
     fn default() -> Self {
-        MemoryBrokerSettings {
+        EmbeddedBrokerSettings {
             partitions: 4,
             retention_records_max: 100_000,
             retention_bytes_max: 64 * 1024 * 1024,
+            retention_ms: 0,
+            storage: EmbeddedStorage::Disk,
+            data_dir: PathBuf::from("sluice-data"),
+            fsync: FsyncSetting::Always,
+            fsync_interval_ms: 1000,
+            segment_bytes_max: 16 * 1024 * 1024,
         }
+    }
+}
+
+impl Config {
+    /// Where the Portal keeps its exposure changes on the embedded broker:
+    /// `portal.data_dir`, else beside a log kept on disk, so exposures last as
+    /// long as the records of the topics they expose.
+    pub fn portal_state_dir(&self) -> Option<PathBuf> {
+        let embedded = &self.broker.embedded;
+        self.portal.data_dir.clone().or_else(|| {
+            (embedded.storage == EmbeddedStorage::Disk).then(|| embedded.data_dir.clone())
+        })
+    }
+}
+
+impl EmbeddedBrokerSettings {
+    /// The durable log these settings ask for; `None` for memory only.
+    pub fn durable(&self) -> Option<sluice_memory_broker::DurableConfig> {
+        use sluice_memory_broker::{DurableConfig, FsyncPolicy};
+        (self.storage == EmbeddedStorage::Disk).then(|| DurableConfig {
+            fsync: match self.fsync {
+                FsyncSetting::Always => FsyncPolicy::Always,
+                FsyncSetting::Interval => {
+                    FsyncPolicy::Interval(std::time::Duration::from_millis(self.fsync_interval_ms))
+                }
+                FsyncSetting::Never => FsyncPolicy::Never,
+            },
+            segment_bytes_max: self.segment_bytes_max,
+            ..DurableConfig::new(&self.data_dir)
+        })
     }
 }
 
@@ -263,10 +339,27 @@ impl Config {
         if self.auth.mode == AuthMode::Jwt {
             sluice_auth::JwtVerifier::new(&self.auth).map_err(|e| e.to_string())?;
         }
-        let (memory, kafka) = (&self.broker.memory, &self.broker.kafka);
+        let (embedded, kafka) = (&self.broker.embedded, &self.broker.kafka);
         match self.broker.kind {
-            BrokerKind::Memory if memory.partitions == 0 => {
-                Err("broker.memory.partitions must be greater than 0".into())
+            BrokerKind::Embedded if embedded.partitions == 0 => {
+                Err("broker.embedded.partitions must be greater than 0".into())
+            }
+            BrokerKind::Embedded
+                if embedded.storage == EmbeddedStorage::Disk
+                    && embedded.data_dir.as_os_str().is_empty() =>
+            {
+                Err(
+                    "broker.embedded.data_dir must name a directory (or set storage = \"memory\")"
+                        .into(),
+                )
+            }
+            BrokerKind::Embedded
+                if embedded.fsync == FsyncSetting::Interval && embedded.fsync_interval_ms == 0 =>
+            {
+                Err("broker.embedded.fsync_interval_ms must be greater than 0".into())
+            }
+            BrokerKind::Embedded if embedded.segment_bytes_max == 0 => {
+                Err("broker.embedded.segment_bytes_max must be greater than 0".into())
             }
             BrokerKind::Kafka if kafka.bootstrap_servers.trim().is_empty() => {
                 Err("broker.kafka.bootstrap_servers must name at least one broker".into())

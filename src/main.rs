@@ -3,7 +3,7 @@
 mod cli_client;
 mod token_command;
 
-use sluice::config::{BrokerKind, Config};
+use sluice::config::{BrokerKind, Config, EmbeddedStorage};
 use sluice::server::Server;
 
 use std::net::SocketAddr;
@@ -229,10 +229,22 @@ fn fail(err: anyhow::Error) -> std::process::ExitCode {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let kafka = &config.broker.kafka;
     let broker = match config.broker.kind {
-        BrokerKind::Memory => format!(
-            "embedded, in memory ({} partitions per topic; nothing survives a restart)",
-            config.broker.memory.partitions
-        ),
+        BrokerKind::Embedded => {
+            let embedded = &config.broker.embedded;
+            match embedded.storage {
+                EmbeddedStorage::Disk => format!(
+                    "embedded, log in {} (fsync {:?}, {} partitions per topic)",
+                    embedded.data_dir.display(),
+                    embedded.fsync,
+                    embedded.partitions
+                )
+                .to_lowercase(),
+                EmbeddedStorage::Memory => format!(
+                    "embedded, in memory ({} partitions per topic; nothing survives a restart)",
+                    embedded.partitions
+                ),
+            }
+        }
         BrokerKind::Kafka => match &kafka.exposed_topic_pattern {
             Some(pattern) => format!(
                 "Kafka at {} (also exposing topics matching {pattern})",
@@ -263,13 +275,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     println!("listening on {}", server.url());
     let mut hangups = hangups()?;
+    let mut terminations = terminations()?;
     loop {
         tokio::select! {
             result = server.wait() => return result,
-            _ = tokio::signal::ctrl_c() => {
-                println!("shutting down");
-                return Ok(());
-            }
+            _ = tokio::signal::ctrl_c() => break,
+            Some(()) = terminations.recv() => break,
             Some(()) = hangups.recv() => match server.reload_tls() {
                 Ok(Some(fingerprint)) => tracing::info!(%fingerprint, "TLS certificate reloaded"),
                 Ok(None) => tracing::info!("SIGHUP: no TLS certificate to reload"),
@@ -277,6 +288,32 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             },
         }
     }
+    println!("shutting down");
+    if let Some(broker) = server.broker() {
+        // Syncs the embedded log and marks the stop clean.
+        broker.close();
+    }
+    Ok(())
+}
+
+/// SIGTERM, which stops the gateway as Ctrl-C does; never fires off Unix.
+fn terminations() -> anyhow::Result<tokio::sync::mpsc::Receiver<()>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut terminate = signal(SignalKind::terminate())?;
+        tokio::spawn(async move {
+            while terminate.recv().await.is_some() {
+                if tx.send(()).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    drop(tx);
+    Ok(rx)
 }
 
 /// SIGHUP, which reloads the TLS certificate; never fires off Unix.

@@ -41,10 +41,10 @@ pub struct Stored {
 /// waiting for it at most twice `kafka.request_timeout_ms`.
 pub async fn load(config: &crate::config::Config, on_kafka: bool) -> anyhow::Result<Stored> {
     if !on_kafka {
-        let state = match &config.portal.data_dir {
+        let state = match &config.portal_state_dir() {
             Some(dir) => read_state_file(dir)?,
             None => {
-                tracing::info!("portal.data_dir is not set: exposure changes made through the Portal last until the gateway stops");
+                tracing::info!("neither portal.data_dir nor a log on disk: exposure changes made through the Portal last until the gateway stops");
                 ExposureState::default()
             }
         };

@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::async_runtime::Background;
-use crate::config::{BrokerKind, Config, MemoryBrokerSettings, TlsSettings};
+use crate::config::{BrokerKind, Config, TlsSettings};
 use crate::portal_wiring::{self, Applier, KafkaBackend, MemoryBackend};
 use crate::probe::{BrokerProbe, ServerProbe};
 use crate::revocation_watch;
@@ -99,7 +99,7 @@ impl Server {
                 .iter()
                 .cloned()
                 .collect(),
-            BrokerKind::Memory => Vec::new(),
+            BrokerKind::Embedded => Vec::new(),
         };
         let (topics, patterns) = stored.state.effective(&config_topics, &config_patterns);
         // The embedded broker creates every exposed topic; Kafka may have lost one
@@ -126,7 +126,7 @@ impl Server {
                 let probe = BrokerProbe::Memory(broker.clone());
                 (BrokerLink { commands, events }, Some(broker), probe, None)
             }
-            (BrokerKind::Memory, None) => {
+            (BrokerKind::Embedded, None) => {
                 let broker = memory_broker(&config)?;
                 let (commands, events) = broker.connect();
                 let probe = BrokerProbe::Memory(broker.clone());
@@ -191,7 +191,7 @@ impl Server {
             .collect();
         let memory = broker
             .as_ref()
-            .map(|b| (b.clone(), config.broker.memory.partitions));
+            .map(|b| (b.clone(), config.broker.embedded.partitions));
         let applier = Applier::new(
             runtimes.clone(),
             memory.clone(),
@@ -207,7 +207,7 @@ impl Server {
                 lag,
             )),
             (None, Some((broker, partitions))) => Arc::new(MemoryBackend::new(
-                config.portal.data_dir.clone(),
+                config.portal_state_dir(),
                 stored.state,
                 broker,
                 partitions,
@@ -421,11 +421,7 @@ impl Launched {
 }
 
 fn memory_broker(config: &Config) -> anyhow::Result<MemoryBroker> {
-    let MemoryBrokerSettings {
-        partitions,
-        retention_records_max,
-        retention_bytes_max,
-    } = config.broker.memory.clone();
+    let settings = &config.broker.embedded;
     MemoryBroker::new(MemoryBrokerConfig {
         topics: config
             .gateway
@@ -433,11 +429,13 @@ fn memory_broker(config: &Config) -> anyhow::Result<MemoryBroker> {
             .iter()
             .map(|name| TopicConfig {
                 name: name.clone(),
-                partitions,
+                partitions: settings.partitions,
             })
             .collect(),
-        retention_records_max,
-        retention_bytes_max,
+        retention_records_max: settings.retention_records_max,
+        retention_bytes_max: settings.retention_bytes_max,
+        retention_ms: (settings.retention_ms > 0).then_some(settings.retention_ms),
+        durable: settings.durable(),
         ..MemoryBrokerConfig::default()
     })
     .map_err(|err| anyhow::anyhow!("starting the embedded broker: {err}"))

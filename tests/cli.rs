@@ -78,6 +78,7 @@ fn clear_errors_for_bad_use() {
 
     // Trace export over gRPC is not built in: said at start, not lost span by span.
     let out = Command::new(SLUICE)
+        .current_dir(std::env::temp_dir())
         .args([
             "serve",
             "--listen",

@@ -120,6 +120,14 @@ fn bad_config_is_refused_with_the_key_named() {
             &["gateway.topic_partitioners"],
         ),
         ("[gateway]\nsubject_partitions_bytes_max = 0\n", &["gateway.subject_partitions_bytes_max"]),
+        ("[broker.embedded]\nfsync = \"sometimes\"\n", &["fsync", "always", "interval", "never"]),
+        (
+            "[broker.embedded]\nfsync = \"interval\"\nfsync_interval_ms = 0\n",
+            &["broker.embedded.fsync_interval_ms"],
+        ),
+        ("[broker.embedded]\ndata_dir = \"\"\n", &["broker.embedded.data_dir"]),
+        ("[broker.embedded]\nsegment_bytes_max = 0\n", &["broker.embedded.segment_bytes_max"]),
+        ("[broker.embedded]\nstorage = \"tape\"\n", &["storage", "disk", "memory"]),
     ];
     for (toml, named) in cases {
         let err = refusal(&file, toml);

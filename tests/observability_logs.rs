@@ -17,6 +17,8 @@ fn serve(env: &[(&str, &str)], stdout: Stdio) -> Child {
         .args(["--admin-listen", "127.0.0.1:0"])
         .env_remove("SLUICE_CONFIG")
         .env_remove("RUST_LOG")
+        // Several run at once: none keeps a log in the working directory.
+        .env("SLUICE_BROKER__EMBEDDED__STORAGE", "memory")
         .envs(env.iter().copied())
         .stdout(stdout)
         .stderr(Stdio::piped())

@@ -11,7 +11,7 @@ use sluice_core::partitioner::Partitioner;
 
 #[tokio::test]
 async fn a_publish_lands_on_the_partition_the_keys_records_are_on() {
-    let server = common::start(|c| c.broker.memory.partitions = 4).await;
+    let server = common::start(|c| c.broker.embedded.partitions = 4).await;
     let broker = server.broker().expect("the embedded broker");
     let key = "sensor/7";
     let murmur2 = Partitioner::Murmur2.partition(Some(key.as_bytes()), 4);

@@ -95,7 +95,9 @@ ping_interval_ms = 60000
 pong_timeout_ms = 120000
 connections_max = 100000
 connections_per_ip_max = 100000
-[broker.memory]
+# In memory, as nats-server keeps its messages; the durability scenario measures the log on disk.
+[broker.embedded]
+storage = "memory"
 partitions = 4
 retention_records_max = 20000
 {tls}"#

@@ -326,7 +326,7 @@ impl World {
             .sent_at
             .insert(rid, deliveries);
         // Half the requests go through the JSON codec, to exercise it on the way.
-        let input = if rid % 2 == 0 {
+        let input = if rid.is_multiple_of(2) {
             Input::ClientData {
                 client: id,
                 data: Bytes::from(Encoding::Json.encode_client(&frame)),

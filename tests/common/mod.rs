@@ -123,6 +123,9 @@ pub fn config(tweak: impl FnOnce(&mut Config)) -> Config {
         ..Config::default()
     };
     config.admin.listen = "127.0.0.1:0".parse().unwrap();
+    // Gateways in one test process would share (and lock) ./sluice-data; the
+    // durable log has its own tests with real processes.
+    config.broker.embedded.storage = sluice::config::EmbeddedStorage::Memory;
     tweak(&mut config);
     config.websocket.frame_bytes_max = config.gateway.frame_bytes_max;
     config.quic.frame_bytes_max = config.gateway.frame_bytes_max;

@@ -1,7 +1,7 @@
 //! `sluice serve` as a real process, for tests that run several gateways or kill one.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 pub const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
@@ -15,6 +15,11 @@ pub struct GatewayProcess {
     /// What it printed before it started listening.
     pub banner: Vec<String>,
     config: Option<PathBuf>,
+    /// Its working directory, where the embedded log's `sluice-data` goes and
+    /// its logs (`stderr.log`).
+    pub dir: PathBuf,
+    /// Removed on drop when [`GatewayProcess::start_with_env`] made it.
+    dir_owned: bool,
 }
 
 impl GatewayProcess {
@@ -25,21 +30,25 @@ impl GatewayProcess {
 
     /// [`GatewayProcess::start`] with extra environment variables (`OTEL_*`, ...).
     pub fn start_with_env(config_toml: Option<&str>, env: &[(&str, &str)]) -> GatewayProcess {
+        let dir = scratch_path("sluice-gw-dir");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut gateway = Self::start_in(&dir, config_toml, env);
+        gateway.dir_owned = true;
+        gateway
+    }
+
+    /// Starts `sluice serve` in the working directory `dir`, where the embedded
+    /// log's `sluice-data` goes: a gateway started again in `dir` finds it. The
+    /// directory is left in place.
+    pub fn start_in(dir: &Path, config_toml: Option<&str>, env: &[(&str, &str)]) -> GatewayProcess {
         let config = config_toml.map(|toml| {
-            let path = std::env::temp_dir().join(format!(
-                "sluice-gw-{}-{}.toml",
-                std::process::id(),
-                std::net::TcpListener::bind("127.0.0.1:0")
-                    .unwrap()
-                    .local_addr()
-                    .unwrap()
-                    .port()
-            ));
+            let path = scratch_path("sluice-gw").with_extension("toml");
             std::fs::write(&path, toml).unwrap();
             path
         });
         let mut command = Command::new(SLUICE);
         command
+            .current_dir(dir)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(["--admin-listen", "127.0.0.1:0"])
             .env_remove("SLUICE_CONFIG")
@@ -49,7 +58,7 @@ impl GatewayProcess {
         }
         let mut child = command
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("stderr.log")).expect("log file"))
             .spawn()
             .expect("sluice serve starts");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -80,6 +89,8 @@ impl GatewayProcess {
             admin_url,
             banner,
             config,
+            dir: dir.to_owned(),
+            dir_owned: false,
         }
     }
 
@@ -117,5 +128,18 @@ impl Drop for GatewayProcess {
         if let Some(path) = &self.config {
             let _ = std::fs::remove_file(path);
         }
+        if self.dir_owned {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
+}
+
+/// A fresh path under the temporary directory, unique across tests and processes.
+fn scratch_path(prefix: &str) -> PathBuf {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::env::temp_dir().join(format!("{prefix}-{}-{port}", std::process::id()))
 }

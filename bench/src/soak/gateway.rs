@@ -57,10 +57,11 @@ impl SoakGateway {
         let admin_port = free_port()?;
         let (kafka, broker_section) = match broker {
             // Smaller retention than the default, so the log is full (and memory
-            // should stop growing) within the warm-up of an hour's run.
+            // should stop growing) within the warm-up of an hour's run. The log is
+            // on disk with fsync always, as `sluice serve` keeps it by default.
             SoakBroker::Embedded => (
                 None,
-                "[broker]\nkind = \"memory\"\n[broker.memory]\nretention_records_max = 20000\n"
+                "[broker]\nkind = \"embedded\"\n[broker.embedded]\nretention_records_max = 20000\n"
                     .to_owned(),
             ),
             SoakBroker::Kafka => {

@@ -215,8 +215,8 @@ fn lock(dir: &Path) -> io::Result<File> {
         Err(std::fs::TryLockError::WouldBlock) => Err(io::Error::new(
             io::ErrorKind::WouldBlock,
             format!(
-                "the data directory {} is in use by another sluice process",
-                dir.display()
+                "in use by another sluice process (it holds {})",
+                path.display()
             ),
         )),
         Err(std::fs::TryLockError::Error(err)) => Err(err),

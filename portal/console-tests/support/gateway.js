@@ -40,7 +40,7 @@ export class Gateway {
     const child = spawn(
       SLUICE_BIN,
       ['serve', '--config', config, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: gatewayEnv() },
+      { stdio: ['ignore', 'pipe', 'pipe'], env: gatewayEnv(), cwd: dir },
     );
     running.add(child);
     child.on('exit', () => running.delete(child));

@@ -75,7 +75,7 @@ export class Gateway {
     const child = spawn(
       SLUICE_BIN,
       ['serve', '--config', this.config, '--listen', listen, '--admin-listen', '127.0.0.1:0'],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: gatewayEnv() },
+      { stdio: ['ignore', 'pipe', 'pipe'], env: gatewayEnv(), cwd: this.dir },
     );
     running.add(child);
     this.child = child;
@@ -136,7 +136,7 @@ export class Gateway {
     await gone;
   }
 
-  /** Kills it and starts it again on the same address (a fresh embedded broker). */
+  /** Kills it and starts it again on the same address and in the same directory, where the embedded log is. */
   async restart() {
     await this.kill();
     await this.spawn(this.listen);
