@@ -2,6 +2,7 @@
 //! (`sluice-soak`, `cargo xtask soak`): the pieces both binaries use.
 
 pub mod conn;
+pub mod durability;
 pub mod history;
 pub mod load;
 pub mod proc_stats;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use sluice_bench::durability::{self, DurabilityLoad};
 use sluice_bench::report;
 use sluice_bench::scenario::{self, Load, RunResult, ScenarioKind};
 use sluice_bench::system::{self, SystemKind};
@@ -135,6 +136,27 @@ fn plan(args: &Args, profile: Profile) -> Vec<Planned> {
     planned
 }
 
+/// The durability runs of `profile`, if wanted: one per way of keeping the log.
+fn durability_load(args: &Args, profile: Profile) -> Option<DurabilityLoad> {
+    let wanted = if args.scenarios.is_empty() {
+        profile != Profile::Smoke
+    } else {
+        args.scenarios.contains(&ScenarioKind::Durability)
+    };
+    let (publishers, seconds) = match profile {
+        Profile::Smoke => (1, 1.0),
+        Profile::Quick => (4, 4.0),
+        Profile::Full => (16, 10.0),
+    };
+    wanted.then(|| DurabilityLoad {
+        publishers,
+        in_flight: 64,
+        payload_bytes: args.payload_bytes,
+        warmup: Duration::from_millis(1_000),
+        measure: Duration::from_secs_f64(args.seconds.unwrap_or(seconds)),
+    })
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let profile = if args.quick {
@@ -199,7 +221,31 @@ async fn bench(args: &Args, profile: Profile) -> anyhow::Result<()> {
         }
     }
     bar.finish_and_clear();
-    let table = report::markdown(&results);
+    let mut table = report::markdown(&results);
+    let mut durability_failed = 0;
+    if let Some(load) = durability_load(args, profile) {
+        eprintln!(
+            "durability: {} publishers × {} in flight, {} s per way of keeping the log",
+            load.publishers,
+            load.in_flight,
+            load.measure.as_secs_f64()
+        );
+        let dir = args.out.join("systems").join("sluice-durability");
+        match durability::run_all(&dir, &args.sluice_bin, load).await {
+            Ok(durable) => {
+                table.push('\n');
+                table.push_str(&durability::markdown(&durable));
+                std::fs::write(
+                    args.out.join("durability.json"),
+                    serde_json::to_string_pretty(&durable)?,
+                )?;
+            }
+            Err(error) => {
+                eprintln!("durability runs failed: {error:#}");
+                durability_failed = 1;
+            }
+        }
+    }
     println!("{table}");
     report::write_json(&results, &args.out.join("results.json"))?;
     std::fs::write(args.out.join("results.md"), &table)?;
@@ -239,7 +285,7 @@ async fn bench(args: &Args, profile: Profile) -> anyhow::Result<()> {
     for line in &wrong {
         eprintln!("FAILED: {line}");
     }
-    let failed = planned.len() * systems.len() - results.len() + wrong.len();
+    let failed = planned.len() * systems.len() - results.len() + wrong.len() + durability_failed;
     if failed > 0 {
         anyhow::bail!("{failed} runs failed");
     }

@@ -41,6 +41,9 @@ pub enum ScenarioKind {
     Storm,
     /// N subscribed idle connections: memory per connection.
     Idle,
+    /// Acknowledged publishes per second and ack latency with the embedded log in
+    /// memory and on disk with each fsync policy (Sluice only).
+    Durability,
 }
 
 /// One measured run.

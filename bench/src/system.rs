@@ -53,8 +53,20 @@ impl Drop for Running {
 }
 
 /// Starts `kind`, with its files under `dir`. `sluice_bin` is the release build
-/// of the `sluice` binary.
+/// of the `sluice` binary. Sluice keeps its log in memory, as nats-server keeps
+/// its messages.
 pub fn start(kind: SystemKind, dir: &Path, sluice_bin: &Path) -> anyhow::Result<Running> {
+    start_with_log(kind, dir, sluice_bin, "storage = \"memory\"")
+}
+
+/// [`start`] with `storage` as the settings of Sluice's embedded log
+/// (`[broker.embedded]` keys: `storage`, `data_dir`, `fsync`, ...).
+pub fn start_with_log(
+    kind: SystemKind,
+    dir: &Path,
+    sluice_bin: &Path,
+    storage: &str,
+) -> anyhow::Result<Running> {
     fs::create_dir_all(dir)?;
     let port = free_port()?;
     let (mut command, target): (Command, Target) = match kind {
@@ -95,9 +107,8 @@ ping_interval_ms = 60000
 pong_timeout_ms = 120000
 connections_max = 100000
 connections_per_ip_max = 100000
-# In memory, as nats-server keeps its messages; the durability scenario measures the log on disk.
 [broker.embedded]
-storage = "memory"
+{storage}
 partitions = 4
 retention_records_max = 20000
 {tls}"#
