@@ -7,7 +7,7 @@ use sluice_core::GatewayStats;
 use sluice_driver::Runtime;
 use sluice_kafka::{Bootstrap, ConsumerLag};
 use sluice_memory_broker::MemoryBroker;
-use sluice_observability::{GatewayProbe, Health, PartitionLag, QuicCounters};
+use sluice_observability::{EmbeddedLogStats, GatewayProbe, Health, PartitionLag, QuicCounters};
 use sluice_quic::QuicStatsReader;
 use tokio::sync::watch;
 
@@ -81,6 +81,20 @@ impl GatewayProbe for ServerProbe {
             handshakes_refused_total: stats.connections_refused_total,
             migrations_total: stats.migrations_total,
             early_frames_held_total: stats.early_frames_held_total,
+        })
+    }
+
+    fn embedded_log(&self) -> Option<EmbeddedLogStats> {
+        let BrokerProbe::Memory(broker) = &self.broker else {
+            return None;
+        };
+        let stats = broker.log_stats();
+        Some(EmbeddedLogStats {
+            records: stats.records,
+            records_bytes: stats.records_bytes,
+            segments: stats.segments,
+            syncs_total: stats.syncs_total,
+            sync_seconds_total: stats.sync_seconds_total,
         })
     }
 

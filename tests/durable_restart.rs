@@ -250,3 +250,43 @@ async fn a_damaged_segment_tail_is_cut_with_a_log_line_and_the_rest_is_kept() {
     drop(gateway);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The value of the unlabelled series `name` in a Prometheus exposition.
+fn metric(body: &str, name: &str) -> f64 {
+    body.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("{name} not exported"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_log_on_disk_is_in_the_metrics() {
+    let dir = std::env::temp_dir().join(format!("sluice-durable-metrics-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let gateway = start(&dir);
+    let mut client = RawClient::connect(&gateway.url, "sluice.v1.json").await;
+    for id in 1..=10 {
+        publish(&mut client, id, "/demo/metered", "0123456789").await;
+    }
+    let admin = gateway
+        .admin_url
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let (_, body) = common::http::get(admin, "/metrics").await;
+    assert_eq!(metric(&body, "sluice_log_records"), 10.0);
+    // Key "metered" (7 bytes) plus payload (10 bytes) per record.
+    assert_eq!(metric(&body, "sluice_log_bytes"), 170.0);
+    // One segment per partition of demo, as of the exposed topics.
+    assert_eq!(metric(&body, "sluice_log_segments"), 4.0);
+    assert!(
+        metric(&body, "sluice_log_syncs_total") >= 1.0,
+        "fsync always syncs"
+    );
+    assert!(metric(&body, "sluice_log_sync_seconds_total") > 0.0);
+    drop(gateway);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

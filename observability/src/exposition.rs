@@ -8,7 +8,8 @@ use sluice_core::GatewayConfig;
 
 use crate::family::Family;
 use crate::gateway_metrics::{
-    health_families, lag_family, limit_families, quic_families, stats_families,
+    embedded_log_families, health_families, lag_family, limit_families, quic_families,
+    stats_families,
 };
 use crate::probe::GatewayProbe;
 
@@ -74,6 +75,9 @@ impl Metrics {
         families.push(self.build_info.clone());
         if let Some(quic) = self.probe.quic() {
             families.extend(quic_families(&quic));
+        }
+        if let Some(log) = self.probe.embedded_log() {
+            families.extend(embedded_log_families(&log));
         }
         let lag = self.probe.consumer_lag();
         if !lag.is_empty() {

@@ -5,7 +5,7 @@ use prometheus::proto::MetricFamily;
 use sluice_core::{GatewayConfig, GatewayStats};
 
 use crate::family::Family;
-use crate::probe::{Health, PartitionLag, QuicCounters};
+use crate::probe::{EmbeddedLogStats, Health, PartitionLag, QuicCounters};
 
 /// Families read from the core's counters and gauges.
 pub fn stats_families(s: &GatewayStats) -> Vec<MetricFamily> {
@@ -329,6 +329,42 @@ pub fn quic_families(q: &QuicCounters) -> Vec<MetricFamily> {
     .into_iter()
     .map(|(n, help, v)| Family::counter(n, help).value(v).build())
     .collect()
+}
+
+/// The embedded broker's log.
+pub fn embedded_log_families(log: &EmbeddedLogStats) -> Vec<MetricFamily> {
+    let gauges = [
+        (
+            "sluice_log_records",
+            "Records the embedded broker holds, over every partition (bounded per partition by broker.embedded.retention_records_max).",
+            log.records,
+        ),
+        (
+            "sluice_log_bytes",
+            "Key and payload bytes the embedded broker holds in memory (bounded per partition by broker.embedded.retention_bytes_max).",
+            log.records_bytes,
+        ),
+        (
+            "sluice_log_segments",
+            "Segment files of the embedded broker's log on disk (0 with storage = \"memory\").",
+            log.segments,
+        ),
+    ]
+    .into_iter()
+    .map(|(n, help, v)| Family::gauge(n, help).value(v).build());
+    let syncs = Family::counter(
+        "sluice_log_syncs_total",
+        "File syncs (fsync) of the embedded broker's log.",
+    )
+    .value(log.syncs_total)
+    .build();
+    let sync_seconds = Family::counter(
+        "sluice_log_sync_seconds_total",
+        "Time spent in those syncs; divided by the syncs, the mean sync time.",
+    )
+    .with(&[], log.sync_seconds_total)
+    .build();
+    gauges.chain([syncs, sync_seconds]).collect()
 }
 
 /// Kafka consumer lag, one series per partition.

@@ -26,6 +26,6 @@ pub use admin::{AdminRoutes, AdminServer, CONNECTIONS_MAX as ADMIN_CONNECTIONS_M
 pub use config::{AdminConfig, LogFormat, TelemetryConfig};
 pub use exposition::{BuildInfo, Metrics};
 pub use observer::GatewayObserver;
-pub use probe::{GatewayProbe, Health, PartitionLag, QuicCounters};
+pub use probe::{EmbeddedLogStats, GatewayProbe, Health, PartitionLag, QuicCounters};
 pub use prometheus::Registry;
 pub use telemetry::{init as init_telemetry, Telemetry};

@@ -53,6 +53,20 @@ pub trait GatewayProbe: Send + Sync + 'static {
     fn quic(&self) -> Option<QuicCounters> {
         None
     }
+    /// The embedded broker's log; `None` on Kafka.
+    fn embedded_log(&self) -> Option<EmbeddedLogStats> {
+        None
+    }
+}
+
+/// What the embedded broker's log holds and what keeping it on disk costs.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EmbeddedLogStats {
+    pub records: u64,
+    pub records_bytes: u64,
+    pub segments: u64,
+    pub syncs_total: u64,
+    pub sync_seconds_total: f64,
 }
 
 #[cfg(test)]

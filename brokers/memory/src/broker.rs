@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use sluice_core::partitioner::partition_for_key;
@@ -38,6 +39,22 @@ struct Shared {
     /// One sync at a time: a produce whose record another sync is writing out
     /// waits for that sync instead of being acknowledged before it ends.
     sync_serial: Mutex<()>,
+    /// File syncs done, and the time they took, for the metrics.
+    syncs_total: AtomicU64,
+    sync_micros_total: AtomicU64,
+}
+
+/// What the embedded broker holds, for the metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LogStats {
+    /// Records held, over every partition.
+    pub records: u64,
+    /// Key plus payload bytes held (each partition bounded by `retention_bytes_max`).
+    pub records_bytes: u64,
+    /// Segment files on disk (0 with the log in memory only).
+    pub segments: u64,
+    pub syncs_total: u64,
+    pub sync_seconds_total: f64,
 }
 
 /// What the lock guards. Never held across an `.await`.
@@ -93,6 +110,8 @@ impl MemoryBroker {
                 config,
                 data_dir,
                 sync_serial: Mutex::new(()),
+                syncs_total: AtomicU64::new(0),
+                sync_micros_total: AtomicU64::new(0),
             }),
         };
         broker.restore_topics()?;
@@ -240,7 +259,14 @@ impl MemoryBroker {
         }
         for (topic, _, partition, files, _) in &pending {
             for file in files {
-                if let Err(err) = file.sync() {
+                let started = Instant::now();
+                let synced = file.sync();
+                let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                self.shared.syncs_total.fetch_add(1, Ordering::Relaxed);
+                self.shared
+                    .sync_micros_total
+                    .fetch_add(micros, Ordering::Relaxed);
+                if let Err(err) = synced {
                     tracing::error!(%topic, partition, %err, "embedded log: fsync failed; the broker stops taking writes");
                     self.set_available(false);
                     return Err(BrokerError::Unavailable(format!(
@@ -265,6 +291,26 @@ impl MemoryBroker {
         }
         self.notify();
         Ok(())
+    }
+
+    /// What the log holds and how often it synced.
+    pub fn log_stats(&self) -> LogStats {
+        let mut stats = LogStats {
+            syncs_total: self.shared.syncs_total.load(Ordering::Relaxed),
+            sync_seconds_total: self.shared.sync_micros_total.load(Ordering::Relaxed) as f64 / 1e6,
+            ..LogStats::default()
+        };
+        let state = self.lock();
+        for log in state
+            .topics
+            .values()
+            .flat_map(|topic| topic.partitions.iter())
+        {
+            stats.records += log.records_len() as u64;
+            stats.records_bytes += log.records_bytes() as u64;
+            stats.segments += log.segment_count().unwrap_or(0) as u64;
+        }
+        stats
     }
 
     /// Drops records older than the retention age.

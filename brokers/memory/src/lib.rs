@@ -56,7 +56,7 @@ mod simulated_disk;
 mod storage;
 mod topic;
 
-pub use broker::MemoryBroker;
+pub use broker::{LogStats, MemoryBroker};
 pub use config::{MemoryBrokerConfig, TopicConfig};
 pub use data_dir::{DurableConfig, FsyncPolicy};
 pub use simulated_disk::SimulatedDisk;

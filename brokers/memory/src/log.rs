@@ -94,6 +94,16 @@ impl PartitionLog {
         self.start_offset + self.records.len() as u64
     }
 
+    /// Records held.
+    pub fn records_len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Key plus payload bytes held: what `retention_bytes_max` bounds.
+    pub fn records_bytes(&self) -> usize {
+        self.records_bytes
+    }
+
     /// Segment files of a durable log.
     pub fn segment_count(&self) -> Option<usize> {
         self.files.as_ref().map(PartitionFiles::segment_count)
