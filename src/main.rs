@@ -274,8 +274,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         println!("QUIC on {url}");
     }
     println!("listening on {}", server.url());
-    let mut hangups = hangups()?;
-    let mut terminations = terminations()?;
+    let mut hangups = signals(Signal::Hangup)?;
+    let mut terminations = signals(Signal::Terminate)?;
     loop {
         tokio::select! {
             result = server.wait() => return result,
@@ -296,41 +296,35 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// SIGTERM, which stops the gateway as Ctrl-C does; never fires off Unix.
-fn terminations() -> anyhow::Result<tokio::sync::mpsc::Receiver<()>> {
-    let (tx, rx) = tokio::sync::mpsc::channel(1);
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut terminate = signal(SignalKind::terminate())?;
-        tokio::spawn(async move {
-            while terminate.recv().await.is_some() {
-                if tx.send(()).await.is_err() {
-                    break;
-                }
-            }
-        });
-    }
-    #[cfg(not(unix))]
-    drop(tx);
-    Ok(rx)
+/// The signals `serve` acts on: SIGHUP reloads the TLS certificate, SIGTERM stops
+/// the gateway as Ctrl-C does.
+enum Signal {
+    Hangup,
+    Terminate,
 }
 
-/// SIGHUP, which reloads the TLS certificate; never fires off Unix.
-fn hangups() -> anyhow::Result<tokio::sync::mpsc::Receiver<()>> {
+/// Receives `()` when `which` arrives (one pending covers any number of them);
+/// never fires off Unix.
+fn signals(which: Signal) -> anyhow::Result<tokio::sync::mpsc::Receiver<()>> {
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        let mut hangup = signal(SignalKind::hangup())?;
+        let kind = match which {
+            Signal::Hangup => SignalKind::hangup(),
+            Signal::Terminate => SignalKind::terminate(),
+        };
+        let mut arrivals = signal(kind)?;
         tokio::spawn(async move {
-            while hangup.recv().await.is_some() {
-                // One pending reload covers any number of signals.
+            while arrivals.recv().await.is_some() {
                 let _ = tx.try_send(());
             }
         });
     }
     #[cfg(not(unix))]
-    std::mem::forget(tx);
+    {
+        let _ = which;
+        std::mem::forget(tx);
+    }
     Ok(rx)
 }

@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -135,15 +135,21 @@ async fn read_after(url: &str, from: &Acked) -> Vec<(u64, String)> {
     }
 }
 
+/// An empty working directory for this test's gateways.
+fn fresh_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sluice-durable-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 fn start(dir: &Path) -> GatewayProcess {
     GatewayProcess::start_in(dir, Some(CONFIG), &[])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_killed_mid_write_keeps_every_acknowledged_publish_exactly_once() {
-    let dir = std::env::temp_dir().join(format!("sluice-durable-kill-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("kill");
     let mut gateway = start(&dir);
     // One marker per subject to resume from, acknowledged before the load.
     let mut client = RawClient::connect(&gateway.url, "sluice.v1.json").await;
@@ -212,9 +218,7 @@ async fn a_gateway_killed_mid_write_keeps_every_acknowledged_publish_exactly_onc
 
 #[tokio::test]
 async fn a_damaged_segment_tail_is_cut_with_a_log_line_and_the_rest_is_kept() {
-    let dir = std::env::temp_dir().join(format!("sluice-durable-tail-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("tail");
     let mut gateway = start(&dir);
     let mut client = RawClient::connect(&gateway.url, "sluice.v1.json").await;
     let first = publish(&mut client, 1, "/demo/tail", "first").await;
@@ -263,9 +267,7 @@ fn metric(body: &str, name: &str) -> f64 {
 
 #[tokio::test]
 async fn the_log_on_disk_is_in_the_metrics() {
-    let dir = std::env::temp_dir().join(format!("sluice-durable-metrics-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("metrics");
     let gateway = start(&dir);
     let mut client = RawClient::connect(&gateway.url, "sluice.v1.json").await;
     for id in 1..=10 {

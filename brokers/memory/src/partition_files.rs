@@ -92,8 +92,6 @@ impl PartitionFiles {
                     tracing::error!(
                         path = %path.display(),
                         ?damage,
-                        kept_bytes = read.valid_bytes,
-                        cut_bytes = cut,
                         "embedded log: a segment is damaged before the log's end; records after it are lost and the partition starts a new epoch"
                     );
                     lost_inside = true;

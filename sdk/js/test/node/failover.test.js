@@ -76,50 +76,49 @@ test('when its gateway dies the client fails over to the other and its subscript
   }
 });
 
-test('after a gateway restart on the embedded broker the client resumes with no gap: its log is on disk', async () => {
+/**
+ * Subscribes to `subject`, publishes once, restarts `gateway` and waits for
+ * `status`, then publishes again; returns both acks and the recorder.
+ * @param {Gateway} gateway
+ * @param {string} status
+ */
+async function publishAcrossRestart(gateway, status) {
   const subject = '/demo/restart';
+  const { client } = nodeClient({ servers: [gateway.url] });
+  const rec = new Recorder();
+  client.subscribe(subject, rec);
+  await rec.status('subscribed');
+  const before = await client.publish(subject, 'before restart');
+  await rec.message('before restart');
+  await gateway.restart();
+  await rec.status(status);
+  const after = await client.publish(subject, 'after restart');
+  await rec.message('after restart');
+  assert.deepEqual(rec.data(), ['before restart', 'after restart']);
+  await client.close();
+  return { before, after, rec };
+}
+
+test('after a gateway restart on the embedded broker the client resumes with no gap: its log is on disk', async () => {
   const gateway = await Gateway.start();
   try {
-    const { client } = nodeClient({ servers: [gateway.url] });
-    const rec = new Recorder();
-    client.subscribe(subject, rec);
-    await rec.status('subscribed');
-    const before = await client.publish(subject, 'before restart');
-    await rec.message('before restart');
-    await gateway.restart();
-    await rec.status('sync');
-    const afterAck = await client.publish(subject, 'after restart');
-    await rec.message('after restart');
-    assert.equal(afterAck.epoch, before.epoch);
-    assert.equal(afterAck.seq, before.seq + 1);
-    assert.deepEqual(rec.data(), ['before restart', 'after restart']);
+    const { before, after, rec } = await publishAcrossRestart(gateway, 'sync');
+    assert.equal(after.epoch, before.epoch);
+    assert.equal(after.seq, before.seq + 1);
     assert.equal(rec.statuses.filter((s) => s === 'resync').length, 0);
-    await client.close();
   } finally {
     await gateway.kill();
   }
 });
 
 test('after a restart of a gateway keeping its log in memory the client is told `resync`, then gets live messages', async () => {
-  const subject = '/demo/restart';
   const gateway = await Gateway.start({
     toml: '[gateway]\nexposed_topics = ["demo", "chat", "_inbox"]\n[broker.embedded]\nstorage = "memory"\n',
   });
   try {
-    const { client } = nodeClient({ servers: [gateway.url] });
-    const rec = new Recorder();
-    client.subscribe(subject, rec);
-    await rec.status('subscribed');
-    const before = await client.publish(subject, 'before restart');
-    await rec.message('before restart');
-    await gateway.restart();
-    await rec.status('resync');
-    const afterAck = await client.publish(subject, 'after restart');
-    await rec.message('after restart');
-    assert.notEqual(afterAck.epoch, before.epoch);
-    assert.deepEqual(rec.data(), ['before restart', 'after restart']);
+    const { before, after, rec } = await publishAcrossRestart(gateway, 'resync');
+    assert.notEqual(after.epoch, before.epoch);
     assert.equal(rec.statuses.filter((s) => s === 'sync').length, 0);
-    await client.close();
   } finally {
     await gateway.kill();
   }
