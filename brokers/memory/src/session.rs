@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use sluice_core::{BrokerCommand, BrokerError, BrokerEvent, BrokerRecord};
+use sluice_core::{BrokerCommand, BrokerEvent, BrokerRecord};
 use tokio::sync::{mpsc, watch};
 
 use crate::broker::{MemoryBroker, State};
@@ -107,14 +107,20 @@ async fn sync_before_answering(broker: &MemoryBroker, answers: &mut [BrokerEvent
     if !answers.iter().any(produced) {
         return;
     }
-    let syncing = broker.clone();
-    let synced = tokio::task::spawn_blocking(move || syncing.sync())
-        .await
-        .unwrap_or_else(|err| {
-            Err(BrokerError::Unavailable(format!(
-                "the embedded log's sync failed: {err}"
-            )))
-        });
+    #[cfg(not(madsim))]
+    let synced = {
+        let syncing = broker.clone();
+        tokio::task::spawn_blocking(move || syncing.sync())
+            .await
+            .unwrap_or_else(|err| {
+                Err(sluice_core::BrokerError::Unavailable(format!(
+                    "the embedded log's sync failed: {err}"
+                )))
+            })
+    };
+    // The simulator keeps its logs in memory (no data directory): nothing blocks.
+    #[cfg(madsim)]
+    let synced = broker.sync();
     if let Err(err) = synced {
         for answer in answers.iter_mut() {
             if let BrokerEvent::Produced { result, .. } = answer {
