@@ -7,6 +7,7 @@ use bytes::Bytes;
 use common::quic::{handshake, HandshakeRelay, RawQuic};
 use sluice_core::protocol::{
     ClientFrame, ErrorCode, MessageKind, PublishFrame, Qos, ServerFrame, SubscribeItem,
+    SubscribeOptions,
 };
 use sluice_core::RequestId;
 
@@ -17,9 +18,7 @@ fn subscribe(id: u64, subject: &str) -> ClientFrame {
             subject: subject.into(),
             resume: None,
         }],
-        history: None,
-        headers: false,
-        conflate_ms: None,
+        options: SubscribeOptions::default(),
     }
 }
 

@@ -5,7 +5,8 @@
 
 use bytes::Bytes;
 use sluice_core::protocol::{
-    ClientFrame, Encoding, PublishFrame, Qos, ResumePoint, ServerFrame, SubscribeItem, SyncStatus,
+    ClientFrame, Encoding, PublishFrame, Qos, ResumePoint, ServerFrame, SubscribeItem,
+    SubscribeOptions, SyncStatus,
 };
 use sluice_core::{Epoch, RequestId};
 
@@ -135,9 +136,7 @@ fn sluice_subscribe(subject: &str, id: u64, resume: Option<ResumePoint>) -> Vec<
             subject: subject.to_owned(),
             resume,
         }],
-        history: None,
-        headers: false,
-        conflate_ms: None,
+        options: SubscribeOptions::default(),
     })
 }
 

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use proptest::prelude::*;
 use sluice_core::protocol::{
     ClientFrame, Encoding, ErrorCode, Message, MessageKind, PublishFrame, Qos, ResumePoint,
-    ServerFrame, SubscribeItem, SyncStatus,
+    ServerFrame, SubscribeItem, SubscribeOptions, SyncStatus,
 };
 use sluice_core::{Epoch, RequestId};
 
@@ -51,9 +51,11 @@ fn client_frame() -> impl Strategy<Value = ClientFrame> {
                 ClientFrame::Subscribe {
                     id,
                     items,
-                    history,
-                    headers: false,
-                    conflate_ms: None,
+                    options: SubscribeOptions {
+                        history,
+                        headers: false,
+                        conflate_ms: None,
+                    },
                 }
             }),
         (id.clone(), proptest::collection::vec(text(), 0..4))

@@ -3,7 +3,7 @@
 //! latest state and `sync`; other subscribers of the subject get every message.
 
 use sluice_core::protocol::{
-    ClientFrame, Encoding, ErrorCode, ResumePoint, ServerFrame, SubscribeItem,
+    ClientFrame, Encoding, ErrorCode, ResumePoint, ServerFrame, SubscribeItem, SubscribeOptions,
 };
 use sluice_core::testing::{self, epoch, Harness};
 use sluice_core::{BrokerEvent, ClientId, GatewayConfig, Input, RequestId};
@@ -32,9 +32,11 @@ fn subscribe_frame(conflate_ms: Option<u32>, resume: Option<u64>) -> ClientFrame
                 seq,
             }),
         }],
-        history: None,
-        headers: false,
-        conflate_ms,
+        options: SubscribeOptions {
+            history: None,
+            headers: false,
+            conflate_ms,
+        },
     }
 }
 
@@ -164,7 +166,10 @@ fn conflate_ms_is_rounded_up_to_100_and_bounded() {
     assert!(matches!(
         frame,
         Ok(ClientFrame::Subscribe {
-            conflate_ms: Some(200),
+            options: SubscribeOptions {
+                conflate_ms: Some(200),
+                ..
+            },
             ..
         })
     ));
@@ -183,9 +188,11 @@ fn conflate_ms_is_rounded_up_to_100_and_bounded() {
     let frame = ClientFrame::Subscribe {
         id: RequestId(1),
         items: Vec::new(),
-        history: Some(3),
-        headers: false,
-        conflate_ms: Some(300),
+        options: SubscribeOptions {
+            history: Some(3),
+            headers: false,
+            conflate_ms: Some(300),
+        },
     };
     let bytes = Encoding::Binary.encode_client(&frame);
     assert_eq!(bytes[9], 0x05);

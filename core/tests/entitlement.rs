@@ -6,7 +6,9 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use sluice_core::protocol::{ClientFrame, Encoding, ErrorCode, PublishFrame, ServerFrame};
+use sluice_core::protocol::{
+    ClientFrame, Encoding, ErrorCode, PublishFrame, ServerFrame, SubscribeOptions,
+};
 use sluice_core::testing;
 use sluice_core::{
     close_code, AuthFailure, ClientId, Gateway, GatewayConfig, Grant, Input, Permissions,
@@ -118,9 +120,7 @@ fn subscribe(id: u64, subjects: &[&str]) -> ClientFrame {
                 resume: None,
             })
             .collect(),
-        history: None,
-        headers: false,
-        conflate_ms: None,
+        options: SubscribeOptions::default(),
     }
 }
 

@@ -12,7 +12,7 @@ use sluice_core::broker::header;
 use sluice_core::partitioner::Partitioner;
 use sluice_core::protocol::{
     ClientFrame, Encoding, MessageKind, PublishFrame, Qos, ResumePoint, ServerFrame, SubscribeItem,
-    SyncStatus,
+    SubscribeOptions, SyncStatus,
 };
 use sluice_core::testing::epoch;
 use sluice_core::{
@@ -395,9 +395,7 @@ impl World {
                     self.request(c, |id| ClientFrame::Subscribe {
                         id,
                         items,
-                        history: None,
-                        headers: false,
-                        conflate_ms: None,
+                        options: SubscribeOptions::default(),
                     });
                 }
             }
@@ -417,9 +415,11 @@ impl World {
                 self.request(client, |id| ClientFrame::Subscribe {
                     id,
                     items,
-                    history,
-                    headers: false,
-                    conflate_ms: None,
+                    options: SubscribeOptions {
+                        history,
+                        headers: false,
+                        conflate_ms: None,
+                    },
                 });
             }
             Op::Unsubscribe { client, subject } => {

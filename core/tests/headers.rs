@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use sluice_core::protocol::{
-    ClientFrame, Encoding, Message, MessageKind, ServerFrame, SubscribeItem,
+    ClientFrame, Encoding, Message, MessageKind, ServerFrame, SubscribeItem, SubscribeOptions,
 };
 use sluice_core::testing::{self, Harness};
 use sluice_core::{BrokerEvent, BrokerRecord, ClientId, GatewayConfig, Header, Input, RequestId};
@@ -55,9 +55,11 @@ fn subscribe(h: &mut Harness, client: u64, history: Option<u32>, headers: bool) 
                 subject: "/t/k".into(),
                 resume: None,
             }],
-            history,
-            headers,
-            conflate_ms: None,
+            options: SubscribeOptions {
+                history,
+                headers,
+                conflate_ms: None,
+            },
         },
     );
 }
@@ -264,14 +266,20 @@ fn subscribe_decodes_headers_as_a_boolean_and_refuses_anything_else() {
         .unwrap();
     assert!(matches!(
         frame,
-        ClientFrame::Subscribe { headers: true, .. }
+        ClientFrame::Subscribe {
+            options: SubscribeOptions { headers: true, .. },
+            ..
+        }
     ));
     let frame = Encoding::Json
         .decode_client(br#"{"op":"subscribe","id":1,"subjects":["/t/k"]}"#)
         .unwrap();
     assert!(matches!(
         frame,
-        ClientFrame::Subscribe { headers: false, .. }
+        ClientFrame::Subscribe {
+            options: SubscribeOptions { headers: false, .. },
+            ..
+        }
     ));
     let err = Encoding::Json
         .decode_client(br#"{"op":"subscribe","id":7,"subjects":["/t/k"],"headers":"yes"}"#)
@@ -294,8 +302,10 @@ fn frame_with_headers() -> ClientFrame {
             subject: "/t/k".into(),
             resume: None,
         }],
-        history: None,
-        headers: true,
-        conflate_ms: None,
+        options: SubscribeOptions {
+            history: None,
+            headers: true,
+            conflate_ms: None,
+        },
     }
 }

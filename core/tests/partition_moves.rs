@@ -10,7 +10,7 @@ use bytes::Bytes;
 use sluice_core::partitioner::Partitioner;
 use sluice_core::protocol::{
     ClientFrame, MessageKind, PublishFrame, Qos, ResumePoint, ServerFrame, SubscribeItem,
-    SyncStatus,
+    SubscribeOptions, SyncStatus,
 };
 use sluice_core::testing::{self, epoch};
 use sluice_core::{
@@ -100,9 +100,7 @@ impl Harness {
                     subject: subject.into(),
                     resume: resume.map(|(epoch, seq)| ResumePoint { epoch, seq }),
                 }],
-                history: None,
-                headers: false,
-                conflate_ms: None,
+                options: SubscribeOptions::default(),
             },
         });
     }

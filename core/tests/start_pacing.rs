@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use sluice_core::protocol::{
-    ClientFrame, MessageKind, ResumePoint, ServerFrame, SubscribeItem, SyncStatus,
+    ClientFrame, MessageKind, ResumePoint, ServerFrame, SubscribeItem, SubscribeOptions, SyncStatus,
 };
 use sluice_core::testing;
 use sluice_core::{
@@ -108,9 +108,7 @@ impl Harness {
             frame: ClientFrame::Subscribe {
                 id: RequestId(1),
                 items,
-                history: None,
-                headers: false,
-                conflate_ms: None,
+                options: SubscribeOptions::default(),
             },
         });
     }

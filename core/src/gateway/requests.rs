@@ -1,7 +1,6 @@
 //! Client frames in: size limit, decoding, the token gate, then dispatch to the
 //! request's handler. The first step of every client request.
 
-use super::subscribe::SubscribeOptions;
 use super::Gateway;
 use crate::ids::ClientId;
 use crate::output::close_code;
@@ -35,18 +34,7 @@ impl Gateway {
             return;
         }
         match frame {
-            ClientFrame::Subscribe {
-                id,
-                items,
-                history,
-                headers,
-                conflate_ms,
-            } => {
-                let options = SubscribeOptions {
-                    history,
-                    headers,
-                    conflate_ms,
-                };
+            ClientFrame::Subscribe { id, items, options } => {
                 self.subscribe(client, id, items, options)
             }
             ClientFrame::Unsubscribe { id, subjects } => self.unsubscribe(client, id, subjects),

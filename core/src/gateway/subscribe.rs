@@ -8,16 +8,8 @@ use super::check::Action;
 use super::client::Subscription;
 use super::Gateway;
 use crate::ids::{ClientId, RequestId};
-use crate::protocol::{ErrorCode, ResumePoint, ServerFrame, SubscribeItem};
+use crate::protocol::{ErrorCode, ResumePoint, ServerFrame, SubscribeItem, SubscribeOptions};
 use crate::subject::Subject;
-
-/// A subscribe request's options, for every subject in it.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct SubscribeOptions {
-    pub history: Option<u32>,
-    pub headers: bool,
-    pub conflate_ms: Option<u32>,
-}
 
 /// What a new subscription starts with.
 enum Start {

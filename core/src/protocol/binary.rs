@@ -27,7 +27,7 @@ use bytes::Bytes;
 
 use super::{
     conflate_interval_ms, ClientFrame, DecodeError, ErrorCode, Message, MessageKind, PublishFrame,
-    Qos, ResumePoint, ServerFrame, SubscribeItem, SyncStatus,
+    Qos, ResumePoint, ServerFrame, SubscribeItem, SubscribeOptions, SyncStatus,
 };
 use crate::broker::{Epoch, Header};
 use crate::ids::RequestId;
@@ -186,9 +186,11 @@ pub fn decode_client(data: &[u8]) -> Result<ClientFrame, DecodeError> {
             ClientFrame::Subscribe {
                 id,
                 items,
-                history,
-                headers,
-                conflate_ms,
+                options: SubscribeOptions {
+                    history,
+                    headers,
+                    conflate_ms,
+                },
             }
         }
         OP_UNSUBSCRIBE => {
@@ -252,13 +254,12 @@ pub fn is_replay_safe(frame: &[u8]) -> bool {
 pub fn encode_client(frame: &ClientFrame) -> Vec<u8> {
     let mut w = Writer::default();
     match frame {
-        ClientFrame::Subscribe {
-            id,
-            items,
-            history,
-            headers,
-            conflate_ms,
-        } => {
+        ClientFrame::Subscribe { id, items, options } => {
+            let SubscribeOptions {
+                history,
+                headers,
+                conflate_ms,
+            } = options;
             let flags = u8::from(history.is_some())
                 | if *headers { 2 } else { 0 }
                 | if conflate_ms.is_some() { 4 } else { 0 };
@@ -481,9 +482,7 @@ mod tests {
         let subscribe = ClientFrame::Subscribe {
             id: RequestId(1),
             items: vec![],
-            history: None,
-            headers: false,
-            conflate_ms: None,
+            options: SubscribeOptions::default(),
         };
         let publish = ClientFrame::Publish(PublishFrame {
             id: RequestId(2),

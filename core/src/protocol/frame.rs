@@ -72,19 +72,26 @@ pub fn conflate_interval_ms(raw: u32) -> Result<u32, String> {
     Ok(raw.div_ceil(100) * 100)
 }
 
+/// How a subscribe asks for its subjects, the same for every subject in it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SubscribeOptions {
+    /// Ask for up to this many past messages (kind `History`) instead of the
+    /// snapshot.
+    pub history: Option<u32>,
+    /// Deliver each message's record headers (protocol 1.1).
+    pub headers: bool,
+    /// At most one live message per this many milliseconds per subject, the
+    /// latest (protocol 1.1); a multiple of 100, at least 100.
+    pub conflate_ms: Option<u32>,
+}
+
 /// A request from a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientFrame {
     Subscribe {
         id: RequestId,
         items: Vec<SubscribeItem>,
-        /// Ask for up to this many past messages instead of the snapshot.
-        history: Option<u32>,
-        /// Deliver each message's record headers (protocol 1.1).
-        headers: bool,
-        /// At most one live message per this many milliseconds per subject, the
-        /// latest (protocol 1.1); a multiple of 100, at least 100.
-        conflate_ms: Option<u32>,
+        options: SubscribeOptions,
     },
     Unsubscribe {
         id: RequestId,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     conflate_interval_ms, ClientFrame, DecodeError, ErrorCode, Message, MessageKind, PublishFrame,
-    Qos, ResumePoint, ServerFrame, SubscribeItem, SyncStatus,
+    Qos, ResumePoint, ServerFrame, SubscribeItem, SubscribeOptions, SyncStatus,
 };
 use crate::broker::{Epoch, Header};
 use crate::ids::RequestId;
@@ -148,9 +148,11 @@ pub fn decode_client(data: &[u8]) -> Result<ClientFrame, DecodeError> {
             Ok(ClientFrame::Subscribe {
                 id,
                 items,
-                history: raw.history,
-                headers,
-                conflate_ms,
+                options: SubscribeOptions {
+                    history: raw.history,
+                    headers,
+                    conflate_ms,
+                },
             })
         }
         "unsubscribe" => Ok(ClientFrame::Unsubscribe {
@@ -514,19 +516,13 @@ struct OutPublish<'a> {
 /// Encodes a client request (used by clients).
 pub fn encode_client(frame: &ClientFrame) -> Vec<u8> {
     match frame {
-        ClientFrame::Subscribe {
-            id,
-            items,
-            history,
-            headers,
-            conflate_ms,
-        } => to_vec(&OutSubscribe {
+        ClientFrame::Subscribe { id, items, options } => to_vec(&OutSubscribe {
             op: "subscribe",
             id: id.0,
             subjects: items.iter().map(|i| i.subject.as_str()).collect(),
-            history: *history,
-            headers: *headers,
-            conflate_ms: *conflate_ms,
+            history: options.history,
+            headers: options.headers,
+            conflate_ms: options.conflate_ms,
             resume: items
                 .iter()
                 .filter_map(|i| {
@@ -597,9 +593,7 @@ mod tests {
                         seq: 41
                     }),
                 }],
-                history: None,
-                headers: false,
-                conflate_ms: None,
+                options: SubscribeOptions::default(),
             }
         );
         let f = decode_client(br#"{"op":"publish","id":5,"subject":"/A/k1","data":"aGk=","b64":true,"retained":false}"#).unwrap();

@@ -12,7 +12,7 @@ pub mod stream_framing;
 pub use error_code::ErrorCode;
 pub use frame::{
     conflate_interval_ms, ClientFrame, DecodeError, Encoding, Message, MessageKind, PublishFrame,
-    Qos, RecordOrigin, ResumePoint, ServerFrame, SubscribeItem, SyncStatus,
+    Qos, RecordOrigin, ResumePoint, ServerFrame, SubscribeItem, SubscribeOptions, SyncStatus,
 };
 pub use headers::{headers_bytes, HeaderBounds};
 pub use shared_encoding::SharedEncoding;

@@ -2,26 +2,26 @@
 
 use sluice_core::protocol::Qos;
 
-/// How to subscribe.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SubscribeOptions {
-    /// Ask for up to this many past messages (kind `History`) instead of the
-    /// snapshot. Only the first subscribe uses it: after a reconnect the client
-    /// resumes from the last message seen instead.
-    pub history: Option<u32>,
-    /// Deliver each message with its Kafka record's headers
-    /// ([`sluice_core::protocol::Message::headers`]); kept across reconnects.
-    pub headers: bool,
-    /// At most one live message per this many milliseconds, the latest (at
-    /// least 100, rounded up to a multiple of 100 by the gateway); kept across
-    /// reconnects, where a resume gives the latest missed message only.
-    pub conflate_ms: Option<u32>,
-}
+/// How to subscribe: core's request options. `history` is asked only by the first
+/// subscribe (after a reconnect the client resumes from the last message seen
+/// instead); `headers` and `conflate_ms` are kept across reconnects, where a
+/// conflated resume gives the latest missed message only.
+pub use sluice_core::protocol::SubscribeOptions;
 
-impl SubscribeOptions {
-    /// What a restore must ask again: everything but `history`.
-    pub(crate) fn kept(&self) -> Kept {
+impl Kept {
+    /// What a restore of a subscription made with `options` must ask again:
+    /// everything but `history`.
+    pub(crate) fn of(options: &SubscribeOptions) -> Kept {
         Kept {
+            headers: options.headers,
+            conflate_ms: options.conflate_ms,
+        }
+    }
+
+    /// The options a restore asks with.
+    pub(crate) fn options(self) -> SubscribeOptions {
+        SubscribeOptions {
+            history: None,
             headers: self.headers,
             conflate_ms: self.conflate_ms,
         }

@@ -227,9 +227,7 @@ mod tests {
             ClientFrame::Subscribe {
                 id,
                 items: Vec::new(),
-                history: None,
-                headers: false,
-                conflate_ms: None,
+                options: SubscribeOptions::default(),
             },
             Awaiting::Subscribe {
                 subjects,

@@ -12,6 +12,7 @@ use tracing::{debug, info, warn};
 
 use crate::event::{DisconnectReason, Event};
 use crate::link::{Carrier, Link, LinkState};
+use crate::options::Kept;
 use crate::outcome::{Ack, Rejection, SubscribeOutcome};
 use crate::request::{Answer, Request, RequestError};
 use crate::requests::{Awaiting, Requests};
@@ -273,13 +274,7 @@ impl ClientSession {
                         resume: None,
                     })
                     .collect();
-                let frame = ClientFrame::Subscribe {
-                    id,
-                    items,
-                    history: options.history,
-                    headers: options.headers,
-                    conflate_ms: options.conflate_ms,
-                };
+                let frame = ClientFrame::Subscribe { id, items, options };
                 let awaiting = Awaiting::Subscribe {
                     subjects,
                     options,
@@ -428,9 +423,7 @@ impl ClientSession {
                 let frame = ClientFrame::Subscribe {
                     id,
                     items: batch.to_vec(),
-                    history: None,
-                    headers: kept.headers,
-                    conflate_ms: kept.conflate_ms,
+                    options: kept.options(),
                 };
                 self.requests
                     .send_own(frame, Awaiting::Restore { subjects });
@@ -480,7 +473,7 @@ impl ClientSession {
             } => {
                 let refused: HashSet<&str> = rejected.iter().map(|r| r.subject.as_str()).collect();
                 for subject in subjects.iter().filter(|s| !refused.contains(s.as_str())) {
-                    self.subscriptions.subscribed(subject, options.kept());
+                    self.subscriptions.subscribed(subject, Kept::of(&options));
                     self.event(Event::Subscribed {
                         subject: Arc::from(subject.as_str()),
                         history: options.history,

@@ -116,10 +116,10 @@ fn a_reconnect_restores_from_the_last_message_and_drops_what_comes_twice() {
     assert!((60..=110).contains(&retry_at_ms), "{retry_at_ms}");
     assert_eq!(session.server(), 1, "fails over to the next server");
     let restore = transmit(&mut session);
-    let [ClientFrame::Subscribe { items, history, .. }] = restore.as_slice() else {
+    let [ClientFrame::Subscribe { items, options, .. }] = restore.as_slice() else {
         panic!("{restore:?}");
     };
-    assert_eq!(*history, None);
+    assert_eq!(options.history, None);
     assert_eq!(
         items,
         &vec![SubscribeItem {

@@ -264,7 +264,7 @@ impl World {
     fn request_of(&self, frame: &ClientFrame) -> Option<Request> {
         let index = |text: &str| self.subjects.find(text);
         Some(match frame {
-            ClientFrame::Subscribe { items, history, .. } => {
+            ClientFrame::Subscribe { items, options, .. } => {
                 let log = &self.broker.log;
                 let subjects = items
                     .iter()
@@ -280,7 +280,7 @@ impl World {
                     .collect();
                 Request::Subscribe {
                     subjects,
-                    history: history.is_some(),
+                    history: options.history.is_some(),
                 }
             }
             ClientFrame::Unsubscribe { subjects, .. } => Request::Unsubscribe {
