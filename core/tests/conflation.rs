@@ -2,11 +2,12 @@
 //! per interval, always the latest, the final value never lost; a resume gives the
 //! latest state and `sync`; other subscribers of the subject get every message.
 
+use sluice_core::broker::header;
 use sluice_core::protocol::{
     ClientFrame, Encoding, ErrorCode, ResumePoint, ServerFrame, SubscribeItem, SubscribeOptions,
 };
 use sluice_core::testing::{self, epoch, Harness};
-use sluice_core::{BrokerEvent, ClientId, GatewayConfig, Input, RequestId};
+use sluice_core::{BrokerEvent, ClientId, GatewayConfig, Header, Input, RequestId};
 
 fn gateway() -> Harness {
     let mut h = Harness::new(GatewayConfig {
@@ -197,4 +198,48 @@ fn conflate_ms_is_rounded_up_to_100_and_bounded() {
     let bytes = Encoding::Binary.encode_client(&frame);
     assert_eq!(bytes[9], 0x05);
     assert_eq!(Encoding::Binary.decode_client(&bytes).unwrap(), frame);
+}
+
+#[test]
+fn a_held_message_is_dropped_when_the_subject_moves_partition() {
+    let mut h = Harness::new(GatewayConfig {
+        exposed_topics: vec!["t".into()],
+        ..GatewayConfig::default()
+    });
+    h.topic("t", 2, 0);
+    // Not retained: no snapshot follows the resync, so the subscriber's position
+    // stays empty until the next live message.
+    let on = |h: &mut Harness, partition: u32, offset: u64, value: &str| {
+        let mut record = testing::record("t", partition, offset, "k", value);
+        record.headers = vec![Header {
+            name: header::RETAINED.into(),
+            value: "false".into(),
+        }]
+        .into();
+        h.input(Input::Broker(BrokerEvent::Records(vec![record])));
+    };
+    subscribe(&mut h, 1, Some(200), None);
+    h.transmit(ClientId(1));
+    h.now_ms = 1_000;
+    on(&mut h, 0, 0, "v0");
+    assert_eq!(read(&mut h, 1), ["update v0"]);
+    h.now_ms = 1_050;
+    on(&mut h, 0, 1, "v1");
+    assert_eq!(read(&mut h, 1), Vec::<String>::new(), "held");
+    // The key's records show up on partition 1: the subscriber's log is void.
+    h.now_ms = 1_060;
+    on(&mut h, 1, 0, "w0");
+    let after_move = read(&mut h, 1);
+    assert_eq!(
+        after_move.first().map(String::as_str),
+        Some("resync"),
+        "{after_move:?}"
+    );
+    // The message held from partition 0's log never follows (found by the
+    // simulator: it went out as an update after the resync).
+    let later = got(h.advance_to(1_300, ClientId(1)));
+    assert!(
+        !later.iter().any(|m| m.ends_with("v1")),
+        "{after_move:?} then {later:?}"
+    );
 }

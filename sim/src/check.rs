@@ -69,6 +69,10 @@ pub(crate) struct View {
     in_phase: u32,
     /// The last seq received on `on`'s log; seqs must increase.
     pub last: Option<u64>,
+    /// Conflated (`conflate_ms`): a live or recovered message may skip records of
+    /// the log (never go back, never come from elsewhere); the final value must
+    /// still arrive, which liveness checks as for every subscription.
+    conflated: bool,
 }
 
 /// What the checker compares against: the log, the order the gateway read it in,
@@ -155,7 +159,7 @@ pub(crate) struct Views {
 
 impl Views {
     /// A subscribe was confirmed (`ok`): a new period begins.
-    pub fn start(&mut self, subject: usize, start: Start, heads: Heads) {
+    pub fn start(&mut self, subject: usize, start: Start, conflated: bool, heads: Heads) {
         let (phase, on) = match start {
             Start::Snapshot => (Phase::SnapshotStart, None),
             Start::History => (Phase::HistoryStart, None),
@@ -177,6 +181,7 @@ impl Views {
                 on,
                 in_phase: 0,
                 last: None,
+                conflated,
             },
         );
     }
@@ -277,6 +282,7 @@ impl Views {
                     }
                 }
                 match view.on {
+                    _ if view.conflated => {}
                     Some(on) => expect_next(oracle, subject, p, on.from, seq)?,
                     None => expect_first_read(oracle, subject, view.start.reads, p, seq)?,
                 }
@@ -295,7 +301,11 @@ impl Views {
             }
             (Phase::Resuming, MessageKind::Recovered) => {
                 let on = view.on.expect("a resume starts on the log its epoch names");
-                expect_next(oracle, subject, p, on.from, seq)?
+                // A conflated resume gives only the latest missed message: `sync`
+                // then checks that nothing after it was left.
+                if !view.conflated {
+                    expect_next(oracle, subject, p, on.from, seq)?
+                }
             }
             (phase, _) => {
                 return Err((
@@ -383,6 +393,7 @@ impl Views {
                     on: None,
                     in_phase: 0,
                     last: None,
+                    conflated: view.conflated,
                 };
             }
         }

@@ -17,6 +17,8 @@ pub(crate) enum Request {
         /// Subjects with the partition and seq to resume after, if any.
         subjects: Vec<(usize, Option<(u32, u64)>)>,
         history: bool,
+        /// Conflated (`conflate_ms`): later messages may skip records.
+        conflated: bool,
     },
     Unsubscribe {
         subjects: Vec<usize>,

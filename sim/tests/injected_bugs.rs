@@ -70,3 +70,8 @@ fn without_an_injected_bug_the_same_seeds_pass() {
         assert!(report.passed(), "seed {seed}: {:?}", report.outcome);
     }
 }
+
+#[test]
+fn a_conflated_subscription_that_loses_its_latest_value_is_caught() {
+    caught(InjectedBug::ConflationLosesLatest, Invariant::Liveness);
+}

@@ -57,3 +57,11 @@ fn resyncs_after_retention_replay_in_the_same_order() {
         );
     }
 }
+
+/// A conflated subscription kept the message it held for its interval when its
+/// subject moved partition: after the `resync`, with no snapshot to send, that
+/// message of the old log went out as an update (a gap on the new log).
+#[test]
+fn a_conflated_message_held_across_a_move_is_dropped() {
+    pass(&[54, 154, 273]);
+}

@@ -58,6 +58,16 @@ impl Conflation {
         }
     }
 
+    /// Drops the message held for the subscription, if any: its position moved to
+    /// another log (`resync`), where the held message means nothing.
+    pub fn drop_held(&mut self, client: ClientId, subject: &Subject) {
+        if let Some(entry) = self.entries.get_mut(&(client, subject.clone())) {
+            if entry.pending.take().is_some() {
+                self.due.remove(&(entry.next_ms, client, subject.clone()));
+            }
+        }
+    }
+
     /// Every subscription of `client`.
     pub fn stop_client(&mut self, client: ClientId) {
         let subjects: Vec<Subject> = self

@@ -81,6 +81,11 @@ impl Gateway {
     /// Sends the conflated subscriptions' held messages whose interval ended.
     pub(super) fn send_conflated(&mut self, now_ms: u64) {
         let bound = self.live_bound_bytes();
+        #[cfg(feature = "testing")]
+        if self.bug_on(crate::testing::InjectedBug::ConflationLosesLatest) {
+            self.clients.conflation.take_due(now_ms);
+            return;
+        }
         for (client, subject, message) in self.clients.conflation.take_due(now_ms) {
             let delivery = self
                 .clients

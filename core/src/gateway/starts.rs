@@ -161,6 +161,8 @@ impl Gateway {
     /// The client's position cannot be honoured: say so, then send the snapshot. A
     /// paused start keeps its turn and becomes this resync.
     pub(super) fn resync(&mut self, client: ClientId, subject: &Subject) -> bool {
+        // A message held for conflation is of the old position's log.
+        self.clients.conflation.drop_held(client, subject);
         let partition = self
             .routing
             .current_partition(&self.config, subject)

@@ -24,15 +24,19 @@ pub enum InjectedBug {
     /// subject's subscribers as a live `update` on the new epoch, without `resync`:
     /// their sequence jumps logs silently.
     MoveWithoutResync,
+    /// A conflated subscription's held message is dropped when its interval ends
+    /// instead of sent: the latest value never arrives.
+    ConflationLosesLatest,
 }
 
 impl InjectedBug {
-    pub const ALL: [InjectedBug; 5] = [
+    pub const ALL: [InjectedBug; 6] = [
         InjectedBug::UpdateBeforeSnapshot,
         InjectedBug::DropRecordOnResume,
         InjectedBug::DeliverAfterUnsubscribe,
         InjectedBug::ForgetQueueBound,
         InjectedBug::MoveWithoutResync,
+        InjectedBug::ConflationLosesLatest,
     ];
 
     /// The kebab-case name used on command lines (`--inject-bug drop-record-on-resume`).
@@ -43,6 +47,7 @@ impl InjectedBug {
             InjectedBug::DeliverAfterUnsubscribe => "deliver-after-unsubscribe",
             InjectedBug::ForgetQueueBound => "forget-queue-bound",
             InjectedBug::MoveWithoutResync => "move-without-resync",
+            InjectedBug::ConflationLosesLatest => "conflation-loses-latest",
         }
     }
 }
@@ -55,7 +60,7 @@ impl fmt::Display for InjectedBug {
 
 /// A name that is not one of [`InjectedBug::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown injected bug {0:?}; known: update-before-snapshot, drop-record-on-resume, deliver-after-unsubscribe, forget-queue-bound, move-without-resync")]
+#[error("unknown injected bug {0:?}; known: update-before-snapshot, drop-record-on-resume, deliver-after-unsubscribe, forget-queue-bound, move-without-resync, conflation-loses-latest")]
 pub struct UnknownInjectedBug(pub String);
 
 impl FromStr for InjectedBug {

@@ -156,12 +156,16 @@ impl World {
                 // Some subscriptions carry headers: restores go in batches
                 // by that flag.
                 let headers = self.rng.random_bool(0.25);
-                // Conflation is not simulated: its gaps are the point, and the
-                // checker's invariants do not model them yet.
+                // Some are conflated: their gaps are allowed, their order and
+                // final value are checked.
+                let conflate_ms = self
+                    .rng
+                    .random_bool(0.2)
+                    .then(|| self.rng.random_range(1..=5) * 100);
                 let options = SubscribeOptions {
                     history,
                     headers,
-                    conflate_ms: None,
+                    conflate_ms,
                 };
                 AppRequest::Subscribe {
                     subjects: vec![self.subjects.get(subject).text.clone()],
@@ -281,6 +285,7 @@ impl World {
                 Request::Subscribe {
                     subjects,
                     history: options.history.is_some(),
+                    conflated: options.conflate_ms.is_some(),
                 }
             }
             ClientFrame::Unsubscribe { subjects, .. } => Request::Unsubscribe {
@@ -484,6 +489,7 @@ impl World {
                     Some(Request::Subscribe {
                         subjects: items,
                         history,
+                        conflated,
                     }) => {
                         for (subject, resume) in items {
                             let start = match resume {
@@ -491,7 +497,7 @@ impl World {
                                 None if history => Start::History,
                                 None => Start::Snapshot,
                             };
-                            conn.views.start(subject, start, heads.clone());
+                            conn.views.start(subject, start, conflated, heads.clone());
                         }
                     }
                     Some(Request::Unsubscribe { subjects: items }) => {
