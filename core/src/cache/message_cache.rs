@@ -119,7 +119,31 @@ impl MessageCache {
             self.forget(subject);
         }
         self.evict_to_bound();
+        self.pop_stale_arrivals();
         self.compact_arrival();
+    }
+
+    /// Drops the entries at the front of the arrival queue whose message a
+    /// per-subject bound already evicted, a few per append. Those bounds evict
+    /// each subject's oldest, so stale entries gather at the front: popping them
+    /// as they come keeps the queue near the number of messages, and the full
+    /// sweep of [`Self::compact_arrival`] (a pause proportional to the whole cache
+    /// on the one thread that serves every connection) rarely runs.
+    fn pop_stale_arrivals(&mut self) {
+        const POPS_PER_APPEND_MAX: usize = 4;
+        for _ in 0..POPS_PER_APPEND_MAX {
+            let Some((subject, seq)) = self.arrival.front() else {
+                return;
+            };
+            let live = self
+                .logs
+                .get(subject)
+                .is_some_and(|l| l.messages.front().is_some_and(|m| m.seq <= *seq));
+            if live {
+                return;
+            }
+            self.arrival.pop_front();
+        }
     }
 
     fn evict_front(
@@ -275,6 +299,30 @@ mod tests {
             headers_truncated: false,
             origin: None,
         }
+    }
+
+    /// Per-subject bounds evict each subject's oldest message: the arrival queue
+    /// drops those entries as it goes, so it never needs the full sweep that
+    /// paused the gateway for the whole cache's length (issue #19). Checked by
+    /// size, not by time: the queue stays within a few entries per subject of the
+    /// messages held, far below the sweep's trigger of twice that.
+    #[test]
+    fn per_subject_eviction_keeps_the_arrival_queue_near_the_messages_held() {
+        let subjects: Vec<Subject> = (0..100)
+            .map(|i| Subject::parse(&format!("/t/s{i}")).unwrap())
+            .collect();
+        let mut cache = MessageCache::new(usize::MAX, 8, usize::MAX);
+        let mut most_over = 0;
+        for seq in 0..50_000u64 {
+            let subject = &subjects[(seq % 100) as usize];
+            cache.append(subject, msg(subject, seq));
+            most_over = most_over.max(cache.arrival.len().saturating_sub(cache.messages()));
+        }
+        assert_eq!(cache.messages(), 800);
+        assert!(
+            most_over <= 100,
+            "arrival ran {most_over} entries past the messages held"
+        );
     }
 
     #[test]
