@@ -84,6 +84,12 @@ async fn act(
         let history = rng.random_bool(0.25).then(|| rng.random_range(1..=5));
         // Some with record headers: the SDK restores those in their own batches.
         let headers = rng.random_bool(0.25);
+        // Some conflated: the SDK must restore the interval, and the final value
+        // must still arrive.
+        let conflate_ms = rng.random_bool(0.2).then(|| rng.random_range(1..=5) * 100);
+        if conflate_ms.is_some() {
+            world.conflated(index, &subject);
+        }
         if !mine.contains(&subject) {
             mine.push(subject.clone());
         }
@@ -92,7 +98,7 @@ async fn act(
             let options = SubscribeOptions {
                 history,
                 headers,
-                conflate_ms: None,
+                conflate_ms,
             };
             let _ = client.subscribe_with(&[subject.as_str()], options).await;
         });

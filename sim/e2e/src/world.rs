@@ -57,6 +57,11 @@ impl World {
         lock(&self.checker).observe(&log, client, self.now_ms(), event);
     }
 
+    /// The app asked for `subject` conflated: its messages may skip records.
+    pub fn conflated(&self, client: usize, subject: &str) {
+        lock(&self.checker).conflated(client, subject);
+    }
+
     pub fn acked(&self, client: usize, ack: AckedPublish) {
         tracing::debug!(client, ?ack, "app publish acked");
         let log = lock(&self.log).clone();
