@@ -414,3 +414,35 @@ fn a_failed_append_is_refused_not_acknowledged() {
         Ok(0)
     );
 }
+
+#[test]
+fn records_older_than_the_retention_age_are_dropped_even_while_idle() {
+    let disk = SimulatedDisk::new();
+    let mut config = config(Path::new("/data"), FsyncPolicy::Always);
+    config.retention_ms = Some(100);
+    config.durable.as_mut().unwrap().segment_bytes_max = 60;
+    let broker = MemoryBroker::with_storage(config, Arc::new(disk)).unwrap();
+    for i in 0..6 {
+        broker
+            .produce("t", 0, bytes("k"), bytes(&format!("old-{i}")), Vec::new())
+            .unwrap();
+    }
+    broker.sync().unwrap();
+    assert!(broker.segment_count("t", 0).unwrap() > 1);
+    // No append comes: the broker's own timer (every second) drops them, keeping
+    // the newest, as every retention does.
+    let deadline = std::time::Instant::now() + HANG_GUARD;
+    while log(&broker, 0).len() > 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(log(&broker, 0), [(5, "old-5".to_owned())]);
+    assert_eq!(
+        broker.segment_count("t", 0),
+        Some(1),
+        "their segments are deleted"
+    );
+    assert_eq!(
+        broker.produce("t", 0, bytes("k"), bytes("new"), Vec::new()),
+        Ok(6)
+    );
+}
