@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::conn::Conn;
 use crate::load::{new_histogram, payload};
+use crate::pinning::Pinning;
 use crate::proc_stats;
 use crate::system::{self, SystemKind};
 use crate::wire::Wire;
@@ -70,11 +71,12 @@ pub struct DurabilityResult {
 pub async fn run_all(
     dir: &Path,
     sluice_bin: &Path,
+    pinning: &Pinning,
     load: DurabilityLoad,
 ) -> anyhow::Result<Vec<DurabilityResult>> {
     let mut results = Vec::new();
     for setting in SETTINGS {
-        results.push(run(dir, sluice_bin, setting, load).await?);
+        results.push(run(dir, sluice_bin, pinning, setting, load).await?);
     }
     Ok(results)
 }
@@ -82,6 +84,7 @@ pub async fn run_all(
 async fn run(
     dir: &Path,
     sluice_bin: &Path,
+    pinning: &Pinning,
     setting: LogSetting,
     load: DurabilityLoad,
 ) -> anyhow::Result<DurabilityResult> {
@@ -90,7 +93,7 @@ async fn run(
     let toml = setting
         .toml
         .replace("{data_dir}", &data_dir.to_string_lossy());
-    let system = system::start_with_log(SystemKind::Sluice, dir, sluice_bin, &toml)?;
+    let system = system::start_with_log(SystemKind::Sluice, dir, sluice_bin, pinning, &toml)?;
     let origin = Instant::now();
     let measure_from = origin + load.warmup;
     let measure_until = measure_from + load.measure;

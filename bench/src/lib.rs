@@ -5,6 +5,7 @@ pub mod conn;
 pub mod durability;
 pub mod history;
 pub mod load;
+pub mod pinning;
 pub mod proc_stats;
 pub mod report;
 pub mod resume_check;

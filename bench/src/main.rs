@@ -11,6 +11,7 @@ use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use sluice_bench::durability::{self, DurabilityLoad};
+use sluice_bench::pinning::Pinning;
 use sluice_bench::report;
 use sluice_bench::scenario::{self, Load, RunResult, ScenarioKind};
 use sluice_bench::system::{self, SystemKind};
@@ -23,6 +24,20 @@ enum Profile {
     Quick,
     /// The sizes BENCHMARKS.md reports, up to the machine's limit of open files.
     Full,
+    /// Issue #19's workloads W1–W4, each at a ladder of rates up to saturation:
+    /// W1 1,000 / 1,000 and 10,000 / 10,000 (one subscriber per subject), W2
+    /// 10,000 / 1,000, W3 2,000 / 100, W4 5,000 on one subject. About 15 minutes
+    /// with one peer.
+    Matrix,
+}
+
+/// Where the system under test and the generator run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Pin {
+    /// Servers on CPU 0, the generator on the others, when `taskset` and two CPUs
+    /// are there.
+    Auto,
+    Off,
 }
 
 /// Benchmarks Sluice, side by side with peers on the same machine.
@@ -60,6 +75,9 @@ struct Args {
     /// Where results and charts go.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
+    /// Pin servers and the generator to separate CPUs.
+    #[arg(long, value_enum, default_value = "auto")]
+    pin: Pin,
 }
 
 /// One planned run.
@@ -68,7 +86,61 @@ struct Planned {
     load: Load,
 }
 
+/// The matrix profile's runs: (scenario, connections, subjects, publish rates).
+const MATRIX: [(ScenarioKind, usize, usize, &[f64]); 5] = [
+    (
+        ScenarioKind::Fanout,
+        1_000,
+        1_000,
+        &[20_000.0, 40_000.0, 60_000.0, 80_000.0, 100_000.0],
+    ),
+    (
+        ScenarioKind::Fanout,
+        10_000,
+        10_000,
+        &[10_000.0, 20_000.0, 40_000.0, 60_000.0],
+    ),
+    (
+        ScenarioKind::Fanout,
+        10_000,
+        1_000,
+        &[5_000.0, 10_000.0, 20_000.0, 40_000.0],
+    ),
+    (
+        ScenarioKind::Fanout,
+        2_000,
+        100,
+        &[10_000.0, 20_000.0, 40_000.0, 60_000.0],
+    ),
+    (
+        ScenarioKind::Broadcast,
+        5_000,
+        1,
+        &[20.0, 50.0, 100.0, 200.0],
+    ),
+];
+
 fn plan(args: &Args, profile: Profile) -> Vec<Planned> {
+    if profile == Profile::Matrix {
+        let seconds = args.seconds.unwrap_or(10.0);
+        return MATRIX
+            .iter()
+            .flat_map(|&(scenario, connections, subjects, rates)| {
+                rates.iter().map(move |&rate| Planned {
+                    scenario,
+                    load: Load {
+                        connections,
+                        subjects,
+                        publish_rate_per_s: rate,
+                        payload_bytes: args.payload_bytes,
+                        warmup: Duration::from_millis(2_000),
+                        measure: Duration::from_secs_f64(seconds),
+                    },
+                })
+            })
+            .filter(|p| args.scenarios.is_empty() || args.scenarios.contains(&p.scenario))
+            .collect();
+    }
     let (fanout_conns, subjects, rate, broadcast, idle, storm, seconds) = match profile {
         Profile::Smoke => (vec![50], 5, 200.0, (50, 20.0), 50, 50, 1.0),
         Profile::Quick => (
@@ -80,7 +152,7 @@ fn plan(args: &Args, profile: Profile) -> Vec<Planned> {
             2_000,
             4.0,
         ),
-        Profile::Full => (
+        Profile::Full | Profile::Matrix => (
             vec![1_000, 5_000, 10_000, 18_000],
             1_000,
             2_000.0,
@@ -146,7 +218,7 @@ fn durability_load(args: &Args, profile: Profile) -> Option<DurabilityLoad> {
     let (publishers, seconds) = match profile {
         Profile::Smoke => (1, 1.0),
         Profile::Quick => (4, 4.0),
-        Profile::Full => (16, 10.0),
+        Profile::Full | Profile::Matrix => (16, 10.0),
     };
     wanted.then(|| DurabilityLoad {
         publishers,
@@ -164,6 +236,17 @@ fn main() -> ExitCode {
     } else {
         args.profile
     };
+    let pinning = match args.pin {
+        Pin::Auto => Pinning::auto(),
+        Pin::Off => Pinning::off(),
+    };
+    if let Some(status) = pinning.rerun_harness_pinned() {
+        return if status.success() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -174,7 +257,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(bench(&args, profile)) {
+    match runtime.block_on(bench(&args, profile, &pinning)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("bench failed: {error:#}");
@@ -183,7 +266,8 @@ fn main() -> ExitCode {
     }
 }
 
-async fn bench(args: &Args, profile: Profile) -> anyhow::Result<()> {
+async fn bench(args: &Args, profile: Profile, pinning: &Pinning) -> anyhow::Result<()> {
+    eprintln!("{}", pinning.describe());
     std::fs::create_dir_all(&args.out)?;
     let mut systems = vec![SystemKind::Sluice];
     systems.extend(args.peers.iter().filter(|p| **p != SystemKind::Sluice));
@@ -202,7 +286,7 @@ async fn bench(args: &Args, profile: Profile) -> anyhow::Result<()> {
                 run.load.connections
             ));
             let dir = args.out.join("systems").join(kind.name());
-            let system = system::start(kind, &dir, &args.sluice_bin)?;
+            let system = system::start(kind, &dir, &args.sluice_bin, pinning)?;
             let result = scenario::run(run.scenario, &system, run.load).await;
             drop(system);
             match result {
@@ -221,7 +305,7 @@ async fn bench(args: &Args, profile: Profile) -> anyhow::Result<()> {
         }
     }
     bar.finish_and_clear();
-    let mut table = report::markdown(&results);
+    let mut table = format!("{}.\n\n{}", pinning.describe(), report::markdown(&results));
     let mut durability_failed = 0;
     if let Some(load) = durability_load(args, profile) {
         eprintln!(
@@ -231,7 +315,7 @@ async fn bench(args: &Args, profile: Profile) -> anyhow::Result<()> {
             load.measure.as_secs_f64()
         );
         let dir = args.out.join("systems").join("sluice-durability");
-        match durability::run_all(&dir, &args.sluice_bin, load).await {
+        match durability::run_all(&dir, &args.sluice_bin, pinning, load).await {
             Ok(durable) => {
                 table.push('\n');
                 table.push_str(&durability::markdown(&durable));

@@ -19,22 +19,32 @@ pub fn write_json(results: &[RunResult], path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Deliveries per second of the server's CPU time: what a delivery costs,
+/// whatever the generator's share of the machine (issue #19).
+fn per_cpu_second(r: &RunResult) -> String {
+    if r.cpu_percent < 1.0 || r.deliveries_per_s < 1.0 {
+        return "–".to_owned();
+    }
+    format!("{:.0}", r.deliveries_per_s / (r.cpu_percent / 100.0))
+}
+
 /// The markdown table, with Sluice/peer ratios for every peer run of the same
 /// scenario and size.
 pub fn markdown(results: &[RunResult]) -> String {
     let mut out = String::from(
-        "| scenario | system | conns | subjects | offered/s | delivered/s | p50 ms | p99 ms | p999 ms | max ms | CPU % | RSS MiB | RSS/conn KiB | connect s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| scenario | system | conns | subjects | offered/s | delivered/s | per server CPU-s | p50 ms | p99 ms | p999 ms | max ms | CPU % | RSS MiB | RSS/conn KiB | connect s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in results {
         let _ = writeln!(
             out,
-            "| {:?} | {} | {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {:.1} | {:.1} | {:.2} |",
+            "| {:?} | {} | {} | {} | {:.0} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {:.1} | {:.1} | {:.2} |",
             r.scenario,
             r.system.name(),
             r.connections,
             r.subjects,
             r.offered_deliveries_per_s,
             r.deliveries_per_s,
+            per_cpu_second(r),
             r.latency_p50_ms,
             r.latency_p99_ms,
             r.latency_p999_ms,

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 use crate::conn::{QuicClient, Target};
+use crate::pinning::Pinning;
 use crate::wire::{NatsWire, PusherWire, SluiceWire};
 
 /// Which system.
@@ -55,8 +56,13 @@ impl Drop for Running {
 /// Starts `kind`, with its files under `dir`. `sluice_bin` is the release build
 /// of the `sluice` binary. Sluice keeps its log in memory, as nats-server keeps
 /// its messages.
-pub fn start(kind: SystemKind, dir: &Path, sluice_bin: &Path) -> anyhow::Result<Running> {
-    start_with_log(kind, dir, sluice_bin, "storage = \"memory\"")
+pub fn start(
+    kind: SystemKind,
+    dir: &Path,
+    sluice_bin: &Path,
+    pinning: &Pinning,
+) -> anyhow::Result<Running> {
+    start_with_log(kind, dir, sluice_bin, pinning, "storage = \"memory\"")
 }
 
 /// [`start`] with `storage` as the settings of Sluice's embedded log
@@ -65,6 +71,7 @@ pub fn start_with_log(
     kind: SystemKind,
     dir: &Path,
     sluice_bin: &Path,
+    pinning: &Pinning,
     storage: &str,
 ) -> anyhow::Result<Running> {
     fs::create_dir_all(dir)?;
@@ -114,7 +121,7 @@ retention_records_max = 20000
 {tls}"#
                 ),
             )?;
-            let mut command = Command::new(sluice_bin);
+            let mut command = pinning.server_command(sluice_bin);
             command
                 .arg("serve")
                 .arg("--config")
@@ -139,7 +146,7 @@ retention_records_max = 20000
                     "listen: 127.0.0.1:{client_port}\nmax_payload: 1048576\nwebsocket {{\n  listen: \"127.0.0.1:{port}\"\n  no_tls: true\n}}\n"
                 ),
             )?;
-            let mut command = Command::new(binary);
+            let mut command = pinning.server_command(binary);
             command.arg("-c").arg(&config);
             let target = Target {
                 url: format!("ws://127.0.0.1:{port}"),
@@ -154,7 +161,7 @@ retention_records_max = 20000
             )?;
             let (key, secret) = ("bench-key", "bench-secret");
             let metrics_port = free_port()?;
-            let mut command = Command::new(binary);
+            let mut command = pinning.server_command(binary);
             command
                 .current_dir(dir)
                 .env("HOST", "127.0.0.1")
