@@ -78,18 +78,21 @@ pub fn markdown(results: &[RunResult]) -> String {
         .iter()
         .filter(|r| r.system != SystemKind::Sluice)
         .filter_map(|peer| {
-            let ours = results.iter().find(|r| {
-                r.system == SystemKind::Sluice
-                    && r.scenario == peer.scenario
-                    && r.connections == peer.connections
-                    && r.subjects == peer.subjects
-            })?;
+            let ours = results
+                .iter()
+                .find(|r| r.system == SystemKind::Sluice && same_run(r, peer))?;
             Some(format!(
-                "| {:?} | {} | {} | {} | {} | {} | {} |",
+                "| {:?} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} |",
                 peer.scenario,
                 peer.system.name(),
                 peer.connections,
+                peer.subjects,
+                peer.offered_deliveries_per_s,
                 ratio(ours.deliveries_per_s, peer.deliveries_per_s),
+                ratio(
+                    ours.deliveries_per_s / ours.cpu_percent.max(1.0),
+                    peer.deliveries_per_s / peer.cpu_percent.max(1.0)
+                ),
                 ratio(peer.latency_p99_ms, ours.latency_p99_ms),
                 ratio(peer.rss_per_connection_bytes, ours.rss_per_connection_bytes),
                 ratio(peer.connect_s, ours.connect_s),
@@ -97,13 +100,21 @@ pub fn markdown(results: &[RunResult]) -> String {
         })
         .collect();
     if !ratios.is_empty() {
-        out.push_str("\nSluice against each peer (above 1 means Sluice is better):\n\n| scenario | peer | conns | delivered/s ×  | p99 latency × | RSS/conn × | connect time × |\n|---|---|---|---|---|---|---|\n");
+        out.push_str("\nSluice against each peer at the same load (above 1 means Sluice is better):\n\n| scenario | peer | conns | subjects | offered/s | delivered/s × | per server CPU-s × | p99 latency × | RSS/conn × | connect time × |\n|---|---|---|---|---|---|---|---|---|---|\n");
         for line in ratios {
             out.push_str(&line);
             out.push('\n');
         }
     }
     out
+}
+
+/// Two runs of the same workload at the same offered load.
+fn same_run(a: &RunResult, b: &RunResult) -> bool {
+    a.scenario == b.scenario
+        && a.connections == b.connections
+        && a.subjects == b.subjects
+        && (a.offered_deliveries_per_s - b.offered_deliveries_per_s).abs() < 0.5
 }
 
 fn ratio(numerator: f64, denominator: f64) -> String {

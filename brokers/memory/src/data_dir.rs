@@ -167,24 +167,30 @@ impl DataDir {
         self.topic_dir(topic).join(partition.to_string())
     }
 
-    /// The topics on disk, by their files; directories without a readable
-    /// `topic.json` are reported and left alone.
+    /// The topics on disk, by their files. A topic directory whose `topic.json`
+    /// cannot be read is an error, not a topic to forget: creating the topic
+    /// again would replace its records.
     pub fn topics(&self) -> io::Result<Vec<TopicFile>> {
         let mut topics = Vec::new();
         for name in self.storage.list(&self.topics_dir())? {
             let path = self.topic_dir(&name).join("topic.json");
-            let parsed = self.storage.read(&path).and_then(|bytes| {
-                serde_json::from_slice::<TopicFile>(&bytes).map_err(io::Error::other)
-            });
-            match parsed {
-                Ok(topic) if topic.name == name && !topic.epochs.is_empty() => topics.push(topic),
-                Ok(_) => {
-                    tracing::error!(path = %path.display(), "embedded log: topic.json does not describe its directory; topic left out")
-                }
-                Err(err) => {
-                    tracing::error!(path = %path.display(), %err, "embedded log: unreadable topic.json; topic left out")
-                }
+            let topic = self
+                .storage
+                .read(&path)
+                .and_then(|bytes| serde_json::from_slice::<TopicFile>(&bytes).map_err(io::Error::other))
+                .map_err(|err| {
+                    io::Error::other(format!(
+                        "{} is unreadable ({err}); move the topic's directory away to start without it",
+                        path.display()
+                    ))
+                })?;
+            if topic.name != name || topic.epochs.is_empty() {
+                return Err(io::Error::other(format!(
+                    "{} does not describe its directory; move the directory away to start without it",
+                    path.display()
+                )));
             }
+            topics.push(topic);
         }
         Ok(topics)
     }

@@ -446,3 +446,29 @@ fn records_older_than_the_retention_age_are_dropped_even_while_idle() {
         Ok(6)
     );
 }
+
+#[test]
+fn an_unreadable_topic_file_refuses_the_start_instead_of_losing_the_topic() {
+    let disk = SimulatedDisk::new();
+    let config = config(Path::new("/data"), FsyncPolicy::Always);
+    let broker = MemoryBroker::with_storage(config.clone(), Arc::new(disk.clone())).unwrap();
+    broker
+        .produce("t", 0, bytes("k"), bytes("kept"), Vec::new())
+        .unwrap();
+    broker.sync().unwrap();
+    drop(broker);
+    disk.replace(
+        Path::new("/data/topics/t/topic.json"),
+        b"{not json".to_vec(),
+    );
+    let err = MemoryBroker::with_storage(config, Arc::new(disk.clone())).unwrap_err();
+    assert!(
+        err.to_string().contains("topic.json is unreadable"),
+        "{err}"
+    );
+    let segment = Path::new("/data/topics/t/0/00000000000000000000.log");
+    assert!(
+        !disk.contents(segment).unwrap().is_empty(),
+        "the records are still there"
+    );
+}
