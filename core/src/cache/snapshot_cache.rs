@@ -37,11 +37,23 @@ impl SnapshotCache {
 
     /// Replaces the subject's snapshot, then evicts down to the bound.
     pub fn set(&mut self, subject: &Subject, message: Message) {
-        self.remove(subject);
         let tick = self.tick();
-        self.bytes += message.cost_bytes();
+        let cost = message.cost_bytes();
+        // In place when the subject has one: every retained record replaces its
+        // subject's snapshot, so this is the common case on the hot path.
+        match self.entries.get_mut(subject) {
+            Some((held, held_tick)) => {
+                self.bytes = self.bytes - held.cost_bytes() + cost;
+                self.lru.remove(held_tick);
+                *held = message;
+                *held_tick = tick;
+            }
+            None => {
+                self.bytes += cost;
+                self.entries.insert(subject.clone(), (message, tick));
+            }
+        }
         self.lru.insert(tick, subject.clone());
-        self.entries.insert(subject.clone(), (message, tick));
         while self.bytes > self.bytes_max {
             let Some((_, oldest)) = self.lru.pop_first() else {
                 break;
