@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use sluice_core::BrokerRecord;
 
-use crate::segment::{self, Damage};
+use crate::segment;
 use crate::storage::{AppendFile, Storage};
 
 /// One partition's segments. Every record the in-memory log holds is in them; the
@@ -27,6 +27,11 @@ pub(crate) struct PartitionFiles {
     unsynced: Vec<Arc<dyn AppendFile>>,
     /// Reused for encoding, so an append allocates nothing once warm.
     buffer: Vec<u8>,
+    /// Set by a failed write: the segment may end in part of a frame, and a
+    /// record appended after it would be cut off at recovery with that frame,
+    /// acknowledged or not. The partition takes no more writes until a restart
+    /// truncates the tail.
+    failed: Option<String>,
 }
 
 /// What recovery found in a partition's directory.
@@ -99,11 +104,6 @@ impl PartitionFiles {
                 storage.truncate(&path, read.valid_bytes as u64)?;
                 truncated_bytes += cut as u64;
             }
-            debug_assert!(damage_or_complete(
-                read.damage,
-                read.valid_bytes,
-                bytes.len()
-            ));
             next_offset = base + read.records.len() as u64;
             active_bytes = read.valid_bytes as u64;
             records.extend(read.records);
@@ -128,6 +128,7 @@ impl PartitionFiles {
                 segment_bytes_max: segment_bytes_max.max(1),
                 unsynced: Vec::new(),
                 buffer: Vec::new(),
+                failed: None,
             },
             records,
             next_offset,
@@ -139,6 +140,16 @@ impl PartitionFiles {
     /// Writes `record` (its offset already set) to the active segment, first
     /// starting a new segment if the active one is full.
     pub fn append(&mut self, record: &BrokerRecord) -> io::Result<()> {
+        if let Some(why) = &self.failed {
+            return Err(io::Error::other(format!(
+                "an earlier write failed ({why}); restart to recover the partition"
+            )));
+        }
+        self.write(record)
+            .inspect_err(|err| self.failed = Some(err.to_string()))
+    }
+
+    fn write(&mut self, record: &BrokerRecord) -> io::Result<()> {
         self.buffer.clear();
         segment::encode(record, &mut self.buffer);
         if self.active_bytes > 0
@@ -192,8 +203,4 @@ impl PartitionFiles {
     pub fn segment_count(&self) -> usize {
         self.segments.len()
     }
-}
-
-fn damage_or_complete(damage: Option<Damage>, valid: usize, len: usize) -> bool {
-    damage.is_some() || valid == len
 }

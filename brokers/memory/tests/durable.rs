@@ -413,6 +413,18 @@ fn a_failed_append_is_refused_not_acknowledged() {
         broker.produce("t", 1, bytes("k"), bytes("v"), Vec::new()),
         Ok(0)
     );
+    // The file is back, but whatever the failed write left at its end would cut
+    // off later records at recovery: the partition stays refused until a restart.
+    disk.create_dir_all(Path::new("/data/topics/t/0")).unwrap();
+    disk.replace(
+        Path::new("/data/topics/t/0/00000000000000000000.log"),
+        Vec::new(),
+    );
+    let again = broker.produce("t", 0, bytes("k"), bytes("v"), Vec::new());
+    assert!(
+        matches!(again, Err(BrokerError::Unavailable(_))),
+        "{again:?}"
+    );
 }
 
 #[test]
