@@ -272,6 +272,10 @@ impl Config {
                 self.gateway.fetches_in_flight_max,
             ),
             (
+                "gateway.history_scan_offsets",
+                self.gateway.history_scan_offsets as usize,
+            ),
+            (
                 "websocket.write_batch_frames_max",
                 self.websocket.write_batch_frames_max,
             ),

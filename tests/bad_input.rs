@@ -63,6 +63,23 @@ async fn bad_input_gets_documented_errors_and_disturbs_no_one() {
             json!({"id": 16, "code": "invalid_subject"}),
         ),
         ("[1,2,3]", json!({"code": "invalid_frame"})),
+        // Protocol 1.1 fields out of range or of the wrong type.
+        (
+            r#"{"op":"subscribe","id":17,"subjects":["/demo/b"],"history":1001}"#,
+            json!({"id": 17, "code": "invalid_frame"}),
+        ),
+        (
+            r#"{"op":"subscribe","id":18,"subjects":["/demo/b"],"history":5,"history_end":"yes"}"#,
+            json!({"id": 18, "code": "invalid_frame"}),
+        ),
+        (
+            r#"{"op":"subscribe","id":19,"subjects":["/demo/b"],"conflate_ms":50}"#,
+            json!({"id": 19, "code": "invalid_frame"}),
+        ),
+        (
+            r#"{"op":"subscribe","id":20,"subjects":["/demo/b"],"headers":1}"#,
+            json!({"id": 20, "code": "invalid_frame"}),
+        ),
     ];
     for (frame, expected) in cases {
         let answer = bad.request(frame).await;

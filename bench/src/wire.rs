@@ -122,6 +122,7 @@ impl Wire for SluiceWire {
             Ok(ServerFrame::Status { status, .. }) => match status {
                 SyncStatus::Sync => received.synced += 1,
                 SyncStatus::Resync => received.resynced += 1,
+                SyncStatus::HistoryEnd { .. } => {}
             },
             _ => {}
         }

@@ -114,7 +114,9 @@ pub struct ProduceRequest {
 
 /// Read back the records of `partition` with offsets in `from_offset..=to_offset`
 /// whose key equals `key`; answer with [`BrokerEvent::Fetched`]. The broker may stop
-/// early (bounded batches) and says where in `next_offset`.
+/// early (bounded batches) and says where in `next_offset`. A `from_offset` below
+/// the log's start is [`BrokerError::OffsetOutOfRange`], unless `from_log_start`:
+/// then the fetch begins at the log's start (and says so in `first_offset`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FetchRequest {
     pub fetch: FetchId,
@@ -124,6 +126,7 @@ pub struct FetchRequest {
     pub key: Option<Bytes>,
     pub from_offset: u64,
     pub to_offset: u64,
+    pub from_log_start: bool,
 }
 
 /// What the core asks of the broker.
@@ -154,6 +157,9 @@ pub enum BrokerError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fetched {
     pub records: Vec<BrokerRecord>,
+    /// The first offset examined: the request's `from_offset`, or the log's start
+    /// if that is later (only with `from_log_start`).
+    pub first_offset: u64,
     /// Every offset below this was examined; `> to_offset` when the fetch is complete.
     pub next_offset: u64,
 }

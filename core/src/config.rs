@@ -53,6 +53,12 @@ pub struct GatewayConfig {
     pub fetches_in_flight_max: usize,
     /// Resumes waiting for a fetch slot; beyond it a resume gets `resync` instead.
     pub fetch_queue_max: usize,
+    /// The most a subscribe may ask for with `history`; more is refused. History
+    /// beyond the message cache is read from the broker's log (the resume path).
+    pub history_max: u32,
+    /// Offsets one step of a history search reads from the log, going back from
+    /// the newest, until it has found `history` messages of the subject.
+    pub history_scan_offsets: u64,
     /// Publishes one connection may make per second, sustained (a token bucket);
     /// beyond it they get `rate_limited`. 0 switches the limit off.
     pub publish_rate_per_s: u32,
@@ -113,6 +119,8 @@ impl Default for GatewayConfig {
             topic_partitioners: BTreeMap::new(),
             fetches_in_flight_max: 16,
             fetch_queue_max: 1024,
+            history_max: 1000,
+            history_scan_offsets: 10_000,
             publish_rate_per_s: 1000,
             publish_burst: 2000,
             auth_timeout_ms: 10_000,

@@ -52,6 +52,7 @@ fn client_frame() -> impl Strategy<Value = ClientFrame> {
                     id,
                     items,
                     options: SubscribeOptions {
+                        history_end: false,
                         history,
                         headers: false,
                         conflate_ms: None,

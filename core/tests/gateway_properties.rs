@@ -417,8 +417,7 @@ impl World {
                     items,
                     options: SubscribeOptions {
                         history,
-                        headers: false,
-                        conflate_ms: None,
+                        ..SubscribeOptions::default()
                     },
                 });
             }
@@ -520,6 +519,7 @@ impl World {
                     fetch,
                     result: Ok(Fetched {
                         records,
+                        first_offset: from_offset,
                         next_offset,
                     }),
                 }));
@@ -643,6 +643,7 @@ impl World {
                         view.initial = true;
                         model.positions.remove(subject.as_ref());
                     }
+                    SyncStatus::HistoryEnd { .. } => panic!("history_end was not asked for"),
                 }
             }
             ServerFrame::Message(m) => {

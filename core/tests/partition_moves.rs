@@ -10,7 +10,7 @@ use bytes::Bytes;
 use sluice_core::partitioner::Partitioner;
 use sluice_core::protocol::{
     ClientFrame, MessageKind, PublishFrame, Qos, ResumePoint, ServerFrame, SubscribeItem,
-    SubscribeOptions, SyncStatus,
+    SubscribeOptions,
 };
 use sluice_core::testing::{self, epoch};
 use sluice_core::{
@@ -137,10 +137,7 @@ impl Harness {
                     };
                     format!("{kind} {}:{}", m.epoch, m.seq)
                 }
-                ServerFrame::Status { status, .. } => match status {
-                    SyncStatus::Sync => "sync".to_string(),
-                    SyncStatus::Resync => "resync".to_string(),
-                },
+                ServerFrame::Status { status, .. } => status.as_str().to_string(),
                 other => format!("{other:?}"),
             })
             .collect()

@@ -134,6 +134,7 @@ impl Harness {
             self.input(Input::Broker(BrokerEvent::Fetched {
                 fetch,
                 result: Ok(Fetched {
+                    first_offset: from_offset,
                     records,
                     next_offset: to_offset + 1,
                 }),

@@ -19,7 +19,11 @@ use crate::violation::{Broken, Invariant};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Start {
     Snapshot,
-    History,
+    /// `n` past messages, then `history_end` if `end_marker`.
+    History {
+        n: u32,
+        end_marker: bool,
+    },
     /// Resume after `seq` of the log of `partition` (the resume point's epoch).
     Resume {
         partition: u32,
@@ -73,6 +77,19 @@ pub(crate) struct View {
     /// the log (never go back, never come from elsewhere); the final value must
     /// still arrive, which liveness checks as for every subscription.
     conflated: bool,
+    /// A history start: what it asked for and how far it got.
+    history: Option<HistoryCheck>,
+}
+
+/// A history start as the checker follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HistoryCheck {
+    n: u32,
+    end_marker: bool,
+    /// The first history message's seq, if any came.
+    first: Option<u64>,
+    /// `history_end` came: no more history may.
+    ended: bool,
 }
 
 /// What the checker compares against: the log, the order the gateway read it in,
@@ -162,7 +179,7 @@ impl Views {
     pub fn start(&mut self, subject: usize, start: Start, conflated: bool, heads: Heads) {
         let (phase, on) = match start {
             Start::Snapshot => (Phase::SnapshotStart, None),
-            Start::History => (Phase::HistoryStart, None),
+            Start::History { .. } => (Phase::HistoryStart, None),
             Start::Resume { partition, seq } => (
                 Phase::Resuming,
                 Some(On {
@@ -182,6 +199,15 @@ impl Views {
                 in_phase: 0,
                 last: None,
                 conflated,
+                history: match start {
+                    Start::History { n, end_marker } => Some(HistoryCheck {
+                        n,
+                        end_marker,
+                        first: None,
+                        ended: false,
+                    }),
+                    _ => None,
+                },
             },
         );
     }
@@ -269,6 +295,14 @@ impl Views {
                 MessageKind::Update,
             ) => {
                 if view.phase != Phase::Live {
+                    if let Some(h) = view.history.filter(|h| h.end_marker && !h.ended) {
+                        if view.phase == Phase::HistoryStart {
+                            return Err((
+                                Invariant::StartBeforeLive,
+                                format!("{text}: update seq {seq} before history_end (after {} history messages, {} asked for)", view.in_phase, h.n),
+                            ));
+                        }
+                    }
                     if seq < start_head {
                         return Err((
                             Invariant::StartBeforeLive,
@@ -289,6 +323,17 @@ impl Views {
                 view.phase = Phase::Live;
             }
             (Phase::HistoryStart, MessageKind::History) => {
+                let h = view
+                    .history
+                    .as_mut()
+                    .expect("a history phase has its check");
+                if h.ended || view.in_phase >= h.n {
+                    return Err((
+                        Invariant::StartBeforeLive,
+                        format!("{text}: history seq {seq} after {} history messages of the {} asked for (ended: {})", view.in_phase, h.n, h.ended),
+                    ));
+                }
+                h.first = h.first.or(Some(seq));
                 if seq >= start_head {
                     return Err((
                         Invariant::StartBeforeLive,
@@ -394,7 +439,11 @@ impl Views {
                     in_phase: 0,
                     last: None,
                     conflated: view.conflated,
+                    history: None,
                 };
+            }
+            SyncStatus::HistoryEnd { complete } => {
+                check_history_end(oracle, subject, view, complete)?
             }
         }
         Ok(())
@@ -522,4 +571,64 @@ fn expect_first_read(
             first.map(|r| (r.partition, r.offset))
         ),
     ))
+}
+
+/// `history_end` ends a history start that asked for it, once, before any update;
+/// `complete` is true exactly when the history has all `n` asked for or the
+/// subject's log never had more (the first history message is the subject's first
+/// record on that partition, or there was none below the start).
+fn check_history_end(
+    oracle: &Oracle,
+    subject: usize,
+    view: &mut View,
+    complete: bool,
+) -> Result<(), Broken> {
+    let text = &oracle.subjects.get(subject).text;
+    let sent = view.in_phase;
+    let h = match view.history.as_mut() {
+        Some(h) if view.phase == Phase::HistoryStart && h.end_marker && !h.ended => h,
+        _ => {
+            return Err((
+                Invariant::StartBeforeLive,
+                format!(
+                    "{text}: history_end while the subscription is in {:?} (history {:?})",
+                    view.phase, view.history
+                ),
+            ))
+        }
+    };
+    h.ended = true;
+    let (n, first) = (h.n, h.first);
+    if !complete {
+        if sent >= n {
+            return Err((
+                Invariant::NoSilentGap,
+                format!("{text}: history_end says incomplete after all {n} history messages"),
+            ));
+        }
+        return Ok(());
+    }
+    if sent >= n {
+        return Ok(());
+    }
+    // Fewer than asked, said complete: nothing of the subject may precede them.
+    let Some(current) = oracle.current(subject, &view.start) else {
+        return Ok(());
+    };
+    let p = current.partition;
+    let below = first.unwrap_or_else(|| oracle.head(&view.start, subject, p));
+    if let Some(older) = oracle
+        .broker
+        .log
+        .next_routed(subject, p, 0)
+        .filter(|&o| o < below)
+    {
+        return Err((
+            Invariant::NoSilentGap,
+            format!(
+                "{text}: history_end complete after {sent} of {n} history messages, but partition {p} has the subject's record at {older}, older than the history's first ({below})"
+            ),
+        ));
+    }
+    Ok(())
 }

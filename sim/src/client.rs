@@ -16,7 +16,8 @@ pub(crate) enum Request {
     Subscribe {
         /// Subjects with the partition and seq to resume after, if any.
         subjects: Vec<(usize, Option<(u32, u64)>)>,
-        history: bool,
+        /// With `history`: how many, and whether `history_end` was asked for.
+        history: Option<(u32, bool)>,
         /// Conflated (`conflate_ms`): later messages may skip records.
         conflated: bool,
     },

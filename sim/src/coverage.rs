@@ -38,6 +38,8 @@ counters! {
     updates: "updates",
     syncs: "syncs",
     resyncs: "resyncs",
+    history_ends: "history ends",
+    history_ends_incomplete: "incomplete histories",
     moves: "subject moves",
     fetches: "fetches",
     start_pauses: "paced starts",

@@ -185,18 +185,22 @@ impl SimLog {
             key,
             from_offset,
             to_offset,
+            from_log_start,
             ..
         }) = command
         else {
             return Err(BrokerError::Other("not a fetch".to_owned()));
         };
-        let (partition, from_offset, to_offset) = (*partition, *from_offset, *to_offset);
+        let (partition, mut from_offset, to_offset) = (*partition, *from_offset, *to_offset);
         let log = self.partition(topic, partition);
         if epoch != &log.epoch {
             return Err(BrokerError::EpochChanged);
         }
         if from_offset < log.start_offset {
-            return Err(BrokerError::OffsetOutOfRange);
+            if !from_log_start {
+                return Err(BrokerError::OffsetOutOfRange);
+            }
+            from_offset = log.start_offset;
         }
         let end = to_offset
             .saturating_add(1)
@@ -211,6 +215,7 @@ impl SimLog {
         // Everything below `end` was examined; an empty range is complete at once.
         Ok(Fetched {
             records,
+            first_offset: from_offset,
             next_offset: end.max(from_offset.min(to_offset.saturating_add(1))),
         })
     }

@@ -143,6 +143,7 @@ impl FaultPlan {
             message_cache_bytes_max: pressure(&mut rng, 0.4, 500..=10_000, 256 << 20),
             fetches_in_flight_max: rng.random_range(1..=4),
             fetch_queue_max: rng.random_range(0..=4),
+            history_scan_offsets: [1, 3, 16, 10_000][rng.random_range(0..4)],
             topic_partitioners: topics
                 .iter()
                 .map(|t| (t.name.to_owned(), t.partitioner))
@@ -268,7 +269,7 @@ impl fmt::Display for FaultPlan {
         let g = &self.gateway;
         writeln!(
             f,
-            "  gateway: client queue {}; message cache {} msgs & {}/subject, {} total; snapshot cache {}; {} fetches in flight, queue {}; {} publishes in flight/client, timeout {} ms",
+            "  gateway: client queue {}; message cache {} msgs & {}/subject, {} total; snapshot cache {}; {} fetches in flight, queue {}; history search {} offsets/step; {} publishes in flight/client, timeout {} ms",
             limit(g.client_queue_bytes_max),
             g.message_cache_messages_per_subject_max,
             limit(g.message_cache_bytes_per_subject_max),
@@ -276,6 +277,7 @@ impl fmt::Display for FaultPlan {
             limit(g.snapshot_cache_bytes_max),
             g.fetches_in_flight_max,
             g.fetch_queue_max,
+            g.history_scan_offsets,
             g.publishes_in_flight_per_client_max,
             g.publish_timeout_ms
         )?;

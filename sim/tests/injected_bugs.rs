@@ -75,3 +75,8 @@ fn without_an_injected_bug_the_same_seeds_pass() {
 fn a_conflated_subscription_that_loses_its_latest_value_is_caught() {
     caught(InjectedBug::ConflationLosesLatest, Invariant::Liveness);
 }
+
+#[test]
+fn a_history_that_drops_its_oldest_message_is_caught() {
+    caught(InjectedBug::HistoryDropsOldest, Invariant::NoSilentGap);
+}

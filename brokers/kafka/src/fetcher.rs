@@ -27,6 +27,7 @@ pub fn fetch(
         key,
         from_offset,
         to_offset,
+        from_log_start,
         ..
     } = request;
     let layout = topology.get(&topic).ok_or(BrokerError::UnknownTopic)?;
@@ -44,13 +45,17 @@ pub fn fetch(
         .fetch_watermarks(&topic, partition as i32, timeout)
         .map_err(broker_error)?;
     let (low, high) = (low.max(0) as u64, high.max(0) as u64);
-    if from_offset < low {
-        return Err(BrokerError::OffsetOutOfRange);
-    }
+    let from_offset = match from_offset < low {
+        true if from_log_start => low,
+        true => return Err(BrokerError::OffsetOutOfRange),
+        false => from_offset,
+    };
+    let first_offset = from_offset;
     let complete = to_offset.saturating_add(1);
     if high == 0 || from_offset >= high {
         return Ok(Fetched {
             records: Vec::new(),
+            first_offset,
             next_offset: complete,
         });
     }
@@ -77,6 +82,7 @@ pub fn fetch(
         if offset > last {
             return Ok(Fetched {
                 records,
+                first_offset,
                 next_offset: complete,
             });
         }
@@ -89,12 +95,14 @@ pub fn fetch(
         if offset == last {
             return Ok(Fetched {
                 records,
+                first_offset,
                 next_offset: complete,
             });
         }
         if examined >= config.fetch_records_max.max(1) {
             return Ok(Fetched {
                 records,
+                first_offset,
                 next_offset,
             });
         }
@@ -103,6 +111,7 @@ pub fn fetch(
         // Partial progress; the core asks again from `next_offset`.
         Ok(Fetched {
             records,
+            first_offset,
             next_offset,
         })
     } else {

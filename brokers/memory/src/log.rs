@@ -229,6 +229,7 @@ impl PartitionLog {
         if from_offset > to_offset {
             return Ok(Fetched {
                 records: Vec::new(),
+                first_offset: from_offset,
                 next_offset: from_offset,
             });
         }
@@ -249,6 +250,7 @@ impl PartitionLog {
         };
         Ok(Fetched {
             records,
+            first_offset: from_offset,
             next_offset,
         })
     }

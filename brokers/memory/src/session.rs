@@ -149,14 +149,7 @@ fn execute(broker: &MemoryBroker, command: BrokerCommand) -> BrokerEvent {
         },
         BrokerCommand::Fetch(r) => BrokerEvent::Fetched {
             fetch: r.fetch,
-            result: broker.fetch(
-                &r.topic,
-                r.partition,
-                &r.epoch,
-                r.key.as_deref(),
-                r.from_offset,
-                r.to_offset,
-            ),
+            result: broker.fetch(&r),
         },
     }
 }

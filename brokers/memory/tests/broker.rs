@@ -1,11 +1,32 @@
 //! The broker's direct API: what tools and tests that act like a Kafka client see.
 
 use bytes::Bytes;
-use sluice_core::{BrokerError, Epoch, Header};
+use sluice_core::{BrokerError, Epoch, FetchId, FetchRequest, Fetched, Header};
 use sluice_memory_broker::{MemoryBroker, MemoryBrokerConfig, TopicConfig, TopicError};
 
 fn broker_with(config: MemoryBrokerConfig) -> MemoryBroker {
     MemoryBroker::new(config).expect("valid config")
+}
+
+/// A fetch as the gateway asks it (never from below the log's start).
+fn fetch(
+    broker: &MemoryBroker,
+    (topic, partition): (&str, u32),
+    epoch: &Epoch,
+    key: Option<&[u8]>,
+    from_offset: u64,
+    to_offset: u64,
+) -> Result<Fetched, BrokerError> {
+    broker.fetch(&FetchRequest {
+        fetch: FetchId(0),
+        topic: topic.into(),
+        partition,
+        epoch: epoch.clone(),
+        key: key.map(Bytes::copy_from_slice),
+        from_offset,
+        to_offset,
+        from_log_start: false,
+    })
 }
 
 fn broker(topic: &str, partitions: u32) -> MemoryBroker {
@@ -116,10 +137,10 @@ fn retention_drops_oldest_and_fetch_below_start_is_out_of_range() {
 
     let epoch = epoch(&broker, "t", 0);
     assert_eq!(
-        broker.fetch("t", 0, &epoch, Some(b"k"), 1, 4),
+        fetch(&broker, ("t", 0), &epoch, Some(&b"k"[..]), 1, 4),
         Err(BrokerError::OffsetOutOfRange)
     );
-    let fetched = broker.fetch("t", 0, &epoch, Some(b"k"), 2, 4).unwrap();
+    let fetched = fetch(&broker, ("t", 0), &epoch, Some(&b"k"[..]), 2, 4).unwrap();
     assert_eq!(fetched.records.len(), 3);
     assert_eq!(
         broker.produce("t", 0, bytes("k"), bytes("v"), Vec::new()),
@@ -176,9 +197,15 @@ fn fetch_filters_by_key_and_pages_with_next_offset() {
     let mut from_offset = 0;
     let mut pages = Vec::new();
     while from_offset <= to_offset {
-        let fetched = broker
-            .fetch("t", 0, &epoch, Some(b"a"), from_offset, to_offset)
-            .unwrap();
+        let fetched = fetch(
+            &broker,
+            ("t", 0),
+            &epoch,
+            Some(&b"a"[..]),
+            from_offset,
+            to_offset,
+        )
+        .unwrap();
         assert!(fetched.next_offset > from_offset, "every answer progresses");
         let offsets: Vec<u64> = fetched.records.iter().map(|r| r.offset).collect();
         pages.push((offsets, fetched.next_offset));
@@ -215,7 +242,7 @@ fn recreating_a_topic_changes_its_epochs() {
         "the old records are gone"
     );
     assert_eq!(
-        broker.fetch("t", 0, &before[0].epoch, Some(b"k"), 0, 0),
+        fetch(&broker, ("t", 0), &before[0].epoch, Some(&b"k"[..]), 0, 0),
         Err(BrokerError::EpochChanged)
     );
 }
@@ -237,7 +264,7 @@ fn unknown_topics_and_partitions_are_reported() {
         Err(BrokerError::UnknownTopic)
     );
     assert_eq!(
-        broker.fetch("t", 1, &epoch, None, 0, 0),
+        fetch(&broker, ("t", 1), &epoch, None, 0, 0),
         Err(BrokerError::UnknownTopic)
     );
     assert_eq!(broker.high_watermark("t", 1), None);
@@ -287,7 +314,7 @@ fn unavailable_broker_refuses_produce_and_fetch_but_keeps_records() {
         Err(BrokerError::Unavailable(_))
     ));
     assert!(matches!(
-        broker.fetch("t", 0, &epoch, Some(b"k"), 0, 0),
+        fetch(&broker, ("t", 0), &epoch, Some(&b"k"[..]), 0, 0),
         Err(BrokerError::Unavailable(_))
     ));
 
@@ -296,6 +323,6 @@ fn unavailable_broker_refuses_produce_and_fetch_but_keeps_records() {
         broker.produce("t", 0, bytes("k"), bytes("v"), Vec::new()),
         Ok(1)
     );
-    let fetched = broker.fetch("t", 0, &epoch, Some(b"k"), 0, 1).unwrap();
+    let fetched = fetch(&broker, ("t", 0), &epoch, Some(&b"k"[..]), 0, 1).unwrap();
     assert_eq!(fetched.records.len(), 2);
 }

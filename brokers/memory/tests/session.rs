@@ -221,6 +221,7 @@ async fn fetch_command_is_answered_with_the_matching_records() {
 
     commands
         .send(BrokerCommand::Fetch(FetchRequest {
+            from_log_start: false,
             fetch: FetchId(3),
             topic: Arc::from("t"),
             partition: 0,
@@ -265,6 +266,7 @@ async fn unavailable_broker_answers_unavailable_and_streams_nothing_until_resume
         .unwrap();
     commands
         .send(BrokerCommand::Fetch(FetchRequest {
+            from_log_start: false,
             fetch: FetchId(2),
             topic: Arc::from("t"),
             partition: 0,

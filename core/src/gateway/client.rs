@@ -29,8 +29,8 @@ pub(super) struct Subscription {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Recovering {
-    /// Waiting for a fetch slot.
-    Queued,
+    /// Waiting for a fetch slot; goes on as `PendingStart` when it has one.
+    Queued(PendingStart),
     Fetching(FetchId),
     /// A start frame did not fit the client's queue: the start goes on when the client
     /// has read enough ([`ClientState::paused`] holds its turn).
@@ -46,10 +46,9 @@ pub(super) enum PendingStart {
     /// cached message after it and after `after`, as `update`s.
     Snapshot,
     /// History not finished: `after` is the last `history` message sent (`None`:
-    /// none yet, then the last `n` complete messages below `until` are sent). History
-    /// is what precedes `until` (the head when the start began); the messages from
-    /// `until` on follow as `update`s.
-    History { n: usize, until: u64 },
+    /// none yet, then the last `n` messages below `until` are sent, from the cache or
+    /// the log). The messages from `until` on follow as `update`s.
+    History(HistoryStart),
     /// Deliver the cached messages after `after` as `update`s, then go live (the end
     /// of a snapshot or history start).
     Updates,
@@ -58,6 +57,19 @@ pub(super) enum PendingStart {
     Resume,
     /// Send `resync`, then the snapshot.
     Resync,
+}
+
+/// A history start: the last `n` messages of the subject below `until` (the head
+/// when the start began), then `history_end` if `end_marker`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct HistoryStart {
+    pub n: u32,
+    pub until: u64,
+    /// Whether the client asked for `history_end` (protocol 1.1).
+    pub end_marker: bool,
+    /// What `history_end` says: the history is all `n`, or all the log ever had.
+    /// Decided when the messages to send are chosen.
+    pub complete: bool,
 }
 
 /// A paused start's turn, and the cost of the frame that did not fit.

@@ -3,8 +3,9 @@
 //! Each step sends as far as its frames fit (`delivery`), then pauses; it goes on
 //! as the client reads. A resume older than the cache goes to `resume_fetch`.
 
-use super::client::{PendingStart, Recovering};
+use super::client::{HistoryStart, PendingStart, Recovering};
 use super::delivery::StartSend;
+use super::fetches::FetchPurpose;
 use super::Gateway;
 use crate::ids::ClientId;
 use crate::protocol::{Message, MessageKind, ServerFrame, SyncStatus};
@@ -29,7 +30,7 @@ impl Gateway {
     ) -> bool {
         match pending {
             PendingStart::Snapshot => self.continue_snapshot(client, subject),
-            PendingStart::History { n, until } => self.history_from(client, subject, n, until),
+            PendingStart::History(start) => self.history_from(client, subject, start),
             PendingStart::Updates => self.catch_up(client, subject, CatchUp::Updates),
             PendingStart::Resume => self.resume_from(client, subject),
             PendingStart::Resync => self.resync(client, subject),
@@ -105,15 +106,15 @@ impl Gateway {
         }
     }
 
-    /// Sends `history`: the last `n` complete cached messages below `until` (the head
-    /// when the start began), or, after a pause, the rest of them after the last one
-    /// sent (`after`); then the messages from `until` on, as `update`s.
+    /// Sends `history`: the last `n` messages below `until` (the head when the start
+    /// began) — from the cache if it holds them, else searched for and read from the
+    /// log — or, after a pause, the rest of them after the last one sent (`after`);
+    /// then `history_end` if asked for, then the messages from `until` on as `update`s.
     pub(super) fn history_from(
         &mut self,
         client: ClientId,
         subject: &Subject,
-        n: usize,
-        until: u64,
+        start: HistoryStart,
     ) -> bool {
         let Some(sub) = self.clients.subscription_mut(client, subject) else {
             return true;
@@ -122,20 +123,55 @@ impl Gateway {
         let Some(head) = self.routing.head_of(subject, &epoch) else {
             return self.resync(client, subject);
         };
-        let past = match after {
-            None => self.routing.messages().last_before(subject, n, until),
-            Some(last) => {
-                if !self.routing.covers(subject, &epoch, Some(last), head) {
-                    // The rest of the history, or what came after it, was evicted.
-                    return self.resync(client, subject);
+        match after {
+            None => {
+                let n = start.n as usize;
+                let cached = self.routing.messages().last_before(subject, n, start.until);
+                // The cache holds all `n`, or every message the log ever had.
+                if cached.len() >= n || self.routing.covers(subject, &epoch, None, start.until) {
+                    let start = HistoryStart {
+                        complete: true,
+                        ..start
+                    };
+                    return self.history_from_cache(client, subject, start);
                 }
-                self.routing
-                    .messages()
-                    .after(subject, &epoch, last)
-                    .into_iter()
-                    .take_while(|m| m.seq < until)
-                    .collect()
+                self.search_history(client, subject, epoch, start)
             }
+            Some(last) if last.saturating_add(1) >= start.until => {
+                self.finish_history(client, subject, start)
+            }
+            Some(last) if self.routing.covers(subject, &epoch, Some(last), head) => {
+                self.history_from_cache(client, subject, start)
+            }
+            // The rest of the history is no longer (or never was) in the cache.
+            Some(last) => self.fetch_history(client, subject, epoch, start, Some(last)),
+        }
+    }
+
+    /// Sends the history's messages from the cache: the last `n` below `until`, or,
+    /// with a position, those after it; then ends the history.
+    pub(super) fn history_from_cache(
+        &mut self,
+        client: ClientId,
+        subject: &Subject,
+        start: HistoryStart,
+    ) -> bool {
+        let Some(sub) = self.clients.subscription_mut(client, subject) else {
+            return true;
+        };
+        let (epoch, after) = (sub.epoch.clone(), sub.after);
+        let past = match after {
+            None => self
+                .routing
+                .messages()
+                .last_before(subject, start.n as usize, start.until),
+            Some(last) => self
+                .routing
+                .messages()
+                .after(subject, &epoch, last)
+                .into_iter()
+                .take_while(|m| m.seq < start.until)
+                .collect(),
         };
         let mut last = after;
         for m in past {
@@ -147,14 +183,42 @@ impl Gateway {
                 StartSend::Sent => last = Some(seq),
                 StartSend::NoRoom(cost) => {
                     self.set_after(client, subject, last);
-                    self.pause_start(client, subject, PendingStart::History { n, until }, cost);
+                    self.pause_start(client, subject, PendingStart::History(start), cost);
                     return true;
                 }
                 StartSend::Gone => return false,
             }
         }
+        self.set_after(client, subject, last);
+        self.finish_history(client, subject, start)
+    }
+
+    /// Every history message was sent: `history_end` if asked for, then what came
+    /// since `until`, as `update`s.
+    pub(super) fn finish_history(
+        &mut self,
+        client: ClientId,
+        subject: &Subject,
+        start: HistoryStart,
+    ) -> bool {
+        let Some(sub) = self.clients.subscription_mut(client, subject) else {
+            return true;
+        };
         // History ends right below `until`; what came since follows as updates.
-        self.set_after(client, subject, last.max(until.checked_sub(1)));
+        sub.after = sub.after.max(start.until.checked_sub(1));
+        if start.end_marker {
+            let status = SyncStatus::HistoryEnd {
+                complete: start.complete,
+            };
+            match self.send_status(client, subject, status) {
+                StartSend::Sent => {}
+                StartSend::NoRoom(cost) => {
+                    self.pause_start(client, subject, PendingStart::History(start), cost);
+                    return true;
+                }
+                StartSend::Gone => return false,
+            }
+        }
         self.catch_up(client, subject, CatchUp::Updates)
     }
 
@@ -234,19 +298,12 @@ impl Gateway {
                 return self.resync(client, subject);
             }
             // Older than the cache: read the gap back from the broker.
-            let from = after.map_or(0, |a| a + 1);
-            if self.fetches.has_slot(self.config.fetches_in_flight_max) {
-                self.start_fetch(client, subject.clone(), epoch, from, head - 1);
+            let range = (after.map_or(0, |a| a + 1), head - 1);
+            let (purpose, pending) = (FetchPurpose::Resume, PendingStart::Resume);
+            if self.fetch_or_wait(client, subject, epoch, range, purpose, pending) {
                 return true;
-            } else if self.fetches.queue_has_room(self.config.fetch_queue_max) {
-                if let Some(sub) = self.clients.subscription_mut(client, subject) {
-                    sub.recovering = Some(Recovering::Queued);
-                }
-                self.fetches.wait(client, subject.clone());
-                return true;
-            } else {
-                return self.resync(client, subject);
             }
+            return self.resync(client, subject);
         }
         let (kind, pending) = match mode {
             CatchUp::Updates => (MessageKind::Update, PendingStart::Updates),

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use super::check::Action;
-use super::client::Subscription;
+use super::client::{HistoryStart, Subscription};
 use super::Gateway;
 use crate::ids::{ClientId, RequestId};
 use crate::protocol::{ErrorCode, ResumePoint, ServerFrame, SubscribeItem, SubscribeOptions};
@@ -26,6 +26,12 @@ impl Gateway {
         items: Vec<SubscribeItem>,
         options: SubscribeOptions,
     ) {
+        if let Some(n) = options.history.filter(|&n| n > self.config.history_max) {
+            let max = self.config.history_max;
+            let message = format!("history {n} is above this gateway's history_max {max}");
+            self.send_error(client, id, None, ErrorCode::InvalidFrame, message);
+            return;
+        }
         let Some(state) = self.clients.get(client) else {
             return;
         };
@@ -182,8 +188,13 @@ impl Gateway {
             }
             Start::Snapshot => self.start_snapshot(client, &subject, head),
             Start::History(n) => {
-                let n = (n as usize).min(self.config.message_cache_messages_per_subject_max);
-                self.history_from(client, &subject, n, head)
+                let start = HistoryStart {
+                    n,
+                    until: head,
+                    end_marker: options.history_end,
+                    complete: false,
+                };
+                self.history_from(client, &subject, start)
             }
             Start::Resume(point) => {
                 if resumable {

@@ -6,7 +6,7 @@
 //! bytes   = len:u32 raw-bytes
 //! client  0x01 subscribe   id:u64 flags:u8 [history:u32 if flags&1] n:u16 n*(str resume:u8 [epoch:str seq:u64 if resume=1])
 //!                          [conflate_ms:u32 if flags&4] after history (flags: 1 history present,
-//!                          2 headers wanted, 4 conflated)
+//!                          2 headers wanted, 4 conflated, 8 history_end wanted)
 //!         0x02 unsubscribe id:u64 n:u16 n*str
 //!         0x03 publish     id:u64 flags:u8 subject:str [reply_to:str if flags&4] [traceparent:str if flags&8] data:bytes
 //!                          (flags: 1 retained, 2 qos guaranteed)
@@ -17,7 +17,8 @@
 //!         0x83 message     kind:u8 flags:u8 subject:str epoch:str seq:u64 [data:bytes unless flags&1 (tombstone)]
 //!                          [n:u16 n*(name:str value:bytes) if flags&2 (headers)] (flags&4: headers truncated)
 //!         0x84 ack         id:u64 epoch:str seq:u64
-//!         0x85 status      status:u8 (1 sync, 2 resync: subject:str | 3 token_expiring: expires_in_ms:u64)
+//!         0x85 status      status:u8 (1 sync, 2 resync: subject:str | 3 token_expiring: expires_in_ms:u64
+//!                          | 4 history_end: subject:str complete:u8)
 //! ```
 //! Trailing bytes after a frame are an error, so every frame has one encoding.
 
@@ -45,6 +46,7 @@ const OP_STATUS: u8 = 0x85;
 const STATUS_SYNC: u8 = 1;
 const STATUS_RESYNC: u8 = 2;
 const STATUS_TOKEN_EXPIRING: u8 = 3;
+const STATUS_HISTORY_END: u8 = 4;
 
 struct Reader<'a> {
     data: &'a [u8],
@@ -190,6 +192,7 @@ pub fn decode_client(data: &[u8]) -> Result<ClientFrame, DecodeError> {
                     history,
                     headers,
                     conflate_ms,
+                    history_end: flags & 8 != 0,
                 },
             }
         }
@@ -259,10 +262,12 @@ pub fn encode_client(frame: &ClientFrame) -> Vec<u8> {
                 history,
                 headers,
                 conflate_ms,
+                history_end,
             } = options;
             let flags = u8::from(history.is_some())
                 | if *headers { 2 } else { 0 }
-                | if conflate_ms.is_some() { 4 } else { 0 };
+                | if conflate_ms.is_some() { 4 } else { 0 }
+                | if *history_end { 8 } else { 0 };
             w.u8(OP_SUBSCRIBE).u64(id.0).u8(flags);
             if let Some(h) = history {
                 w.u32(*h);
@@ -371,8 +376,12 @@ pub fn encode_server(frame: &ServerFrame) -> Vec<u8> {
             let s = match status {
                 SyncStatus::Sync => STATUS_SYNC,
                 SyncStatus::Resync => STATUS_RESYNC,
+                SyncStatus::HistoryEnd { .. } => STATUS_HISTORY_END,
             };
             w.u8(OP_STATUS).u8(s).str(subject);
+            if let SyncStatus::HistoryEnd { complete } = status {
+                w.u8(u8::from(*complete));
+            }
         }
         ServerFrame::TokenExpiring { expires_in_ms } => {
             w.u8(OP_STATUS)
@@ -454,6 +463,16 @@ pub fn decode_server(data: &[u8]) -> Result<ServerFrame, DecodeError> {
                 }
                 STATUS_SYNC => SyncStatus::Sync,
                 STATUS_RESYNC => SyncStatus::Resync,
+                STATUS_HISTORY_END => {
+                    let subject = Arc::from(r.str()?);
+                    let complete = match r.u8()? {
+                        0 => false,
+                        1 => true,
+                        _ => return Err(r.err("history_end complete must be 0 or 1")),
+                    };
+                    let status = SyncStatus::HistoryEnd { complete };
+                    return r.finish(ServerFrame::Status { subject, status });
+                }
                 _ => return Err(r.err("unknown status")),
             };
             ServerFrame::Status {

@@ -83,6 +83,8 @@ pub struct SubscribeOptions {
     /// At most one live message per this many milliseconds per subject, the
     /// latest (protocol 1.1); a multiple of 100, at least 100.
     pub conflate_ms: Option<u32>,
+    /// End a history start with [`SyncStatus::HistoryEnd`] (protocol 1.1).
+    pub history_end: bool,
 }
 
 /// A request from a client.
@@ -235,6 +237,11 @@ pub enum SyncStatus {
     Sync,
     /// The resume point could not be honoured; the snapshot follows instead.
     Resync,
+    /// A history start sent everything it will (protocol 1.1, asked for with
+    /// `history_end`). `complete`: the history holds the `n` messages asked for, or
+    /// every message the subject's log ever had; false when the log no longer has
+    /// older ones (retention removed them) and fewer than `n` were sent.
+    HistoryEnd { complete: bool },
 }
 
 impl SyncStatus {
@@ -242,6 +249,7 @@ impl SyncStatus {
         match self {
             SyncStatus::Sync => "sync",
             SyncStatus::Resync => "resync",
+            SyncStatus::HistoryEnd { .. } => "history_end",
         }
     }
 }

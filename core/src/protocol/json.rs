@@ -37,6 +37,8 @@ struct RawFrame {
     headers: Option<serde_json::Value>,
     headers_truncated: bool,
     conflate_ms: Option<u32>,
+    history_end: Option<bool>,
+    complete: Option<bool>,
     // Server frames.
     code: Option<String>,
     message: Option<String>,
@@ -152,6 +154,7 @@ pub fn decode_client(data: &[u8]) -> Result<ClientFrame, DecodeError> {
                     history: raw.history,
                     headers,
                     conflate_ms,
+                    history_end: raw.history_end.unwrap_or(false),
                 },
             })
         }
@@ -298,6 +301,8 @@ struct OutStatus<'a> {
     op: &'static str,
     subject: &'a str,
     status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    complete: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -378,6 +383,10 @@ pub fn encode_server(frame: &ServerFrame) -> Vec<u8> {
             op: "status",
             subject,
             status: status.as_str(),
+            complete: match status {
+                SyncStatus::HistoryEnd { complete } => Some(*complete),
+                _ => None,
+            },
         }),
         ServerFrame::TokenExpiring { expires_in_ms } => to_vec(&OutTokenExpiring {
             op: "status",
@@ -452,6 +461,9 @@ pub fn decode_server(data: &[u8]) -> Result<ServerFrame, DecodeError> {
                 }
                 "sync" => SyncStatus::Sync,
                 "resync" => SyncStatus::Resync,
+                "history_end" => SyncStatus::HistoryEnd {
+                    complete: required(raw.complete, rid, "complete")?,
+                },
                 other => {
                     return Err(DecodeError::new(
                         rid,
@@ -486,6 +498,8 @@ struct OutSubscribe<'a> {
     headers: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     conflate_ms: Option<u32>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    history_end: bool,
 }
 
 #[derive(Serialize)]
@@ -523,6 +537,7 @@ pub fn encode_client(frame: &ClientFrame) -> Vec<u8> {
             history: options.history,
             headers: options.headers,
             conflate_ms: options.conflate_ms,
+            history_end: options.history_end,
             resume: items
                 .iter()
                 .filter_map(|i| {

@@ -27,16 +27,20 @@ pub enum InjectedBug {
     /// A conflated subscription's held message is dropped when its interval ends
     /// instead of sent: the latest value never arrives.
     ConflationLosesLatest,
+    /// A history read from the log leaves out its oldest message, and
+    /// `history_end` still says it is complete: a silent shortfall.
+    HistoryDropsOldest,
 }
 
 impl InjectedBug {
-    pub const ALL: [InjectedBug; 6] = [
+    pub const ALL: [InjectedBug; 7] = [
         InjectedBug::UpdateBeforeSnapshot,
         InjectedBug::DropRecordOnResume,
         InjectedBug::DeliverAfterUnsubscribe,
         InjectedBug::ForgetQueueBound,
         InjectedBug::MoveWithoutResync,
         InjectedBug::ConflationLosesLatest,
+        InjectedBug::HistoryDropsOldest,
     ];
 
     /// The kebab-case name used on command lines (`--inject-bug drop-record-on-resume`).
@@ -48,6 +52,7 @@ impl InjectedBug {
             InjectedBug::ForgetQueueBound => "forget-queue-bound",
             InjectedBug::MoveWithoutResync => "move-without-resync",
             InjectedBug::ConflationLosesLatest => "conflation-loses-latest",
+            InjectedBug::HistoryDropsOldest => "history-drops-oldest",
         }
     }
 }
@@ -60,7 +65,7 @@ impl fmt::Display for InjectedBug {
 
 /// A name that is not one of [`InjectedBug::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown injected bug {0:?}; known: update-before-snapshot, drop-record-on-resume, deliver-after-unsubscribe, forget-queue-bound, move-without-resync, conflation-loses-latest")]
+#[error("unknown injected bug {0:?}; known: update-before-snapshot, drop-record-on-resume, deliver-after-unsubscribe, forget-queue-bound, move-without-resync, conflation-loses-latest, history-drops-oldest")]
 pub struct UnknownInjectedBug(pub String);
 
 impl FromStr for InjectedBug {

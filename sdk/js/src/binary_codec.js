@@ -23,7 +23,7 @@ export const ERROR_CODES = [
   'unauthorized',
 ];
 const KINDS = [undefined, 'snapshot', 'update', 'recovered', 'history'];
-const STATUSES = [undefined, 'sync', 'resync', 'token_expiring'];
+const STATUSES = [undefined, 'sync', 'resync', 'token_expiring', 'history_end'];
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -135,7 +135,8 @@ export function encodeBinary(request) {
       w.u64(request.id);
       const history = request.history !== undefined;
       const conflated = request.conflateMs !== undefined;
-      w.u8((history ? 1 : 0) | (request.headers ? 2 : 0) | (conflated ? 4 : 0));
+      const flags = (history ? 1 : 0) | (request.headers ? 2 : 0) | (conflated ? 4 : 0);
+      w.u8(flags | (request.historyEnd ? 8 : 0));
       if (history) w.u32(/** @type {number} */ (request.history));
       if (conflated) w.u32(/** @type {number} */ (request.conflateMs));
       w.u16(request.subjects.length);
@@ -245,6 +246,11 @@ export function decodeBinary(bytes) {
         frame = { op: 'status', status, subject: undefined, expiresInMs: r.u64() };
       } else if (status === 'sync' || status === 'resync') {
         frame = { op: 'status', status, subject: r.str(), expiresInMs: undefined };
+      } else if (status === 'history_end') {
+        const subject = r.str();
+        const complete = r.u8();
+        if (complete > 1) throw new Error('history_end complete must be 0 or 1');
+        frame = { op: 'status', status, subject, expiresInMs: undefined, complete: complete === 1 };
       } else {
         throw new Error('unknown status');
       }

@@ -21,6 +21,7 @@ export function encodeJson(request) {
       if (request.resume && Object.keys(request.resume).length > 0) frame.resume = request.resume;
       if (request.headers) frame.headers = true;
       if (request.conflateMs !== undefined) frame.conflate_ms = request.conflateMs;
+      if (request.historyEnd) frame.history_end = true;
       return JSON.stringify(frame);
     }
     case 'unsubscribe':
@@ -104,7 +105,13 @@ export function decodeJson(text) {
       if (f.status === 'token_expiring') {
         return { op: 'status', status: 'token_expiring', subject: undefined, expiresInMs: f.expires_in_ms };
       }
-      return { op: 'status', status: f.status, subject: f.subject, expiresInMs: undefined };
+      return {
+        op: 'status',
+        status: f.status,
+        subject: f.subject,
+        expiresInMs: undefined,
+        complete: f.complete,
+      };
     default:
       throw new Error(`unknown server op ${JSON.stringify(f.op)}`);
   }

@@ -27,7 +27,7 @@ import { payloadBytes } from './payload.js';
  * @typedef {Record<string, string | Uint8Array>} Headers
  *
  * @typedef {{ op: 'subscribe', id: number, subjects: string[], history?: number, resume?: Record<string, Position>, headers?: boolean,
- *   conflateMs?: number }
+ *   conflateMs?: number, historyEnd?: boolean }
  *   | { op: 'unsubscribe', id: number, subjects: string[] }
  *   | { op: 'publish', id: number, subject: string, data: string | Uint8Array, retained: boolean,
  *       qos: 'standard' | 'guaranteed', replyTo?: string, traceparent?: string }
@@ -39,11 +39,13 @@ import { payloadBytes } from './payload.js';
  *   | { op: 'ack', id: number, epoch: string, seq: number }
  *   | { op: 'message', subject: string, epoch: string, seq: number, type: MessageType, data: string | Uint8Array | null,
  *       headers: Headers | undefined, headersTruncated: boolean }
- *   | { op: 'status', status: string, subject: string | undefined, expiresInMs: number | undefined }} ServerFrame
+ *   | { op: 'status', status: string, subject: string | undefined, expiresInMs: number | undefined,
+ *       complete?: boolean }} ServerFrame
  *
  * @typedef {{ subject: string, data: string | Uint8Array | null, seq: number, epoch: string, type: MessageType,
  *   headers?: Headers, headersTruncated?: boolean }} Message
- * @typedef {'subscribed' | 'sync' | 'resync' | { error: string, message?: string }} SubscriptionStatus
+ * @typedef {'subscribed' | 'sync' | 'resync' | 'history_complete' | 'history_incomplete'
+ *   | { error: string, message?: string }} SubscriptionStatus
  *
  * @typedef {{ type: 'connect', connection: number, url: string }
  *   | { type: 'send', connection: number, bytes: string | Uint8Array }
@@ -451,7 +453,9 @@ export class ClientProtocol {
    */
   sendSubscribe(now, subjects, history, resume, headers, conflateMs) {
     const id = this.nextId++;
-    this.send({ op: 'subscribe', id, subjects, history, resume, headers, conflateMs });
+    // With history, ask for its end marker (protocol 1.1; a 1.0 gateway ignores it).
+    const historyEnd = history !== undefined;
+    this.send({ op: 'subscribe', id, subjects, history, resume, headers, conflateMs, historyEnd });
     this.inFlight.sentRequest(id, { op: 'subscribe', subjects });
   }
 
@@ -499,6 +503,9 @@ export class ClientProtocol {
         if (frame.status === 'resync') this.positions.resynced(subject);
         if (frame.status === 'sync' || frame.status === 'resync') {
           this.outputs.push({ type: 'status', subject, status: frame.status });
+        } else if (frame.status === 'history_end') {
+          const status = frame.complete ? 'history_complete' : 'history_incomplete';
+          this.outputs.push({ type: 'status', subject, status });
         }
         return;
       }

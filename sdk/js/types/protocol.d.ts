@@ -31,6 +31,7 @@ export type Request = {
     resume?: Record<string, Position>;
     headers?: boolean;
     conflateMs?: number;
+    historyEnd?: boolean;
 } | {
     op: 'unsubscribe';
     id: number;
@@ -80,6 +81,7 @@ export type ServerFrame = {
     status: string;
     subject: string | undefined;
     expiresInMs: number | undefined;
+    complete?: boolean;
 };
 export type Message = {
     subject: string;
@@ -90,7 +92,7 @@ export type Message = {
     headers?: Headers;
     headersTruncated?: boolean;
 };
-export type SubscriptionStatus = 'subscribed' | 'sync' | 'resync' | {
+export type SubscriptionStatus = 'subscribed' | 'sync' | 'resync' | 'history_complete' | 'history_incomplete' | {
     error: string;
     message?: string;
 };

@@ -14,14 +14,15 @@ pub enum Event {
     Message(Message),
     /// The outcome of a resume: `Sync` means nothing was missed; `Resync` means the
     /// resume point could not be honoured and the snapshot follows, so the
-    /// application should replace what it holds for the subject with it.
+    /// application should replace what it holds for the subject with it. And, for a
+    /// subscribe with `history_end`, `HistoryEnd` after its history (protocol 1.1).
     Status {
         subject: Arc<str>,
         status: SyncStatus,
     },
     /// The gateway accepted a subscription (or its renewal): the subject's start
     /// follows — its snapshot, or with `history` up to that many past messages from
-    /// the gateway's cache (possibly none) — then its updates. Comes before any of
+    /// the gateway's cache or the broker's log (possibly none) — then its updates. Comes before any of
     /// them.
     Subscribed {
         subject: Arc<str>,

@@ -2,8 +2,8 @@
 
 use sluice_core::protocol::Qos;
 
-/// How to subscribe: core's request options. `history` is asked only by the first
-/// subscribe (after a reconnect the client resumes from the last message seen
+/// How to subscribe: core's request options. `history` (and `history_end`) are
+/// asked only by the first subscribe (after a reconnect the client resumes from the last message seen
 /// instead); `headers` and `conflate_ms` are kept across reconnects, where a
 /// conflated resume gives the latest missed message only.
 pub use sluice_core::protocol::SubscribeOptions;
@@ -24,6 +24,7 @@ impl Kept {
             history: None,
             headers: self.headers,
             conflate_ms: self.conflate_ms,
+            history_end: false,
         }
     }
 }

@@ -81,7 +81,9 @@ async fn act(
         }
     }
     if roll < 25 && (mine.len() < SUBSCRIPTIONS_MAX || mine.contains(&subject)) {
-        let history = rng.random_bool(0.25).then(|| rng.random_range(1..=5));
+        // Some longer than the cache: read back from the log.
+        let history = rng.random_bool(0.25).then(|| rng.random_range(1..=40));
+        let history_end = rng.random_bool(0.5);
         // Some with record headers: the SDK restores those in their own batches.
         let headers = rng.random_bool(0.25);
         // Some conflated: the SDK must restore the interval, and the final value
@@ -99,6 +101,7 @@ async fn act(
                 history,
                 headers,
                 conflate_ms,
+                history_end,
             };
             let _ = client.subscribe_with(&[subject.as_str()], options).await;
         });

@@ -36,8 +36,8 @@ struct View {
     phase: Phase,
     /// The last seq delivered in this period: the resume point.
     last: Option<u64>,
-    /// The period started with `history`, which the gateway serves from its cache
-    /// only: an empty history leaves the position unknown.
+    /// The period started with `history`: an empty history leaves the position
+    /// unknown.
     history_start: bool,
     /// The key's last offset in the log when the period (or its resync) began.
     head_at_open: Option<u64>,
@@ -148,12 +148,15 @@ impl Checker {
             }
             Event::Status { subject, status } => {
                 let view = subscribed(views, subject, "a status")?;
-                if *status == SyncStatus::Resync {
-                    view.last = None;
-                    view.phase = Phase::Opening;
-                    view.head_at_open = key_head(log, partitions, subject);
-                } else {
-                    view.phase = Phase::Live;
+                match status {
+                    SyncStatus::Resync => {
+                        view.last = None;
+                        view.phase = Phase::Opening;
+                        view.head_at_open = key_head(log, partitions, subject);
+                    }
+                    SyncStatus::Sync => view.phase = Phase::Live,
+                    // The history's end; its updates follow as before.
+                    SyncStatus::HistoryEnd { .. } => {}
                 }
             }
             Event::Message(message) => {

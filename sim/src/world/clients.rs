@@ -149,10 +149,13 @@ impl World {
         let request = match self.rng.random_range(0..100) {
             0..50 => self.publish(c, subject),
             50..70 if subscribed.len() < SUBJECTS_PER_CLIENT_MAX => {
+                // Histories beyond the (often tiny) cache are searched for and
+                // read from the log.
                 let history = self
                     .rng
                     .random_bool(0.2)
-                    .then(|| self.rng.random_range(0..=4));
+                    .then(|| self.rng.random_range(0..=12));
+                let history_end = self.rng.random_bool(0.5);
                 // Some subscriptions carry headers: restores go in batches
                 // by that flag.
                 let headers = self.rng.random_bool(0.25);
@@ -166,6 +169,7 @@ impl World {
                     history,
                     headers,
                     conflate_ms,
+                    history_end,
                 };
                 AppRequest::Subscribe {
                     subjects: vec![self.subjects.get(subject).text.clone()],
@@ -236,7 +240,7 @@ impl World {
                 subjects, history, ..
             } => RequestNote::Subscribe {
                 subjects: subjects.clone(),
-                history: *history,
+                history: history.is_some(),
             },
             Request::Unsubscribe { subjects } => RequestNote::Unsubscribe {
                 subjects: subjects.clone(),
@@ -284,7 +288,7 @@ impl World {
                     .collect();
                 Request::Subscribe {
                     subjects,
-                    history: options.history.is_some(),
+                    history: options.history.map(|n| (n, options.history_end)),
                     conflated: options.conflate_ms.is_some(),
                 }
             }
@@ -494,8 +498,10 @@ impl World {
                         for (subject, resume) in items {
                             let start = match resume {
                                 Some((partition, seq)) => Start::Resume { partition, seq },
-                                None if history => Start::History,
-                                None => Start::Snapshot,
+                                None => match history {
+                                    Some((n, end_marker)) => Start::History { n, end_marker },
+                                    None => Start::Snapshot,
+                                },
                             };
                             conn.views.start(subject, start, conflated, heads.clone());
                         }
@@ -602,6 +608,10 @@ impl World {
                 match status {
                     SyncStatus::Sync => coverage.syncs += 1,
                     SyncStatus::Resync => coverage.resyncs += 1,
+                    SyncStatus::HistoryEnd { complete } => {
+                        coverage.history_ends += 1;
+                        coverage.history_ends_incomplete += u64::from(!complete);
+                    }
                 }
             }
         }

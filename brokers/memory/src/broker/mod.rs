@@ -10,7 +10,9 @@ use bytes::Bytes;
 use sluice_core::partitioner::partition_for_key;
 use sluice_core::subject::is_valid_topic;
 use sluice_core::PartitionMeta;
-use sluice_core::{BrokerCommand, BrokerError, BrokerEvent, BrokerRecord, Epoch, Fetched, Header};
+use sluice_core::{
+    BrokerCommand, BrokerError, BrokerEvent, BrokerRecord, FetchRequest, Fetched, Header,
+};
 use tokio::sync::{mpsc, watch};
 
 mod durable;
@@ -291,27 +293,24 @@ impl MemoryBroker {
 
     /// Answers a [`BrokerCommand::Fetch`] as documented there, examining at most
     /// `fetch_records_max` offsets per call.
-    pub fn fetch(
-        &self,
-        topic: &str,
-        partition: u32,
-        epoch: &Epoch,
-        key: Option<&[u8]>,
-        from_offset: u64,
-        to_offset: u64,
-    ) -> Result<Fetched, BrokerError> {
+    pub fn fetch(&self, request: &FetchRequest) -> Result<Fetched, BrokerError> {
         let state = self.lock();
         state.check_available()?;
         let log = state
             .topics
-            .get(topic)
-            .and_then(|t| t.partition(partition))
+            .get(request.topic.as_ref())
+            .and_then(|t| t.partition(request.partition))
             .ok_or(BrokerError::UnknownTopic)?;
+        let from_offset = if request.from_log_start && request.epoch == *log.epoch() {
+            request.from_offset.max(log.start_offset())
+        } else {
+            request.from_offset
+        };
         log.fetch(
-            epoch,
-            key,
+            &request.epoch,
+            request.key.as_deref(),
             from_offset,
-            to_offset,
+            request.to_offset,
             self.shared.config.fetch_records_max,
         )
     }

@@ -85,6 +85,37 @@ test('history gives past messages, oldest first, instead of the snapshot', async
   await client.close();
 });
 
+for (const encoding of ['json', 'binary']) {
+  test(`${encoding}: a history longer than the cache (500 of a cache of 128) comes from the log, complete`, async () => {
+    const subject = `/demo/long-history-${encoding}`;
+    const { client: writer } = nodeClient({ servers: [gateway.url], encoding });
+    const acks = [];
+    for (let i = 0; i < 520; i++) acks.push(writer.publish(subject, `v${i}`));
+    await Promise.all(acks);
+    const { client } = nodeClient({ servers: [gateway.url], encoding });
+    const rec = new Recorder();
+    client.subscribe(subject, { ...rec, history: 500 });
+    await rec.status('history_complete');
+    const expected = Array.from({ length: 500 }, (_, i) => `v${i + 20}`);
+    assert.deepEqual(rec.data(), expected);
+    assert.ok(rec.messages.every((m) => m.type === 'history'));
+    const seqs = rec.messages.map((m) => m.seq);
+    assert.ok(
+      seqs.every((seq, i) => i === 0 || seq > seqs[i - 1]),
+      'seqs increase',
+    );
+    // The end marker comes after the history and before live updates.
+    await writer.publish(subject, 'live');
+    await rec.message('live');
+    const end = rec.events.findIndex((e) => e.status === 'history_complete');
+    const live = rec.events.findIndex((e) => e.data === 'live');
+    assert.equal(rec.messages.at(-1)?.type, 'update');
+    assert.ok(end === 1 + 500 && live > end, `end marker at ${end}, live at ${live}`);
+    await writer.close();
+    await client.close();
+  });
+}
+
 test('the gateway serves the SDK modules as JavaScript and the demo page', async () => {
   const sdk = await fetch(`${gateway.httpUrl}/sdk/sluice.js`);
   assert.equal(sdk.status, 200);
