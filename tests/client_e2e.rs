@@ -288,3 +288,49 @@ async fn a_conflated_subscription_gets_the_latest_values_and_resumes_with_the_la
         "conflated after the resume: {seen:?}"
     );
 }
+
+/// Protocol 1.1 history from the log: a history of 500 where the cache keeps 128
+/// per subject arrives complete and in order, ends with `history_end`, and live
+/// updates follow.
+#[tokio::test]
+async fn a_history_longer_than_the_cache_comes_from_the_log_complete_and_in_order() {
+    let server = common::start(|c| c.gateway.message_cache_messages_per_subject_max = 128).await;
+    let (publisher, publisher_events) = connect(vec![server.url()]).await;
+    common::sdk::drain_in_background(publisher_events);
+    let mut acks = Vec::new();
+    for i in 0..520 {
+        let options = PublishOptions::default();
+        acks.push(
+            publisher
+                .publish("/chat/long", format!("v{i}"), options)
+                .await
+                .unwrap(),
+        );
+    }
+    let (reader, mut events) = connect(vec![server.url()]).await;
+    let options = SubscribeOptions {
+        history: Some(500),
+        history_end: true,
+        ..SubscribeOptions::default()
+    };
+    let sub = tokio::spawn({
+        let reader = reader.clone();
+        async move { reader.subscribe_with(&["/chat/long"], options).await }
+    });
+    let (history, complete) = common::sdk::history_until_end(&mut events).await;
+    assert!(sub.await.unwrap().unwrap().all_accepted());
+    assert!(complete);
+    let seqs: Vec<u64> = history.iter().map(|m| m.seq).collect();
+    let expected: Vec<u64> = acks[20..].iter().map(|a| a.seq).collect();
+    assert_eq!(seqs, expected);
+    assert_eq!(history[0].data.as_deref(), Some(&b"v20"[..]));
+    let live = publisher
+        .publish("/chat/long", "live", PublishOptions::default())
+        .await
+        .unwrap();
+    let m = next_data(&mut events).await;
+    let Event::Message(m) = m else {
+        panic!("{m:?}")
+    };
+    assert_eq!((m.kind, m.seq), (MessageKind::Update, live.seq));
+}

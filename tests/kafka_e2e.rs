@@ -420,3 +420,54 @@ async fn subscribe_plain(client: &mut RawClient) {
     assert_eq!(snapshot["type"], "snapshot");
     assert!(snapshot.get("headers").is_none(), "{snapshot}");
 }
+
+/// Protocol 1.1 history from Kafka, as a client written from `docs/protocol.md`
+/// asks it: 500 past records of a key, among other keys' records, where the cache
+/// keeps 128 per subject; read back from the log in windows, complete, in order,
+/// then `history_end`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_longer_than_the_cache_is_read_back_from_kafka() {
+    let tansu = Tansu::start();
+    tansu.create_topic("events", 1, false);
+    let p = producer(&tansu);
+    let sends = (0..780).map(|i| {
+        let p = p.clone();
+        async move {
+            let (key, value) = if i % 3 == 2 {
+                ("other", format!("noise{i}"))
+            } else {
+                ("k", format!("e{i}"))
+            };
+            let (_, offset) = produce(&p, "events", key, Some(&value), &[]).await;
+            (offset, key)
+        }
+    });
+    let mut written = futures_util::future::join_all(sends).await;
+    written.sort();
+    let of_k: Vec<i64> = written
+        .iter()
+        .filter(|(_, key)| *key == "k")
+        .map(|(offset, _)| *offset)
+        .collect();
+    let server = start_on_kafka(&tansu, &["events"], |c| {
+        c.gateway.message_cache_messages_per_subject_max = 128;
+        c.gateway.history_scan_offsets = 200;
+    })
+    .await;
+    let mut client = RawClient::connect(&server.url(), "sluice.v1.json").await;
+    let request =
+        r#"{"op":"subscribe","id":1,"subjects":["/events/k"],"history":500,"history_end":true}"#;
+    assert_eq!(client.request(request).await["op"], "ok");
+    let mut got = Vec::new();
+    loop {
+        let frame = client.recv().await;
+        if frame["op"] == "status" {
+            assert_eq!(frame["status"], "history_end", "{frame}");
+            assert_eq!(frame["complete"], true, "{frame}");
+            break;
+        }
+        assert_eq!(frame["type"], "history", "{frame}");
+        got.push(frame["seq"].as_i64().unwrap());
+    }
+    assert_eq!(got, of_k[of_k.len() - 500..]);
+}

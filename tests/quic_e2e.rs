@@ -505,3 +505,42 @@ fn reply_to(message: &sluice_client::Message) -> Option<&[u8]> {
         .find(|h| h.name == "reply_to")
         .map(|h| &h.value[..])
 }
+
+/// Protocol 1.1 history from the log over QUIC: 500 past messages where the cache
+/// keeps 128 per subject, complete, in order, then `history_end`.
+#[tokio::test]
+async fn a_long_history_over_quic_comes_from_the_log_complete() {
+    let server = common::start_tls_and_quic().await;
+    let publisher = publisher(&server, quic_url(&server)).await;
+    let mut seqs = Vec::new();
+    for i in 0..510 {
+        let ack = publisher
+            .publish(
+                "/chat/quic-history",
+                format!("v{i}"),
+                PublishOptions::default(),
+            )
+            .await
+            .unwrap();
+        seqs.push(ack.seq);
+    }
+    let (reader, mut events) = connect(&server, vec![quic_url(&server)]).await;
+    let options = SubscribeOptions {
+        history: Some(500),
+        history_end: true,
+        ..SubscribeOptions::default()
+    };
+    let sub = tokio::spawn({
+        let reader = reader.clone();
+        async move {
+            reader
+                .subscribe_with(&["/chat/quic-history"], options)
+                .await
+        }
+    });
+    let (history, complete) = common::sdk::history_until_end(&mut events).await;
+    assert!(sub.await.unwrap().unwrap().all_accepted());
+    assert!(complete);
+    let got: Vec<u64> = history.iter().map(|m| m.seq).collect();
+    assert_eq!(got, seqs[10..]);
+}

@@ -75,3 +75,24 @@ pub async fn resumed_then_live(events: &mut Events, count: usize) -> Vec<u64> {
     }
     seqs
 }
+
+/// Reads a history start up to its `history_end` (asked for with
+/// `SubscribeOptions::history_end`): the history messages, and whether the
+/// gateway said the history is complete. Anything else before the end panics.
+pub async fn history_until_end(events: &mut Events) -> (Vec<Message>, bool) {
+    let mut history = Vec::new();
+    loop {
+        match next_event(events).await {
+            Event::Message(m) => {
+                assert_eq!(m.kind, MessageKind::History, "{m:?}");
+                history.push(m);
+            }
+            Event::Status {
+                status: SyncStatus::HistoryEnd { complete },
+                ..
+            } => return (history, complete),
+            event if is_bookkeeping(&event) => {}
+            other => panic!("unexpected {other:?} before history_end"),
+        }
+    }
+}
