@@ -173,6 +173,7 @@ fn main() -> std::process::ExitCode {
             } => {
                 let config = cli_client::client_config(&servers, binary, pins);
                 let options = SubscribeOptions {
+                    delta: false,
                     history_end: false,
                     history,
                     headers,

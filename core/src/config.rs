@@ -59,6 +59,10 @@ pub struct GatewayConfig {
     /// Offsets one step of a history search reads from the log, going back from
     /// the newest, until it has found `history` messages of the subject.
     pub history_scan_offsets: u64,
+    /// Values a delta subscription gets as deltas are at most this large; larger
+    /// ones go whole. Bounds what each such subscription keeps (its client's
+    /// value) and the work of encoding.
+    pub delta_value_bytes_max: usize,
     /// Publishes one connection may make per second, sustained (a token bucket);
     /// beyond it they get `rate_limited`. 0 switches the limit off.
     pub publish_rate_per_s: u32,
@@ -121,6 +125,7 @@ impl Default for GatewayConfig {
             fetch_queue_max: 1024,
             history_max: 1000,
             history_scan_offsets: 10_000,
+            delta_value_bytes_max: 64 * 1024,
             publish_rate_per_s: 1000,
             publish_burst: 2000,
             auth_timeout_ms: 10_000,

@@ -52,6 +52,7 @@ fn client_frame() -> impl Strategy<Value = ClientFrame> {
                     id,
                     items,
                     options: SubscribeOptions {
+                        delta: false,
                         history_end: false,
                         history,
                         headers: false,
@@ -119,6 +120,7 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
         )
             .prop_map(|(subject, data, seq, epoch, kind)| {
                 ServerFrame::Message(Message {
+                    delta: false,
                     subject: Arc::from(subject),
                     data,
                     seq,

@@ -34,6 +34,7 @@ fn subscribe_frame(conflate_ms: Option<u32>, resume: Option<u64>) -> ClientFrame
             }),
         }],
         options: SubscribeOptions {
+            delta: false,
             history_end: false,
             history: None,
             headers: false,
@@ -191,6 +192,7 @@ fn conflate_ms_is_rounded_up_to_100_and_bounded() {
         id: RequestId(1),
         items: Vec::new(),
         options: SubscribeOptions {
+            delta: false,
             history_end: false,
             history: Some(3),
             headers: false,

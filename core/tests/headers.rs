@@ -56,6 +56,7 @@ fn subscribe(h: &mut Harness, client: u64, history: Option<u32>, headers: bool) 
                 resume: None,
             }],
             options: SubscribeOptions {
+                delta: false,
                 history_end: false,
                 history,
                 headers,
@@ -304,6 +305,7 @@ fn frame_with_headers() -> ClientFrame {
             resume: None,
         }],
         options: SubscribeOptions {
+            delta: false,
             history_end: false,
             history: None,
             headers: true,

@@ -6,7 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use sluice_core::protocol::{Message, MessageKind, SyncStatus};
+use bytes::Bytes;
+use sluice_core::protocol::{fossil_delta, Message, MessageKind, SyncStatus};
 use sluice_core::Gateway;
 
 use crate::broker::SimBroker;
@@ -79,6 +80,9 @@ pub(crate) struct View {
     conflated: bool,
     /// A history start: what it asked for and how far it got.
     history: Option<HistoryCheck>,
+    /// The last value the gateway sent in this period: what its next delta
+    /// (protocol 1.1) applies to. Rebuilt here, independently of the SDK.
+    delta_base: Option<Bytes>,
 }
 
 /// A history start as the checker follows it.
@@ -208,6 +212,7 @@ impl Views {
                     }),
                     _ => None,
                 },
+                delta_base: None,
             },
         );
     }
@@ -241,6 +246,13 @@ impl Views {
                 format!("{text}: {kind} seq {seq} without a subscription (after the unsubscribe ok, or never subscribed)"),
             ));
         };
+        let rebuilt = undelta(view, m).map_err(|why| {
+            (
+                Invariant::NoSilentGap,
+                format!("{text}: {kind} seq {seq}: the delta chain diverged: {why}"),
+            )
+        })?;
+        let m = &rebuilt;
         let p = check_content(oracle, subject, m)?;
         let current = oracle.current(subject, heads);
         check_on_current_log(oracle, subject, m, p, current)?;
@@ -440,6 +452,7 @@ impl Views {
                     last: None,
                     conflated: view.conflated,
                     history: None,
+                    delta_base: None,
                 };
             }
             SyncStatus::HistoryEnd { complete } => {
@@ -631,4 +644,20 @@ fn check_history_end(
         ));
     }
     Ok(())
+}
+
+/// The message with its whole value: a delta (protocol 1.1) applied to the value
+/// the gateway sent before it in this period; every value becomes the next base.
+fn undelta(view: &mut View, m: &Message) -> Result<Message, String> {
+    let mut m = m.clone();
+    if m.delta {
+        let (Some(base), Some(delta)) = (&view.delta_base, &m.data) else {
+            return Err("a delta with no value before it".to_owned());
+        };
+        let value = fossil_delta::apply(base, delta, usize::MAX).map_err(|e| e.to_string())?;
+        m.data = Some(Bytes::from(value));
+        m.delta = false;
+    }
+    view.delta_base = m.data.clone();
+    Ok(m)
 }

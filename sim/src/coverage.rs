@@ -36,6 +36,7 @@ counters! {
     history: "history",
     recovered: "recovered",
     updates: "updates",
+    deltas: "deltas",
     syncs: "syncs",
     resyncs: "resyncs",
     history_ends: "history ends",

@@ -88,6 +88,9 @@ pub struct FaultPlan {
     /// Percent of writes whose payload is `large_payload_bytes` long.
     pub large_payload_percent: u32,
     pub large_payload_bytes: usize,
+    /// Bytes every other payload ends with, the same each time: consecutive
+    /// values then differ a little, as deltas (protocol 1.1) expect.
+    pub payload_suffix_bytes: usize,
     pub gateway: GatewayConfig,
     pub disconnect: Option<Recurring>,
     pub slow_consumer: Option<Recurring>,
@@ -144,6 +147,7 @@ impl FaultPlan {
             fetches_in_flight_max: rng.random_range(1..=4),
             fetch_queue_max: rng.random_range(0..=4),
             history_scan_offsets: [1, 3, 16, 10_000][rng.random_range(0..4)],
+            delta_value_bytes_max: [16, 64 << 10][rng.random_range(0..2)],
             topic_partitioners: topics
                 .iter()
                 .map(|t| (t.name.to_owned(), t.partitioner))
@@ -170,6 +174,7 @@ impl FaultPlan {
             retention_records_max: rng.random_bool(0.3).then(|| rng.random_range(20..=200)),
             large_payload_percent,
             large_payload_bytes: 2 * client_queue_bytes_max.min(4_096),
+            payload_suffix_bytes: [0, 60][rng.random_range(0..2)],
             disconnect: recurring(&mut rng, 300..=5_000, 0..=0),
             slow_consumer: recurring(&mut rng, 500..=5_000, 500..=8_000),
             broker_stall: recurring(&mut rng, 500..=8_000, 10..=3_000),
@@ -283,7 +288,7 @@ impl fmt::Display for FaultPlan {
         )?;
         writeln!(
             f,
-            "  links: client latency ≤{} ms, broker latency ≤{} ms; stream every {} ms ≤{} records; fetch ≤{} offsets; retention {}; large payloads {}% of {} B",
+            "  links: client latency ≤{} ms, broker latency ≤{} ms; stream every {} ms ≤{} records; fetch ≤{} offsets; retention {}; large payloads {}% of {} B; payload suffix {} B",
             self.client_latency_ms_max,
             self.broker_latency_ms_max,
             self.stream_every_ms,
@@ -292,7 +297,8 @@ impl fmt::Display for FaultPlan {
             self.retention_records_max
                 .map_or("off".to_owned(), |r| format!("{r} records/partition")),
             self.large_payload_percent,
-            self.large_payload_bytes
+            self.large_payload_bytes,
+            self.payload_suffix_bytes
         )?;
         writeln!(
             f,

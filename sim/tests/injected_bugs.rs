@@ -80,3 +80,8 @@ fn a_conflated_subscription_that_loses_its_latest_value_is_caught() {
 fn a_history_that_drops_its_oldest_message_is_caught() {
     caught(InjectedBug::HistoryDropsOldest, Invariant::NoSilentGap);
 }
+
+#[test]
+fn a_delta_chain_kept_across_a_resync_is_caught() {
+    caught(InjectedBug::DeltaAcrossResync, Invariant::NoSilentGap);
+}

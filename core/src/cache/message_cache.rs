@@ -290,6 +290,7 @@ mod tests {
 
     fn msg(subject: &Subject, seq: u64) -> Message {
         Message {
+            delta: false,
             subject: subject.shared(),
             data: Some(Bytes::from_static(b"0123456789")),
             seq,

@@ -133,6 +133,7 @@ mod tests {
 
     fn msg(subject: &Subject, seq: u64, len: usize) -> Message {
         Message {
+            delta: false,
             subject: subject.shared(),
             data: Some(Bytes::from(vec![b'x'; len])),
             seq,

@@ -7,6 +7,7 @@ use crate::protocol::{Encoding, ServerFrame};
 use crate::subject::Subject;
 use crate::token_bucket::TokenBucket;
 
+use super::delta_base::DeltaBase;
 use super::subscriptions::Subscriptions;
 
 /// What the gateway remembers of one subscription.
@@ -25,6 +26,9 @@ pub(super) struct Subscription {
     pub headers: bool,
     /// Its conflation interval (protocol 1.1); 0: every message.
     pub conflate_ms: u32,
+    /// With deltas (protocol 1.1): the value its client holds. Boxed: most
+    /// subscriptions ask for none, and every one would be sized for it.
+    pub delta: Option<Box<DeltaBase>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

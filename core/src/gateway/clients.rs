@@ -25,6 +25,9 @@ pub(super) struct Clients {
     outbound: Outbound,
     /// Conflated subscriptions' held messages and intervals.
     pub conflation: Conflation,
+    /// `gateway.delta_value_bytes_max`: larger values go whole to delta
+    /// subscriptions.
+    pub delta_value_bytes_max: usize,
 }
 
 /// What the queues carried and hold, counted as frames go in and out.
@@ -54,6 +57,13 @@ pub(super) enum Delivery {
 }
 
 impl Clients {
+    pub fn new(delta_value_bytes_max: usize) -> Self {
+        Clients {
+            delta_value_bytes_max,
+            ..Clients::default()
+        }
+    }
+
     pub fn contains(&self, client: ClientId) -> bool {
         self.by_id.contains_key(&client)
     }
@@ -101,11 +111,20 @@ impl Clients {
     }
 
     /// Queues a frame the caller has admitted; true when the client must be woken.
-    pub fn push(&mut self, client: ClientId, frame: ServerFrame, cost: usize) -> bool {
-        match self.by_id.get_mut(&client) {
-            Some(state) => self.outbound.push(state, frame, cost),
-            None => false,
+    /// A message of a delta subscription goes as a delta if smaller, charged
+    /// what it then costs (less than the `cost` it was admitted with).
+    pub fn push(&mut self, client: ClientId, mut frame: ServerFrame, mut cost: usize) -> bool {
+        let Some(state) = self.by_id.get_mut(&client) else {
+            return false;
+        };
+        if let ServerFrame::Message(m) = &mut frame {
+            let sub = state.subscriptions.get_by_text_mut(&m.subject);
+            if let Some(base) = sub.and_then(|s| s.delta.as_deref_mut()) {
+                base.encode(m, self.delta_value_bytes_max);
+                cost = cost.min(m.cost_bytes());
+            }
         }
+        self.outbound.push(state, frame, cost)
     }
 
     /// Offers a live message to `client`'s subscription to `subject` (the routing
@@ -141,14 +160,20 @@ impl Clients {
                 return Delivery::Held;
             }
         }
-        let frame = ServerFrame::Message(message.for_subscription(sub.headers));
-        let cost = frame.cost_bytes();
+        let mut message = message.for_subscription(sub.headers);
+        if let Some(base) = sub.delta.as_deref_mut() {
+            // Before the bound: a client with no room is closed, chain and all.
+            base.encode(&mut message, self.delta_value_bytes_max);
+        }
+        let cost = message.cost_bytes();
         if over_bound(queued_bytes, cost, bound) {
             return Delivery::NoRoom;
         }
         sub.epoch = epoch.clone();
         sub.after = Some(seq);
-        let woken = self.outbound.push(state, frame, cost);
+        let woken = self
+            .outbound
+            .push(state, ServerFrame::Message(message), cost);
         Delivery::Queued { woken }
     }
 

@@ -14,6 +14,7 @@ mod client;
 mod clients;
 mod conflation;
 mod delivery;
+mod delta_base;
 mod exposure;
 mod fetches;
 mod history_search;
@@ -97,7 +98,7 @@ pub struct Gateway {
 impl Gateway {
     pub fn new(config: GatewayConfig) -> Self {
         Gateway {
-            clients: Clients::default(),
+            clients: Clients::new(config.delta_value_bytes_max),
             routing: Routing::new(&config),
             produces: Produces::default(),
             fetches: Fetches::default(),

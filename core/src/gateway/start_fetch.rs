@@ -205,6 +205,7 @@ impl Gateway {
                 (None, false)
             };
             let m = Message {
+                delta: false,
                 subject: subject.shared(),
                 data: record.payload,
                 seq: record.offset,

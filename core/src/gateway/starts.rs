@@ -127,8 +127,11 @@ impl Gateway {
             None => {
                 let n = start.n as usize;
                 let cached = self.routing.messages().last_before(subject, n, start.until);
-                // The cache holds all `n`, or every message the log ever had.
-                if cached.len() >= n || self.routing.covers(subject, &epoch, None, start.until) {
+                // The cache holds all `n`, or every message the log ever had (it drops
+                // a subject's messages when it moves, so only if it never did).
+                let whole_log = self.routing.covers(subject, &epoch, None, start.until)
+                    && self.routing.never_moved(subject);
+                if cached.len() >= n || whole_log {
                     let start = HistoryStart {
                         complete: true,
                         ..start
@@ -227,6 +230,10 @@ impl Gateway {
     pub(super) fn resync(&mut self, client: ClientId, subject: &Subject) -> bool {
         // A message held for conflation is of the old position's log.
         self.clients.conflation.drop_held(client, subject);
+        #[cfg(feature = "testing")]
+        let keep_delta_base = self.bug_on(crate::testing::InjectedBug::DeltaAcrossResync);
+        #[cfg(not(feature = "testing"))]
+        let keep_delta_base = false;
         let partition = self
             .routing
             .current_partition(&self.config, subject)
@@ -240,6 +247,10 @@ impl Gateway {
         }
         sub.recovering = None;
         sub.after = None;
+        // The client drops its value at `resync`; the chain starts afresh.
+        if let Some(base) = sub.delta.as_deref_mut().filter(|_| !keep_delta_base) {
+            base.reset();
+        }
         let mut head = 0;
         if let Some((epoch, next_offset)) = partition {
             sub.epoch = epoch;

@@ -165,6 +165,7 @@ impl Gateway {
                 recovering: None,
                 headers: options.headers,
                 conflate_ms: options.conflate_ms.unwrap_or(0),
+                delta: options.delta.then(Box::default),
             },
         );
         // A renewed subscription may still have a paused start or a queued resume;

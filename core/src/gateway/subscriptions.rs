@@ -37,6 +37,15 @@ impl Subscriptions {
         self.find(subject).ok().map(|i| &self.entries[i].1)
     }
 
+    /// The subscription to the subject spelled `text`.
+    pub fn get_by_text_mut(&mut self, text: &str) -> Option<&mut Subscription> {
+        let i = self
+            .entries
+            .binary_search_by(|(s, _)| s.as_str().cmp(text))
+            .ok()?;
+        Some(&mut self.entries[i].1)
+    }
+
     pub fn get_mut(&mut self, subject: &Subject) -> Option<&mut Subscription> {
         self.find(subject).ok().map(|i| &mut self.entries[i].1)
     }
@@ -79,6 +88,7 @@ mod tests {
             recovering: None,
             headers: false,
             conflate_ms: 0,
+            delta: None,
         }
     }
 

@@ -6,7 +6,7 @@
 //! bytes   = len:u32 raw-bytes
 //! client  0x01 subscribe   id:u64 flags:u8 [history:u32 if flags&1] n:u16 n*(str resume:u8 [epoch:str seq:u64 if resume=1])
 //!                          [conflate_ms:u32 if flags&4] after history (flags: 1 history present,
-//!                          2 headers wanted, 4 conflated, 8 history_end wanted)
+//!                          2 headers wanted, 4 conflated, 8 history_end wanted, 16 deltas wanted)
 //!         0x02 unsubscribe id:u64 n:u16 n*str
 //!         0x03 publish     id:u64 flags:u8 subject:str [reply_to:str if flags&4] [traceparent:str if flags&8] data:bytes
 //!                          (flags: 1 retained, 2 qos guaranteed)
@@ -15,7 +15,8 @@
 //! server  0x81 ok          id:u64
 //!         0x82 error       flags:u8 [id:u64 if flags&1] [subject:str if flags&2] code:u8 message:str
 //!         0x83 message     kind:u8 flags:u8 subject:str epoch:str seq:u64 [data:bytes unless flags&1 (tombstone)]
-//!                          [n:u16 n*(name:str value:bytes) if flags&2 (headers)] (flags&4: headers truncated)
+//!                          [n:u16 n*(name:str value:bytes) if flags&2 (headers)] (flags&4: headers truncated,
+//!                          flags&8: data is a fossil delta)
 //!         0x84 ack         id:u64 epoch:str seq:u64
 //!         0x85 status      status:u8 (1 sync, 2 resync: subject:str | 3 token_expiring: expires_in_ms:u64
 //!                          | 4 history_end: subject:str complete:u8)
@@ -193,6 +194,7 @@ pub fn decode_client(data: &[u8]) -> Result<ClientFrame, DecodeError> {
                     headers,
                     conflate_ms,
                     history_end: flags & 8 != 0,
+                    delta: flags & 16 != 0,
                 },
             }
         }
@@ -263,11 +265,13 @@ pub fn encode_client(frame: &ClientFrame) -> Vec<u8> {
                 headers,
                 conflate_ms,
                 history_end,
+                delta,
             } = options;
             let flags = u8::from(history.is_some())
                 | if *headers { 2 } else { 0 }
                 | if conflate_ms.is_some() { 4 } else { 0 }
-                | if *history_end { 8 } else { 0 };
+                | if *history_end { 8 } else { 0 }
+                | if *delta { 16 } else { 0 };
             w.u8(OP_SUBSCRIBE).u64(id.0).u8(flags);
             if let Some(h) = history {
                 w.u32(*h);
@@ -351,7 +355,8 @@ pub fn encode_server(frame: &ServerFrame) -> Vec<u8> {
         ServerFrame::Message(m) => {
             let flags = u8::from(m.data.is_none())
                 | if m.headers.is_some() { 2 } else { 0 }
-                | if m.headers_truncated { 4 } else { 0 };
+                | if m.headers_truncated { 4 } else { 0 }
+                | if m.delta { 8 } else { 0 };
             w.u8(OP_MESSAGE)
                 .u8(kind_byte(m.kind))
                 .u8(flags)
@@ -447,6 +452,7 @@ pub fn decode_server(data: &[u8]) -> Result<ServerFrame, DecodeError> {
                 kind,
                 headers,
                 headers_truncated: flags & 4 != 0,
+                delta: flags & 8 != 0,
                 origin: None,
             })
         }

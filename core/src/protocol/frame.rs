@@ -85,6 +85,9 @@ pub struct SubscribeOptions {
     pub conflate_ms: Option<u32>,
     /// End a history start with [`SyncStatus::HistoryEnd`] (protocol 1.1).
     pub history_end: bool,
+    /// Send values as fossil deltas against the previous one when smaller
+    /// (protocol 1.1).
+    pub delta: bool,
 }
 
 /// A request from a client.
@@ -169,6 +172,9 @@ pub struct Message {
     pub headers: Option<Arc<[Header]>>,
     /// Headers beyond the bounds were left out of [`Message::headers`].
     pub headers_truncated: bool,
+    /// `data` is a fossil delta against the previous value sent on this
+    /// subscription (protocol 1.1, [`super::fossil_delta`]), not the value.
+    pub delta: bool,
     /// Where the record came from, for delivery metrics and traces. Never encoded;
     /// `None` on messages decoded from the wire.
     pub origin: Option<RecordOrigin>,
@@ -184,6 +190,7 @@ impl PartialEq for Message {
             && self.kind == other.kind
             && self.headers == other.headers
             && self.headers_truncated == other.headers_truncated
+            && self.delta == other.delta
     }
 }
 

@@ -39,6 +39,8 @@ struct RawFrame {
     conflate_ms: Option<u32>,
     history_end: Option<bool>,
     complete: Option<bool>,
+    /// `subscribe`: deltas wanted; `message`: `data` is a delta.
+    delta: Option<bool>,
     // Server frames.
     code: Option<String>,
     message: Option<String>,
@@ -155,6 +157,7 @@ pub fn decode_client(data: &[u8]) -> Result<ClientFrame, DecodeError> {
                     headers,
                     conflate_ms,
                     history_end: raw.history_end.unwrap_or(false),
+                    delta: raw.delta.unwrap_or(false),
                 },
             })
         }
@@ -214,6 +217,8 @@ struct OutMessage<'a> {
     headers: Option<OutHeaders<'a>>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     headers_truncated: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    delta: bool,
 }
 
 /// A message's headers as a JSON object: a UTF-8 value as a string, any other as
@@ -371,6 +376,7 @@ pub fn encode_server(frame: &ServerFrame) -> Vec<u8> {
                 kind: m.kind.as_str(),
                 headers: m.headers.as_deref().map(OutHeaders),
                 headers_truncated: m.headers_truncated,
+                delta: m.delta,
             })
         }
         ServerFrame::Ack { id, epoch, seq } => to_vec(&OutAck {
@@ -444,6 +450,7 @@ pub fn decode_server(data: &[u8]) -> Result<ServerFrame, DecodeError> {
                 kind,
                 headers,
                 headers_truncated: raw.headers_truncated,
+                delta: raw.delta.unwrap_or(false),
                 origin: None,
             }))
         }
@@ -500,6 +507,8 @@ struct OutSubscribe<'a> {
     conflate_ms: Option<u32>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     history_end: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    delta: bool,
 }
 
 #[derive(Serialize)]
@@ -538,6 +547,7 @@ pub fn encode_client(frame: &ClientFrame) -> Vec<u8> {
             headers: options.headers,
             conflate_ms: options.conflate_ms,
             history_end: options.history_end,
+            delta: options.delta,
             resume: items
                 .iter()
                 .filter_map(|i| {
@@ -641,6 +651,7 @@ mod tests {
     #[test]
     fn encodes_the_documented_shapes() {
         let m = ServerFrame::Message(Message {
+            delta: false,
             subject: Arc::from("/A/k1"),
             data: Some(Bytes::from_static(b"hello")),
             seq: 42,

@@ -3,6 +3,7 @@
 
 pub mod binary;
 mod error_code;
+pub mod fossil_delta;
 mod frame;
 mod headers;
 pub mod json;
@@ -62,7 +63,10 @@ impl Encoding {
                 .origin
                 .as_ref()
                 .and_then(|o| o.shared_encoding.as_ref());
-            if let (MessageKind::Update, Some(shared)) = (message.kind, shared) {
+            // A delta is its subscription's own.
+            if let (MessageKind::Update, Some(shared), false) =
+                (message.kind, shared, message.delta)
+            {
                 return shared.get_or_encode(self, message.headers.is_some(), || {
                     self.encode_server(frame)
                 });

@@ -55,6 +55,7 @@ mod tests {
 
     fn frame(kind: MessageKind, shared: &SharedEncoding) -> ServerFrame {
         ServerFrame::Message(Message {
+            delta: false,
             subject: Arc::from("/t/k"),
             data: Some(Bytes::from_static(b"payload")),
             seq: 7,

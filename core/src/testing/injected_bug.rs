@@ -30,10 +30,13 @@ pub enum InjectedBug {
     /// A history read from the log leaves out its oldest message, and
     /// `history_end` still says it is complete: a silent shortfall.
     HistoryDropsOldest,
+    /// A `resync` leaves a delta subscription's value in place, so the next
+    /// message is a delta against a value the client dropped.
+    DeltaAcrossResync,
 }
 
 impl InjectedBug {
-    pub const ALL: [InjectedBug; 7] = [
+    pub const ALL: [InjectedBug; 8] = [
         InjectedBug::UpdateBeforeSnapshot,
         InjectedBug::DropRecordOnResume,
         InjectedBug::DeliverAfterUnsubscribe,
@@ -41,6 +44,7 @@ impl InjectedBug {
         InjectedBug::MoveWithoutResync,
         InjectedBug::ConflationLosesLatest,
         InjectedBug::HistoryDropsOldest,
+        InjectedBug::DeltaAcrossResync,
     ];
 
     /// The kebab-case name used on command lines (`--inject-bug drop-record-on-resume`).
@@ -53,6 +57,7 @@ impl InjectedBug {
             InjectedBug::MoveWithoutResync => "move-without-resync",
             InjectedBug::ConflationLosesLatest => "conflation-loses-latest",
             InjectedBug::HistoryDropsOldest => "history-drops-oldest",
+            InjectedBug::DeltaAcrossResync => "delta-across-resync",
         }
     }
 }
@@ -65,7 +70,7 @@ impl fmt::Display for InjectedBug {
 
 /// A name that is not one of [`InjectedBug::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown injected bug {0:?}; known: update-before-snapshot, drop-record-on-resume, deliver-after-unsubscribe, forget-queue-bound, move-without-resync, conflation-loses-latest, history-drops-oldest")]
+#[error("unknown injected bug {0:?}; known: update-before-snapshot, drop-record-on-resume, deliver-after-unsubscribe, forget-queue-bound, move-without-resync, conflation-loses-latest, history-drops-oldest, delta-across-resync")]
 pub struct UnknownInjectedBug(pub String);
 
 impl FromStr for InjectedBug {

@@ -4,7 +4,7 @@ use sluice_core::protocol::Qos;
 
 /// How to subscribe: core's request options. `history` (and `history_end`) are
 /// asked only by the first subscribe (after a reconnect the client resumes from the last message seen
-/// instead); `headers` and `conflate_ms` are kept across reconnects, where a
+/// instead); `headers`, `conflate_ms` and `delta` are kept across reconnects, where a
 /// conflated resume gives the latest missed message only.
 pub use sluice_core::protocol::SubscribeOptions;
 
@@ -15,12 +15,14 @@ impl Kept {
         Kept {
             headers: options.headers,
             conflate_ms: options.conflate_ms,
+            delta: options.delta,
         }
     }
 
     /// The options a restore asks with.
     pub(crate) fn options(self) -> SubscribeOptions {
         SubscribeOptions {
+            delta: self.delta,
             history: None,
             headers: self.headers,
             conflate_ms: self.conflate_ms,
@@ -34,6 +36,7 @@ impl Kept {
 pub(crate) struct Kept {
     pub headers: bool,
     pub conflate_ms: Option<u32>,
+    pub delta: bool,
 }
 
 /// How to publish. The default is a retained, standard-QoS message without a

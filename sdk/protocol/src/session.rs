@@ -201,7 +201,11 @@ impl ClientSession {
     pub fn handle_frame(&mut self, now_ms: u64, frame: ServerFrame) {
         tracing::trace!(?frame, "from the gateway");
         match frame {
-            ServerFrame::Message(message) => {
+            ServerFrame::Message(mut message) => {
+                if let Err(detail) = self.subscriptions.undelta(&mut message) {
+                    // Reconnecting resumes from the last whole value: nothing lost.
+                    return self.lost(now_ms, DisconnectReason::Protocol(detail));
+                }
                 if self.subscriptions.accept(&message) {
                     self.event(Event::Message(message));
                 }
@@ -400,6 +404,7 @@ impl ClientSession {
         let server = self.server_name().to_owned();
         info!(%server, subjects = self.subscriptions.len(), "connected");
         self.event(Event::Connected { server });
+        self.subscriptions.new_connection();
         self.restore_subscriptions();
     }
 

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use bytes::Bytes;
+use sluice_core::protocol::fossil_delta;
 use sluice_core::protocol::{Message, ResumePoint, SubscribeItem};
 
 use crate::options::Kept;
@@ -20,9 +22,17 @@ pub(crate) struct Subscriptions {
 struct Subscribed {
     /// `None` until the first message on the subject arrives.
     point: Option<ResumePoint>,
-    /// What it asked besides its start (headers, conflation): restored the same way.
+    /// What it asked besides its start (headers, conflation, deltas): restored the
+    /// same way.
     kept: Kept,
+    /// With deltas: the last value the gateway sent on this connection, which the
+    /// next delta applies to.
+    delta_base: Option<Bytes>,
 }
+
+/// The largest value a delta may make: a bound on what a malformed delta can
+/// make the client allocate.
+const DELTA_VALUE_BYTES_MAX: usize = 64 << 20;
 
 impl Subscriptions {
     /// The gateway confirmed an application's subscribe. On a subject already
@@ -34,11 +44,15 @@ impl Subscriptions {
             Some(subscribed) => {
                 subscribed.point = None;
                 subscribed.kept = kept;
+                subscribed.delta_base = None;
             }
             None => {
-                let point = None;
-                self.subjects
-                    .insert(Arc::from(subject), Subscribed { point, kept });
+                let subscribed = Subscribed {
+                    point: None,
+                    kept,
+                    delta_base: None,
+                };
+                self.subjects.insert(Arc::from(subject), subscribed);
             }
         }
     }
@@ -81,7 +95,42 @@ impl Subscriptions {
     pub(crate) fn resynced(&mut self, subject: &str) {
         if let Some(subscribed) = self.subjects.get_mut(subject) {
             subscribed.point = None;
+            subscribed.delta_base = None;
         }
+    }
+
+    /// A new connection: the gateway starts every delta chain afresh.
+    pub(crate) fn new_connection(&mut self) {
+        for subscribed in self.subjects.values_mut() {
+            subscribed.delta_base = None;
+        }
+    }
+
+    /// Gives a message of a delta subscription its whole value: a delta is applied
+    /// to the value before it, and every value is kept for the next delta. Every
+    /// message of the connection goes through here, in order, duplicates included
+    /// (the gateway's chain counts them). An error means the gateway sent a delta
+    /// that cannot be applied.
+    pub(crate) fn undelta(&mut self, message: &mut Message) -> Result<(), String> {
+        let Some(subscribed) = self.subjects.get_mut(&*message.subject) else {
+            return Ok(());
+        };
+        if message.delta {
+            let (Some(base), Some(delta)) = (&subscribed.delta_base, &message.data) else {
+                return Err(format!(
+                    "a delta on {} with no value before it",
+                    message.subject
+                ));
+            };
+            let value = fossil_delta::apply(base, delta, DELTA_VALUE_BYTES_MAX)
+                .map_err(|e| format!("delta on {}: {e}", message.subject))?;
+            message.data = Some(Bytes::from(value));
+            message.delta = false;
+        }
+        if subscribed.kept.delta {
+            subscribed.delta_base = message.data.clone();
+        }
+        Ok(())
     }
 
     /// The subscribe items that restore every subscription on a new connection,
@@ -126,6 +175,7 @@ mod tests {
 
     fn message(subject: &str, epoch: &str, seq: u64, kind: MessageKind) -> Message {
         Message {
+            delta: false,
             subject: Arc::from(subject),
             data: Some(Bytes::from(format!("{epoch}@{seq}"))),
             seq,

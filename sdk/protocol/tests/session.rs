@@ -58,6 +58,7 @@ fn answer_of(outputs: &[Output], id: RequestId) -> Option<Result<Answer, Request
 
 fn update(subject: &str, epoch: &str, seq: u64) -> ServerFrame {
     ServerFrame::Message(Message {
+        delta: false,
         subject: Arc::from(subject),
         data: Some(Bytes::from(format!("{seq}"))),
         seq,

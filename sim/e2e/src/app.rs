@@ -84,6 +84,8 @@ async fn act(
         // Some longer than the cache: read back from the log.
         let history = rng.random_bool(0.25).then(|| rng.random_range(1..=40));
         let history_end = rng.random_bool(0.5);
+        // Some with deltas: the SDK rebuilds each value, checked against the log.
+        let delta = rng.random_bool(0.3);
         // Some with record headers: the SDK restores those in their own batches.
         let headers = rng.random_bool(0.25);
         // Some conflated: the SDK must restore the interval, and the final value
@@ -102,6 +104,7 @@ async fn act(
                 headers,
                 conflate_ms,
                 history_end,
+                delta,
             };
             let _ = client.subscribe_with(&[subject.as_str()], options).await;
         });

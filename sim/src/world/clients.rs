@@ -165,7 +165,11 @@ impl World {
                     .rng
                     .random_bool(0.2)
                     .then(|| self.rng.random_range(1..=5) * 100);
+                // Some with deltas: the SDK rebuilds each value, which the checker
+                // compares with the log's.
+                let delta = self.rng.random_bool(0.3);
                 let options = SubscribeOptions {
+                    delta,
                     history,
                     headers,
                     conflate_ms,
@@ -216,7 +220,12 @@ impl World {
             text.extend(std::iter::repeat_n('x', pad));
             Bytes::from(text)
         } else {
-            Bytes::from(tag)
+            let mut text = tag;
+            if self.plan.payload_suffix_bytes > 0 {
+                text.push('.');
+                text.extend(std::iter::repeat_n('y', self.plan.payload_suffix_bytes));
+            }
+            Bytes::from(text)
         }
     }
 
@@ -589,6 +598,7 @@ impl World {
                     MessageKind::Recovered => &mut coverage.recovered,
                     MessageKind::Update => &mut coverage.updates,
                 } += 1;
+                coverage.deltas += u64::from(m.delta);
             }
             ServerFrame::Status { subject, status } => {
                 let Some(subject) = subjects.find(&subject) else {

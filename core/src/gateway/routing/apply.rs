@@ -194,6 +194,7 @@ impl Routing {
         };
         let (headers, headers_truncated) = self.header_bounds.apply(&record.headers);
         let mut message = Message {
+            delta: false,
             subject: subject.shared(),
             data: record.payload,
             seq: record.offset,

@@ -197,6 +197,16 @@ impl Routing {
         }
     }
 
+    /// Whether the subject's records were never seen on another partition than the
+    /// one they are on now: then none of them there is from an earlier stint, which
+    /// the cache drops when a subject moves.
+    pub fn never_moved(&self, subject: &Subject) -> bool {
+        match self.placements.get(subject) {
+            Some(placement) => placement.since == 0,
+            None => !self.placements.forgot(subject.topic()),
+        }
+    }
+
     /// The gateway's next offset on log `epoch`, if that is still a log of the topic
     /// and the subject's records are not known to be on another partition.
     pub fn head_of(&self, subject: &Subject, epoch: &Epoch) -> Option<u64> {
