@@ -544,3 +544,31 @@ async fn a_long_history_over_quic_comes_from_the_log_complete() {
     let got: Vec<u64> = history.iter().map(|m| m.seq).collect();
     assert_eq!(got, seqs[10..]);
 }
+
+/// Protocol 1.1 deltas over QUIC (binary encoding): the SDK rebuilds every value
+/// of a 2 KB JSON with small changes, and the gateway sent deltas.
+#[tokio::test]
+async fn a_delta_subscriber_over_quic_rebuilds_every_value() {
+    use common::sdk::json_value;
+    let server = common::start_tls_and_quic().await;
+    let publisher = publisher(&server, quic_url(&server)).await;
+    let (reader, mut events) = connect(&server, vec![quic_url(&server)]).await;
+    let options = SubscribeOptions {
+        delta: true,
+        ..SubscribeOptions::default()
+    };
+    let outcome = reader
+        .subscribe_with(&["/chat/quic-delta"], options)
+        .await
+        .unwrap();
+    assert!(outcome.all_accepted());
+    for i in 0..20 {
+        publisher
+            .publish("/chat/quic-delta", json_value(i), PublishOptions::default())
+            .await
+            .unwrap();
+        let m = next_message(&mut events).await;
+        assert_eq!(m.data.as_deref(), Some(json_value(i).as_bytes()));
+    }
+    assert!(server.runtime().stats().deltas_out_total >= 19);
+}

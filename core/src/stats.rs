@@ -32,6 +32,10 @@ pub struct GatewayStats {
     pub publishes_timed_out_total: u64,
     pub messages_out_total: u64,
     pub message_bytes_out_total: u64,
+    /// Messages queued as fossil deltas (protocol 1.1, `delta: true`).
+    pub deltas_out_total: u64,
+    /// Payload bytes those deltas saved: each whole value's size minus its delta's.
+    pub delta_bytes_saved_total: u64,
     pub frames_out_total: u64,
     pub client_errors_total: u64,
     pub slow_consumer_disconnects_total: u64,
@@ -129,6 +133,8 @@ impl GatewayStats {
             publishes_timed_out_total,
             messages_out_total,
             message_bytes_out_total,
+            deltas_out_total,
+            delta_bytes_saved_total,
             frames_out_total,
             client_errors_total,
             slow_consumer_disconnects_total,
@@ -185,6 +191,8 @@ impl GatewayStats {
         self.publishes_timed_out_total += publishes_timed_out_total;
         self.messages_out_total += messages_out_total;
         self.message_bytes_out_total += message_bytes_out_total;
+        self.deltas_out_total += deltas_out_total;
+        self.delta_bytes_saved_total += delta_bytes_saved_total;
         self.frames_out_total += frames_out_total;
         self.client_errors_total += client_errors_total;
         self.slow_consumer_disconnects_total += slow_consumer_disconnects_total;

@@ -55,7 +55,7 @@ pub fn stats_families(s: &GatewayStats) -> Vec<MetricFamily> {
     .with(&[("outcome", "sync")], s.resumes_sync_total as f64)
     .with(&[("outcome", "resync")], s.resumes_resync_total as f64);
     let mut families = vec![messages_in, bytes_in, publishes, resumes];
-    let counters: [(&str, &str, u64); 16] = [
+    let counters: [(&str, &str, u64); 18] = [
         (
             "sluice_messages_out_total",
             "Messages queued to clients (snapshots, updates, history, recovered).",
@@ -65,6 +65,16 @@ pub fn stats_families(s: &GatewayStats) -> Vec<MetricFamily> {
             "sluice_messages_out_bytes_total",
             "Payload bytes of the messages queued to clients.",
             s.message_bytes_out_total,
+        ),
+        (
+            "sluice_deltas_out_total",
+            "Messages queued as fossil deltas against the subscription's previous value (protocol 1.1).",
+            s.deltas_out_total,
+        ),
+        (
+            "sluice_delta_bytes_saved_total",
+            "Payload bytes deltas saved: each whole value's size minus its delta's.",
+            s.delta_bytes_saved_total,
         ),
         (
             "sluice_frames_out_total",

@@ -96,3 +96,16 @@ pub async fn history_until_end(events: &mut Events) -> (Vec<Message>, bool) {
         }
     }
 }
+
+/// A JSON value of about 2 KB of which `i` changes one field: consecutive values
+/// differ a little, as protocol 1.1 deltas expect.
+pub fn json_value(i: usize) -> String {
+    let fields: Vec<String> = (0..40)
+        .map(|f| format!(r#""field_{f}":"a steady value of field {f}, the same every time""#))
+        .collect();
+    format!(
+        r#"{{"version":{i},"price":{},{}}}"#,
+        100 + i % 7,
+        fields.join(",")
+    )
+}

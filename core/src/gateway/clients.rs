@@ -38,6 +38,8 @@ struct Outbound {
     frames_out_total: u64,
     messages_out_total: u64,
     message_bytes_out_total: u64,
+    deltas_out_total: u64,
+    delta_bytes_saved_total: u64,
     client_errors_total: u64,
 }
 
@@ -120,7 +122,8 @@ impl Clients {
         if let ServerFrame::Message(m) = &mut frame {
             let sub = state.subscriptions.get_by_text_mut(&m.subject);
             if let Some(base) = sub.and_then(|s| s.delta.as_deref_mut()) {
-                base.encode(m, self.delta_value_bytes_max);
+                let saved = base.encode(m, self.delta_value_bytes_max);
+                self.outbound.delta_bytes_saved_total += saved as u64;
                 cost = cost.min(m.cost_bytes());
             }
         }
@@ -163,7 +166,8 @@ impl Clients {
         let mut message = message.for_subscription(sub.headers);
         if let Some(base) = sub.delta.as_deref_mut() {
             // Before the bound: a client with no room is closed, chain and all.
-            base.encode(&mut message, self.delta_value_bytes_max);
+            let saved = base.encode(&mut message, self.delta_value_bytes_max);
+            self.outbound.delta_bytes_saved_total += saved as u64;
         }
         let cost = message.cost_bytes();
         if over_bound(queued_bytes, cost, bound) {
@@ -285,6 +289,8 @@ impl Clients {
             frames_out_total,
             messages_out_total,
             message_bytes_out_total,
+            deltas_out_total,
+            delta_bytes_saved_total,
             client_errors_total,
         } = self.outbound;
         stats.client_queue_bytes = queue_bytes;
@@ -292,6 +298,8 @@ impl Clients {
         stats.frames_out_total = frames_out_total;
         stats.messages_out_total = messages_out_total;
         stats.message_bytes_out_total = message_bytes_out_total;
+        stats.deltas_out_total = deltas_out_total;
+        stats.delta_bytes_saved_total = delta_bytes_saved_total;
         stats.client_errors_total = client_errors_total;
     }
 }
@@ -303,6 +311,7 @@ impl Outbound {
         if let ServerFrame::Message(m) = &frame {
             self.messages_out_total += 1;
             self.message_bytes_out_total += m.data.as_ref().map_or(0, |d| d.len() as u64);
+            self.deltas_out_total += u64::from(m.delta);
         }
         if matches!(frame, ServerFrame::Error { .. }) {
             self.client_errors_total += 1;

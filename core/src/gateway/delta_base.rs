@@ -19,23 +19,27 @@ impl DeltaBase {
     /// Turns `message` (about to be queued) into a delta against the value sent
     /// before, if the delta is smaller, and remembers its value. Values above
     /// `value_bytes_max` go whole and are not kept: a bound on the memory and CPU
-    /// deltas cost per subscription.
-    pub fn encode(&mut self, message: &mut Message, value_bytes_max: usize) {
+    /// deltas cost per subscription. Returns the bytes the delta saved.
+    pub fn encode(&mut self, message: &mut Message, value_bytes_max: usize) -> usize {
         let Some(value) = message.data.clone() else {
             self.value = None;
-            return;
+            return 0;
         };
         if value.len() > value_bytes_max {
             self.value = None;
-            return;
+            return 0;
         }
-        if let Some(base) = self.value.replace(value.clone()) {
-            let delta = fossil_delta::encode(&base, &value);
-            if delta.len() < value.len() {
-                message.data = Some(Bytes::from(delta));
-                message.delta = true;
-            }
+        let Some(base) = self.value.replace(value.clone()) else {
+            return 0;
+        };
+        let delta = fossil_delta::encode(&base, &value);
+        if delta.len() >= value.len() {
+            return 0;
         }
+        let saved = value.len() - delta.len();
+        message.data = Some(Bytes::from(delta));
+        message.delta = true;
+        saved
     }
 
     /// The client's value is void (a `resync`): the next goes whole.

@@ -136,7 +136,7 @@ export function encodeBinary(request) {
       const history = request.history !== undefined;
       const conflated = request.conflateMs !== undefined;
       const flags = (history ? 1 : 0) | (request.headers ? 2 : 0) | (conflated ? 4 : 0);
-      w.u8(flags | (request.historyEnd ? 8 : 0));
+      w.u8(flags | (request.historyEnd ? 8 : 0) | (request.delta ? 16 : 0));
       if (history) w.u32(/** @type {number} */ (request.history));
       if (conflated) w.u32(/** @type {number} */ (request.conflateMs));
       w.u16(request.subjects.length);
@@ -234,6 +234,7 @@ export function decodeBinary(bytes) {
         data,
         headers,
         headersTruncated: (flags & 4) !== 0,
+        delta: (flags & 8) !== 0,
       };
       break;
     }

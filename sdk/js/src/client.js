@@ -36,6 +36,8 @@ import { ClientProtocol } from './protocol.js';
  *   100 by the gateway), always the latest, the final one never lost; a resume brings only the latest missed
  * @property {boolean} [headers] each message carries its Kafka record's headers in `message.headers`
  *   (protocol 1.1): a UTF-8 value as a string, any other as bytes
+ * @property {boolean} [delta] values travel as fossil deltas against the previous one when smaller
+ *   (protocol 1.1); the client rebuilds them, so `message.data` is always the whole value
  * @property {(message: Message) => void} [onMessage]
  * @property {(status: SubscriptionStatus) => void} [onStatus]
  *
@@ -174,9 +176,6 @@ export class Client {
     if (options === null || typeof options !== 'object') {
       throw new SluiceError('invalid_argument', 'subscribe options are an object');
     }
-    if (options.headers !== undefined && typeof options.headers !== 'boolean') {
-      throw new SluiceError('invalid_argument', 'headers is a boolean');
-    }
     for (const key of /** @type {const} */ (['onMessage', 'onStatus'])) {
       if (options[key] !== undefined && typeof options[key] !== 'function') {
         throw new SluiceError('invalid_argument', `${key} is a function`);
@@ -184,7 +183,8 @@ export class Client {
     }
     let subscription;
     this.input((t) => {
-      this.protocol.subscribe(t, subject, options.history, options.headers === true, options.conflateMs);
+      const { history, headers, conflateMs, delta } = options;
+      this.protocol.subscribe(t, subject, { history, headers, conflateMs, delta });
       subscription = new Subscription(this, subject, options);
       let set = this.subscriptions.get(subject);
       if (!set) this.subscriptions.set(subject, (set = new Set()));

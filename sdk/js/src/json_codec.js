@@ -22,6 +22,7 @@ export function encodeJson(request) {
       if (request.headers) frame.headers = true;
       if (request.conflateMs !== undefined) frame.conflate_ms = request.conflateMs;
       if (request.historyEnd) frame.history_end = true;
+      if (request.delta) frame.delta = true;
       return JSON.stringify(frame);
     }
     case 'unsubscribe':
@@ -99,6 +100,7 @@ export function decodeJson(text) {
         data,
         headers: f.headers == null ? undefined : decodeHeaders(f.headers),
         headersTruncated: f.headers_truncated === true,
+        delta: f.delta === true,
       };
     }
     case 'status':

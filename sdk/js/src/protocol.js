@@ -27,7 +27,7 @@ import { payloadBytes } from './payload.js';
  * @typedef {Record<string, string | Uint8Array>} Headers
  *
  * @typedef {{ op: 'subscribe', id: number, subjects: string[], history?: number, resume?: Record<string, Position>, headers?: boolean,
- *   conflateMs?: number, historyEnd?: boolean }
+ *   conflateMs?: number, historyEnd?: boolean, delta?: boolean }
  *   | { op: 'unsubscribe', id: number, subjects: string[] }
  *   | { op: 'publish', id: number, subject: string, data: string | Uint8Array, retained: boolean,
  *       qos: 'standard' | 'guaranteed', replyTo?: string, traceparent?: string }
@@ -38,7 +38,7 @@ import { payloadBytes } from './payload.js';
  *   | { op: 'error', id: number | undefined, subject: string | undefined, code: string, message: string }
  *   | { op: 'ack', id: number, epoch: string, seq: number }
  *   | { op: 'message', subject: string, epoch: string, seq: number, type: MessageType, data: string | Uint8Array | null,
- *       headers: Headers | undefined, headersTruncated: boolean }
+ *       headers: Headers | undefined, headersTruncated: boolean, delta?: boolean }
  *   | { op: 'status', status: string, subject: string | undefined, expiresInMs: number | undefined,
  *       complete?: boolean }} ServerFrame
  *
@@ -113,17 +113,23 @@ export class ClientProtocol {
   // ---- commands ----
 
   /**
-   * Subscribes (or renews) `subject`. Throws `SluiceError` for a bad subject.
+   * Subscribes (or renews) `subject`. Throws `SluiceError` for a bad subject or option.
    * @param {number} now
    * @param {string} subject
-   * @param {number | undefined} history
-   * @param {boolean} [headers] messages carry their record headers (protocol 1.1)
-   * @param {number} [conflateMs] at most one live message per this many ms, the latest (protocol 1.1)
+   * @param {import('./positions.js').Asked} [asked] `history`; protocol 1.1: `headers` (messages carry
+   *   their record headers), `conflateMs` (at most one live message per this many ms, the latest),
+   *   `delta` (values come as deltas when smaller; the client rebuilds them)
    */
-  subscribe(now, subject, history, headers = false, conflateMs = undefined) {
+  subscribe(now, subject, asked = {}) {
     this.checkNotClosed();
     const problem = subjectProblem(subject);
     if (problem) throw new SluiceError('invalid_subject', problem, { subject });
+    const { history, conflateMs } = asked;
+    for (const key of /** @type {const} */ (['headers', 'delta'])) {
+      if (asked[key] !== undefined && typeof asked[key] !== 'boolean') {
+        throw new SluiceError('invalid_argument', `${key} is a boolean`);
+      }
+    }
     if (history !== undefined && !(Number.isInteger(history) && history >= 0 && history <= 0xffffffff)) {
       throw new SluiceError('invalid_argument', 'history is an integer from 0 to 2^32-1');
     }
@@ -133,8 +139,8 @@ export class ClientProtocol {
     ) {
       throw new SluiceError('invalid_argument', 'conflateMs is an integer from 100 to 3600000');
     }
-    this.positions.subscribe(subject, history, headers, conflateMs);
-    if (this.open) this.sendSubscribe(now, [subject], history, {}, headers, conflateMs);
+    this.positions.subscribe(subject, asked);
+    if (this.open) this.sendSubscribe([subject], {}, asked);
   }
 
   /**
@@ -289,8 +295,8 @@ export class ClientProtocol {
     this.backoff.reset();
     this.servers.succeeded();
     if (token !== undefined) this.sendAuth(token);
-    for (const r of this.positions.restoreRequests())
-      this.sendSubscribe(now, r.subjects, r.history, r.resume, r.headers, r.conflateMs);
+    this.positions.newConnection();
+    for (const r of this.positions.restoreRequests()) this.sendSubscribe(r.subjects, r.resume, r);
     for (const p of this.inFlight.takePending()) {
       this.sendBytes(p.bytes);
       this.inFlight.sentRequest(p.id, { op: 'publish', deadline: p.deadline });
@@ -444,18 +450,16 @@ export class ClientProtocol {
   }
 
   /**
-   * @param {number} now
    * @param {string[]} subjects
-   * @param {number | undefined} history
    * @param {Record<string, Position>} resume
-   * @param {boolean} headers
-   * @param {number | undefined} conflateMs
+   * @param {import('./positions.js').Asked} asked
    */
-  sendSubscribe(now, subjects, history, resume, headers, conflateMs) {
+  sendSubscribe(subjects, resume, asked) {
     const id = this.nextId++;
+    const { history, headers, conflateMs, delta } = asked;
     // With history, ask for its end marker (protocol 1.1; a 1.0 gateway ignores it).
     const historyEnd = history !== undefined;
-    this.send({ op: 'subscribe', id, subjects, history, resume, headers, conflateMs, historyEnd });
+    this.send({ op: 'subscribe', id, subjects, history, resume, headers, conflateMs, historyEnd, delta });
     this.inFlight.sentRequest(id, { op: 'subscribe', subjects });
   }
 
@@ -483,8 +487,20 @@ export class ClientProtocol {
   handleFrame(now, frame) {
     switch (frame.op) {
       case 'message': {
+        let data;
+        try {
+          data = this.positions.rebuild(frame.subject, frame.data, frame.delta === true);
+        } catch (err) {
+          // Reconnecting resumes from the last whole value: nothing is lost.
+          this.outputs.push({
+            type: 'error',
+            error: new SluiceError('invalid_frame', `from the gateway: ${err}`),
+          });
+          this.dropConnection(now, 4000, 'undecodable delta', undefined, false);
+          return;
+        }
         if (!this.positions.accept(frame.subject, frame.epoch, frame.seq)) return;
-        const { subject, data, seq, epoch, type, headers, headersTruncated } = frame;
+        const { subject, seq, epoch, type, headers, headersTruncated } = frame;
         /** @type {Message} */
         const message = { subject, data, seq, epoch, type };
         // Only on subscriptions that asked for them (`headers: true`).

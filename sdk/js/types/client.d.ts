@@ -89,6 +89,11 @@ export type SubscribeOptions = {
      * (protocol 1.1): a UTF-8 value as a string, any other as bytes
      */
     headers?: boolean;
+    /**
+     * values travel as fossil deltas against the previous one when smaller
+     * (protocol 1.1); the client rebuilds them, so `message.data` is always the whole value
+     */
+    delta?: boolean;
     onMessage?: (message: Message) => void;
     onStatus?: (status: SubscriptionStatus) => void;
 };

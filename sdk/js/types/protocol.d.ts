@@ -32,6 +32,7 @@ export type Request = {
     headers?: boolean;
     conflateMs?: number;
     historyEnd?: boolean;
+    delta?: boolean;
 } | {
     op: 'unsubscribe';
     id: number;
@@ -76,6 +77,7 @@ export type ServerFrame = {
     data: string | Uint8Array | null;
     headers: Headers | undefined;
     headersTruncated: boolean;
+    delta?: boolean;
 } | {
     op: 'status';
     status: string;
@@ -179,14 +181,14 @@ export declare class ClientProtocol {
     /** @returns {ConnectionState} */
     connectionState(): ConnectionState;
     /**
-     * Subscribes (or renews) `subject`. Throws `SluiceError` for a bad subject.
+     * Subscribes (or renews) `subject`. Throws `SluiceError` for a bad subject or option.
      * @param {number} now
      * @param {string} subject
-     * @param {number | undefined} history
-     * @param {boolean} [headers] messages carry their record headers (protocol 1.1)
-     * @param {number} [conflateMs] at most one live message per this many ms, the latest (protocol 1.1)
+     * @param {import('./positions.js').Asked} [asked] `history`; protocol 1.1: `headers` (messages carry
+     *   their record headers), `conflateMs` (at most one live message per this many ms, the latest),
+     *   `delta` (values come as deltas when smaller; the client rebuilds them)
      */
-    subscribe(now: number, subject: string, history: number | undefined, headers?: boolean, conflateMs?: number): void;
+    subscribe(now: number, subject: string, asked?: import('./positions.js').Asked): void;
     /**
      * @param {number} now
      * @param {string} subject
@@ -275,14 +277,11 @@ export declare class ClientProtocol {
      */
     dropConnection(now: number, code: number, reason: string, delayMs: number | undefined, failed: boolean): void;
     /**
-     * @param {number} now
      * @param {string[]} subjects
-     * @param {number | undefined} history
      * @param {Record<string, Position>} resume
-     * @param {boolean} headers
-     * @param {number | undefined} conflateMs
+     * @param {import('./positions.js').Asked} asked
      */
-    sendSubscribe(now: number, subjects: string[], history: number | undefined, resume: Record<string, Position>, headers: boolean, conflateMs: number | undefined): void;
+    sendSubscribe(subjects: string[], resume: Record<string, Position>, asked: import('./positions.js').Asked): void;
     /** @param {string} token */
     sendAuth(token: string): void;
     /** @param {Request} request */

@@ -34,6 +34,7 @@ sdk_modules!(
     "error.js",
     "emitter.js",
     "inbox.js",
+    "fossil_delta.js",
 );
 
 const DEMO_PAGE: &str = include_str!("../../../sdk/js/demo/index.html");

@@ -198,15 +198,17 @@ test('headers must be a boolean', () => {
   return client.close();
 });
 
-test('a reconnect restores each kind of subscription (headers, conflation) in its own request, from its position', () => {
+test('a reconnect restores each kind of subscription (headers, conflation, deltas) in its own request, from its position', () => {
   const positions = new Positions();
-  positions.subscribe('/t/a', undefined, false);
-  positions.subscribe('/t/b', undefined, true);
-  positions.subscribe('/t/c', 3, true);
-  positions.subscribe('/t/d', undefined, false, 500);
+  positions.subscribe('/t/a', {});
+  positions.subscribe('/t/b', { headers: true });
+  positions.subscribe('/t/c', { history: 3, headers: true });
+  positions.subscribe('/t/d', { conflateMs: 500 });
+  positions.subscribe('/t/e', { delta: true });
   positions.accept('/t/a', 'e', 5);
   positions.accept('/t/b', 'e', 9);
   positions.accept('/t/d', 'e', 2);
+  positions.accept('/t/e', 'e', 4);
   assert.deepEqual(positions.restoreRequests(), [
     {
       subjects: ['/t/a'],
@@ -214,6 +216,7 @@ test('a reconnect restores each kind of subscription (headers, conflation) in it
       resume: { '/t/a': { epoch: 'e', seq: 5 } },
       headers: false,
       conflateMs: undefined,
+      delta: false,
     },
     {
       subjects: ['/t/b'],
@@ -221,14 +224,24 @@ test('a reconnect restores each kind of subscription (headers, conflation) in it
       resume: { '/t/b': { epoch: 'e', seq: 9 } },
       headers: true,
       conflateMs: undefined,
+      delta: false,
     },
-    { subjects: ['/t/c'], history: 3, resume: {}, headers: true, conflateMs: undefined },
+    { subjects: ['/t/c'], history: 3, resume: {}, headers: true, conflateMs: undefined, delta: false },
     {
       subjects: ['/t/d'],
       history: undefined,
       resume: { '/t/d': { epoch: 'e', seq: 2 } },
       headers: false,
       conflateMs: 500,
+      delta: false,
+    },
+    {
+      subjects: ['/t/e'],
+      history: undefined,
+      resume: { '/t/e': { epoch: 'e', seq: 4 } },
+      headers: false,
+      conflateMs: undefined,
+      delta: true,
     },
   ]);
 });
