@@ -75,6 +75,29 @@ impl Encoding {
         bytes::Bytes::from(self.encode_server(frame))
     }
 
+    /// A transport's compressed form of `plain` (this frame's bytes), made by
+    /// `compress` — once for all subscribers of a live update, like the bytes.
+    /// `compress` must depend on its input only.
+    pub fn compress_server_shared(
+        self,
+        frame: &ServerFrame,
+        plain: &[u8],
+        compress: impl FnOnce(&[u8]) -> Option<Vec<u8>>,
+    ) -> Option<bytes::Bytes> {
+        if let ServerFrame::Message(message) = frame {
+            let shared = message
+                .origin
+                .as_ref()
+                .and_then(|o| o.shared_encoding.as_ref());
+            if let (MessageKind::Update, Some(shared), false) =
+                (message.kind, shared, message.delta)
+            {
+                return shared.get_or_compress(self, message.headers.is_some(), || compress(plain));
+            }
+        }
+        compress(plain).map(bytes::Bytes::from)
+    }
+
     pub fn decode_server(self, data: &[u8]) -> Result<ServerFrame, DecodeError> {
         match self {
             Encoding::Json => json::decode_server(data),

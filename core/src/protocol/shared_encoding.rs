@@ -11,7 +11,23 @@ use bytes::Bytes;
 use super::Encoding;
 
 #[derive(Clone, Default)]
-pub struct SharedEncoding(Arc<[OnceLock<Bytes>; 4]>);
+pub struct SharedEncoding(Arc<Slots>);
+
+/// Per wire format and headers or not: the bytes, and a transport's compressed
+/// form of them (`None`: not worth compressing).
+#[derive(Default)]
+struct Slots {
+    plain: [OnceLock<Bytes>; 4],
+    compressed: [OnceLock<Option<Bytes>>; 4],
+}
+
+fn slot(encoding: Encoding, with_headers: bool) -> usize {
+    let format = match encoding {
+        Encoding::Json => 0,
+        Encoding::Binary => 1,
+    };
+    format * 2 + usize::from(with_headers)
+}
 
 impl SharedEncoding {
     /// The bytes in `encoding`, with or without the record's headers (subscribers
@@ -23,12 +39,23 @@ impl SharedEncoding {
         with_headers: bool,
         encode: impl FnOnce() -> Vec<u8>,
     ) -> Bytes {
-        let format = match encoding {
-            Encoding::Json => 0,
-            Encoding::Binary => 1,
-        };
-        let slot = &self.0[format * 2 + usize::from(with_headers)];
-        slot.get_or_init(|| Bytes::from(encode())).clone()
+        self.0.plain[slot(encoding, with_headers)]
+            .get_or_init(|| Bytes::from(encode()))
+            .clone()
+    }
+
+    /// The same bytes compressed by a transport whose compression depends on the
+    /// message only (permessage-deflate without context takeover), compressed by
+    /// `compress` on the first call only.
+    pub fn get_or_compress(
+        &self,
+        encoding: Encoding,
+        with_headers: bool,
+        compress: impl FnOnce() -> Option<Vec<u8>>,
+    ) -> Option<Bytes> {
+        self.0.compressed[slot(encoding, with_headers)]
+            .get_or_init(|| compress().map(Bytes::from))
+            .clone()
     }
 }
 

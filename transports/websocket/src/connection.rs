@@ -23,8 +23,10 @@ use tokio_tungstenite::WebSocketStream;
 
 use crate::admission::Admitted;
 use crate::config::WebSocketConfig;
+use crate::deflating::{self, Deflater};
 use crate::flush_buffered::FlushBuffered;
 use crate::handshake::{self, Accepted};
+use crate::inflating::{InflateError, Inflating};
 use crate::plain_http;
 use crate::request_head::{Head, Replayed};
 use crate::TRANSPORT;
@@ -84,11 +86,18 @@ where
             None => runtime.connect(accepted.encoding),
         };
         runtime.observer().connected(TRANSPORT);
-        open(ws, client, &runtime, &config).await;
+        let deflater = accepted
+            .deflate
+            .map(|negotiated| Deflater::new(negotiated, config.deflate_min_bytes));
+        open(ws, client, &runtime, &config, deflater).await;
         drop(admitted);
         Ok(())
     }
 }
+
+/// The upgraded socket: frames batched for writing, over the client's frames
+/// inflated if compressed (permessage-deflate), over the request head's replay.
+type Socket<S> = WebSocketStream<FlushBuffered<Inflating<Replayed<S>>>>;
 
 /// The WebSocket upgrade (the HTTP handshake and its checks), within
 /// `handshake_timeout_ms`; or, for a plain HTTP request (no `Upgrade: websocket`),
@@ -98,7 +107,7 @@ async fn upgrade<S>(
     runtime: &Runtime,
     config: &Arc<WebSocketConfig>,
     refused: Option<Refusal>,
-) -> io::Result<Option<(WebSocketStream<FlushBuffered<Replayed<S>>>, Accepted)>>
+) -> io::Result<Option<(Socket<S>, Accepted)>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -122,7 +131,7 @@ where
             return Ok(None);
         }
         let accept = tokio_tungstenite::accept_hdr_async_with_config(
-            FlushBuffered::new(stream),
+            FlushBuffered::new(Inflating::new(stream)),
             move |request: &_, response| {
                 let (response, accepted) = handshake::negotiate(
                     request,
@@ -153,7 +162,15 @@ where
     };
     let accepted = chosen.lock().unwrap_or_else(|p| p.into_inner()).take();
     match accepted {
-        Some(accepted) => Ok(Some((ws, accepted))),
+        Some(accepted) => {
+            let mut ws = ws;
+            if let Some(negotiated) = accepted.deflate {
+                ws.get_mut()
+                    .get_mut()
+                    .enable(negotiated, config.frame_bytes_max);
+            }
+            Ok(Some((ws, accepted)))
+        }
         None => Err(io::Error::other("handshake accepted without negotiation")),
     }
 }
@@ -162,16 +179,17 @@ where
 /// `async fn`: that would store `ws` twice in the task (argument and local).
 #[allow(clippy::manual_async_fn)]
 fn open<'a, S>(
-    mut ws: WebSocketStream<FlushBuffered<Replayed<S>>>,
+    mut ws: Socket<S>,
     client: ClientHandle,
     runtime: &'a Runtime,
     config: &'a WebSocketConfig,
+    deflater: Option<Deflater>,
 ) -> impl Future<Output = ()> + 'a
 where
     S: AsyncRead + AsyncWrite + Unpin + 'a,
 {
     async move {
-        let ending = serve(&mut ws, &client, runtime, config).await;
+        let ending = serve(&mut ws, &client, runtime, config, deflater).await;
         drop(client);
         runtime.observer().disconnected(TRANSPORT, ending.reason());
         if let Ending::Close(code, reason) = ending {
@@ -201,10 +219,11 @@ enum Event {
 /// separate reader would, and takes turns between reading and writing so
 /// neither a busy client nor a busy subject starves the other.
 async fn serve<S>(
-    ws: &mut WebSocketStream<FlushBuffered<Replayed<S>>>,
+    ws: &mut Socket<S>,
     client: &ClientHandle,
     runtime: &Runtime,
     config: &WebSocketConfig,
+    mut deflater: Option<Deflater>,
 ) -> Ending
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -232,7 +251,14 @@ where
                 }
             }
             if let Some(sent) = writing.as_mut() {
-                let written = poll_write(ws, cx, &frames, sent, &mut ping_due, encoding);
+                let written = poll_write(
+                    ws,
+                    cx,
+                    (&frames, sent),
+                    &mut ping_due,
+                    encoding,
+                    deflater.as_mut(),
+                );
                 if let Poll::Ready(written) = written {
                     return Poll::Ready(Event::Written(written));
                 }
@@ -273,6 +299,14 @@ where
                             close_code::INVALID_DATA,
                             "text message is not UTF-8",
                         );
+                    }
+                    Some(Err(WsError::Io(err))) => {
+                        let Some(refused) = InflateError::of(&err) else {
+                            tracing::debug!(%err, "read failed");
+                            return Ending::Quiet(reason::CONNECTION_ERROR);
+                        };
+                        tracing::debug!(%refused, "compressed client message refused");
+                        return Ending::Close(refused.close_code(), refused.close_reason());
                     }
                     Some(Err(err)) => {
                         tracing::debug!(%err, "read failed");
@@ -342,14 +376,15 @@ fn poll_frames<'c>(
 /// Hands the due ping and `frames[*sent..]` to the socket, then flushes.
 ///
 /// The frames are framed here and appended to the batch in one go
-/// (`FlushBuffered::append_frames`); tungstenite only writes the ping.
+/// (`FlushBuffered::append_frames`); tungstenite only writes the ping. With
+/// permessage-deflate, each is compressed when that pays (`deflating`).
 fn poll_write<S>(
-    ws: &mut WebSocketStream<FlushBuffered<Replayed<S>>>,
+    ws: &mut Socket<S>,
     cx: &mut Context<'_>,
-    frames: &[ServerFrame],
-    sent: &mut usize,
+    (frames, sent): (&[ServerFrame], &mut usize),
     ping_due: &mut bool,
     encoding: Encoding,
+    deflater: Option<&mut Deflater>,
 ) -> Poll<Result<(), WsError>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -361,17 +396,31 @@ where
     }
     if *sent < frames.len() {
         // A live update's bytes are shared with its other subscribers' frames.
-        let encoded: Vec<Bytes> = frames[*sent..]
+        let mut deflater = deflater;
+        let encoded: Vec<(Bytes, bool)> = frames[*sent..]
             .iter()
-            .map(|frame| encoding.encode_server_shared(frame))
+            .map(|frame| {
+                let plain = encoding.encode_server_shared(frame);
+                match deflater.as_deref_mut() {
+                    None => (plain, false),
+                    Some(deflater) => match compress(frame, &plain, encoding, deflater) {
+                        Some(compressed) => (compressed, true),
+                        None => (plain, false),
+                    },
+                }
+            })
             .collect();
         let header = data_frame_header(encoding);
         let batch_bytes = encoded
             .iter()
-            .map(|bytes| header.len(bytes.len() as u64) + bytes.len())
+            .map(|(bytes, _)| header.len(bytes.len() as u64) + bytes.len())
             .sum();
         ws.get_mut().append_frames(batch_bytes, |batch| {
-            for bytes in &encoded {
+            for (bytes, compressed) in &encoded {
+                let header = FrameHeader {
+                    rsv1: *compressed,
+                    ..header.clone()
+                };
                 header
                     .format(bytes.len() as u64, batch)
                     .expect("writing to a Vec cannot fail");
@@ -381,6 +430,25 @@ where
         *sent = frames.len();
     }
     ws.poll_flush_unpin(cx)
+}
+
+/// A frame's bytes compressed for a permessage-deflate connection, or `None` to
+/// send them plain. Without context takeover the compression is shared by all
+/// subscribers of a live update, like its encoding.
+fn compress(
+    frame: &ServerFrame,
+    plain: &Bytes,
+    encoding: Encoding,
+    deflater: &mut Deflater,
+) -> Option<Bytes> {
+    if deflater.is_stateless() {
+        let min_bytes = deflater.min_bytes();
+        encoding.compress_server_shared(frame, plain, |bytes| {
+            deflating::compress_stateless(bytes, min_bytes)
+        })
+    } else {
+        deflater.compress(plain).map(Bytes::from)
+    }
 }
 
 /// The header of every data frame to a client: final, unmasked (a server's

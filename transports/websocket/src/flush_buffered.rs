@@ -30,6 +30,10 @@ impl<S> FlushBuffered<S> {
             written: 0,
         }
     }
+
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
 }
 
 impl<S> FlushBuffered<S> {

@@ -7,6 +7,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 
 use crate::config::WebSocketConfig;
+use crate::permessage_deflate::{self, Negotiated};
 
 /// The only path protocol v1 is served on.
 pub const PATH: &str = "/v1/ws";
@@ -16,6 +17,8 @@ pub struct Accepted {
     pub encoding: Encoding,
     /// The verified token of the `Authorization` header or `token` query parameter.
     pub grant: Option<Grant>,
+    /// permessage-deflate, if the client offered it and `websocket.deflate` is on.
+    pub deflate: Option<Negotiated>,
 }
 
 /// Checks the upgrade request and picks the encoding: the first subprotocol offered
@@ -75,9 +78,25 @@ pub fn negotiate(
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .collect();
+    let mut response = response;
+    let deflate = deflate_of(request, config);
+    if let Some(negotiated) = deflate {
+        if let Ok(value) = HeaderValue::from_str(&negotiated.response_header()) {
+            response
+                .headers_mut()
+                .insert("sec-websocket-extensions", value);
+        }
+    }
     if offered.is_empty() {
         let encoding = Encoding::Json;
-        return Ok((response, Accepted { encoding, grant }));
+        return Ok((
+            response,
+            Accepted {
+                encoding,
+                grant,
+                deflate,
+            },
+        ));
     }
     let Some(encoding) = offered
         .iter()
@@ -88,12 +107,31 @@ pub fn negotiate(
             "no supported subprotocol; offer sluice.v1.json or sluice.v1.bin".to_owned(),
         ));
     };
-    let mut response = response;
     response.headers_mut().insert(
         "sec-websocket-protocol",
         HeaderValue::from_static(encoding.subprotocol()),
     );
-    Ok((response, Accepted { encoding, grant }))
+    Ok((
+        response,
+        Accepted {
+            encoding,
+            grant,
+            deflate,
+        },
+    ))
+}
+
+/// The permessage-deflate the gateway answers the request's offers with.
+fn deflate_of(request: &Request, config: &WebSocketConfig) -> Option<Negotiated> {
+    if !config.deflate {
+        return None;
+    }
+    let offers = request
+        .headers()
+        .get_all("sec-websocket-extensions")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    permessage_deflate::negotiate(offers, config.deflate_context_takeover)
 }
 
 /// No `Origin` (not a browser), an empty allow-list, or a listed origin.

@@ -11,8 +11,11 @@
 mod admission;
 mod config;
 mod connection;
+mod deflating;
 mod flush_buffered;
 mod handshake;
+mod inflating;
+mod permessage_deflate;
 mod plain_http;
 mod request_head;
 mod shard;
@@ -20,6 +23,9 @@ mod shard;
 mod tls;
 
 pub use config::WebSocketConfig;
+/// The permessage-deflate reading path, for its fuzz target (`fuzz/`).
+#[doc(hidden)]
+pub use inflating::{inflate_frames, InflateError};
 #[cfg(not(madsim))]
 pub use shard::Shard;
 use shard::Shards;

@@ -76,8 +76,9 @@ test('messages the gateway sends again do not show twice on the page', async () 
   try {
     await openDemoSubscribed(page, gateway.httpUrl, subject);
     const first = gateway.pub(subject, 'd1');
-    gateway.pub(subject, 'd2');
-    await page.locator('#log tr', { hasText: 'd2' }).waitFor();
+    const second = gateway.pub(subject, 'd2');
+    // By seq: a row's text also holds its epoch, which may contain "d2".
+    await page.locator(`#log tr[data-seq="${second.seq}"]`).waitFor();
     // The gateway is asked, on the page's own socket, to resume from d1, as a
     // lagging gateway would: it really sends d2 again, then sync.
     await page.evaluate(
@@ -90,8 +91,8 @@ test('messages the gateway sends again do not show twice on the page', async () 
       [subject, first.epoch, first.seq],
     );
     await page.locator('#log tr[data-status="sync"]').waitFor();
-    gateway.pub(subject, 'd3');
-    await page.locator('#log tr', { hasText: 'd3' }).waitFor();
+    const third = gateway.pub(subject, 'd3');
+    await page.locator(`#log tr[data-seq="${third.seq}"]`).waitFor();
     /** @type {any[]} */
     const events = await page.evaluate(() => /** @type {any} */ (window).sluiceDemo.events);
     assert.deepEqual(
@@ -160,6 +161,38 @@ test('the demo page reports bad input clearly', async () => {
     await page.fill('#pub-subject', '/secret/x');
     await page.click('#publish');
     await page.locator('#pub-result', { hasText: 'not_exposed' }).waitFor();
+  } finally {
+    await page.close();
+  }
+});
+
+test('Chromium negotiates permessage-deflate, and large messages go compressed both ways', async () => {
+  const subject = '/demo/browser-deflate';
+  const page = await browser.context.newPage();
+  try {
+    await openDemoSubscribed(page, gateway.httpUrl, subject);
+    const extensions = await page.evaluate(
+      () => /** @type {any} */ (window).sluiceDemo.client.socket.extensions,
+    );
+    assert.match(extensions, /^permessage-deflate/);
+    // A 6 KB value published by the page (Chromium compresses what it sends)
+    // comes back through the gateway (which compresses what it sends).
+    const value = JSON.stringify({ rows: Array.from({ length: 120 }, (_, i) => ({ row: i, v: 'steady' })) });
+    const ack = await page.evaluate(
+      ([subject, value]) => /** @type {any} */ (window).sluiceDemo.client.publish(subject, value),
+      [subject, value],
+    );
+    await page.waitForFunction(
+      ([subject, seq]) =>
+        /** @type {any} */ (window).sluiceDemo.events.some(
+          (/** @type {any} */ e) => e.subject === subject && e.seq === seq,
+        ),
+      [subject, ack.seq],
+    );
+    /** @type {any[]} */
+    const events = await page.evaluate(() => /** @type {any} */ (window).sluiceDemo.events);
+    const got = events.find((e) => e.subject === subject && e.seq === ack.seq);
+    assert.equal(got.data, value);
   } finally {
     await page.close();
   }
