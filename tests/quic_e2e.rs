@@ -572,3 +572,50 @@ async fn a_delta_subscriber_over_quic_rebuilds_every_value() {
     }
     assert!(server.runtime().stats().deltas_out_total >= 19);
 }
+
+/// Protocol 1.1 request/reply through Kafka (tansu), between apps on both
+/// transports: a responder over QUIC, a requester over WebSocket (TLS); the
+/// request and its reply each go through a Kafka topic (`demo`, `_inbox`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_reply_through_kafka_between_a_quic_and_a_websocket_app() {
+    let tansu = common::tansu::Tansu::start();
+    tansu.create_topic("demo", 2, false);
+    tansu.create_topic("_inbox", 2, false);
+    let server = common::start(|config| {
+        common::tansu::use_kafka(config, &tansu, &["demo", "_inbox"]);
+        config.tls.self_signed = true;
+        config.quic.listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let (responder, mut requests) = connect(&server, vec![quic_url(&server)]).await;
+    let options = SubscribeOptions {
+        headers: true,
+        ..SubscribeOptions::default()
+    };
+    let outcome = responder
+        .subscribe_with(&["/demo/kafka-echo"], options)
+        .await
+        .unwrap();
+    assert!(outcome.all_accepted());
+    let serving = tokio::spawn(async move {
+        let request = next_message(&mut requests).await;
+        let text = String::from_utf8(request.data.clone().unwrap().to_vec()).unwrap();
+        responder
+            .reply(&request, text.to_uppercase())
+            .await
+            .unwrap();
+    });
+    let (requester, events) = connect(&server, vec![server.url()]).await;
+    common::sdk::drain_in_background(events);
+    let reply = requester
+        .request(
+            "/demo/kafka-echo",
+            "through kafka",
+            std::time::Duration::from_secs(20),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.data.as_deref(), Some(&b"THROUGH KAFKA"[..]));
+    assert!(reply.subject.starts_with("/_inbox/"), "{}", reply.subject);
+    serving.await.unwrap();
+}
