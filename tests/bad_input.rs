@@ -80,6 +80,10 @@ async fn bad_input_gets_documented_errors_and_disturbs_no_one() {
             r#"{"op":"subscribe","id":20,"subjects":["/demo/b"],"headers":1}"#,
             json!({"id": 20, "code": "invalid_frame"}),
         ),
+        (
+            r#"{"op":"subscribe","id":21,"subjects":["/demo/b"],"delta":"yes"}"#,
+            json!({"id": 21, "code": "invalid_frame"}),
+        ),
     ];
     for (frame, expected) in cases {
         let answer = bad.request(frame).await;
