@@ -310,3 +310,73 @@ async fn with_context_takeover_both_sides_keep_their_streams() {
     }
     assert!(sizes[1] < sizes[0] / 4, "the repeat refers back: {sizes:?}");
 }
+
+/// At most `deflate_context_takeover_connections_max` connections keep contexts;
+/// others negotiate compression without, and a place is given back when its
+/// connection ends. The gauges and byte counters say so.
+#[tokio::test]
+async fn context_takeover_is_bounded_per_gateway_and_shows_in_metrics() {
+    let server = common::start(|c| {
+        c.websocket.deflate_context_takeover = true;
+        c.websocket.deflate_context_takeover_connections_max = 1;
+    })
+    .await;
+    let first = RawWs::connect(&server, Some("permessage-deflate")).await;
+    assert_eq!(first.extensions.as_deref(), Some("permessage-deflate"));
+    let mut second = RawWs::connect(&server, Some("permessage-deflate")).await;
+    assert_eq!(
+        second.extensions.as_deref(),
+        Some("permessage-deflate; server_no_context_takeover; client_no_context_takeover")
+    );
+    // The second still compresses what it sends, each message on its own.
+    let value = "compressible ".repeat(100);
+    let publish = json!({"op":"publish","id":1,"subject":"/demo/m","data":value});
+    second
+        .send_frame(0x81, br#"{"op":"subscribe","id":2,"subjects":["/demo/m"]}"#)
+        .await;
+    assert_eq!(second.recv_json().await.0["op"], "ok");
+    second.send_compressed(&publish.to_string()).await;
+    loop {
+        let (frame, compressed) = second.recv_json().await;
+        if frame["op"] == "message" {
+            assert!(compressed);
+            break;
+        }
+    }
+    let metric = |body: &str, series: &str| -> f64 {
+        body.lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or(-1.0)
+    };
+    let (_, body) = common::http::get(server.admin_addr(), "/metrics").await;
+    assert_eq!(
+        metric(
+            &body,
+            r#"sluice_websocket_deflate_connections{context_takeover="true"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &body,
+            r#"sluice_websocket_deflate_connections{context_takeover="false"}"#
+        ),
+        1.0
+    );
+    let plain = metric(&body, "sluice_websocket_deflate_plain_bytes_total");
+    let wire = metric(&body, "sluice_websocket_deflate_wire_bytes_total");
+    assert!(wire > 0.0 && wire < plain / 4.0, "{plain} → {wire}");
+
+    // The first's place comes back when it ends.
+    drop(first);
+    let mut third = None;
+    for _ in 0..100 {
+        let next = RawWs::connect(&server, Some("permessage-deflate")).await;
+        if next.extensions.as_deref() == Some("permessage-deflate") {
+            third = Some(next);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(third.is_some(), "the place was given back");
+}

@@ -32,6 +32,14 @@ pub trait Observer: Send + Sync + 'static {
 
     /// Live messages with these origins were written to a client's socket.
     fn delivered(&self, _transport: &'static str, _origins: &[RecordOrigin]) {}
+
+    /// A connection negotiated permessage-deflate (`context_takeover`: it keeps
+    /// compression contexts between messages), or (`opened` false) such a
+    /// connection ended.
+    fn deflate_connection(&self, _context_takeover: bool, _opened: bool) {}
+
+    /// Messages written compressed: `plain_bytes` became `wire_bytes`.
+    fn deflated(&self, _plain_bytes: u64, _wire_bytes: u64) {}
 }
 
 /// The observer of a runtime nobody watches.

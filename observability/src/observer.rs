@@ -37,6 +37,14 @@ impl Observer for GatewayObserver {
         self.metrics.disconnected(transport, reason);
     }
 
+    fn deflate_connection(&self, context_takeover: bool, opened: bool) {
+        self.metrics.deflate_connection(context_takeover, opened);
+    }
+
+    fn deflated(&self, plain_bytes: u64, wire_bytes: u64) {
+        self.metrics.deflated(plain_bytes, wire_bytes);
+    }
+
     fn producing(&self, request: &mut ProduceRequest) {
         self.tracing.producing(request);
     }

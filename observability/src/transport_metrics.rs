@@ -3,7 +3,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
 use sluice_core::protocol::RecordOrigin;
 
 /// Delivery latency buckets, in seconds: from a millisecond to ten seconds.
@@ -16,6 +18,9 @@ pub struct TransportMetrics {
     connects: IntCounterVec,
     disconnects: IntCounterVec,
     delivery_latency: HistogramVec,
+    deflate_connections: IntGaugeVec,
+    deflate_plain_bytes: IntCounter,
+    deflate_wire_bytes: IntCounter,
 }
 
 impl TransportMetrics {
@@ -52,11 +57,30 @@ impl TransportMetrics {
                 .buckets(LATENCY_BUCKETS_SECONDS.to_vec()),
                 &["transport"],
             )?,
+            deflate_connections: IntGaugeVec::new(
+                Opts::new(
+                    "sluice_websocket_deflate_connections",
+                    "WebSocket connections with permessage-deflate, by whether they keep \
+                     compression contexts between messages (context_takeover).",
+                ),
+                &["context_takeover"],
+            )?,
+            deflate_plain_bytes: IntCounter::new(
+                "sluice_websocket_deflate_plain_bytes_total",
+                "Bytes of the messages the gateway wrote compressed, before compression.",
+            )?,
+            deflate_wire_bytes: IntCounter::new(
+                "sluice_websocket_deflate_wire_bytes_total",
+                "Bytes of the messages the gateway wrote compressed, as written.",
+            )?,
         };
         registry.register(Box::new(metrics.connections.clone()))?;
         registry.register(Box::new(metrics.connects.clone()))?;
         registry.register(Box::new(metrics.disconnects.clone()))?;
         registry.register(Box::new(metrics.delivery_latency.clone()))?;
+        registry.register(Box::new(metrics.deflate_connections.clone()))?;
+        registry.register(Box::new(metrics.deflate_plain_bytes.clone()))?;
+        registry.register(Box::new(metrics.deflate_wire_bytes.clone()))?;
         Ok(metrics)
     }
 
@@ -65,6 +89,27 @@ impl TransportMetrics {
         self.connections.with_label_values(&[transport]);
         self.connects.with_label_values(&[transport]);
         self.delivery_latency.with_label_values(&[transport]);
+        if transport == "websocket" {
+            for takeover in ["false", "true"] {
+                self.deflate_connections.with_label_values(&[takeover]);
+            }
+        }
+    }
+
+    pub fn deflate_connection(&self, context_takeover: bool, opened: bool) {
+        let gauge = self
+            .deflate_connections
+            .with_label_values(&[if context_takeover { "true" } else { "false" }]);
+        if opened {
+            gauge.inc();
+        } else {
+            gauge.dec();
+        }
+    }
+
+    pub fn deflated(&self, plain_bytes: u64, wire_bytes: u64) {
+        self.deflate_plain_bytes.inc_by(plain_bytes);
+        self.deflate_wire_bytes.inc_by(wire_bytes);
     }
 
     pub fn connected(&self, transport: &str) {

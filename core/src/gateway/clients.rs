@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use super::client::{Access, ClientState, Subscription};
 use super::conflation::{Conflation, Offer};
+use super::delta_base::DeltaMemo;
 use crate::ids::ClientId;
 use crate::protocol::{Message, ServerFrame};
 use crate::stats::GatewayStats;
@@ -28,6 +29,8 @@ pub(super) struct Clients {
     /// `gateway.delta_value_bytes_max`: larger values go whole to delta
     /// subscriptions.
     pub delta_value_bytes_max: usize,
+    /// The last delta encoded, shared by the subscribers that hold the same value.
+    delta_memo: DeltaMemo,
 }
 
 /// What the queues carried and hold, counted as frames go in and out.
@@ -122,7 +125,7 @@ impl Clients {
         if let ServerFrame::Message(m) = &mut frame {
             let sub = state.subscriptions.get_by_text_mut(&m.subject);
             if let Some(base) = sub.and_then(|s| s.delta.as_deref_mut()) {
-                let saved = base.encode(m, self.delta_value_bytes_max);
+                let saved = base.encode(m, self.delta_value_bytes_max, &mut self.delta_memo);
                 self.outbound.delta_bytes_saved_total += saved as u64;
                 cost = cost.min(m.cost_bytes());
             }
@@ -166,7 +169,11 @@ impl Clients {
         let mut message = message.for_subscription(sub.headers);
         if let Some(base) = sub.delta.as_deref_mut() {
             // Before the bound: a client with no room is closed, chain and all.
-            let saved = base.encode(&mut message, self.delta_value_bytes_max);
+            let saved = base.encode(
+                &mut message,
+                self.delta_value_bytes_max,
+                &mut self.delta_memo,
+            );
             self.outbound.delta_bytes_saved_total += saved as u64;
         }
         let cost = message.cost_bytes();

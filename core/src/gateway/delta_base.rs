@@ -15,12 +15,43 @@ pub(super) struct DeltaBase {
     value: Option<Bytes>,
 }
 
+/// The last delta encoded, for the next subscriber of the same fan-out: the
+/// subscribers of a subject mostly hold the same previous value (the same bytes,
+/// shared from the record), so one encoding serves them all. Holding the bytes it
+/// was made from keeps their addresses from being reused while it is kept.
+#[derive(Debug, Default)]
+pub(super) struct DeltaMemo {
+    last: Option<(Bytes, Bytes, Option<Bytes>)>,
+}
+
+impl DeltaMemo {
+    /// The delta from `base` to `value` (`None`: not smaller), encoded once per
+    /// pair of byte buffers.
+    fn delta(&mut self, base: &Bytes, value: &Bytes) -> Option<Bytes> {
+        let same = |a: &Bytes, b: &Bytes| a.as_ptr() == b.as_ptr() && a.len() == b.len();
+        if let Some((b, v, delta)) = &self.last {
+            if same(b, base) && same(v, value) {
+                return delta.clone();
+            }
+        }
+        let delta = fossil_delta::encode(base, value);
+        let delta = (delta.len() < value.len()).then(|| Bytes::from(delta));
+        self.last = Some((base.clone(), value.clone(), delta.clone()));
+        delta
+    }
+}
+
 impl DeltaBase {
     /// Turns `message` (about to be queued) into a delta against the value sent
     /// before, if the delta is smaller, and remembers its value. Values above
     /// `value_bytes_max` go whole and are not kept: a bound on the memory and CPU
     /// deltas cost per subscription. Returns the bytes the delta saved.
-    pub fn encode(&mut self, message: &mut Message, value_bytes_max: usize) -> usize {
+    pub fn encode(
+        &mut self,
+        message: &mut Message,
+        value_bytes_max: usize,
+        memo: &mut DeltaMemo,
+    ) -> usize {
         let Some(value) = message.data.clone() else {
             self.value = None;
             return 0;
@@ -32,12 +63,11 @@ impl DeltaBase {
         let Some(base) = self.value.replace(value.clone()) else {
             return 0;
         };
-        let delta = fossil_delta::encode(&base, &value);
-        if delta.len() >= value.len() {
+        let Some(delta) = memo.delta(&base, &value) else {
             return 0;
-        }
+        };
         let saved = value.len() - delta.len();
-        message.data = Some(Bytes::from(delta));
+        message.data = Some(delta);
         message.delta = true;
         saved
     }

@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use sluice_driver::Refusal;
 
+use crate::permessage_deflate::ContextSlots;
+
 #[derive(Debug, Default)]
 struct Counts {
     total: usize,
@@ -22,6 +24,8 @@ pub(crate) struct Admission {
     connections_max: usize,
     connections_per_ip_max: usize,
     counts: Mutex<Counts>,
+    /// Connections that may keep permessage-deflate contexts.
+    deflate_contexts: Arc<ContextSlots>,
 }
 
 /// A connection's place; given back when dropped.
@@ -30,12 +34,24 @@ pub(crate) struct Admitted {
     ip: IpAddr,
 }
 
+impl Admitted {
+    /// The places for connections that keep deflate contexts.
+    pub fn deflate_contexts(&self) -> &Arc<ContextSlots> {
+        &self.admission.deflate_contexts
+    }
+}
+
 impl Admission {
-    pub fn new(connections_max: usize, connections_per_ip_max: usize) -> Arc<Self> {
+    pub fn new(
+        connections_max: usize,
+        connections_per_ip_max: usize,
+        deflate_contexts_max: usize,
+    ) -> Arc<Self> {
         Arc::new(Admission {
             connections_max,
             connections_per_ip_max,
             counts: Mutex::new(Counts::default()),
+            deflate_contexts: ContextSlots::new(deflate_contexts_max),
         })
     }
 
@@ -93,7 +109,7 @@ mod tests {
 
     #[test]
     fn limits_per_source_and_in_total() {
-        let admission = Admission::new(3, 2);
+        let admission = Admission::new(3, 2, 0);
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "2001:db8::1".parse().unwrap();
         let b_same_64: IpAddr = "2001:db8::ffff:2".parse().unwrap();

@@ -37,6 +37,10 @@ pub struct WebSocketConfig {
     /// decompressor (43 KiB) per connection. Off: each message is compressed on its
     /// own, and a connection keeps no deflate state.
     pub deflate_context_takeover: bool,
+    /// With `deflate_context_takeover`: how many connections at once may keep
+    /// their contexts (about 340 KiB each); later ones compress each message on its
+    /// own.
+    pub deflate_context_takeover_connections_max: usize,
     /// Messages to a client smaller than this go uncompressed.
     pub deflate_min_bytes: usize,
 }
@@ -57,6 +61,7 @@ impl Default for WebSocketConfig {
             demo_page: true,
             deflate: true,
             deflate_context_takeover: false,
+            deflate_context_takeover_connections_max: 1000,
             deflate_min_bytes: 128,
         }
     }

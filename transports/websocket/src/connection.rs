@@ -27,6 +27,7 @@ use crate::deflating::{self, Deflater};
 use crate::flush_buffered::FlushBuffered;
 use crate::handshake::{self, Accepted};
 use crate::inflating::{InflateError, Inflating};
+use crate::permessage_deflate::ContextSlots;
 use crate::plain_http;
 use crate::request_head::{Head, Replayed};
 use crate::TRANSPORT;
@@ -76,8 +77,9 @@ where
         let refused = admitted.as_ref().err().copied();
         // Boxed, and freed once done: the handshake's state (3.7 KiB, the request
         // parser's included) would otherwise size every connection's task.
-        let Some((ws, accepted)) = Box::pin(upgrade(stream, &runtime, &config, refused)).await?
-        else {
+        let deflate_contexts = admitted.as_ref().ok().map(|a| a.deflate_contexts().clone());
+        let upgrading = upgrade(stream, &runtime, &config, refused, deflate_contexts);
+        let Some((ws, accepted)) = Box::pin(upgrading).await? else {
             // A plain HTTP request, answered with a file or a refusal.
             return Ok(());
         };
@@ -89,7 +91,17 @@ where
         let deflater = accepted
             .deflate
             .map(|negotiated| Deflater::new(negotiated, config.deflate_min_bytes));
+        let takeover = accepted.deflate_slot.is_some();
+        if deflater.is_some() {
+            runtime.observer().deflate_connection(takeover, true);
+        }
+        let deflating = deflater.is_some();
         open(ws, client, &runtime, &config, deflater).await;
+        if deflating {
+            runtime.observer().deflate_connection(takeover, false);
+        }
+        // Held until here: the connection's place among those keeping contexts.
+        drop(accepted.deflate_slot);
         drop(admitted);
         Ok(())
     }
@@ -107,6 +119,7 @@ async fn upgrade<S>(
     runtime: &Runtime,
     config: &Arc<WebSocketConfig>,
     refused: Option<Refusal>,
+    deflate_contexts: Option<Arc<ContextSlots>>,
 ) -> io::Result<Option<(Socket<S>, Accepted)>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -139,6 +152,7 @@ where
                     refused,
                     &config_in_callback,
                     &runtime_in_callback,
+                    deflate_contexts.as_ref(),
                 )?;
                 *chosen_in_callback.lock().unwrap_or_else(|p| p.into_inner()) = Some(accepted);
                 Ok(response)
@@ -238,6 +252,8 @@ where
     // While a batch is written: how many of `frames` went to the socket.
     let mut writing: Option<usize> = None;
     let mut ping_due = false;
+    // Bytes compressed since the last report: (before, after).
+    let mut deflated = (0u64, 0u64);
     let mut ping = tokio::time::interval(Duration::from_millis(config.ping_interval_ms));
     ping.tick().await;
     let mut last_heard = Instant::now();
@@ -258,6 +274,7 @@ where
                     &mut ping_due,
                     encoding,
                     deflater.as_mut(),
+                    &mut deflated,
                 );
                 if let Poll::Ready(written) = written {
                     return Poll::Ready(Event::Written(written));
@@ -331,6 +348,10 @@ where
             Event::Written(Err(_)) => return Ending::Quiet(reason::CONNECTION_ERROR),
             Event::Written(Ok(())) => {
                 writing = None;
+                if deflated.0 > 0 {
+                    runtime.observer().deflated(deflated.0, deflated.1);
+                    deflated = (0, 0);
+                }
                 if !origins.is_empty() {
                     runtime.observer().delivered(TRANSPORT, &origins);
                     origins.clear();
@@ -385,6 +406,7 @@ fn poll_write<S>(
     ping_due: &mut bool,
     encoding: Encoding,
     deflater: Option<&mut Deflater>,
+    deflated: &mut (u64, u64),
 ) -> Poll<Result<(), WsError>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -404,7 +426,11 @@ where
                 match deflater.as_deref_mut() {
                     None => (plain, false),
                     Some(deflater) => match compress(frame, &plain, encoding, deflater) {
-                        Some(compressed) => (compressed, true),
+                        Some(compressed) => {
+                            deflated.0 += plain.len() as u64;
+                            deflated.1 += compressed.len() as u64;
+                            (compressed, true)
+                        }
                         None => (plain, false),
                     },
                 }

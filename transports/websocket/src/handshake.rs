@@ -1,5 +1,7 @@
 //! The HTTP upgrade: connection limits, path, `Origin`, token, subprotocol.
 
+use std::sync::Arc;
+
 use sluice_core::protocol::Encoding;
 use sluice_core::Grant;
 use sluice_driver::{Refusal, Runtime};
@@ -7,7 +9,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 
 use crate::config::WebSocketConfig;
-use crate::permessage_deflate::{self, Negotiated};
+use crate::permessage_deflate::{self, ContextSlot, ContextSlots, Negotiated};
 
 /// The only path protocol v1 is served on.
 pub const PATH: &str = "/v1/ws";
@@ -19,6 +21,8 @@ pub struct Accepted {
     pub grant: Option<Grant>,
     /// permessage-deflate, if the client offered it and `websocket.deflate` is on.
     pub deflate: Option<Negotiated>,
+    /// Its place among the connections that keep deflate contexts, if it does.
+    pub deflate_slot: Option<ContextSlot>,
 }
 
 /// Checks the upgrade request and picks the encoding: the first subprotocol offered
@@ -30,6 +34,7 @@ pub fn negotiate(
     refused: Option<Refusal>,
     config: &WebSocketConfig,
     runtime: &Runtime,
+    deflate_contexts: Option<&Arc<ContextSlots>>,
 ) -> Result<(Response, Accepted), ErrorResponse> {
     match refused {
         Some(Refusal::ConnectionsMax) => {
@@ -79,7 +84,7 @@ pub fn negotiate(
         .filter(|s| !s.is_empty())
         .collect();
     let mut response = response;
-    let deflate = deflate_of(request, config);
+    let (deflate, deflate_slot) = deflate_of(request, config, deflate_contexts);
     if let Some(negotiated) = deflate {
         if let Ok(value) = HeaderValue::from_str(&negotiated.response_header()) {
             response
@@ -95,6 +100,7 @@ pub fn negotiate(
                 encoding,
                 grant,
                 deflate,
+                deflate_slot,
             },
         ));
     }
@@ -117,21 +123,35 @@ pub fn negotiate(
             encoding,
             grant,
             deflate,
+            deflate_slot,
         },
     ))
 }
 
-/// The permessage-deflate the gateway answers the request's offers with.
-fn deflate_of(request: &Request, config: &WebSocketConfig) -> Option<Negotiated> {
+/// The permessage-deflate the gateway answers the request's offers with, and the
+/// place it took among the connections that keep contexts, if it keeps any.
+fn deflate_of(
+    request: &Request,
+    config: &WebSocketConfig,
+    contexts: Option<&Arc<ContextSlots>>,
+) -> (Option<Negotiated>, Option<ContextSlot>) {
     if !config.deflate {
-        return None;
+        return (None, None);
     }
     let offers = request
         .headers()
         .get_all("sec-websocket-extensions")
         .iter()
         .filter_map(|v| v.to_str().ok());
-    permessage_deflate::negotiate(offers, config.deflate_context_takeover)
+    let mut slot = config
+        .deflate_context_takeover
+        .then(|| contexts.and_then(|c| c.take()))
+        .flatten();
+    let negotiated = permessage_deflate::negotiate(offers, slot.is_some());
+    if !negotiated.is_some_and(|n| n.server_takeover || n.client_takeover) {
+        slot = None;
+    }
+    (negotiated, slot)
 }
 
 /// No `Origin` (not a browser), an empty allow-list, or a listed origin.

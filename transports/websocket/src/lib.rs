@@ -115,8 +115,11 @@ async fn accept_loop(
     config: WebSocketConfig,
     security: Security,
 ) -> io::Result<()> {
-    let admission =
-        admission::Admission::new(config.connections_max, config.connections_per_ip_max);
+    let admission = admission::Admission::new(
+        config.connections_max,
+        config.connections_per_ip_max,
+        config.deflate_context_takeover_connections_max,
+    );
     // Shared: every connection's task would otherwise hold a copy.
     let config = std::sync::Arc::new(config);
     loop {

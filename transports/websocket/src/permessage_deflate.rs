@@ -13,6 +13,47 @@
 //! about 340 KiB per connection (miniz_oxide's compressor 300 KiB, decompressor
 //! 43 KiB, measured).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// The connections that may keep deflate contexts between messages, at most
+/// `websocket.deflate_context_takeover_connections_max`: a bound on the ~340 KiB
+/// each costs. Beyond it, connections negotiate without context takeover.
+#[derive(Debug)]
+pub struct ContextSlots {
+    max: usize,
+    used: AtomicUsize,
+}
+
+/// One connection's place among [`ContextSlots`], given back when dropped.
+#[derive(Debug)]
+pub struct ContextSlot(Arc<ContextSlots>);
+
+impl ContextSlots {
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(ContextSlots {
+            max,
+            used: AtomicUsize::new(0),
+        })
+    }
+
+    /// A place, if one is free.
+    pub fn take(self: &Arc<Self>) -> Option<ContextSlot> {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                (used < self.max).then_some(used + 1)
+            })
+            .ok()
+            .map(|_| ContextSlot(self.clone()))
+    }
+}
+
+impl Drop for ContextSlot {
+    fn drop(&mut self) {
+        self.0.used.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// The parameters both sides settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Negotiated {
@@ -98,6 +139,16 @@ mod tests {
             server_takeover: false,
             client_takeover: false,
         })
+    }
+
+    #[test]
+    fn context_slots_are_bounded_and_given_back() {
+        let slots = ContextSlots::new(2);
+        let a = slots.take().unwrap();
+        let _b = slots.take().unwrap();
+        assert!(slots.take().is_none());
+        drop(a);
+        assert!(slots.take().is_some());
     }
 
     #[test]
