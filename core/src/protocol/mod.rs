@@ -18,6 +18,17 @@ pub use frame::{
 pub use headers::{headers_bytes, HeaderBounds};
 pub use shared_encoding::SharedEncoding;
 
+/// The fan-out's shared encoding a frame may use, and whether it carries headers:
+/// live updates only, and not deltas (a delta is its subscription's own).
+fn shared_of(frame: &ServerFrame) -> Option<(&SharedEncoding, bool)> {
+    let ServerFrame::Message(message) = frame else {
+        return None;
+    };
+    let shared = message.origin.as_ref()?.shared_encoding.as_ref()?;
+    (message.kind == MessageKind::Update && !message.delta)
+        .then_some((shared, message.headers.is_some()))
+}
+
 /// WebSocket subprotocol of the JSON encoding.
 pub const SUBPROTOCOL_JSON: &str = "sluice.v1.json";
 /// WebSocket subprotocol of the binary encoding.
@@ -58,21 +69,12 @@ impl Encoding {
     /// [`Encoding::encode_server`], except that a live update carrying a
     /// [`SharedEncoding`] is encoded once for all its subscribers.
     pub fn encode_server_shared(self, frame: &ServerFrame) -> bytes::Bytes {
-        if let ServerFrame::Message(message) = frame {
-            let shared = message
-                .origin
-                .as_ref()
-                .and_then(|o| o.shared_encoding.as_ref());
-            // A delta is its subscription's own.
-            if let (MessageKind::Update, Some(shared), false) =
-                (message.kind, shared, message.delta)
-            {
-                return shared.get_or_encode(self, message.headers.is_some(), || {
-                    self.encode_server(frame)
-                });
+        match shared_of(frame) {
+            Some((shared, with_headers)) => {
+                shared.get_or_encode(self, with_headers, || self.encode_server(frame))
             }
+            None => bytes::Bytes::from(self.encode_server(frame)),
         }
-        bytes::Bytes::from(self.encode_server(frame))
     }
 
     /// A transport's compressed form of `plain` (this frame's bytes), made by
@@ -84,18 +86,12 @@ impl Encoding {
         plain: &[u8],
         compress: impl FnOnce(&[u8]) -> Option<Vec<u8>>,
     ) -> Option<bytes::Bytes> {
-        if let ServerFrame::Message(message) = frame {
-            let shared = message
-                .origin
-                .as_ref()
-                .and_then(|o| o.shared_encoding.as_ref());
-            if let (MessageKind::Update, Some(shared), false) =
-                (message.kind, shared, message.delta)
-            {
-                return shared.get_or_compress(self, message.headers.is_some(), || compress(plain));
+        match shared_of(frame) {
+            Some((shared, with_headers)) => {
+                shared.get_or_compress(self, with_headers, || compress(plain))
             }
+            None => compress(plain).map(bytes::Bytes::from),
         }
-        compress(plain).map(bytes::Bytes::from)
     }
 
     pub fn decode_server(self, data: &[u8]) -> Result<ServerFrame, DecodeError> {

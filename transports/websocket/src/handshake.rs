@@ -83,7 +83,29 @@ pub fn negotiate(
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .collect();
+    // No subprotocol offered: JSON, and none named in the answer.
+    let encoding = match offered.is_empty() {
+        true => None,
+        false => match offered
+            .iter()
+            .find_map(|name| Encoding::from_subprotocol(name))
+        {
+            Some(encoding) => Some(encoding),
+            None => {
+                return Err(refuse(
+                    StatusCode::BAD_REQUEST,
+                    "no supported subprotocol; offer sluice.v1.json or sluice.v1.bin".to_owned(),
+                ))
+            }
+        },
+    };
     let mut response = response;
+    if let Some(encoding) = encoding {
+        response.headers_mut().insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_static(encoding.subprotocol()),
+        );
+    }
     let (deflate, deflate_slot) = deflate_of(request, config, deflate_contexts);
     if let Some(negotiated) = deflate {
         if let Ok(value) = HeaderValue::from_str(&negotiated.response_header()) {
@@ -92,40 +114,13 @@ pub fn negotiate(
                 .insert("sec-websocket-extensions", value);
         }
     }
-    if offered.is_empty() {
-        let encoding = Encoding::Json;
-        return Ok((
-            response,
-            Accepted {
-                encoding,
-                grant,
-                deflate,
-                deflate_slot,
-            },
-        ));
-    }
-    let Some(encoding) = offered
-        .iter()
-        .find_map(|name| Encoding::from_subprotocol(name))
-    else {
-        return Err(refuse(
-            StatusCode::BAD_REQUEST,
-            "no supported subprotocol; offer sluice.v1.json or sluice.v1.bin".to_owned(),
-        ));
+    let accepted = Accepted {
+        encoding: encoding.unwrap_or(Encoding::Json),
+        grant,
+        deflate,
+        deflate_slot,
     };
-    response.headers_mut().insert(
-        "sec-websocket-protocol",
-        HeaderValue::from_static(encoding.subprotocol()),
-    );
-    Ok((
-        response,
-        Accepted {
-            encoding,
-            grant,
-            deflate,
-            deflate_slot,
-        },
-    ))
+    Ok((response, accepted))
 }
 
 /// The permessage-deflate the gateway answers the request's offers with, and the

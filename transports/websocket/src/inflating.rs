@@ -16,7 +16,7 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use flate2::{Decompress, FlushDecompress, Status};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
 
@@ -310,23 +310,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for Inflating<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Inflating<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, data)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
+// Writes go straight to the socket.
+write_through!(Inflating);
 
 #[cfg(test)]
 mod tests {
