@@ -338,11 +338,24 @@ async fn start_killable(
             .enable_all()
             .build()
             .unwrap();
-        let server = runtime.block_on(common::start(move |config| {
+        let config = common::config(move |config| {
             config.tls.cert_path = Some(cert_path);
             config.tls.key_path = Some(key_path);
             config.quic.listen = Some(quic_listen);
-        }));
+        });
+        // A restart on the port of a gateway just killed: the port may still be
+        // taken for a moment (by the old socket, or another test's client).
+        let mut attempts = 0;
+        let server = loop {
+            match runtime.block_on(Server::start(config.clone())) {
+                Ok(server) => break server,
+                Err(err) if attempts < 50 && format!("{err:#}").contains("in use") => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err(err) => panic!("gateway starts: {err:#}"),
+            }
+        };
         let url = quic_url(&server);
         runtime.spawn(async move {
             let _server = server;
