@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 
-use crate::protocol::{fossil_delta, Message};
+use crate::protocol::{fossil_delta, Message, SharedEncoding};
 
 /// What a delta subscription's client holds as its value.
 #[derive(Debug, Clone, Default)]
@@ -17,27 +17,45 @@ pub(super) struct DeltaBase {
 
 /// The last delta encoded, for the next subscriber of the same fan-out: the
 /// subscribers of a subject mostly hold the same previous value (the same bytes,
-/// shared from the record), so one encoding serves them all. Holding the bytes it
-/// was made from keeps their addresses from being reused while it is kept.
+/// shared from the record), so one encoding serves them all — and so do the wire
+/// bytes of the frame it makes (a [`SharedEncoding`] of its own: the fan-out's
+/// one is for the whole value). Holding the bytes it was made from keeps their
+/// addresses from being reused while it is kept.
 #[derive(Debug, Default)]
 pub(super) struct DeltaMemo {
-    last: Option<(Bytes, Bytes, Option<Bytes>)>,
+    last: Option<Memo>,
+}
+
+#[derive(Debug)]
+struct Memo {
+    base: Bytes,
+    value: Bytes,
+    seq: u64,
+    delta: Option<Bytes>,
+    shared: SharedEncoding,
 }
 
 impl DeltaMemo {
-    /// The delta from `base` to `value` (`None`: not smaller), encoded once per
-    /// pair of byte buffers.
-    fn delta(&mut self, base: &Bytes, value: &Bytes) -> Option<Bytes> {
+    /// The delta from `base` to `value` (`None`: not smaller) and the shared
+    /// encoding of its frames, made once per (buffers, seq).
+    fn delta(&mut self, base: &Bytes, value: &Bytes, seq: u64) -> Option<(Bytes, SharedEncoding)> {
         let same = |a: &Bytes, b: &Bytes| a.as_ptr() == b.as_ptr() && a.len() == b.len();
-        if let Some((b, v, delta)) = &self.last {
-            if same(b, base) && same(v, value) {
-                return delta.clone();
-            }
+        let hit = self
+            .last
+            .as_ref()
+            .is_some_and(|m| same(&m.base, base) && same(&m.value, value) && m.seq == seq);
+        if !hit {
+            let delta = fossil_delta::encode(base, value);
+            self.last = Some(Memo {
+                base: base.clone(),
+                value: value.clone(),
+                seq,
+                delta: (delta.len() < value.len()).then(|| Bytes::from(delta)),
+                shared: SharedEncoding::default(),
+            });
         }
-        let delta = fossil_delta::encode(base, value);
-        let delta = (delta.len() < value.len()).then(|| Bytes::from(delta));
-        self.last = Some((base.clone(), value.clone(), delta.clone()));
-        delta
+        let memo = self.last.as_ref()?;
+        Some((memo.delta.clone()?, memo.shared.clone()))
     }
 }
 
@@ -63,12 +81,19 @@ impl DeltaBase {
         let Some(base) = self.value.replace(value.clone()) else {
             return 0;
         };
-        let Some(delta) = memo.delta(&base, &value) else {
+        let Some((delta, shared)) = memo.delta(&base, &value, message.seq) else {
             return 0;
         };
         let saved = value.len() - delta.len();
         message.data = Some(delta);
         message.delta = true;
+        // A live update's frames share their wire bytes through the fan-out's
+        // encoding: the delta frames get one of their own.
+        if let Some(origin) = message.origin.as_mut() {
+            if origin.shared_encoding.is_some() {
+                origin.shared_encoding = Some(shared);
+            }
+        }
         saved
     }
 

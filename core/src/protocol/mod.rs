@@ -19,14 +19,14 @@ pub use headers::{headers_bytes, HeaderBounds};
 pub use shared_encoding::SharedEncoding;
 
 /// The fan-out's shared encoding a frame may use, and whether it carries headers:
-/// live updates only, and not deltas (a delta is its subscription's own).
+/// live updates only. (A delta frame carries one of its own, shared only by the
+/// subscribers that got the same delta, or none.)
 fn shared_of(frame: &ServerFrame) -> Option<(&SharedEncoding, bool)> {
     let ServerFrame::Message(message) = frame else {
         return None;
     };
     let shared = message.origin.as_ref()?.shared_encoding.as_ref()?;
-    (message.kind == MessageKind::Update && !message.delta)
-        .then_some((shared, message.headers.is_some()))
+    (message.kind == MessageKind::Update).then_some((shared, message.headers.is_some()))
 }
 
 /// WebSocket subprotocol of the JSON encoding.
