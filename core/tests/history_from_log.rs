@@ -292,3 +292,51 @@ fn a_paced_history_from_the_log_stays_exact() {
         "the start was paced"
     );
 }
+
+#[test]
+fn with_no_fetch_slot_and_no_room_to_wait_the_history_is_the_caches_marked_incomplete() {
+    let mut h = Harness::new(GatewayConfig {
+        exposed_topics: vec!["t".into()],
+        message_cache_messages_per_subject_max: 2,
+        fetches_in_flight_max: 1,
+        fetch_queue_max: 0,
+        history_scan_offsets: 5,
+        ..GatewayConfig::default()
+    });
+    h.connect(CLIENT);
+    let _log = Log::new(&mut h, 30, 0);
+    // The first history takes the only fetch slot (left unanswered).
+    subscribe(&mut h, 8, true);
+    assert_eq!(
+        h.transmit(CLIENT)
+            .into_iter()
+            .map(describe)
+            .collect::<Vec<_>>(),
+        ["ok"]
+    );
+    assert_eq!(std::mem::take(&mut h.broker).len(), 1);
+    // The second has neither a slot nor room to wait.
+    let other = ClientId(2);
+    h.connect(other);
+    h.frame(
+        other,
+        ClientFrame::Subscribe {
+            id: RequestId(1),
+            items: vec![SubscribeItem {
+                subject: "/t/k".into(),
+                resume: None,
+            }],
+            options: SubscribeOptions {
+                history: Some(8),
+                history_end: true,
+                ..SubscribeOptions::default()
+            },
+        },
+    );
+    let frames: Vec<String> = h.transmit(other).into_iter().map(describe).collect();
+    let mut expected = vec!["ok".to_owned()];
+    expected.extend(history([24, 27]));
+    expected.push("history_end complete=false".to_owned());
+    assert_eq!(frames, expected);
+    assert!(h.broker.is_empty(), "no fetch asked for");
+}

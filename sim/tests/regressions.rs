@@ -65,3 +65,11 @@ fn resyncs_after_retention_replay_in_the_same_order() {
 fn a_conflated_message_held_across_a_move_is_dropped() {
     pass(&[54, 154, 273]);
 }
+
+/// A subject moved to another partition and back: the cache dropped its earlier
+/// stint's messages on that partition, yet a `history` start claimed
+/// `history_end` complete from the cache (its coverage began at the log's start).
+#[test]
+fn a_history_across_an_earlier_stint_is_not_claimed_complete() {
+    pass(&[100]);
+}

@@ -37,7 +37,8 @@ impl Subscriptions {
         self.find(subject).ok().map(|i| &self.entries[i].1)
     }
 
-    /// The subscription to the subject spelled `text`.
+    /// The subscription to the subject spelled `text` (subjects order as their
+    /// text does, so the same binary search finds it).
     pub fn get_by_text_mut(&mut self, text: &str) -> Option<&mut Subscription> {
         let i = self
             .entries

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import { applyDelta as theirApply, createDelta } from 'fossil-delta';
-import { applyDelta, checksum } from '../../src/fossil_delta.js';
+import { applyDelta } from '../../src/fossil_delta.js';
 import { Gateway, until } from '../support/gateway.js';
 import { Recorder, nodeClient } from '../support/recorder.js';
 
@@ -32,6 +32,7 @@ after(async () => {
   await gateway.kill();
 });
 
+// applyDelta checks each delta's checksum: a wrong `checksum` fails here.
 test('the decoder applies deltas made by an independent fossil-delta encoder', () => {
   for (let i = 1; i < 50; i++) {
     const base = encoder.encode(value(i - 1));
@@ -40,7 +41,6 @@ test('the decoder applies deltas made by an independent fossil-delta encoder', (
     assert.ok(delta.length < next.length / 4, `delta ${delta.length} of ${next.length}`);
     assert.deepEqual(applyDelta(base, Uint8Array.from(delta)), next);
   }
-  assert.equal(checksum(encoder.encode('Hello, World')), checksum(encoder.encode('Hello, World')));
 });
 
 test('malformed deltas throw, and nothing else happens', () => {
