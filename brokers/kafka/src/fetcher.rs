@@ -60,6 +60,11 @@ pub fn fetch(
         });
     }
     let last = to_offset.min(high - 1);
+    #[cfg(feature = "testing")]
+    let from_offset = from_offset
+        + u64::from(crate::testing::injected(
+            crate::testing::KafkaBug::FetchSkipsFirst,
+        ));
     let mut assignment = TopicPartitionList::new();
     assignment
         .add_partition_offset(&topic, partition as i32, Offset::Offset(from_offset as i64))

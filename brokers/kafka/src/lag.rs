@@ -2,11 +2,9 @@
 //! core yet, for the `sluice_kafka_consumer_lag_records` metric.
 
 use std::collections::BTreeMap;
-use std::ffi::CString;
 use std::sync::{Arc, Mutex};
 
 use rdkafka::consumer::StreamConsumer;
-use rdkafka_sys::bindings as rd;
 
 /// Lag of every assigned partition, refreshed by the session. Cheap to clone.
 #[derive(Debug, Clone, Default)]
@@ -30,13 +28,15 @@ impl ConsumerLag {
 
 /// The high watermark librdkafka last saw in a fetch response for this partition:
 /// a local look-up, no request to the cluster. `None` before the first fetch.
+#[cfg(not(madsim))]
 pub(crate) fn cached_high_watermark(
     consumer: &StreamConsumer,
     topic: &str,
     partition: u32,
 ) -> Option<u64> {
     use rdkafka::consumer::Consumer;
-    let topic = CString::new(topic).ok()?;
+    use rdkafka_sys::bindings as rd;
+    let topic = std::ffi::CString::new(topic).ok()?;
     let (mut low, mut high) = (-1i64, -1i64);
     // SAFETY: the client pointer is valid while `consumer` lives; `topic` is a valid
     // NUL-terminated string for the call; librdkafka only writes the two out-params.
@@ -50,4 +50,14 @@ pub(crate) fn cached_high_watermark(
         )
     };
     (err == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high as u64)
+}
+
+/// The simulator's client keeps the last fetch answer's high watermark itself.
+#[cfg(madsim)]
+pub(crate) fn cached_high_watermark(
+    consumer: &StreamConsumer,
+    topic: &str,
+    partition: u32,
+) -> Option<u64> {
+    consumer.cached_high_watermark(topic, partition)
 }

@@ -7,15 +7,27 @@
 //! the gateway's cache are read back from the log by short-lived fetch consumers.
 //! `seq` is the record offset; the epoch is derived from the topic's UUID and the
 //! partition, so a recreated topic yields new epochs.
+//!
+//! The simulator builds this crate unchanged with `--cfg madsim`, against a
+//! simulated client with rdkafka's API (`sim/kafka`), where `spawn_blocking`
+//! (deprecated there: nothing may block a simulation) runs the call inline.
+#![cfg_attr(madsim, allow(deprecated))]
 
 mod client_config;
 mod config;
 mod exposure_log;
 mod fetcher;
+mod incarnation_check;
 mod lag;
 mod producer;
 mod record;
 mod session;
+#[cfg(feature = "testing")]
+pub mod testing;
+#[cfg(not(madsim))]
+mod topic_id;
+#[cfg(madsim)]
+#[path = "topic_id_simulated.rs"]
 mod topic_id;
 mod topology;
 
@@ -121,23 +133,30 @@ pub fn connect_with(
     let (reachable_tx, reachable_rx) = watch::channel(Err("not connected yet".to_string()));
     let lag = ConsumerLag::default();
     let topology = Arc::new(topology::Topology::default());
+    let consumer = Arc::new(consumer);
+    let check = incarnation_check::IncarnationCheck::new(
+        consumer.clone(),
+        std::time::Duration::from_millis(config.request_timeout_ms),
+    );
     tokio::spawn(session::run_commands(
         config.clone(),
         topology.clone(),
         producers,
         command_rx,
         event_tx.clone(),
+        check,
     ));
     let session = session::Session {
         config,
         exposure: exposure.clone(),
         topology,
-        consumer: Arc::new(consumer),
+        consumer,
         events: event_tx,
         bootstrap: bootstrap_tx,
         reachable: reachable_tx,
         lag: lag.clone(),
         id_failures: Default::default(),
+        refresh_soon: Default::default(),
     };
     tokio::spawn(session.run());
     Ok(KafkaLink {

@@ -3,7 +3,7 @@
 //! fetch) the core sends.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -15,6 +15,7 @@ use sluice_core::{BrokerCommand, BrokerEvent, PartitionMeta};
 use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::fetcher;
+use crate::incarnation_check::IncarnationCheck;
 use crate::lag::{cached_high_watermark, ConsumerLag};
 use crate::record::to_record;
 use crate::topic_id::describe_topic_ids;
@@ -56,10 +57,17 @@ pub(crate) struct Session {
     pub lag: ConsumerLag,
     /// DescribeTopics failures in a row, to tell a cluster without ids from a blip.
     pub id_failures: AtomicU32,
+    /// A refresh forgot a changed topic; the next one, which exposes it anew,
+    /// should come soon rather than a whole `metadata_refresh_ms` later.
+    pub refresh_soon: AtomicBool,
 }
 
 /// DescribeTopics attempts before a topic is served with a name-based epoch.
 const ID_ATTEMPTS_MAX: u32 = 3;
+
+/// Consumer errors that hint at a changed topic refresh the metadata at once, at
+/// most this often.
+const FORCED_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How often the consumer lag is measured (local look-ups only).
 const LAG_INTERVAL: Duration = Duration::from_secs(1);
@@ -67,16 +75,15 @@ const LAG_INTERVAL: Duration = Duration::from_secs(1);
 impl Session {
     /// Runs until the gateway drops its end of the events channel.
     pub async fn run(self) {
-        let mut refresh = tokio::time::interval(Duration::from_millis(
-            self.config.metadata_refresh_ms.max(100),
-        ));
-        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let refresh_period = Duration::from_millis(self.config.metadata_refresh_ms.max(100));
+        let mut refresh = refresh_interval(refresh_period);
         let mut progress = tokio::time::interval(Duration::from_millis(500));
         let mut lag_tick = tokio::time::interval(LAG_INTERVAL);
         lag_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut targets: Option<BTreeMap<(String, u32), Target>> = None;
         let mut positions: BTreeMap<(String, u32), u64> = BTreeMap::new();
         let mut last_log = Instant::now();
+        let mut forced_refresh: Option<Instant> = None;
         // One shared name per topic, so records do not each allocate their own.
         let mut topic_names: BTreeMap<String, Arc<str>> = BTreeMap::new();
         loop {
@@ -84,9 +91,15 @@ impl Session {
                 _ = self.events.closed() => break,
                 // The Portal changed what is exposed: refresh now, not in up to
                 // `metadata_refresh_ms`.
-                _ = self.exposure.changed() => refresh.reset_immediately(),
+                _ = self.exposure.changed() => refresh = refresh_interval(refresh_period),
                 _ = refresh.tick() => {
-                    match self.refresh().await {
+                    let refreshed = self.refresh().await;
+                    if self.refresh_soon.swap(false, Ordering::Relaxed) {
+                        let soon = tokio::time::Instant::now() + FORCED_REFRESH_INTERVAL;
+                        refresh = tokio::time::interval_at(soon, refresh_period);
+                        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    }
+                    match refreshed {
                         Ok(assigned) => {
                             self.reachable.send_if_modified(|r| std::mem::replace(r, Ok(())).is_err());
                             // Nothing before the start point is wanted: lag counts from it.
@@ -127,10 +140,27 @@ impl Session {
                             if let Err(err) = self.announce_lost_records(&mut positions).await {
                                 tracing::warn!(%err, "cannot recover from an offset out of range");
                             }
+                            // Or the topic was recreated (our offset is past its end):
+                            // the metadata says so, and every moment counts.
+                            if forced_refresh.is_none_or(|at| at.elapsed() >= FORCED_REFRESH_INTERVAL) {
+                                forced_refresh = Some(Instant::now());
+                                refresh = refresh_interval(refresh_period);
+                            }
                             continue;
                         }
                         Err(err) => {
                             tracing::warn!(%err, "Kafka consumer error");
+                            let gone = matches!(
+                                err.rdkafka_error_code(),
+                                Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic | RDKafkaErrorCode::UnknownPartition | RDKafkaErrorCode::UnknownTopicId)
+                            );
+                            // A topic deleted (maybe to be created again): until the
+                            // metadata shows it, publishes are acknowledged against the
+                            // old log's epochs.
+                            if gone && forced_refresh.is_none_or(|at| at.elapsed() >= FORCED_REFRESH_INTERVAL) {
+                                forced_refresh = Some(Instant::now());
+                                refresh = refresh_interval(refresh_period);
+                            }
                             continue;
                         }
                     };
@@ -241,6 +271,12 @@ impl Session {
                 topic: Arc::from(topic.as_str()),
                 partitions,
             };
+            #[cfg(feature = "testing")]
+            let meta =
+                match crate::testing::injected(crate::testing::KafkaBug::RetentionGapUnannounced) {
+                    true => BrokerEvent::Records(Vec::new()),
+                    false => meta,
+                };
             self.events
                 .send(meta)
                 .await
@@ -413,6 +449,7 @@ impl Session {
                 tracing::info!(topic, ?old, new = ?layout, "exposed topic changed; clients get resync");
                 self.unassign(&topic, old.partitions);
                 self.topology.set(&topic, None);
+                self.refresh_soon.store(true, Ordering::Relaxed);
                 continue;
             }
             tracing::info!(topic, partitions = layout.partitions, "exposing topic");
@@ -528,6 +565,14 @@ impl Session {
     }
 }
 
+/// Ticks every `period`, the first tick at once (a new one is how a refresh is
+/// asked for now: the simulator's clock has no `reset_immediately`).
+fn refresh_interval(period: Duration) -> tokio::time::Interval {
+    let mut refresh = tokio::time::interval(period);
+    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    refresh
+}
+
 /// Executes the core's commands: produces on the shared producer, fetches on
 /// bounded blocking workers. Each answer goes back as an event.
 pub(crate) async fn run_commands(
@@ -536,6 +581,7 @@ pub(crate) async fn run_commands(
     producers: Arc<crate::producer::Producers>,
     mut commands: mpsc::Receiver<BrokerCommand>,
     events: mpsc::Sender<BrokerEvent>,
+    check: Arc<IncarnationCheck>,
 ) {
     let fetch_slots = Arc::new(Semaphore::new(config.fetch_concurrency_max.max(1)));
     let config = Arc::new(config);
@@ -545,10 +591,29 @@ pub(crate) async fn run_commands(
                 let producers = producers.clone();
                 let events = events.clone();
                 let queue_timeout = Duration::from_millis(config.request_timeout_ms);
+                let topology = topology.clone();
+                let check = check.clone();
                 tokio::spawn(async move {
                     let produce = request.produce;
-                    let result =
-                        crate::producer::produce(&producers, &request, queue_timeout).await;
+                    let sent_to = topology.get(&request.topic);
+                    let result = match sent_to {
+                        // Between forgetting a changed topic and exposing it anew: the
+                        // core still pairs offsets with the old log's epochs.
+                        None => Err(sluice_core::BrokerError::Unavailable(
+                            "the topic is being re-read after it changed in Kafka".into(),
+                        )),
+                        Some(layout) => {
+                            let written =
+                                crate::producer::produce(&producers, &request, queue_timeout).await;
+                            match written {
+                                Ok(offset) => check
+                                    .confirm(&request.topic, layout.id, "publish")
+                                    .await
+                                    .map(|()| offset),
+                                Err(err) => Err(err),
+                            }
+                        }
+                    };
                     let _ = events.send(BrokerEvent::Produced { produce, result }).await;
                 });
             }
@@ -557,16 +622,28 @@ pub(crate) async fn run_commands(
                 let topology = topology.clone();
                 let events = events.clone();
                 let slots = fetch_slots.clone();
+                let check = check.clone();
                 tokio::spawn(async move {
                     let Ok(_slot) = slots.acquire_owned().await else {
                         return;
                     };
                     let fetch = request.fetch;
+                    let topic = request.topic.clone();
+                    let sent_to = topology.get(&topic).and_then(|layout| layout.id);
                     let result = tokio::task::spawn_blocking(move || {
                         fetcher::fetch(&config, &topology, request)
                     })
                     .await
                     .unwrap_or_else(|e| Err(sluice_core::BrokerError::Other(e.to_string())));
+                    // Old offsets are read by topic name: from the log the core
+                    // means only if the topic is still that incarnation.
+                    let result = match result {
+                        Ok(fetched) => check
+                            .confirm(&topic, sent_to, "read")
+                            .await
+                            .map(|()| fetched),
+                        Err(err) => Err(err),
+                    };
                     let _ = events.send(BrokerEvent::Fetched { fetch, result }).await;
                 });
             }

@@ -1,5 +1,6 @@
 //! The tier-2 checker. Every event an app's SDK hands it, and every publish
-//! outcome, is checked at once against the log server's log (invariants 1–5); the
+//! outcome, is checked at once against the log (the [`Ledger`], every incarnation
+//! of the topic; invariants 1–5); the
 //! gateways' queue peaks are sampled (6); liveness and the log-wide checks run once
 //! the world has healed. The first violation is kept and ends the run.
 
@@ -14,6 +15,7 @@ use sluice_core::{BrokerRecord, Epoch};
 use sluice_memory_broker::MemoryBroker;
 use sluice_sim::{Invariant, Violation};
 
+use crate::ledger::Ledger;
 use crate::plan::TOPIC;
 
 /// Where a subscription is in its life, as its events show it.
@@ -36,11 +38,18 @@ struct View {
     phase: Phase,
     /// The last seq delivered in this period: the resume point.
     last: Option<u64>,
+    /// The epoch of that message: a later one on another epoch (a recreated
+    /// topic) needs a `resync` in between.
+    last_epoch: Option<Epoch>,
     /// The period started with `history`: an empty history leaves the position
     /// unknown.
     history_start: bool,
     /// The key's last offset in the log when the period (or its resync) began.
     head_at_open: Option<u64>,
+    /// The last message was a snapshot: the next may skip records retention
+    /// deleted, which the gateway may never have read (it said `resync` when it
+    /// learned of them, before the snapshot).
+    after_snapshot: bool,
 }
 
 /// The checker's whole state.
@@ -97,18 +106,36 @@ impl Checker {
     }
 
     /// Checks one event of `client`'s SDK, read at `at_ms` virtual time.
-    pub fn observe(&mut self, log: &MemoryBroker, client: usize, at_ms: u64, event: &Event) {
+    /// `log_starts`: each partition's first retained offset now.
+    pub fn observe(
+        &mut self,
+        ledger: &Ledger,
+        log_starts: &[u64],
+        client: usize,
+        at_ms: u64,
+        event: &Event,
+    ) {
         at_ms.hash(&mut self.trace);
         client.hash(&mut self.trace);
         format!("{event:?}").hash(&mut self.trace);
         self.trace_entries += 1;
-        if let Err((invariant, detail)) = self.apply(log, client, event) {
+        if let Err((invariant, detail)) = self.apply(ledger, log_starts, client, event) {
             self.fail(invariant, at_ms, format!("client {client}: {detail}"));
         }
     }
 
-    fn apply(&mut self, log: &MemoryBroker, client: usize, event: &Event) -> Result<(), Broken> {
+    fn apply(
+        &mut self,
+        ledger: &Ledger,
+        log_starts: &[u64],
+        client: usize,
+        event: &Event,
+    ) -> Result<(), Broken> {
         let partitions = self.partitions;
+        let Some(log) = ledger.current() else {
+            return Ok(());
+        };
+        let log = &log;
         if let Event::Subscribed { subject, history } = event {
             let history_start = history.is_some();
             self.views[client].insert(
@@ -117,8 +144,10 @@ impl Checker {
                     subscribed: true,
                     phase: Phase::Opening,
                     last: None,
+                    last_epoch: None,
                     history_start,
                     head_at_open: key_head(log, partitions, subject),
+                    after_snapshot: false,
                 },
             );
             return Ok(());
@@ -137,6 +166,7 @@ impl Checker {
             }
             Event::Connected { .. } => {
                 for view in views.values_mut().filter(|v| v.subscribed) {
+                    view.after_snapshot = false;
                     // Restored with `resume` from the last seq; without one, a
                     // plain subscribe (snapshot start).
                     view.phase = if view.last.is_some() {
@@ -151,6 +181,8 @@ impl Checker {
                 match status {
                     SyncStatus::Resync => {
                         view.last = None;
+                        view.last_epoch = None;
+                        view.after_snapshot = false;
                         view.phase = Phase::Opening;
                         view.head_at_open = key_head(log, partitions, subject);
                     }
@@ -163,8 +195,45 @@ impl Checker {
                 let conflated = self.conflated[client].contains(&*message.subject);
                 let view = subscribed(views, &message.subject, "a message")?;
                 check_kind(view, message)?;
-                check_against_log(log, partitions, view.last, conflated, message)?;
+                let deleted_before = match view.after_snapshot {
+                    true => {
+                        let partition = partition_for_key(
+                            Some(key_of(&message.subject).as_bytes()),
+                            partitions,
+                        );
+                        log_starts.get(partition as usize).copied().unwrap_or(0)
+                    }
+                    false => 0,
+                };
+                if view.last.is_some() && view.last_epoch.as_ref() != Some(&message.epoch) {
+                    return Err((
+                        Invariant::NoSilentGap,
+                        format!(
+                            "{:?} seq {} on {} of epoch {} after seq {:?} of epoch {:?}, without resync",
+                            message.kind, message.seq, message.subject, message.epoch, view.last, view.last_epoch
+                        ),
+                    ));
+                }
+                let log = &ledger.of_epoch(&message.epoch).ok_or_else(|| {
+                    (
+                        Invariant::NoSilentGap,
+                        format!(
+                            "{:?} seq {} on {} has epoch {}, which no incarnation of the topic had",
+                            message.kind, message.seq, message.subject, message.epoch
+                        ),
+                    )
+                })?;
+                check_against_log(
+                    log,
+                    partitions,
+                    view.last,
+                    conflated,
+                    deleted_before,
+                    message,
+                )?;
                 view.last = Some(message.seq);
+                view.last_epoch = Some(message.epoch.clone());
+                view.after_snapshot = message.kind == MessageKind::Snapshot;
             }
             _ => {}
         }
@@ -172,7 +241,7 @@ impl Checker {
     }
 
     /// Checks an acknowledged publish against the log (invariant 5, first half).
-    pub fn acked(&mut self, log: &MemoryBroker, client: usize, at_ms: u64, ack: AckedPublish) {
+    pub fn acked(&mut self, ledger: &Ledger, client: usize, at_ms: u64, ack: AckedPublish) {
         let AckedPublish {
             subject,
             payload,
@@ -184,10 +253,11 @@ impl Checker {
         self.trace_entries += 1;
         let key = key_of(&subject);
         let partition = partition_for_key(Some(key.as_bytes()), self.partitions);
-        let found = record_at(log, partition, seq);
+        let log = ledger.of_epoch(&epoch);
+        let found = log.as_ref().and_then(|log| record_at(log, partition, seq));
         let right = found.as_ref().is_some_and(|r| {
             r.payload.as_ref() == Some(&payload) && r.key.as_deref() == Some(key.as_bytes())
-        }) && epoch_of(log, partition).as_ref() == Some(&epoch);
+        }) && log.and_then(|log| epoch_of(&log, partition)).as_ref() == Some(&epoch);
         if !right {
             self.fail(
                 Invariant::AckedPublish,
@@ -200,16 +270,33 @@ impl Checker {
 
     /// After healing: every subscription has reached the head of its key's log.
     /// Returns the laggards, empty when the world has converged.
-    pub fn laggards(&self, log: &MemoryBroker) -> Vec<String> {
-        let heads = key_heads(log, self.partitions);
+    ///
+    /// `log_starts` holds each partition's first retained offset: a key whose last
+    /// record retention deleted is owed nothing newer than what the subscriber has
+    /// (its gateway may never have read that record).
+    pub fn laggards(&self, ledger: &Ledger, log_starts: &[u64]) -> Vec<String> {
+        let Some(log) = ledger.current() else {
+            return Vec::new();
+        };
+        let heads = key_heads(&log, self.partitions);
         let mut behind = Vec::new();
         for (client, views) in self.views.iter().enumerate() {
             for (subject, view) in views.iter().filter(|(_, v)| v.subscribed) {
                 let head = heads.get(key_of(subject)).copied();
+                let partition =
+                    partition_for_key(Some(key_of(subject).as_bytes()), self.partitions);
+                let start = log_starts.get(partition as usize).copied().unwrap_or(0);
+                if head.is_some_and(|head| head < start) && view.phase != Phase::Recovering {
+                    continue;
+                }
                 // An empty history start owes nothing older than its start.
                 let owed_nothing =
                     view.history_start && view.last.is_none() && head <= view.head_at_open;
-                if (view.last != head && !owed_nothing) || view.phase == Phase::Recovering {
+                // At the head of the current incarnation, not an earlier one's.
+                let stale = view.last.is_some() && view.last_epoch != epoch_of(&log, partition);
+                if ((view.last != head || stale) && !owed_nothing)
+                    || view.phase == Phase::Recovering
+                {
                     behind.push(format!(
                         "client {client} on {subject}: at {:?} ({:?}), head {head:?}",
                         view.last, view.phase
@@ -222,9 +309,13 @@ impl Checker {
 
     /// After healing: every acknowledged publish is in the log exactly once
     /// (invariant 5, second half; payloads are unique by construction).
-    pub fn check_log(&mut self, log: &MemoryBroker, at_ms: u64) {
+    pub fn check_log(&mut self, ledger: &Ledger, at_ms: u64) {
         let mut seen: HashMap<&Bytes, u64> = HashMap::new();
-        let records = all_records(log, self.partitions);
+        let records: Vec<BrokerRecord> = ledger
+            .all()
+            .iter()
+            .flat_map(|log| all_records(log, self.partitions))
+            .collect();
         for record in &records {
             if let Some(payload) = &record.payload {
                 if self.acked.contains_key(payload) {
@@ -307,12 +398,14 @@ fn check_kind(view: &mut View, message: &Message) -> Result<(), Broken> {
 }
 
 /// Invariants 2 and 3: the message is the log's record at its seq, seqs increase,
-/// and no record of the key between the last seq and this one was skipped.
+/// and no record of the key between the last seq and this one was skipped (records
+/// below `deleted_before`, which retention deleted, excepted).
 fn check_against_log(
     log: &MemoryBroker,
     partitions: u32,
     last: Option<u64>,
     conflated: bool,
+    deleted_before: u64,
     message: &Message,
 ) -> Result<(), Broken> {
     let subject = &message.subject;
@@ -353,6 +446,7 @@ fn check_against_log(
         )
         .into_iter()
         .filter(|r| r.offset < message.seq && r.key.as_deref() == Some(key.as_bytes()))
+        .filter(|r| r.offset >= deleted_before)
         .map(|r| r.offset)
         .collect();
     if !skipped.is_empty() {

@@ -13,12 +13,15 @@
 
 pub mod broker_link;
 pub mod check;
+pub mod ledger;
 pub mod plan;
 pub mod wal;
 pub mod wire;
 
 #[cfg(madsim)]
 mod app;
+#[cfg(madsim)]
+mod kafka_world;
 #[cfg(madsim)]
 mod log_server;
 #[cfg(madsim)]

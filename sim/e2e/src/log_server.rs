@@ -9,7 +9,7 @@
 //! produces go through [`LogServer::produce`] so they hit the disk first.
 
 use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use madsim::fs::File;
 use sluice_core::partitioner::partition_for_key;
@@ -18,6 +18,7 @@ use sluice_memory_broker::{MemoryBroker, MemoryBrokerConfig};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+use crate::ledger::Ledger;
 use crate::wal::{decode_entries, WalEntry};
 use crate::wire::{read_frame, write_frame};
 
@@ -36,10 +37,6 @@ pub struct LogServerConfig {
     pub session_queue_max: usize,
 }
 
-/// The latest incarnation of the log, for the checker to read. Replaced on every
-/// start; the old one stays readable (and equal to a prefix of the new one).
-pub type LogHandle = Arc<Mutex<Option<MemoryBroker>>>;
-
 /// The append end of the write-ahead log. One produce at a time, so the order in
 /// the file is the order of offsets.
 struct Wal {
@@ -54,7 +51,9 @@ struct LogServer {
 
 /// Runs the log server until the node is killed: replays the write-ahead logs of
 /// earlier lives, then serves gateways.
-pub async fn run(config: LogServerConfig, handle: LogHandle) -> io::Result<()> {
+/// Every start hands the checker's [`Ledger`] its restored log, a fuller copy of
+/// the last one (the old stays equal to a prefix of it).
+pub async fn run(config: LogServerConfig, ledger: Ledger) -> io::Result<()> {
     let broker = MemoryBroker::new(MemoryBrokerConfig {
         topics: Vec::new(),
         // Nothing is ever deleted: the checker's answer key is the whole log.
@@ -94,7 +93,7 @@ pub async fn run(config: LogServerConfig, handle: LogHandle) -> io::Result<()> {
         life += 1;
     }
     tracing::info!(life, "log server: log restored");
-    *handle.lock().unwrap_or_else(|e| e.into_inner()) = Some(broker.clone());
+    ledger.set(&config.incarnation, broker.clone());
 
     let file = File::create(wal_path(life)).await?;
     let server = Arc::new(LogServer {

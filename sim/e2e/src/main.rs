@@ -24,8 +24,10 @@ mod cli {
     use std::time::Instant;
 
     use clap::Parser;
+    use sluice_kafka::testing::KafkaBug;
     use sluice_sim::cli::{parse_injected_bug, parse_seeds, progress_bar, SeedRange};
     use sluice_sim::Invariant;
+    use sluice_sim_e2e::plan::Broker;
     use sluice_sim_e2e::run::{run_seed, E2eOptions};
 
     /// Runs tier 2 of the Sluice simulation.
@@ -44,9 +46,14 @@ mod cli {
         /// Seeds run at once (default: every core).
         #[arg(long)]
         threads: Option<usize>,
-        /// Switch on a deliberate core bug (`sluice_core::testing::InjectedBug`).
+        /// Switch on a deliberate core bug (`sluice_core::testing::InjectedBug`), or
+        /// with `--broker kafka` an adapter bug (`sluice_kafka::testing::KafkaBug`).
         #[arg(long, value_name = "NAME")]
         inject_bug: Option<String>,
+        /// What the gateways read from: `log-server` (the simulator's own) or
+        /// `kafka` (the real Kafka adapter on the simulated Kafka client).
+        #[arg(long, default_value = "log-server")]
+        broker: String,
     }
 
     /// Failures printed in full; more are listed one line each.
@@ -100,7 +107,7 @@ mod cli {
         let started = Instant::now();
         let runs_per_seed = if args.check_determinism { 2 } else { 1 };
         let outcomes = sweep(&seeds, threads, &|seed| {
-            run_in_child(seed, args.inject_bug.as_deref(), runs_per_seed)
+            run_in_child(seed, &args, runs_per_seed)
         });
         let mut passed = 0;
         let mut failed = 0;
@@ -134,13 +141,14 @@ mod cli {
     /// Runs `seed` `runs` times, each in a fresh child process (this binary with
     /// `--seed`), and compares their traces. `Ok` holds the trace line; `Err` the
     /// report to print.
-    fn run_in_child(seed: u64, bug: Option<&str>, runs: usize) -> Result<String, String> {
+    fn run_in_child(seed: u64, args: &Args, runs: usize) -> Result<String, String> {
+        let bug = args.inject_bug.as_deref();
         let mut traces = Vec::new();
         for _ in 0..runs {
             let exe = std::env::current_exe().map_err(|e| format!("FAILED seed {seed}: {e}\n"))?;
             let mut command = Command::new(exe);
             command
-                .args(["--seed", &seed.to_string()])
+                .args(["--seed", &seed.to_string(), "--broker", &args.broker])
                 .env_remove("RUST_LOG");
             if let Some(bug) = bug {
                 command.args(["--inject-bug", bug]);
@@ -167,6 +175,9 @@ mod cli {
         if traces.windows(2).any(|pair| pair[0] != pair[1]) {
             let mut replay =
                 format!("cargo xtask sim --tier e2e --seed {seed} --check-determinism");
+            if args.broker != "log-server" {
+                replay.push_str(&format!(" --broker {}", args.broker));
+            }
             if let Some(bug) = bug {
                 replay.push_str(&format!(" --inject-bug {bug}"));
             }
@@ -180,8 +191,30 @@ mod cli {
     }
 
     fn options(args: &Args) -> Result<E2eOptions, String> {
+        let broker = Broker::from_name(&args.broker).ok_or_else(|| {
+            format!(
+                "unknown --broker {:?}: use log-server or kafka",
+                args.broker
+            )
+        })?;
+        let name = args.inject_bug.as_deref();
+        let kafka_bug = name.and_then(KafkaBug::from_name);
+        if kafka_bug.is_some() && broker != Broker::Kafka {
+            return Err(format!(
+                "--inject-bug {} is a Kafka adapter bug: add --broker kafka",
+                name.unwrap_or_default()
+            ));
+        }
         Ok(E2eOptions {
-            injected_bug: parse_injected_bug(args.inject_bug.as_deref())?,
+            injected_bug: match kafka_bug {
+                Some(_) => None,
+                None => parse_injected_bug(name).map_err(|error| {
+                    let kafka: Vec<&str> = KafkaBug::ALL.iter().map(|b| b.name()).collect();
+                    format!("{error} (with --broker kafka also: {})", kafka.join(", "))
+                })?,
+            },
+            broker,
+            kafka_bug,
         })
     }
 

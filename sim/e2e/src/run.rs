@@ -12,7 +12,7 @@ use madsim::runtime::Runtime;
 use madsim::Config;
 use sluice_sim::{Invariant, Violation};
 
-use crate::plan::E2ePlan;
+use crate::plan::{Broker, E2ePlan};
 use crate::world;
 
 /// How to run seeds.
@@ -20,6 +20,10 @@ use crate::world;
 pub struct E2eOptions {
     /// A deliberate core bug switched on in every gateway (test builds only).
     pub injected_bug: Option<sluice_core::testing::InjectedBug>,
+    /// What the gateways read from.
+    pub broker: Broker,
+    /// A deliberate bug in the Kafka adapter (with `broker` Kafka).
+    pub kafka_bug: Option<sluice_kafka::testing::KafkaBug>,
 }
 
 /// What one seed did.
@@ -50,7 +54,13 @@ impl E2eReport {
     /// The command that replays this seed.
     pub fn replay_command(&self) -> String {
         let mut command = format!("cargo xtask sim --tier e2e --seed {}", self.seed());
+        if self.options.broker != Broker::LogServer {
+            command.push_str(&format!(" --broker {}", self.options.broker.name()));
+        }
         if let Some(bug) = self.options.injected_bug {
+            command.push_str(&format!(" --inject-bug {}", bug.name()));
+        }
+        if let Some(bug) = self.options.kafka_bug {
             command.push_str(&format!(" --inject-bug {}", bug.name()));
         }
         command
@@ -70,7 +80,10 @@ impl fmt::Display for Trace {
 /// Runs `seed` once. A panic anywhere in the cluster (gateway, SDK, log server)
 /// is a failure of its own.
 pub fn run_seed(seed: u64, options: E2eOptions) -> E2eReport {
-    let plan = E2ePlan::draw(seed);
+    let plan = E2ePlan::draw(seed, options.broker);
+    if let Some(bug) = options.kafka_bug {
+        sluice_kafka::testing::inject_bug(bug);
+    }
     let for_thread = plan.clone();
     let joined = std::thread::Builder::new()
         .name(format!("seed-{seed}"))

@@ -15,14 +15,17 @@ use rand_chacha::ChaCha8Rng;
 use sluice_client::Event;
 use sluice_driver::Runtime;
 use sluice_sim::{Invariant, Recurring, Violation};
+use sluice_sim_kafka::cluster::SimCluster;
 use sluice_websocket::WebSocketConfig;
 use tokio::net::TcpListener;
 use tokio::time::{sleep, Instant};
 
 use crate::broker_link::{self, BrokerLinkConfig};
 use crate::check::{AckedPublish, Checker};
-use crate::log_server::{self, LogHandle, LogServerConfig, LOG_SERVER_PORT};
-use crate::plan::{E2ePlan, TOPIC};
+use crate::kafka_world::{self, FaultPeriods, Period};
+use crate::ledger::Ledger;
+use crate::log_server::{self, LogServerConfig, LOG_SERVER_PORT};
+use crate::plan::{Broker, E2ePlan, TOPIC};
 use crate::run::E2eOptions;
 
 /// The gateways' WebSocket port.
@@ -36,7 +39,10 @@ pub struct World {
     start: Instant,
     acting: AtomicBool,
     checker: Mutex<Checker>,
-    log: LogHandle,
+    log: Ledger,
+    /// The simulated Kafka cluster, with `--broker kafka`.
+    kafka: Option<SimCluster>,
+    partitions: u32,
     runtimes: Mutex<Vec<Runtime>>,
 }
 
@@ -52,9 +58,16 @@ impl World {
 
     pub fn observe(&self, client: usize, event: &Event) {
         tracing::debug!(client, ?event, "app event");
-        let log = lock(&self.log).clone();
-        let Some(log) = log else { return };
-        lock(&self.checker).observe(&log, client, self.now_ms(), event);
+        let starts = self.log_starts();
+        lock(&self.checker).observe(&self.log, &starts, client, self.now_ms(), event);
+    }
+
+    /// Each partition's first retained offset (retention only deletes on Kafka).
+    fn log_starts(&self) -> Vec<u64> {
+        match &self.kafka {
+            Some(cluster) => kafka_world::log_starts(cluster, self.partitions),
+            None => vec![0; self.partitions as usize],
+        }
     }
 
     /// The app asked for `subject` conflated: its messages may skip records.
@@ -64,9 +77,7 @@ impl World {
 
     pub fn acked(&self, client: usize, ack: AckedPublish) {
         tracing::debug!(client, ?ack, "app publish acked");
-        let log = lock(&self.log).clone();
-        let Some(log) = log else { return };
-        lock(&self.checker).acked(&log, client, self.now_ms(), ack);
+        lock(&self.checker).acked(&self.log, client, self.now_ms(), ack);
     }
 
     fn violation(&self) -> Option<Violation> {
@@ -112,16 +123,27 @@ fn ip(a: u8, b: u8) -> IpAddr {
 enum Undo {
     Restart(NodeId),
     Unclog(NodeId, NodeId),
+    /// The simulated Kafka broker comes back.
+    KafkaRestart,
+    /// Gateway `index`'s Kafka clients reach the broker again.
+    KafkaHeal(usize),
+    KafkaPeriodEnd(Period),
+    /// The deleted topic is created again.
+    KafkaRecreate,
 }
 
 /// The supervisor: builds the cluster, runs the fault phase, heals, converges.
 pub async fn run(plan: E2ePlan, options: E2eOptions) -> RunResult {
     let handle = Handle::current();
+    let log = Ledger::default();
+    let kafka = (plan.broker == Broker::Kafka).then(|| kafka_world::start(&plan, &log));
     let world = Arc::new(World {
         start: Instant::now(),
         acting: AtomicBool::new(true),
         checker: Mutex::new(Checker::new(plan.clients, plan.partitions)),
-        log: LogHandle::default(),
+        log,
+        kafka: kafka.clone(),
+        partitions: plan.partitions,
         runtimes: Mutex::new(Vec::new()),
     });
     let broker_ip = ip(0, 1);
@@ -130,20 +152,26 @@ pub async fn run(plan: E2ePlan, options: E2eOptions) -> RunResult {
         incarnation: format!("{:08x}", plan.seed as u32),
         session_queue_max: 1024,
     };
-    let log = Arc::clone(&world.log);
-    let broker = handle
-        .create_node()
-        .name("log-server")
-        .ip(broker_ip)
-        .init(move || {
-            let (config, log) = (log_config.clone(), Arc::clone(&log));
-            async move {
-                if let Err(error) = log_server::run(config, log).await {
-                    tracing::warn!(%error, "log server stopped");
-                }
-            }
-        })
-        .build();
+    let log = world.log.clone();
+    let (broker, kafka) = match plan.broker {
+        Broker::LogServer => {
+            let node = handle
+                .create_node()
+                .name("log-server")
+                .ip(broker_ip)
+                .init(move || {
+                    let (config, log) = (log_config.clone(), log.clone());
+                    async move {
+                        if let Err(error) = log_server::run(config, log).await {
+                            tracing::warn!(%error, "log server stopped");
+                        }
+                    }
+                })
+                .build();
+            (Some(node), None)
+        }
+        Broker::Kafka => (None, kafka),
+    };
     let gateways: Vec<NodeHandle> = (0..plan.gateways)
         .map(|index| {
             let (plan, world) = (plan.clone(), Arc::clone(&world));
@@ -152,7 +180,15 @@ pub async fn run(plan: E2ePlan, options: E2eOptions) -> RunResult {
                 .create_node()
                 .name(format!("gateway-{index}"))
                 .ip(ip(1, index as u8 + 1))
-                .init(move || gateway(plan.clone(), options, server.clone(), Arc::clone(&world)))
+                .init(move || {
+                    gateway(
+                        plan.clone(),
+                        options,
+                        index,
+                        server.clone(),
+                        Arc::clone(&world),
+                    )
+                })
                 .build()
         })
         .collect();
@@ -184,6 +220,9 @@ pub async fn run(plan: E2ePlan, options: E2eOptions) -> RunResult {
     let net = NetSim::current();
     let mut pending: Vec<(Instant, Undo)> = Vec::new();
     let mut down: Vec<NodeId> = Vec::new();
+    let mut kafka_down = false;
+    let mut topic_deleted = false;
+    let mut periods_on = FaultPeriods::default();
     let fault_end = Instant::now() + Duration::from_millis(plan.fault_phase_ms);
     while Instant::now() < fault_end && world.violation().is_none() {
         sleep(Duration::from_millis(TICK_MS)).await;
@@ -193,6 +232,12 @@ pub async fn run(plan: E2ePlan, options: E2eOptions) -> RunResult {
                 return true;
             }
             undo_fault(&handle, &net, undo, &mut down);
+            let state = KafkaFaultState {
+                down: &mut kafka_down,
+                deleted: &mut topic_deleted,
+                periods: &mut periods_on,
+            };
+            undo_kafka_fault(kafka.as_ref(), &plan, &world.log, undo, state);
             false
         });
         if fires(&mut rng, plan.gateway_crash) {
@@ -203,13 +248,23 @@ pub async fn run(plan: E2ePlan, options: E2eOptions) -> RunResult {
                 pending.push((later(&mut rng, plan.gateway_crash), Undo::Restart(node)));
             }
         }
-        if fires(&mut rng, plan.broker_restart) && !down.contains(&broker.id()) {
-            handle.kill(broker.id());
-            down.push(broker.id());
-            pending.push((
-                later(&mut rng, plan.broker_restart),
-                Undo::Restart(broker.id()),
-            ));
+        if fires(&mut rng, plan.broker_restart) {
+            match (&broker, &kafka) {
+                (Some(broker), _) if !down.contains(&broker.id()) => {
+                    handle.kill(broker.id());
+                    down.push(broker.id());
+                    pending.push((
+                        later(&mut rng, plan.broker_restart),
+                        Undo::Restart(broker.id()),
+                    ));
+                }
+                (None, Some(cluster)) if !kafka_down => {
+                    cluster.crashed();
+                    kafka_down = true;
+                    pending.push((later(&mut rng, plan.broker_restart), Undo::KafkaRestart));
+                }
+                _ => {}
+            }
         }
         if fires(&mut rng, plan.client_partition) {
             let client = clients[rng.random_range(0..clients.len())].id();
@@ -219,10 +274,39 @@ pub async fn run(plan: E2ePlan, options: E2eOptions) -> RunResult {
             pending.push((until, Undo::Unclog(client, gateway)));
         }
         if fires(&mut rng, plan.broker_partition) {
-            let gateway = gateways[rng.random_range(0..gateways.len())].id();
-            clog(&net, gateway, broker.id());
+            let index = rng.random_range(0..gateways.len());
             let until = later(&mut rng, plan.broker_partition);
-            pending.push((until, Undo::Unclog(gateway, broker.id())));
+            match (&broker, &kafka) {
+                (Some(broker), _) => {
+                    let gateway = gateways[index].id();
+                    clog(&net, gateway, broker.id());
+                    pending.push((until, Undo::Unclog(gateway, broker.id())));
+                }
+                (None, Some(cluster)) => {
+                    cluster.set_cut(&kafka_world::client_id(index), true);
+                    pending.push((until, Undo::KafkaHeal(index)));
+                }
+                (None, None) => {}
+            }
+        }
+        if let Some(cluster) = &kafka {
+            let periods = [
+                (plan.kafka.slow_fetches, Period::SlowFetches),
+                (plan.kafka.lost_fetches, Period::LostFetches),
+                (plan.kafka.lost_acks, Period::LostAcks),
+            ];
+            for (fault, period) in periods {
+                if fires(&mut rng, fault) {
+                    periods_on.change(cluster, &plan, period, true);
+                    pending.push((later(&mut rng, fault), Undo::KafkaPeriodEnd(period)));
+                }
+            }
+            if fires(&mut rng, plan.kafka.topic_recreate) && !topic_deleted {
+                cluster.delete_topic(TOPIC);
+                topic_deleted = true;
+                let until = later(&mut rng, plan.kafka.topic_recreate);
+                pending.push((until, Undo::KafkaRecreate));
+            }
         }
         world.check_queue_bound(plan.gateway.client_queue_bytes_max);
     }
@@ -231,6 +315,12 @@ pub async fn run(plan: E2ePlan, options: E2eOptions) -> RunResult {
     world.acting.store(false, Ordering::Relaxed);
     for (_, undo) in pending.drain(..) {
         undo_fault(&handle, &net, &undo, &mut down);
+        let state = KafkaFaultState {
+            down: &mut kafka_down,
+            deleted: &mut topic_deleted,
+            periods: &mut periods_on,
+        };
+        undo_kafka_fault(kafka.as_ref(), &plan, &world.log, &undo, state);
     }
     let heal_start = Instant::now();
     let converge_by = heal_start + Duration::from_millis(plan.heal_budget_ms);
@@ -238,10 +328,8 @@ pub async fn run(plan: E2ePlan, options: E2eOptions) -> RunResult {
     while world.violation().is_none() {
         sleep(Duration::from_millis(200)).await;
         world.check_queue_bound(plan.gateway.client_queue_bytes_max);
-        let log = lock(&world.log).clone();
-        laggards = log
-            .map(|log| lock(&world.checker).laggards(&log))
-            .unwrap_or_default();
+        let log_starts = world.log_starts();
+        laggards = lock(&world.checker).laggards(&world.log, &log_starts);
         if laggards.is_empty() || Instant::now() >= converge_by {
             break;
         }
@@ -261,10 +349,8 @@ pub async fn run(plan: E2ePlan, options: E2eOptions) -> RunResult {
             ),
         );
     }
-    if let Some(log) = lock(&world.log).clone() {
-        let now_ms = world.now_ms();
-        lock(&world.checker).check_log(&log, now_ms);
-    }
+    let now_ms = world.now_ms();
+    lock(&world.checker).check_log(&world.log, now_ms);
     let checker = lock(&world.checker);
     RunResult {
         violation: checker.violation().cloned(),
@@ -275,13 +361,25 @@ pub async fn run(plan: E2ePlan, options: E2eOptions) -> RunResult {
 
 /// A gateway node: the broker adapter, the runtime and the WebSocket listener, as
 /// `sluice serve` wires them. Runs again from scratch on every restart.
-async fn gateway(plan: E2ePlan, options: E2eOptions, server: String, world: Arc<World>) {
-    let link = broker_link::connect(BrokerLinkConfig {
-        server,
-        request_timeout_ms: 2_000,
-        reconnect_delay_ms: 200,
-        queue_max: 1024,
-    });
+async fn gateway(
+    plan: E2ePlan,
+    options: E2eOptions,
+    index: usize,
+    server: String,
+    world: Arc<World>,
+) {
+    let link = match plan.broker {
+        Broker::LogServer => broker_link::connect(BrokerLinkConfig {
+            server,
+            request_timeout_ms: 2_000,
+            reconnect_delay_ms: 200,
+            queue_max: 1024,
+        }),
+        Broker::Kafka => match kafka_world::connect(&plan, index) {
+            Some(link) => link,
+            None => return,
+        },
+    };
     let runtime = Runtime::start(plan.gateway.clone(), link);
     if let Some(bug) = options.injected_bug {
         runtime.inject_bug(bug);
@@ -333,5 +431,37 @@ fn undo_fault(handle: &Handle, net: &NetSim, undo: &Undo, down: &mut Vec<NodeId>
             net.unclog_link(*a, *b);
             net.unclog_link(*b, *a);
         }
+        Undo::KafkaRestart | Undo::KafkaHeal(_) | Undo::KafkaPeriodEnd(_) | Undo::KafkaRecreate => {
+        }
+    }
+}
+
+/// The Kafka faults in force.
+struct KafkaFaultState<'a> {
+    down: &'a mut bool,
+    deleted: &'a mut bool,
+    periods: &'a mut FaultPeriods,
+}
+
+fn undo_kafka_fault(
+    cluster: Option<&SimCluster>,
+    plan: &E2ePlan,
+    ledger: &Ledger,
+    undo: &Undo,
+    state: KafkaFaultState<'_>,
+) {
+    let Some(cluster) = cluster else { return };
+    match undo {
+        Undo::KafkaRestart => {
+            cluster.restarted();
+            *state.down = false;
+        }
+        Undo::KafkaHeal(index) => cluster.set_cut(&kafka_world::client_id(*index), false),
+        Undo::KafkaPeriodEnd(period) => state.periods.change(cluster, plan, *period, false),
+        Undo::KafkaRecreate => {
+            kafka_world::create_topic(cluster, plan, ledger);
+            *state.deleted = false;
+        }
+        Undo::Restart(_) | Undo::Unclog(..) => {}
     }
 }
