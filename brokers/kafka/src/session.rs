@@ -65,8 +65,7 @@ pub(crate) struct Session {
 /// DescribeTopics attempts before a topic is served with a name-based epoch.
 const ID_ATTEMPTS_MAX: u32 = 3;
 
-/// Consumer errors that hint at a changed topic refresh the metadata at once, at
-/// most this often.
+/// Consumer errors refresh the metadata at once, at most this often.
 const FORCED_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How often the consumer lag is measured (local look-ups only).
@@ -83,7 +82,13 @@ impl Session {
         let mut targets: Option<BTreeMap<(String, u32), Target>> = None;
         let mut positions: BTreeMap<(String, u32), u64> = BTreeMap::new();
         let mut last_log = Instant::now();
-        let mut forced_refresh: Option<Instant> = None;
+        // After a consumer error (the broker was away, a topic gone, an offset out
+        // of range) no record goes to the core until a metadata refresh confirms the
+        // topics are still the incarnations the core knows: librdkafka reads by
+        // topic name and keeps its offsets, so a topic recreated meanwhile would be
+        // read on from the new log under the old log's epochs.
+        let mut confirm_first = false;
+        let mut forced_refresh: Option<tokio::time::Instant> = None;
         // One shared name per topic, so records do not each allocate their own.
         let mut topic_names: BTreeMap<String, Arc<str>> = BTreeMap::new();
         loop {
@@ -94,18 +99,24 @@ impl Session {
                 _ = self.exposure.changed() => refresh = refresh_interval(refresh_period),
                 _ = refresh.tick() => {
                     let refreshed = self.refresh().await;
-                    if self.refresh_soon.swap(false, Ordering::Relaxed) {
-                        let soon = tokio::time::Instant::now() + FORCED_REFRESH_INTERVAL;
-                        refresh = tokio::time::interval_at(soon, refresh_period);
-                        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    // Soon again: a changed topic was forgotten and is exposed anew by
+                    // the next refresh, or consumption waits for a refresh that failed.
+                    if self.refresh_soon.swap(false, Ordering::Relaxed)
+                        || (confirm_first && refreshed.is_err())
+                    {
+                        refresh = refresh_soon(&mut forced_refresh, refresh_period);
                     }
                     match refreshed {
                         Ok(assigned) => {
+                            confirm_first = false;
                             self.reachable.send_if_modified(|r| std::mem::replace(r, Ok(())).is_err());
                             // Nothing before the start point is wanted: lag counts from it.
+                            // A topic exposed anew (recreated) starts over: a position in
+                            // its old log would hide records the new one lost to
+                            // retention. (Found by the simulator: the partition stayed
+                            // stopped after an offset reset, its position past the gap.)
                             for (tp, t) in &assigned {
-                                let at = positions.entry(tp.clone()).or_insert(t.start);
-                                *at = (*at).max(t.start);
+                                positions.insert(tp.clone(), t.start);
                             }
                             // Until ready, everything assigned must be read up to its
                             // high watermark, and every listed topic must exist.
@@ -132,7 +143,7 @@ impl Session {
                         topic_names.entry(topic.clone()).or_insert_with(|| Arc::from(topic.as_str()));
                     }
                 }
-                message = self.consumer.recv() => {
+                message = self.consumer.recv(), if !confirm_first => {
                     let message = match message {
                         Ok(message) => message,
                         Err(err) if err.rdkafka_error_code() == Some(RDKafkaErrorCode::AutoOffsetReset) => {
@@ -140,27 +151,15 @@ impl Session {
                             if let Err(err) = self.announce_lost_records(&mut positions).await {
                                 tracing::warn!(%err, "cannot recover from an offset out of range");
                             }
-                            // Or the topic was recreated (our offset is past its end):
-                            // the metadata says so, and every moment counts.
-                            if forced_refresh.is_none_or(|at| at.elapsed() >= FORCED_REFRESH_INTERVAL) {
-                                forced_refresh = Some(Instant::now());
-                                refresh = refresh_interval(refresh_period);
-                            }
+                            // Or the topic was recreated (our offset is past its end).
+                            confirm_first = true;
+                            refresh = refresh_soon(&mut forced_refresh, refresh_period);
                             continue;
                         }
                         Err(err) => {
-                            tracing::warn!(%err, "Kafka consumer error");
-                            let gone = matches!(
-                                err.rdkafka_error_code(),
-                                Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic | RDKafkaErrorCode::UnknownPartition | RDKafkaErrorCode::UnknownTopicId)
-                            );
-                            // A topic deleted (maybe to be created again): until the
-                            // metadata shows it, publishes are acknowledged against the
-                            // old log's epochs.
-                            if gone && forced_refresh.is_none_or(|at| at.elapsed() >= FORCED_REFRESH_INTERVAL) {
-                                forced_refresh = Some(Instant::now());
-                                refresh = refresh_interval(refresh_period);
-                            }
+                            tracing::warn!(%err, "Kafka consumer error; confirming the topics before reading on");
+                            confirm_first = true;
+                            refresh = refresh_soon(&mut forced_refresh, refresh_period);
                             continue;
                         }
                     };
@@ -563,6 +562,20 @@ impl Session {
         .await
         .map_err(|e| e.to_string())?
     }
+}
+
+/// A refresh interval whose first tick comes now, or `FORCED_REFRESH_INTERVAL`
+/// after the last one asked for this way, whichever is later.
+fn refresh_soon(
+    last: &mut Option<tokio::time::Instant>,
+    period: Duration,
+) -> tokio::time::Interval {
+    let now = tokio::time::Instant::now();
+    let at = last.map_or(now, |last| (last + FORCED_REFRESH_INTERVAL).max(now));
+    *last = Some(at);
+    let mut refresh = tokio::time::interval_at(at, period);
+    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    refresh
 }
 
 /// Ticks every `period`, the first tick at once (a new one is how a refresh is

@@ -57,6 +57,13 @@ pub fn start(plan: &E2ePlan, ledger: &Ledger) -> SimCluster {
             .collect();
         let key = record.key.clone().map(Bytes::from);
         let payload = record.payload.clone().map(Bytes::from);
+        tracing::trace!(
+            id = incarnation(id),
+            partition,
+            offset = record.offset,
+            ?payload,
+            "appended"
+        );
         let copied = log.produce(topic, partition, key, payload, headers);
         assert!(
             copied.as_ref().ok() == Some(&(record.offset as u64)),
@@ -83,6 +90,7 @@ pub fn create_topic(cluster: &SimCluster, plan: &E2ePlan, ledger: &Ledger) {
     .expect("an in-memory log starts");
     log.restore_topic(TOPIC, plan.partitions, &incarnation(id))
         .expect("a new log has no topics");
+    tracing::debug!(id = incarnation(id), "topic created");
     ledger.set(&incarnation(id), log);
 }
 

@@ -111,9 +111,8 @@ thread_local! {
 
 /// What a fetch of one partition found.
 pub(crate) enum Read {
-    /// Records from the asked offset on (maybe none), the high watermark, and the
-    /// topic's id.
-    Records(Vec<Arc<StoredRecord>>, u64, u64),
+    /// Records from the asked offset on (maybe none), and the high watermark.
+    Records(Vec<Arc<StoredRecord>>, u64),
     /// The offset is below the log start or past its end.
     OutOfRange,
     UnknownPartition,
@@ -337,9 +336,6 @@ impl SimCluster {
     /// Reads a partition from `from` (the caller checked reachability).
     pub(crate) fn read(&self, topic: &str, partition: i32, from: u64) -> Read {
         let state = self.lock();
-        let Some(id) = state.topics.get(topic).map(|t| t.id) else {
-            return Read::UnknownPartition;
-        };
         let Some(log) = u32::try_from(partition)
             .ok()
             .and_then(|p| state.partition(topic, p))
@@ -357,7 +353,7 @@ impl SimCluster {
             .take(state.config.fetch_records_max.max(1))
             .cloned()
             .collect();
-        Read::Records(records, log.end(), id)
+        Read::Records(records, log.end())
     }
 
     /// Where `topic`/`partition` starts and ends, for resolving `Beginning`/`End`.

@@ -6,9 +6,10 @@
 //! a lost answer costs the request timeout. With `auto.offset.reset = error`, a
 //! position out of range stops that partition and reports `AutoOffsetReset` once,
 //! until it is assigned again — librdkafka's behaviour the adapter relies on.
-//! Fetches name the topic by id (Fetch v13 and later, KIP-516): a partition keeps
-//! the id of its first answer, and a topic deleted and created again under the same
-//! name answers `UnknownTopicId` there instead of the new log's records.
+//! Fetches name the topic, as librdkafka 2.12 does: a topic deleted and created
+//! again under the same name is read on from the same offset, now in the new log
+//! (docs/kafka.md). A broker out of reach is reported once per outage, as
+//! librdkafka's transport errors are.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::marker::PhantomData;
@@ -51,8 +52,6 @@ enum At {
 #[derive(Debug)]
 struct Fetching {
     at: At,
-    /// The topic id the first answer carried.
-    topic_id: Option<u64>,
     /// Out of range with `auto.offset.reset = error`: no more fetches until assigned again.
     stopped: bool,
 }
@@ -68,6 +67,8 @@ struct State {
     positions: BTreeMap<Tp, i64>,
     /// The high watermark of each partition's last fetch answer.
     highs: BTreeMap<Tp, u64>,
+    /// The current outage was reported.
+    outage_reported: bool,
 }
 
 /// What both consumer kinds are made of.
@@ -136,15 +137,7 @@ impl ConsumerCore {
                 },
             };
             match cluster.read(topic, *partition, from) {
-                Read::Records(_, _, id) if fetching.topic_id.is_some_and(|known| known != id) => {
-                    fetching.stopped = true;
-                    errors.push_back(KafkaError::MessageConsumption(
-                        RDKafkaErrorCode::UnknownTopicId,
-                    ));
-                    any = true;
-                }
-                Read::Records(records, high, id) => {
-                    fetching.topic_id = Some(id);
+                Read::Records(records, high) => {
                     highs.insert((topic.clone(), *partition), high);
                     let topic_name: std::sync::Arc<str> = std::sync::Arc::from(topic.as_str());
                     fetching.at = At::Offset(from + records.len() as u64);
@@ -197,14 +190,7 @@ impl ConsumerCore {
                 .fetched
                 .retain(|m| (&*m.topic, m.partition) != (topic.as_str(), *partition));
             state.positions.remove(&tp);
-            state.assigned.insert(
-                tp,
-                Fetching {
-                    at,
-                    topic_id: None,
-                    stopped: false,
-                },
-            );
+            state.assigned.insert(tp, Fetching { at, stopped: false });
         }
     }
 
@@ -363,9 +349,22 @@ impl StreamConsumer {
             }
             tokio::time::sleep(draw.delay).await;
             if !cluster.reachable(&self.core.client.id) {
-                tokio::time::sleep(IDLE_FETCH_INTERVAL).await;
+                let reported = {
+                    let mut state = self.core.lock();
+                    let first = !std::mem::replace(&mut state.outage_reported, true);
+                    if first {
+                        state.errors.push_back(KafkaError::MessageConsumption(
+                            RDKafkaErrorCode::BrokerTransportFailure,
+                        ));
+                    }
+                    first
+                };
+                if !reported {
+                    tokio::time::sleep(IDLE_FETCH_INTERVAL).await;
+                }
                 continue;
             }
+            self.core.lock().outage_reported = false;
             if !self.core.fetch_round(&cluster) {
                 tokio::time::sleep(IDLE_FETCH_INTERVAL).await;
             }
