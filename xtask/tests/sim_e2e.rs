@@ -39,6 +39,14 @@ fn fifty_e2e_seeds_pass_replay_exactly_and_an_injected_bug_is_caught() {
     let (ok, stdout) = run("--tier e2e --seeds 1..=50 --broker kafka --check-determinism");
     assert!(ok, "{stdout}");
     assert!(stdout.contains("50 passed, 0 failed"), "{stdout}");
+    // Regression seeds of the Kafka adapter (sim/README.md, "Bugs it found"): 34, 75
+    // and 146 failed while an ack or a read of old offsets could name the wrong
+    // incarnation of a recreated topic; 73 and 128 while a topic exposed anew kept
+    // its old log's positions.
+    for seed in [34, 75, 146, 73, 128] {
+        let (ok, stdout) = run(&format!("--tier e2e --seed {seed} --broker kafka"));
+        assert!(ok, "{stdout}");
+    }
 
     caught_and_replayed("drop-record-on-resume", "");
     // `sluice_kafka::testing::KafkaBug`: each needs the Kafka adapter's own paths
