@@ -57,7 +57,12 @@ async fn publish(client: &mut RawClient, id: u64, subject: &str, data: &str) -> 
 
 /// Publishes `data-{round}-{n}` to the subjects, up to 32 unacknowledged at a
 /// time, until the connection breaks; returns what was acknowledged.
-async fn publish_until_the_connection_breaks(url: &str, round: u64) -> Vec<Acked> {
+async fn publish_until_the_connection_breaks(
+    url: &str,
+    round: u64,
+    first_ack: tokio::sync::oneshot::Sender<()>,
+) -> Vec<Acked> {
+    let mut first_ack = Some(first_ack);
     let (mut sink, mut source) = RawClient::connect(url, "sluice.v1.json").await.split();
     let in_flight = Arc::new(Semaphore::new(32));
     let sent: Arc<Mutex<BTreeMap<u64, (String, String)>>> = Arc::default();
@@ -101,6 +106,9 @@ async fn publish_until_the_connection_breaks(url: &str, round: u64) -> Vec<Acked
             epoch: frame["epoch"].as_str().unwrap().to_owned(),
             seq: frame["seq"].as_u64().unwrap(),
         });
+        if let Some(first) = first_ack.take() {
+            let _ = first.send(());
+        }
         in_flight.add_permits(1);
     }
     in_flight.close();
@@ -161,10 +169,14 @@ async fn a_gateway_killed_mid_write_keeps_every_acknowledged_publish_exactly_onc
 
     let mut acked: Vec<Acked> = Vec::new();
     for (round, kill_after_ms) in [(1u64, 150u64), (2, 400), (3, 50)] {
+        let (first_ack, acking) = tokio::sync::oneshot::channel();
         let publisher = tokio::spawn({
             let url = gateway.url.clone();
-            async move { publish_until_the_connection_breaks(&url, round).await }
+            async move { publish_until_the_connection_breaks(&url, round, first_ack).await }
         });
+        // Killed while publishes are being written: some time after the first ack
+        // (counted from it, so a slow machine does not kill before any write).
+        acking.await.expect("the publisher got a first ack");
         tokio::time::sleep(Duration::from_millis(kill_after_ms)).await;
         gateway.signal("KILL");
         let this_round = publisher.await.unwrap();

@@ -21,12 +21,15 @@ use sluice_core::BrokerError;
 use tokio::sync::watch;
 
 use crate::topic_id::describe_topic_ids;
+use crate::topology::Topology;
 
 /// Topic ids by name, or why they could not be read.
 type Answer = Result<Arc<HashMap<String, Option<u64>>>, String>;
 
 pub struct IncarnationCheck {
     consumer: Arc<StreamConsumer>,
+    /// Where the session last heard from the cluster: whom to ask.
+    topology: Arc<Topology>,
     timeout: Duration,
     state: Mutex<State>,
     /// The last answer, with the number of the last request it covers.
@@ -43,9 +46,14 @@ struct State {
 }
 
 impl IncarnationCheck {
-    pub fn new(consumer: Arc<StreamConsumer>, timeout: Duration) -> Arc<Self> {
+    pub fn new(
+        consumer: Arc<StreamConsumer>,
+        topology: Arc<Topology>,
+        timeout: Duration,
+    ) -> Arc<Self> {
         Arc::new(IncarnationCheck {
             consumer,
+            topology,
             timeout,
             state: Mutex::new(State::default()),
             answers: watch::Sender::new((0, Err("not asked yet".into()))),
@@ -90,12 +98,15 @@ impl IncarnationCheck {
         };
         match self.current_id(topic).await {
             Ok(Some(id)) if id == expected => Ok(()),
-            Ok(_) => Err(BrokerError::Unavailable(format!(
-                "topic {topic} was deleted or recreated during the {what}: which log has it is unknown"
+            Ok(now) => Err(BrokerError::Unavailable(format!(
+                "topic {topic} was deleted or recreated during the {what} (id {expected:x}, now {now:x?}): which log has it is unknown"
             ))),
-            Err(why) => Err(BrokerError::Unavailable(format!(
-                "cannot confirm which incarnation of {topic} the {what} went to: {why}"
-            ))),
+            Err(why) => {
+                tracing::debug!(topic, %why, "cannot confirm a topic's incarnation");
+                Err(BrokerError::Unavailable(format!(
+                    "cannot confirm which incarnation of {topic} the {what} went to: {why}"
+                )))
+            }
         }
     }
 
@@ -112,8 +123,9 @@ impl IncarnationCheck {
             };
             let consumer = Arc::clone(&self.consumer);
             let timeout = self.timeout;
+            let broker = self.topology.answering_broker();
             let answer = tokio::task::spawn_blocking(move || {
-                describe_topic_ids(consumer.client(), &topics, -1, timeout)
+                describe_topic_ids(consumer.client(), &topics, broker, timeout)
             })
             .await
             .map_err(|e| e.to_string())

@@ -136,6 +136,7 @@ pub fn connect_with(
     let consumer = Arc::new(consumer);
     let check = incarnation_check::IncarnationCheck::new(
         consumer.clone(),
+        topology.clone(),
         std::time::Duration::from_millis(config.request_timeout_ms),
     );
     tokio::spawn(session::run_commands(

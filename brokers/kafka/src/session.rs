@@ -375,6 +375,7 @@ impl Session {
                 .unwrap_or(-1);
             (names, answering)
         };
+        self.topology.set_answering_broker(answering_broker);
         let id_failures = self.id_failures.load(Ordering::Relaxed);
         let known: BTreeMap<String, Option<u64>> = names
             .iter()

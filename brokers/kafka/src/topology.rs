@@ -95,12 +95,35 @@ impl TopicLayout {
 
 /// Shared between the metadata refresher and the fetchers, which must refuse a
 /// fetch whose epoch is no longer current.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Topology {
     topics: Mutex<BTreeMap<String, TopicLayout>>,
+    /// The broker that answered the last metadata request (-1: none yet). Topic
+    /// ids are asked of it rather than of the controller, which a cluster may
+    /// advertise out of reach (and does, for a while, after an outage).
+    answering_broker: std::sync::atomic::AtomicI32,
+}
+
+impl Default for Topology {
+    fn default() -> Self {
+        Topology {
+            topics: Mutex::default(),
+            answering_broker: std::sync::atomic::AtomicI32::new(-1),
+        }
+    }
 }
 
 impl Topology {
+    pub fn answering_broker(&self) -> i32 {
+        self.answering_broker
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn set_answering_broker(&self, broker: i32) {
+        self.answering_broker
+            .store(broker, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub fn get(&self, topic: &str) -> Option<TopicLayout> {
         self.lock().get(topic).cloned()
     }

@@ -316,6 +316,16 @@ pub async fn run(plan: E2ePlan, options: E2eOptions) -> RunResult {
                 let until =
                     later(&mut rng, plan.kafka.topic_recreate) + Duration::from_millis(notice_ms);
                 pending.push((until, Undo::KafkaRecreate));
+                // Half the time a gateway is cut off from Kafka for the whole of it:
+                // it misses the deletion and finds the new log by name at its old
+                // offsets once it is back.
+                if rng.random_bool(0.5) {
+                    let index = rng.random_range(0..gateways.len());
+                    tracing::debug!(index, "gateway cut off from kafka across a recreation");
+                    cluster.set_cut(&kafka_world::client_id(index), true);
+                    let back = until + Duration::from_millis(rng.random_range(100..=1_000));
+                    pending.push((back, Undo::KafkaHeal(index)));
+                }
             }
         }
         world.check_queue_bound(plan.gateway.client_queue_bytes_max);
