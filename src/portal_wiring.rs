@@ -22,6 +22,11 @@ use sluice_memory_broker::MemoryBroker;
 use sluice_portal::{Backend, BackendError, BoxFuture, ExposureState, StoredChange};
 use tokio::sync::watch;
 
+/// Pauses between attempts to open the Portal's topic: doubling from the first to
+/// the last.
+const OPEN_RETRY_PAUSE_MIN: Duration = Duration::from_secs(2);
+const OPEN_RETRY_PAUSE_MAX: Duration = Duration::from_secs(60);
+
 /// The state file's name under `portal.data_dir`.
 pub const STATE_FILE: &str = "portal-state.json";
 
@@ -422,6 +427,9 @@ impl KafkaBackend {
             None => {
                 let (cell, config, topic) = (cell.clone(), config.clone(), topic.clone());
                 tokio::spawn(async move {
+                    // Each attempt makes (and drops) three Kafka clients: a cluster
+                    // that keeps refusing should not churn them every few seconds.
+                    let mut pause = OPEN_RETRY_PAUSE_MIN;
                     loop {
                         match ExposureLog::open(&config, &topic, Duration::from_secs(30)).await {
                             Ok((log, records)) => {
@@ -440,8 +448,9 @@ impl KafkaBackend {
                                 return;
                             }
                             Err(err) => {
-                                tracing::warn!(%err, topic, "cannot read the Portal's topic yet; retrying");
-                                tokio::time::sleep(Duration::from_secs(2)).await;
+                                tracing::warn!(%err, topic, retry_in_s = pause.as_secs(), "cannot read the Portal's topic yet; retrying");
+                                tokio::time::sleep(pause).await;
+                                pause = (pause * 2).min(OPEN_RETRY_PAUSE_MAX);
                             }
                         }
                     }
