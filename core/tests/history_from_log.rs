@@ -78,8 +78,12 @@ fn gateway(cache_per_subject: usize, history_max: u32) -> Harness {
 }
 
 fn subscribe(h: &mut Harness, history: u32, history_end: bool) {
+    subscribe_as(h, CLIENT, history, history_end);
+}
+
+fn subscribe_as(h: &mut Harness, client: ClientId, history: u32, history_end: bool) {
     h.frame(
-        CLIENT,
+        client,
         ClientFrame::Subscribe {
             id: RequestId(1),
             items: vec![SubscribeItem {
@@ -318,21 +322,7 @@ fn with_no_fetch_slot_and_no_room_to_wait_the_history_is_the_caches_marked_incom
     // The second has neither a slot nor room to wait.
     let other = ClientId(2);
     h.connect(other);
-    h.frame(
-        other,
-        ClientFrame::Subscribe {
-            id: RequestId(1),
-            items: vec![SubscribeItem {
-                subject: "/t/k".into(),
-                resume: None,
-            }],
-            options: SubscribeOptions {
-                history: Some(8),
-                history_end: true,
-                ..SubscribeOptions::default()
-            },
-        },
-    );
+    subscribe_as(&mut h, other, 8, true);
     let frames: Vec<String> = h.transmit(other).into_iter().map(describe).collect();
     let mut expected = vec!["ok".to_owned()];
     expected.extend(history([24, 27]));

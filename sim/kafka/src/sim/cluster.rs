@@ -213,17 +213,6 @@ impl SimCluster {
         Some(state.partition(topic, partition)?.start)
     }
 
-    /// The id of `topic`, if it exists.
-    pub fn topic_id(&self, topic: &str) -> Option<u64> {
-        self.lock().topics.get(topic).map(|t| t.id)
-    }
-
-    /// Appends a record as a back-end producer would, bypassing faults: for the
-    /// simulation's own producers. Returns the offset.
-    pub fn produce_direct(&self, message: &OwnedMessage) -> Result<u64, RDKafkaErrorCode> {
-        self.lock().append(message)
-    }
-
     pub(crate) fn reachable(&self, client_id: &str) -> bool {
         self.lock().reachable(client_id)
     }
