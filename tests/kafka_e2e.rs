@@ -83,6 +83,13 @@ async fn kafka_records_reach_subscribers_with_seq_equal_to_offset() {
         (Some("update"), Some("42"), Some(offset))
     );
     assert_quiet(&mut client).await;
+    // The one delivery is timed from the consumer's hand-over too: the gateway's
+    // own share of its latency.
+    let (_, metrics) = common::http::get(server.admin_addr(), "/metrics").await;
+    assert!(
+        metrics.contains("sluice_gateway_latency_seconds_count{transport=\"websocket\"} 1\n"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

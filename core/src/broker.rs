@@ -72,6 +72,12 @@ pub struct BrokerRecord {
     pub headers: Arc<[Header]>,
     /// Broker timestamp, milliseconds since the Unix epoch.
     pub timestamp_ms: i64,
+    /// When the broker adapter handed the record to the gateway, wall-clock
+    /// microseconds since the Unix epoch; 0 when not stamped. Only the start of the
+    /// gateway's own share of a delivery's latency: the core copies it and never
+    /// reads a clock.
+    #[serde(default)]
+    pub handed_over_unix_us: i64,
 }
 
 impl BrokerRecord {

@@ -213,6 +213,7 @@ fn the_subject_browser_pages_in_subject_order() {
             payload: Some(Bytes::from("x".repeat(10))),
             headers: Arc::from(Vec::new()),
             timestamp_ms: 0,
+            handed_over_unix_us: 0,
         })
         .collect();
     gw.handle_input(0, Input::Broker(BrokerEvent::Records(records)))

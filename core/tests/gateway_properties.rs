@@ -303,6 +303,7 @@ impl World {
             payload,
             headers: headers.into(),
             timestamp_ms: 0,
+            handed_over_unix_us: 0,
         });
         (p, offset)
     }

@@ -83,6 +83,7 @@ impl Harness {
             payload: Some(Bytes::copy_from_slice(value.as_bytes())),
             headers: Arc::from(Vec::new()),
             timestamp_ms: 0,
+            handed_over_unix_us: 0,
         }])));
         offset
     }

@@ -95,6 +95,7 @@ impl Harness {
             payload: Some(payload(offset)),
             headers: Vec::new().into(),
             timestamp_ms: 0,
+            handed_over_unix_us: 0,
         });
         let batch = self.log[self.delivered..].to_vec();
         self.delivered = self.log.len();

@@ -13,11 +13,18 @@ const LATENCY_BUCKETS_SECONDS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
+/// The gateway's own share of a delivery, in seconds: from 50 µs to 10 seconds.
+const GATEWAY_LATENCY_BUCKETS_SECONDS: [f64; 16] = [
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 10.0,
+];
+
 pub struct TransportMetrics {
     connections: IntGaugeVec,
     connects: IntCounterVec,
     disconnects: IntCounterVec,
     delivery_latency: HistogramVec,
+    gateway_latency: HistogramVec,
     deflate_connections: IntGaugeVec,
     deflate_plain_bytes: IntCounter,
     deflate_wire_bytes: IntCounter,
@@ -57,6 +64,16 @@ impl TransportMetrics {
                 .buckets(LATENCY_BUCKETS_SECONDS.to_vec()),
                 &["transport"],
             )?,
+            gateway_latency: HistogramVec::new(
+                HistogramOpts::new(
+                    "sluice_gateway_latency_seconds",
+                    "Live messages from Kafka: the Kafka consumer handing the record over to \
+                     the write to the client's socket (the gateway's own share of the delivery \
+                     latency).",
+                )
+                .buckets(GATEWAY_LATENCY_BUCKETS_SECONDS.to_vec()),
+                &["transport"],
+            )?,
             deflate_connections: IntGaugeVec::new(
                 Opts::new(
                     "sluice_websocket_deflate_connections",
@@ -78,6 +95,7 @@ impl TransportMetrics {
         registry.register(Box::new(metrics.connects.clone()))?;
         registry.register(Box::new(metrics.disconnects.clone()))?;
         registry.register(Box::new(metrics.delivery_latency.clone()))?;
+        registry.register(Box::new(metrics.gateway_latency.clone()))?;
         registry.register(Box::new(metrics.deflate_connections.clone()))?;
         registry.register(Box::new(metrics.deflate_plain_bytes.clone()))?;
         registry.register(Box::new(metrics.deflate_wire_bytes.clone()))?;
@@ -89,6 +107,7 @@ impl TransportMetrics {
         self.connections.with_label_values(&[transport]);
         self.connects.with_label_values(&[transport]);
         self.delivery_latency.with_label_values(&[transport]);
+        self.gateway_latency.with_label_values(&[transport]);
         if transport == "websocket" {
             for takeover in ["false", "true"] {
                 self.deflate_connections.with_label_values(&[takeover]);
@@ -125,19 +144,26 @@ impl TransportMetrics {
     }
 
     pub fn delivered(&self, transport: &str, origins: &[RecordOrigin]) {
-        let now_ms = unix_now_ms();
+        let now_us = unix_now_us();
+        let now_ms = now_us / 1000;
         let histogram = self.delivery_latency.with_label_values(&[transport]);
+        let gateway = self.gateway_latency.with_label_values(&[transport]);
         for origin in origins {
             // A broker clock ahead of ours shows as zero, not as a negative latency.
             let latency_ms = now_ms.saturating_sub(origin.timestamp_ms).max(0);
             histogram.observe(latency_ms as f64 / 1000.0);
+            if origin.handed_over_unix_us > 0 {
+                let share_us = now_us.saturating_sub(origin.handed_over_unix_us).max(0);
+                gateway.observe(share_us as f64 / 1_000_000.0);
+            }
         }
     }
 }
 
-/// Wall-clock milliseconds since the Unix epoch, the unit of broker timestamps.
-pub fn unix_now_ms() -> i64 {
+/// Wall-clock microseconds since the Unix epoch: broker timestamps are its
+/// milliseconds, the Kafka adapter's hand-over stamps are in it.
+fn unix_now_us() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+        .map_or(0, |d| d.as_micros() as i64)
 }

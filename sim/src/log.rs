@@ -146,6 +146,7 @@ impl SimLog {
             payload,
             headers: headers.into(),
             timestamp_ms,
+            handed_over_unix_us: 0,
         });
         if let Some(max) = self.retention_records_max {
             log.start_offset = log.start_offset.max((offset + 1).saturating_sub(max));

@@ -93,7 +93,8 @@ pub fn fetch(
         }
         examined += 1;
         next_offset = offset + 1;
-        let record = to_record(&message, &topic);
+        // Read back for a resume or a history, not live: not timed.
+        let record = to_record(&message, &topic, 0);
         if record.key.as_deref() == key.as_deref() {
             records.push(record);
         }

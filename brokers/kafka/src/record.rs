@@ -6,7 +6,13 @@ use bytes::Bytes;
 use rdkafka::message::{Headers, Message};
 use sluice_core::{BrokerRecord, Header};
 
-pub fn to_record(message: &impl Message, topic: &Arc<str>) -> BrokerRecord {
+/// `message` as a record of `topic`, stamped with `handed_over_unix_us` (when the
+/// consumer gave it to us: where the gateway's share of its latency starts).
+pub fn to_record(
+    message: &impl Message,
+    topic: &Arc<str>,
+    handed_over_unix_us: i64,
+) -> BrokerRecord {
     let headers = message
         .headers()
         .map(|headers| {
@@ -27,5 +33,13 @@ pub fn to_record(message: &impl Message, topic: &Arc<str>) -> BrokerRecord {
         payload: message.payload().map(Bytes::copy_from_slice),
         headers,
         timestamp_ms: message.timestamp().to_millis().unwrap_or(0),
+        handed_over_unix_us,
     }
+}
+
+/// Wall-clock microseconds since the Unix epoch, for [`to_record`]'s stamp.
+pub fn unix_now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
 }

@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use crate::fetcher;
 use crate::incarnation_check::IncarnationCheck;
 use crate::lag::{cached_high_watermark, ConsumerLag};
-use crate::record::to_record;
+use crate::record::{to_record, unix_now_us};
 use crate::topic_id::describe_topic_ids;
 use crate::topology::{TopicLayout, Topology};
 use crate::ExposureHandle;
@@ -164,6 +164,7 @@ impl Session {
                         }
                     };
                     let mut batch = Vec::new();
+                    let handed_over_unix_us = unix_now_us();
                     let mut next = Some(message);
                     while let Some(message) = next.take() {
                         use rdkafka::Message;
@@ -171,7 +172,7 @@ impl Session {
                             .entry(message.topic().to_owned())
                             .or_insert_with(|| Arc::from(message.topic()))
                             .clone();
-                        let record = to_record(&message, &topic);
+                        let record = to_record(&message, &topic, handed_over_unix_us);
                         positions.insert((record.topic.to_string(), record.partition), record.offset + 1);
                         batch.push(record);
                         if batch.len() < self.config.batch_records_max.max(1) {

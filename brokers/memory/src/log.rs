@@ -285,6 +285,7 @@ mod tests {
             payload: Some(Bytes::copy_from_slice(payload.as_bytes())),
             headers: Vec::new().into(),
             timestamp_ms: 0,
+            handed_over_unix_us: 0,
         }
     }
 

@@ -177,6 +177,7 @@ fn decode_body(body: &[u8], topic: &Arc<str>, partition: u32) -> Option<BrokerRe
         payload,
         headers: headers.into(),
         timestamp_ms,
+        handed_over_unix_us: 0,
     })
 }
 
@@ -226,6 +227,7 @@ mod tests {
                 value: Bytes::from_static(b"\xff/_inbox/a"),
             }]
             .into(),
+            handed_over_unix_us: 0,
             timestamp_ms: 1_700_000_000_123,
         }
     }

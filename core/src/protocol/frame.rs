@@ -203,6 +203,8 @@ impl Eq for Message {}
 pub struct RecordOrigin {
     /// Broker timestamp, milliseconds since the Unix epoch.
     pub timestamp_ms: i64,
+    /// [`crate::BrokerRecord::handed_over_unix_us`]: 0 when not stamped.
+    pub handed_over_unix_us: i64,
     pub traceparent: Option<Bytes>,
     /// Set on the frames of one live fan-out: their wire bytes, encoded once.
     pub shared_encoding: Option<super::SharedEncoding>,

@@ -92,6 +92,7 @@ mod tests {
             headers_truncated: false,
             origin: Some(RecordOrigin {
                 timestamp_ms: 1,
+                handed_over_unix_us: 0,
                 traceparent: None,
                 shared_encoding: Some(shared.clone()),
             }),

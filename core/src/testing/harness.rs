@@ -26,6 +26,7 @@ pub fn record(topic: &str, partition: u32, offset: u64, key: &str, payload: &str
         payload: Some(bytes::Bytes::copy_from_slice(payload.as_bytes())),
         headers: Arc::from(Vec::new()),
         timestamp_ms: 0,
+        handed_over_unix_us: 0,
     }
 }
 

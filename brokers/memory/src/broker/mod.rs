@@ -236,6 +236,7 @@ impl MemoryBroker {
                 payload,
                 headers: headers.into(),
                 timestamp_ms,
+                handed_over_unix_us: 0,
             };
             let log = topic
                 .partition_mut(partition)

@@ -189,6 +189,7 @@ impl Routing {
         }
         let origin = RecordOrigin {
             timestamp_ms: record.timestamp_ms,
+            handed_over_unix_us: record.handed_over_unix_us,
             traceparent: record.header(header::TRACEPARENT).cloned(),
             shared_encoding: None,
         };
