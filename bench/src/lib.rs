@@ -4,9 +4,11 @@
 pub mod conn;
 pub mod durability;
 pub mod history;
+pub mod kafka_source;
 pub mod load;
 pub mod pinning;
 pub mod proc_stats;
+pub mod prometheus_text;
 pub mod report;
 pub mod resume_check;
 pub mod scenario;

@@ -29,6 +29,11 @@ enum Profile {
     /// 10,000 / 1,000, W3 2,000 / 100, W4 5,000 on one subject. About 15 minutes
     /// with one peer.
     Matrix,
+    /// Issue #20's W5, Kafka-sourced fan-out on librdkafka's mock cluster:
+    /// Kafkorama's shape (10,000 keys updated once a second each, 18,000
+    /// subscribers: as many as the open-file limit allows) and a sweep of 10,000
+    /// subscribers over 1,000 keys up to saturation. About 3 minutes.
+    Kafka,
 }
 
 /// Where the system under test and the generator run.
@@ -78,6 +83,13 @@ struct Args {
     /// Pin servers and the generator to separate CPUs.
     #[arg(long, value_enum, default_value = "auto")]
     pin: Pin,
+    /// On Kafka, how long the gateway's consumer lets the broker hold a fetch that
+    /// finds nothing (librdkafka's `fetch.wait.max.ms`, default 500). The mock
+    /// cluster holds such a fetch for all of it even when records arrive meanwhile
+    /// (Kafka answers as soon as they do), so its default would put up to half a
+    /// second of the broker's waiting into every latency.
+    #[arg(long, default_value_t = 5)]
+    kafka_fetch_wait_ms: u32,
 }
 
 /// One planned run.
@@ -120,7 +132,32 @@ const MATRIX: [(ScenarioKind, usize, usize, &[f64]); 5] = [
     ),
 ];
 
+/// The kafka profile's runs: (connections, keys, records per second).
+const KAFKA: [(usize, usize, &[f64]); 2] = [
+    (18_000, 10_000, &[10_000.0]),
+    (10_000, 1_000, &[10_000.0, 20_000.0, 40_000.0, 60_000.0]),
+];
+
 fn plan(args: &Args, profile: Profile) -> Vec<Planned> {
+    if profile == Profile::Kafka {
+        let seconds = args.seconds.unwrap_or(10.0);
+        return KAFKA
+            .iter()
+            .flat_map(|&(connections, subjects, rates)| {
+                rates.iter().map(move |&rate| Planned {
+                    scenario: ScenarioKind::Kafka,
+                    load: Load {
+                        connections,
+                        subjects,
+                        publish_rate_per_s: rate,
+                        payload_bytes: args.payload_bytes,
+                        warmup: Duration::from_millis(3_000),
+                        measure: Duration::from_secs_f64(seconds),
+                    },
+                })
+            })
+            .collect();
+    }
     if profile == Profile::Matrix {
         let seconds = args.seconds.unwrap_or(10.0);
         return MATRIX
@@ -152,7 +189,7 @@ fn plan(args: &Args, profile: Profile) -> Vec<Planned> {
             2_000,
             4.0,
         ),
-        Profile::Full | Profile::Matrix => (
+        Profile::Full | Profile::Matrix | Profile::Kafka => (
             vec![1_000, 5_000, 10_000, 18_000],
             1_000,
             2_000.0,
@@ -187,6 +224,15 @@ fn plan(args: &Args, profile: Profile) -> Vec<Planned> {
             });
         }
     }
+    if args.scenarios.contains(&ScenarioKind::Kafka) {
+        let subjects = args.subjects.unwrap_or(subjects);
+        for &connections in &fanout_conns {
+            planned.push(Planned {
+                scenario: ScenarioKind::Kafka,
+                load: load(connections, subjects, args.rate.unwrap_or(rate)),
+            });
+        }
+    }
     if wanted(ScenarioKind::Broadcast) {
         planned.push(Planned {
             scenario: ScenarioKind::Broadcast,
@@ -211,14 +257,14 @@ fn plan(args: &Args, profile: Profile) -> Vec<Planned> {
 /// The durability runs of `profile`, if wanted: one per way of keeping the log.
 fn durability_load(args: &Args, profile: Profile) -> Option<DurabilityLoad> {
     let wanted = if args.scenarios.is_empty() {
-        profile != Profile::Smoke
+        !matches!(profile, Profile::Smoke | Profile::Kafka)
     } else {
         args.scenarios.contains(&ScenarioKind::Durability)
     };
     let (publishers, seconds) = match profile {
         Profile::Smoke => (1, 1.0),
         Profile::Quick => (4, 4.0),
-        Profile::Full | Profile::Matrix => (16, 10.0),
+        Profile::Full | Profile::Matrix | Profile::Kafka => (16, 10.0),
     };
     wanted.then(|| DurabilityLoad {
         publishers,
@@ -272,13 +318,26 @@ async fn bench(args: &Args, profile: Profile, pinning: &Pinning) -> anyhow::Resu
     let mut systems = vec![SystemKind::Sluice];
     systems.extend(args.peers.iter().filter(|p| **p != SystemKind::Sluice));
     let planned = plan(args, profile);
-    let bar = ProgressBar::new((planned.len() * systems.len()) as u64);
+    // W5 runs on Kafka only; the other scenarios on everything else.
+    let systems_of = |scenario: ScenarioKind| -> Vec<SystemKind> {
+        if scenario == ScenarioKind::Kafka {
+            vec![SystemKind::SluiceKafka]
+        } else {
+            systems
+                .iter()
+                .copied()
+                .filter(|s| *s != SystemKind::SluiceKafka)
+                .collect()
+        }
+    };
+    let runs_total: usize = planned.iter().map(|p| systems_of(p.scenario).len()).sum();
+    let bar = ProgressBar::new(runs_total as u64);
     if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} runs {msg}") {
         bar.set_style(style);
     }
     let mut results: Vec<RunResult> = Vec::new();
     for run in &planned {
-        for &kind in &systems {
+        for kind in systems_of(run.scenario) {
             bar.set_message(format!(
                 "{:?} on {}, {} connections",
                 run.scenario,
@@ -286,7 +345,13 @@ async fn bench(args: &Args, profile: Profile, pinning: &Pinning) -> anyhow::Resu
                 run.load.connections
             ));
             let dir = args.out.join("systems").join(kind.name());
-            let system = system::start(kind, &dir, &args.sluice_bin, pinning)?;
+            let system = system::start(
+                kind,
+                &dir,
+                &args.sluice_bin,
+                pinning,
+                args.kafka_fetch_wait_ms,
+            )?;
             let result = scenario::run(run.scenario, &system, run.load).await;
             drop(system);
             match result {
@@ -369,7 +434,7 @@ async fn bench(args: &Args, profile: Profile, pinning: &Pinning) -> anyhow::Resu
     for line in &wrong {
         eprintln!("FAILED: {line}");
     }
-    let failed = planned.len() * systems.len() - results.len() + wrong.len() + durability_failed;
+    let failed = runs_total - results.len() + wrong.len() + durability_failed;
     if failed > 0 {
         anyhow::bail!("{failed} runs failed");
     }

@@ -55,6 +55,31 @@ pub fn markdown(results: &[RunResult]) -> String {
             r.connect_s
         );
     }
+    let on_kafka: Vec<&RunResult> = results
+        .iter()
+        .filter(|r| r.scenario == ScenarioKind::Kafka)
+        .collect();
+    if !on_kafka.is_empty() {
+        out.push_str("\nW5 on Kafka (librdkafka's mock cluster): produce → delivery is the table above; the gateway's own share (the consumer handing the record over → written to the socket, from `sluice_gateway_latency_seconds`, interpolated within its buckets):\n\n| conns | keys | records/s | delivered/s | per gateway CPU-s | produce→delivery p50 / p99 / p999 ms | gateway share p50 / p99 / p999 ms |\n|---|---|---|---|---|---|---|\n");
+        let ms = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.2}"));
+        for r in on_kafka {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.0} | {:.0} | {} | {:.1} / {:.1} / {:.1} | {} / {} / {} |",
+                r.connections,
+                r.subjects,
+                r.publish_rate_per_s,
+                r.deliveries_per_s,
+                per_cpu_second(r),
+                r.latency_p50_ms,
+                r.latency_p99_ms,
+                r.latency_p999_ms,
+                ms(r.gateway_share_p50_ms),
+                ms(r.gateway_share_p99_ms),
+                ms(r.gateway_share_p999_ms),
+            );
+        }
+    }
     let resumed: Vec<&RunResult> = results.iter().filter(|r| r.resumed > 0).collect();
     if !resumed.is_empty() {
         out.push_str("\nResumes checked (storm: every client resumes, then one live message per subject):\n\n| scenario | system | conns | resumed | messages received | resyncs | gaps | duplicates | resumed in s |\n|---|---|---|---|---|---|---|---|---|\n");

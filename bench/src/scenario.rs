@@ -11,8 +11,10 @@ use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::conn::Conn;
 use crate::history;
+use crate::kafka_source;
 use crate::load::{self, new_histogram, Progress, Start, Window};
 use crate::proc_stats::{self, ProcSample};
+use crate::prometheus_text;
 use crate::resume_check::Violations;
 use crate::system::{Running, SystemKind};
 use crate::wire::Ack;
@@ -44,6 +46,11 @@ pub enum ScenarioKind {
     /// Acknowledged publishes per second and ack latency with the embedded log in
     /// memory and on disk with each fsync policy (Sluice only).
     Durability,
+    /// W5, Kafka-sourced fan-out: a back-end producer (rdkafka) writes records
+    /// across S keys of a topic at a fixed rate into librdkafka's mock cluster;
+    /// N subscribers spread over the S subjects receive them through a gateway on
+    /// Kafka (`sluice-kafka` only).
+    Kafka,
 }
 
 /// One measured run.
@@ -76,6 +83,12 @@ pub struct RunResult {
     pub resyncs: u64,
     /// Gaps and duplicates in what the resumed clients received.
     pub violations: Violations,
+    /// On Kafka: the gateway's own share of the latency (the consumer handing the
+    /// record over → written to the socket), from its `sluice_gateway_latency_seconds`
+    /// over the window, interpolated within the buckets as Prometheus does.
+    pub gateway_share_p50_ms: Option<f64>,
+    pub gateway_share_p99_ms: Option<f64>,
+    pub gateway_share_p999_ms: Option<f64>,
     /// Latency CDF points: (latency ms, fraction at or below).
     #[serde(skip)]
     pub cdf: Vec<(f64, f64)>,
@@ -204,6 +217,17 @@ async fn await_reached(progress: &mut mpsc::Receiver<Progress>, count: usize) {
     }
 }
 
+/// The buckets of the gateway's own latency share, for a system on Kafka.
+async fn gateway_share_buckets(system: &Running) -> Option<Vec<(f64, f64)>> {
+    system.kafka_bootstrap.as_ref()?;
+    let text = prometheus_text::scrape(system.admin?).await.ok()?;
+    Some(prometheus_text::buckets(
+        &text,
+        "sluice_gateway_latency_seconds",
+        "transport=\"websocket\"",
+    ))
+}
+
 fn sample(system: &Running) -> anyhow::Result<ProcSample> {
     proc_stats::sample(system.pid).with_context(|| format!("{} exited", system.kind.name()))
 }
@@ -215,7 +239,10 @@ pub async fn run(
     load: Load,
 ) -> anyhow::Result<RunResult> {
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let publishing = matches!(scenario, ScenarioKind::Fanout | ScenarioKind::Broadcast);
+    let publishing = matches!(
+        scenario,
+        ScenarioKind::Fanout | ScenarioKind::Broadcast | ScenarioKind::Kafka
+    );
     let window = Arc::new(Window::new(publishing));
     let wire = Arc::clone(&system.target.wire);
     let subjects: Vec<String> = (0..load.subjects.max(1)).map(subject).collect();
@@ -260,10 +287,26 @@ pub async fn run(
         await_reached(&mut connected.progress, load.connections).await;
     }
     let (cpu_percent, measured_s);
+    let mut gateway_share = [None; 3];
     if publishing {
         let (stop_publishers, stop_rx) = watch::channel(false);
         let mut publishers = Vec::new();
-        for p in 0..PUBLISHERS {
+        let mut producer = None;
+        if scenario == ScenarioKind::Kafka {
+            let bootstrap = system
+                .kafka_bootstrap
+                .as_deref()
+                .context("W5 needs a system on Kafka (sluice-kafka)")?;
+            producer = Some(kafka_source::produce(
+                bootstrap,
+                load.subjects,
+                load.publish_rate_per_s,
+                load.payload_bytes,
+                window.origin,
+                stop_rx.clone(),
+            )?);
+        }
+        for p in (0..PUBLISHERS).filter(|_| producer.is_none()) {
             let conn = Conn::open(&system.target, load.connections + p).await?;
             publishers.push(tokio::spawn(load::publisher(
                 conn,
@@ -279,16 +322,27 @@ pub async fn run(
         let from = load::micros_since(window.origin);
         window.measure_from_us.store(from, Ordering::Relaxed);
         let before = sample(system)?;
+        let share_before = gateway_share_buckets(system).await;
         let start = Instant::now();
         tokio::time::sleep(load.measure).await;
         measured_s = start.elapsed().as_secs_f64();
         let until = load::micros_since(window.origin);
         window.measure_until_us.store(until, Ordering::Relaxed);
         let after = sample(system)?;
+        let share_after = gateway_share_buckets(system).await;
         cpu_percent = 100.0 * (after.cpu_s - before.cpu_s) / measured_s;
         let _ = stop_publishers.send(true);
         for publisher in publishers {
             publisher.await??;
+        }
+        if let Some(producer) = producer {
+            producer
+                .join()
+                .map_err(|_| anyhow::anyhow!("the W5 producer panicked"))??;
+        }
+        if let (Some(before), Some(after)) = (share_before, share_after) {
+            gateway_share = [0.5, 0.99, 0.999]
+                .map(|q| prometheus_text::quantile_between(&before, &after, q).map(|s| s * 1000.0));
         }
         // Let what was sent in the window arrive.
         tokio::time::sleep(Duration::from_millis(1_000)).await;
@@ -361,6 +415,9 @@ pub async fn run(
         rss_per_connection_bytes: loaded.rss_bytes.saturating_sub(idle.rss_bytes) as f64
             / load.connections.max(1) as f64,
         connect_s: connected.connect_s,
+        gateway_share_p50_ms: gateway_share[0],
+        gateway_share_p99_ms: gateway_share[1],
+        gateway_share_p999_ms: gateway_share[2],
         resumed,
         resumed_messages,
         resyncs,

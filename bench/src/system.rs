@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 use crate::conn::{QuicClient, Target};
+use crate::kafka_source::{self, MockCluster};
 use crate::pinning::Pinning;
 use crate::wire::{NatsWire, PusherWire, SluiceWire};
 
@@ -25,6 +26,8 @@ pub enum SystemKind {
     Nats,
     /// sockudo (`cargo install sockudo`), a Pusher-protocol server.
     Sockudo,
+    /// Sluice on Kafka: librdkafka's mock cluster, run in the harness (W5 only).
+    SluiceKafka,
 }
 
 impl SystemKind {
@@ -34,6 +37,7 @@ impl SystemKind {
             SystemKind::SluiceQuic => "sluice-quic",
             SystemKind::Nats => "nats-server",
             SystemKind::Sockudo => "sockudo",
+            SystemKind::SluiceKafka => "sluice-kafka",
         }
     }
 }
@@ -43,7 +47,14 @@ pub struct Running {
     pub kind: SystemKind,
     pub target: Target,
     pub pid: u32,
+    /// The admin listener (`/metrics`), for the systems whose metrics a scenario reads.
+    pub admin: Option<SocketAddr>,
+    /// Where a Kafka producer writes, on Kafka.
+    pub kafka_bootstrap: Option<String>,
     child: Child,
+    /// The mock cluster the gateway reads, owned by the run: dropped after the
+    /// gateway (fields drop in order), so the gateway never sees it go.
+    _kafka: Option<MockCluster>,
 }
 
 impl Drop for Running {
@@ -55,13 +66,26 @@ impl Drop for Running {
 
 /// Starts `kind`, with its files under `dir`. `sluice_bin` is the release build
 /// of the `sluice` binary. Sluice keeps its log in memory, as nats-server keeps
-/// its messages.
+/// its messages; on Kafka its consumer asks the broker to hold an empty fetch at
+/// most `kafka_fetch_wait_ms` (librdkafka's `fetch.wait.max.ms`).
 pub fn start(
     kind: SystemKind,
     dir: &Path,
     sluice_bin: &Path,
     pinning: &Pinning,
+    kafka_fetch_wait_ms: u32,
 ) -> anyhow::Result<Running> {
+    if kind == SystemKind::SluiceKafka {
+        let cluster = MockCluster::start()?;
+        let broker = format!(
+            "[broker]\nkind = \"kafka\"\n[broker.kafka]\nbootstrap_servers = \"{}\"\n[broker.kafka.properties]\n\"fetch.wait.max.ms\" = \"{kafka_fetch_wait_ms}\"\n",
+            cluster.bootstrap
+        );
+        let mut running = start_with_broker(kind, dir, sluice_bin, pinning, &broker)?;
+        running.kafka_bootstrap = Some(cluster.bootstrap.clone());
+        running._kafka = Some(cluster);
+        return Ok(running);
+    }
     start_with_log(kind, dir, sluice_bin, pinning, "storage = \"memory\"")
 }
 
@@ -74,10 +98,24 @@ pub fn start_with_log(
     pinning: &Pinning,
     storage: &str,
 ) -> anyhow::Result<Running> {
+    let broker =
+        format!("[broker.embedded]\n{storage}\npartitions = 4\nretention_records_max = 20000\n");
+    start_with_broker(kind, dir, sluice_bin, pinning, &broker)
+}
+
+/// [`start`] with `broker` as Sluice's broker sections.
+fn start_with_broker(
+    kind: SystemKind,
+    dir: &Path,
+    sluice_bin: &Path,
+    pinning: &Pinning,
+    broker: &str,
+) -> anyhow::Result<Running> {
     fs::create_dir_all(dir)?;
     let port = free_port()?;
+    let mut admin = None;
     let (mut command, target): (Command, Target) = match kind {
-        SystemKind::Sluice | SystemKind::SluiceQuic => {
+        SystemKind::Sluice | SystemKind::SluiceQuic | SystemKind::SluiceKafka => {
             let mut quic = None;
             let mut tls = String::new();
             if kind == SystemKind::SluiceQuic {
@@ -98,11 +136,13 @@ pub fn start_with_log(
                     pin,
                 )?));
             }
+            let admin_addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+            admin = Some(admin_addr);
             let config = write_config(
                 dir,
                 port,
-                "127.0.0.1:0",
-                "bench",
+                &admin_addr.to_string(),
+                kafka_source::TOPIC,
                 &format!(
                     r#"publishes_in_flight_per_client_max = 65536
 # The generator's few publisher connections carry the whole rate: no per-connection
@@ -114,11 +154,7 @@ ping_interval_ms = 60000
 pong_timeout_ms = 120000
 connections_max = 100000
 connections_per_ip_max = 100000
-[broker.embedded]
-{storage}
-partitions = 4
-retention_records_max = 20000
-{tls}"#
+{broker}{tls}"#
                 ),
             )?;
             let mut command = pinning.server_command(sluice_bin);
@@ -214,7 +250,10 @@ retention_records_max = 20000
         kind,
         target,
         pid,
+        admin,
+        kafka_bootstrap: None,
         child,
+        _kafka: None,
     };
     wait_listening(
         SocketAddr::from(([127, 0, 0, 1], port)),

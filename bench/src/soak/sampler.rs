@@ -7,11 +7,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use crate::proc_stats;
+use crate::prometheus_text::{gauge_sum, scrape};
 
 /// The gauges sampled, by their Prometheus names (summed over label sets).
 pub const GAUGES: [&str; 6] = [
@@ -59,41 +58,6 @@ pub async fn sample(pid: u32, admin: SocketAddr, at_s: f64) -> Option<Sample> {
     })
 }
 
-/// `GET /metrics` over HTTP/1.0: the server answers with the whole body and
-/// closes, so no chunked decoding is needed.
-async fn scrape(admin: SocketAddr) -> std::io::Result<String> {
-    let mut stream = TcpStream::connect(admin).await?;
-    stream
-        .write_all(b"GET /metrics HTTP/1.0\r\nHost: soak\r\n\r\n")
-        .await?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await?;
-    let response = String::from_utf8_lossy(&response);
-    match response.split_once("\r\n\r\n") {
-        Some((head, body)) if head.starts_with("HTTP/1.") && head.contains(" 200 ") => {
-            Ok(body.to_owned())
-        }
-        _ => Err(std::io::Error::other("not a 200 response")),
-    }
-}
-
-/// The sum of every sample of metric `name` in Prometheus' text format.
-fn gauge_sum(text: &str, name: &str) -> f64 {
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter_map(|line| {
-            let rest = line.strip_prefix(name)?;
-            // The name must end here: `sluice_connections` is not `sluice_connections_total`.
-            let rest = match rest.chars().next()? {
-                '{' => rest.split_once('}')?.1,
-                ' ' => rest,
-                _ => return None,
-            };
-            rest.split_whitespace().next()?.parse::<f64>().ok()
-        })
-        .sum()
-}
-
 /// The least-squares slope of `points` (x, y); `None` for fewer than two x values.
 pub fn slope(points: &[(f64, f64)]) -> Option<f64> {
     let n = points.len() as f64;
@@ -107,19 +71,6 @@ pub fn slope(points: &[(f64, f64)]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn gauges_are_summed_over_labels_and_names_match_whole() {
-        let text = "# HELP sluice_connections open\n\
-                    # TYPE sluice_connections gauge\n\
-                    sluice_connections{transport=\"websocket\"} 7\n\
-                    sluice_connections{transport=\"quic\"} 3\n\
-                    sluice_connections_total 99\n\
-                    sluice_client_queue_bytes 1.5e3\n";
-        assert_eq!(gauge_sum(text, "sluice_connections"), 10.0);
-        assert_eq!(gauge_sum(text, "sluice_client_queue_bytes"), 1500.0);
-        assert_eq!(gauge_sum(text, "sluice_subscriptions"), 0.0);
-    }
 
     #[test]
     fn slope_of_a_line_is_its_gradient() {

@@ -15,6 +15,11 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::{client_config, KafkaConfig};
 
+/// Drops librdkafka clients on a blocking thread: dropping one joins its threads.
+fn drop_off_runtime<T: Send + 'static>(clients: T) {
+    drop(tokio::task::spawn_blocking(move || drop(clients)));
+}
+
 /// One record of the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExposureLogRecord {
@@ -34,36 +39,62 @@ pub struct ExposureLog {
 impl ExposureLog {
     /// Creates `topic` if missing (compacted, one partition), then reads every record
     /// it holds. Bounded by `timeout`.
+    ///
+    /// The clients are made and, when opening fails, dropped on a blocking thread:
+    /// librdkafka starts and joins threads there, which stalled the gateway's
+    /// worker (and every delivery on it) for up to 250 ms per attempt while a
+    /// cluster refused the topic (measured with `sluice-bench --scenarios kafka`).
     pub async fn open(
         config: &KafkaConfig,
         topic: &str,
         timeout: Duration,
     ) -> Result<(ExposureLog, Vec<ExposureLogRecord>), String> {
         let deadline = Instant::now() + timeout;
-        let request_timeout = Duration::from_millis(config.request_timeout_ms.max(10));
+        let log = {
+            let (config, topic) = (config.clone(), topic.to_owned());
+            tokio::task::spawn_blocking(move || ExposureLog::clients(config, topic))
+                .await
+                .map_err(|e| e.to_string())??
+        };
+        match log.read_whole(deadline).await {
+            Ok(records) => Ok((log, records)),
+            Err(err) => {
+                drop_off_runtime(log);
+                Err(err)
+            }
+        }
+    }
+
+    /// The log's consumer and producer.
+    fn clients(config: KafkaConfig, topic: String) -> Result<ExposureLog, String> {
         // The gateway's reader settings, but from the log's start: the Portal's
         // topic is read whole, and compaction may have moved its start.
-        let mut consumer_config = client_config::consumer(config);
+        let mut consumer_config = client_config::consumer(&config);
         consumer_config
             .set("auto.offset.reset", "earliest")
             .set("group.id", "sluice-portal-unjoined");
         let consumer: StreamConsumer = consumer_config.create().map_err(|e| e.to_string())?;
-        let consumer = Arc::new(consumer);
-        let producer: FutureProducer = client_config::producer(config)
+        let producer: FutureProducer = client_config::producer(&config)
             .create()
             .map_err(|e| e.to_string())?;
-        let log = ExposureLog {
-            topic: topic.to_owned(),
-            config: config.clone(),
+        Ok(ExposureLog {
+            topic,
+            config,
             producer,
-            consumer,
-        };
-        let partitions = match log.partitions(topic).await? {
+            consumer: Arc::new(consumer),
+        })
+    }
+
+    /// Creates the topic if missing, then reads every record it holds.
+    async fn read_whole(&self, deadline: Instant) -> Result<Vec<ExposureLogRecord>, String> {
+        let topic = self.topic.as_str();
+        let request_timeout = Duration::from_millis(self.config.request_timeout_ms.max(10));
+        let partitions = match self.partitions(topic).await? {
             Some(p) => p,
             None => {
-                log.create().await?;
+                self.create().await?;
                 loop {
-                    if let Some(p) = log.partitions(topic).await? {
+                    if let Some(p) = self.partitions(topic).await? {
                         break p;
                     }
                     if Instant::now() > deadline {
@@ -78,7 +109,7 @@ impl ExposureLog {
         for p in 0..partitions as i32 {
             list.add_partition_offset(topic, p, Offset::Beginning)
                 .map_err(|e| e.to_string())?;
-            let consumer = log.consumer.clone();
+            let consumer = self.consumer.clone();
             let name = topic.to_owned();
             let (low, high) = tokio::task::spawn_blocking(move || {
                 consumer.fetch_watermarks(&name, p, request_timeout)
@@ -90,7 +121,7 @@ impl ExposureLog {
                 highs.push((p, high));
             }
         }
-        log.consumer.assign(&list).map_err(|e| e.to_string())?;
+        self.consumer.assign(&list).map_err(|e| e.to_string())?;
         let mut records = Vec::new();
         let mut read: std::collections::BTreeMap<i32, i64> = Default::default();
         while highs
@@ -101,7 +132,7 @@ impl ExposureLog {
             if left.is_zero() {
                 return Err(format!("reading {topic} did not finish in time"));
             }
-            let message = tokio::time::timeout(left, log.consumer.recv())
+            let message = tokio::time::timeout(left, self.consumer.recv())
                 .await
                 .map_err(|_| format!("reading {topic} did not finish in time"))?
                 .map_err(|e| e.to_string())?;
@@ -110,13 +141,21 @@ impl ExposureLog {
                 records.push(record);
             }
         }
-        Ok((log, records))
+        Ok(records)
     }
 
     async fn create(&self) -> Result<(), String> {
-        let admin: AdminClient<DefaultClientContext> = client_config::base(&self.config)
-            .create()
-            .map_err(|e| e.to_string())?;
+        let base = client_config::base(&self.config);
+        let admin: AdminClient<DefaultClientContext> =
+            tokio::task::spawn_blocking(move || base.create().map_err(|e| e.to_string()))
+                .await
+                .map_err(|e| e.to_string())??;
+        let created = self.create_with(&admin).await;
+        drop_off_runtime(admin);
+        created
+    }
+
+    async fn create_with(&self, admin: &AdminClient<DefaultClientContext>) -> Result<(), String> {
         let topic = NewTopic::new(&self.topic, 1, TopicReplication::Fixed(-1))
             .set("cleanup.policy", "compact");
         let options = AdminOptions::new().request_timeout(Some(Duration::from_millis(
