@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 #[serde(default, deny_unknown_fields)]
 pub struct RuntimeSettings {
     /// Gateway shards, each on a thread of its own with its own core and caches;
-    /// connections are dealt to them in turn. 0: one per CPU core. More than one
-    /// needs the embedded broker (on Kafka, run one gateway process per core).
+    /// connections are dealt to them in turn. 0: one per CPU core. On Kafka the
+    /// shards share one consumer and one producer.
     pub shards: usize,
 }
 

@@ -322,9 +322,6 @@ impl Config {
         if self.runtime.shards > SHARDS_MAX {
             return Err(format!("runtime.shards must be at most {SHARDS_MAX}"));
         }
-        if self.runtime.shard_count() > 1 && self.broker.kind == BrokerKind::Kafka {
-            return Err("runtime.shards above 1 needs broker.kind = \"memory\"; on Kafka, run one gateway process per core".into());
-        }
         if self.gateway.client_queue_bytes_max < self.gateway.frame_bytes_max {
             return Err(
                 "gateway.client_queue_bytes_max must be at least gateway.frame_bytes_max".into(),

@@ -58,7 +58,14 @@ impl GatewayProbe for ServerProbe {
                 ..
             } => Health {
                 bootstrap: match &*bootstrap.borrow() {
-                    Bootstrap::Ready if self.runtime.broker_caught_up() => Ok(()),
+                    // Every shard's core applies the bootstrap's records on its own.
+                    Bootstrap::Ready
+                        if std::iter::once(&self.runtime)
+                            .chain(&self.extra_shards)
+                            .all(Runtime::broker_caught_up) =>
+                    {
+                        Ok(())
+                    }
                     Bootstrap::Ready => Err("bootstrap: applying the records read".into()),
                     Bootstrap::Connecting(why) => {
                         Err(format!("bootstrap: waiting for Kafka: {why}"))

@@ -23,7 +23,7 @@ use crate::config::{BrokerKind, Config, TlsSettings};
 use crate::portal_wiring::{self, Applier, KafkaBackend, MemoryBackend};
 use crate::probe::{BrokerProbe, ServerProbe};
 use crate::revocation_watch;
-use crate::shards::ExtraShards;
+use crate::shards::{ExtraShards, ShardBroker};
 
 /// Worker threads of the QUIC listener and its sessions.
 const QUIC_WORKERS: usize = 2;
@@ -115,6 +115,7 @@ impl Server {
         config.gateway.exposed_topics = topics;
         config.gateway.exposed_topic_patterns = patterns;
         let mut kafka_parts = None;
+        let mut kafka_shards = Vec::new();
         let registry = Registry::new();
         let observer: Arc<dyn sluice_driver::Observer> = Arc::new(GatewayObserver::new(
             &registry,
@@ -133,11 +134,13 @@ impl Server {
                 (BrokerLink { commands, events }, Some(broker), probe, None)
             }
             (BrokerKind::Kafka, None) => {
-                let link = sluice_kafka::connect_with(
+                let mut link = sluice_kafka::connect_sharded(
                     config.broker.kafka.clone(),
                     config_topics.clone(),
                     &stored.state.to_changes(),
+                    config.runtime.shard_count(),
                 )?;
+                kafka_shards = std::mem::take(&mut link.shards);
                 kafka_parts = Some((
                     link.exposure.clone(),
                     link.lag.clone(),
@@ -159,17 +162,13 @@ impl Server {
         // The runtime starts before the listener, so the bootstrap's records are
         // consumed while we wait.
         let runtime = start_runtime(&config, link, observer.clone())?;
-        let extra_shards = match &broker {
-            // `Config::validate` refuses more than one shard on Kafka.
-            Some(broker) => ExtraShards::start(
-                config.runtime.shard_count() - 1,
-                broker,
-                &config,
-                &observer,
-                start_runtime,
-            )?,
-            None => ExtraShards::default(),
+        let shard_links = match &broker {
+            Some(broker) => (1..config.runtime.shard_count())
+                .map(|_| ShardBroker::Memory(broker.clone()))
+                .collect(),
+            None => kafka_shards.into_iter().map(ShardBroker::Kafka).collect(),
         };
+        let extra_shards = ExtraShards::start(shard_links, &config, &observer, start_runtime)?;
         let build = BuildInfo {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             broker: match probe {

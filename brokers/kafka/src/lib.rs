@@ -22,6 +22,7 @@ mod lag;
 mod producer;
 mod record;
 mod session;
+mod shard_events;
 #[cfg(feature = "testing")]
 pub mod testing;
 #[cfg(not(madsim))]
@@ -55,6 +56,49 @@ pub struct KafkaLink {
     pub lag: ConsumerLag,
     /// Changes what the session reads (the Portal); takes effect at once.
     pub exposure: ExposureHandle,
+    /// The ends of the gateway's other shards, if it has more than one: the same
+    /// records, from the one consumer.
+    pub shards: Vec<ShardLink>,
+}
+
+/// Another shard's end of the session: the same records as the first shard's,
+/// from the same consumer, and answers to its own commands. Call
+/// [`ShardLink::start`] on the shard's runtime.
+pub struct ShardLink {
+    events: mpsc::Receiver<BrokerEvent>,
+    commands: CommandRunner,
+}
+
+impl ShardLink {
+    /// Starts executing the shard's commands on the current runtime, and returns
+    /// its command sender and event receiver.
+    pub fn start(self) -> (mpsc::Sender<BrokerCommand>, mpsc::Receiver<BrokerEvent>) {
+        (self.commands.start(), self.events)
+    }
+}
+
+/// What a shard's command task shares with the others, and its events sender.
+struct CommandRunner {
+    config: KafkaConfig,
+    topology: Arc<topology::Topology>,
+    producers: Arc<producer::Producers>,
+    check: Arc<incarnation_check::IncarnationCheck>,
+    events: mpsc::Sender<BrokerEvent>,
+}
+
+impl CommandRunner {
+    fn start(self) -> mpsc::Sender<BrokerCommand> {
+        let (command_tx, command_rx) = mpsc::channel(self.config.events_queue_max.max(1));
+        tokio::spawn(session::run_commands(
+            self.config,
+            self.topology,
+            self.producers,
+            command_rx,
+            self.events,
+            self.check,
+        ));
+        command_tx
+    }
 }
 
 /// The session's exposure rule, shared with the Portal. Cheap to clone.
@@ -119,6 +163,18 @@ pub fn connect_with(
     exposed_topics: Vec<String>,
     changes: &[sluice_core::ExposureChange],
 ) -> Result<KafkaLink, KafkaSetupError> {
+    connect_sharded(config, exposed_topics, changes, 1)
+}
+
+/// [`connect_with`] for a gateway of `shards` shards: one consumer and one
+/// producer for the process, the records sent to every shard (the first shard's
+/// end is the link itself, the others' are [`KafkaLink::shards`]).
+pub fn connect_sharded(
+    config: KafkaConfig,
+    exposed_topics: Vec<String>,
+    changes: &[sluice_core::ExposureChange],
+    shards: usize,
+) -> Result<KafkaLink, KafkaSetupError> {
     let mut exposure =
         topology::Exposure::new(exposed_topics, config.exposed_topic_pattern.as_deref())?;
     for change in changes {
@@ -127,8 +183,6 @@ pub fn connect_with(
     let exposure = ExposureHandle::new(exposure);
     let consumer: StreamConsumer = client_config::consumer(&config).create()?;
     let producers = Arc::new(producer::Producers::new(config.clone())?);
-    let (command_tx, command_rx) = mpsc::channel(config.events_queue_max.max(1));
-    let (event_tx, event_rx) = mpsc::channel(config.events_queue_max.max(1));
     let (bootstrap_tx, bootstrap_rx) = watch::channel(Bootstrap::Connecting("starting".into()));
     let (reachable_tx, reachable_rx) = watch::channel(Err("not connected yet".to_string()));
     let lag = ConsumerLag::default();
@@ -139,20 +193,30 @@ pub fn connect_with(
         topology.clone(),
         std::time::Duration::from_millis(config.request_timeout_ms),
     );
-    tokio::spawn(session::run_commands(
-        config.clone(),
-        topology.clone(),
-        producers,
-        command_rx,
-        event_tx.clone(),
-        check,
-    ));
+    let mut senders = Vec::new();
+    let mut ends = Vec::new();
+    for _ in 0..shards.max(1) {
+        let (event_tx, event_rx) = mpsc::channel(config.events_queue_max.max(1));
+        senders.push(event_tx.clone());
+        ends.push(ShardLink {
+            events: event_rx,
+            commands: CommandRunner {
+                config: config.clone(),
+                topology: topology.clone(),
+                producers: producers.clone(),
+                check: check.clone(),
+                events: event_tx,
+            },
+        });
+    }
+    let mut ends = ends.into_iter();
+    let (commands, events) = ends.next().expect("at least one shard").start();
     let session = session::Session {
         config,
         exposure: exposure.clone(),
         topology,
         consumer,
-        events: event_tx,
+        events: shard_events::ShardEvents::new(senders),
         bootstrap: bootstrap_tx,
         reachable: reachable_tx,
         lag: lag.clone(),
@@ -161,11 +225,12 @@ pub fn connect_with(
     };
     tokio::spawn(session.run());
     Ok(KafkaLink {
-        commands: command_tx,
-        events: event_rx,
+        commands,
+        events,
         bootstrap: bootstrap_rx,
         reachable: reachable_rx,
         lag,
         exposure,
+        shards: ends.collect(),
     })
 }

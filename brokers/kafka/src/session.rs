@@ -18,6 +18,7 @@ use crate::fetcher;
 use crate::incarnation_check::IncarnationCheck;
 use crate::lag::{cached_high_watermark, ConsumerLag};
 use crate::record::{to_record, unix_now_us};
+use crate::shard_events::ShardEvents;
 use crate::topic_id::describe_topic_ids;
 use crate::topology::{TopicLayout, Topology};
 use crate::ExposureHandle;
@@ -50,7 +51,7 @@ pub(crate) struct Session {
     pub exposure: ExposureHandle,
     pub topology: Arc<Topology>,
     pub consumer: Arc<StreamConsumer>,
-    pub events: mpsc::Sender<BrokerEvent>,
+    pub events: ShardEvents,
     pub bootstrap: watch::Sender<Bootstrap>,
     /// `Err(why)` while the last metadata request to the cluster failed.
     pub reachable: watch::Sender<Result<(), String>>,
