@@ -292,3 +292,212 @@ async fn a_kafka_outage_fails_publishes_cleanly_and_loses_no_acknowledged_one() 
     publish_acked(&mut publisher, &mut next_id, 5, &mut acked).await;
     assert_received_exactly(&mut subscriber, &acked, early).await;
 }
+
+/// What one subscriber received of the stream, per subject: the `seq`s of the
+/// messages after its snapshot.
+#[derive(Debug, Default)]
+struct Received {
+    backend: Vec<u64>,
+    published: Vec<u64>,
+    failovers: usize,
+}
+
+/// Reads a subscriber's events until it has `count` messages of each subject after
+/// their snapshots, saying on `warmed` when it has the first of each (from then on
+/// it has a position to resume from). A resume that is refused (`resync`) fails the
+/// test: every gateway reads the same log.
+async fn receive_stream(
+    mut events: Events,
+    count: usize,
+    warmed: tokio::sync::mpsc::Sender<()>,
+) -> Received {
+    let mut received = Received::default();
+    let mut warm = false;
+    while received.backend.len() < count || received.published.len() < count {
+        if !warm && !received.backend.is_empty() && !received.published.is_empty() {
+            warm = true;
+            warmed.send(()).await.unwrap();
+        }
+        match common::sdk::next_event_within(&mut events, common::SLOW_HANG_GUARD).await {
+            Event::Message(m) if m.kind == sluice_client::MessageKind::Snapshot => {}
+            Event::Message(m) if &*m.subject == "/fleet/backend" => received.backend.push(m.seq),
+            Event::Message(m) if &*m.subject == "/fleet/app" => received.published.push(m.seq),
+            Event::Status { status, subject } => {
+                assert_eq!(status, SyncStatus::Sync, "{subject}: resume refused")
+            }
+            Event::Disconnected { .. } => received.failovers += 1,
+            Event::Connected { .. } | Event::Subscribed { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    received
+}
+
+/// `GET path` on a gateway process's admin listener.
+async fn admin_get(gateway: &GatewayProcess, path: &str) -> (u16, String) {
+    let addr = gateway
+        .admin_url
+        .trim_start_matches("http://")
+        .parse()
+        .expect("the admin listener's address");
+    common::http::get(addr, path).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_gateways_one_killed_mid_stream_lose_nothing_and_readyz_shows_the_bootstrap() {
+    const SEED_RECORDS: usize = 2_000;
+    const STREAM: usize = 24;
+    let tansu = Tansu::start();
+    tansu.create_topic("fleet", 4, false);
+    // Back-end records with librdkafka's defaults, one record per batch, so that a
+    // gateway fetching one batch at a time reads them one by one.
+    let backend: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", tansu.bootstrap())
+        .set("batch.num.messages", "1")
+        .create()
+        .unwrap();
+    let produce = |key: String, value: String| {
+        let backend = backend.clone();
+        async move {
+            backend
+                .send(
+                    rdkafka::producer::FutureRecord::<str, str>::to("fleet")
+                        .key(&key)
+                        .payload(&value),
+                    Duration::from_secs(30),
+                )
+                .await
+                .expect("tansu accepts the record")
+                .offset as u64
+        }
+    };
+    let seeds: Vec<_> = (0..SEED_RECORDS)
+        .map(|i| produce(format!("seed-{}", i % 50), format!("s{i}")))
+        .collect();
+    futures_util::future::join_all(seeds).await;
+    let config = gateway_config(&tansu, "fleet")
+        .replace("[gateway]\n", "[gateway]\npartitioner = \"consistent\"\n");
+    // The third gateway fetches one batch (here one record) per partition at a
+    // time: its bootstrap of the seed records takes a while, and /readyz says so.
+    let slow_config =
+        format!("{config}[broker.kafka.properties]\n\"max.partition.fetch.bytes\" = \"1\"\n");
+    let mut gateways = vec![
+        GatewayProcess::start(Some(&config)),
+        GatewayProcess::start(Some(&config)),
+    ];
+    // While the third reads its partitions, its admin listener is up (its client
+    // listener is not): /readyz says it is bootstrapping, and how far it got.
+    let (admin_tx, admin_rx) = std::sync::mpsc::channel();
+    let starting = tokio::task::spawn_blocking(move || {
+        GatewayProcess::start_reporting_admin(Some(&slow_config), admin_tx)
+    });
+    let admin: std::net::SocketAddr = tokio::task::spawn_blocking(move || admin_rx.recv())
+        .await
+        .unwrap()
+        .expect("the gateway prints its admin listener")
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let mut bootstrapping = Vec::new();
+    while !starting.is_finished() {
+        let (status, body) = common::http::get(admin, "/readyz").await;
+        if status != 200 {
+            assert!(
+                body.contains("bootstrap"),
+                "not ready for another reason: {body}"
+            );
+            bootstrapping.push(body);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    gateways.push(starting.await.unwrap());
+    assert!(
+        bootstrapping.iter().any(|b| b.contains("records read")),
+        "/readyz never showed the bootstrap's progress: {bootstrapping:?}"
+    );
+    eprintln!(
+        "/readyz while bootstrapping ({} answers), first: {:?}, last: {:?}",
+        bootstrapping.len(),
+        bootstrapping.first(),
+        bootstrapping.last()
+    );
+    for gateway in &gateways {
+        assert_eq!(admin_get(gateway, "/readyz").await.0, 200);
+    }
+
+    // Six subscribers, two per gateway: each lists all three, starting at its own.
+    let urls: Vec<String> = gateways.iter().map(|g| g.url.clone()).collect();
+    let (warmed_tx, mut warmed) = tokio::sync::mpsc::channel(6);
+    let mut subscribers = Vec::new();
+    for i in 0..6 {
+        let mut servers = urls.clone();
+        servers.rotate_left(i % 3);
+        let (client, mut events) = Client::connect(ClientConfig::with_servers(servers))
+            .await
+            .unwrap();
+        let subscribe = client.subscribe(&["/fleet/backend", "/fleet/app"]);
+        let (accepted, ()) = tokio::join!(subscribe, async {
+            // Both subjects' starts come before the stream does.
+            let mut started = 0;
+            while started < 2 {
+                if let Event::Subscribed { .. } = next_event(&mut events).await {
+                    started += 1;
+                }
+            }
+        });
+        assert!(accepted.unwrap().all_accepted());
+        let receiving = receive_stream(events, STREAM + 1, warmed_tx.clone());
+        subscribers.push((client, tokio::spawn(receiving)));
+    }
+    // The app publishes through the second gateway, which stays up.
+    let (writer, writer_events) = Client::connect(ClientConfig::with_servers([urls[1].clone()]))
+        .await
+        .unwrap();
+    common::sdk::drain_in_background(writer_events);
+
+    // One of each first, received by everyone: all then resume from a position.
+    let (mut produced, mut acked) = (Vec::new(), Vec::new());
+    produced.push(produce("backend".into(), "warm".into()).await);
+    let ack = writer
+        .publish("/fleet/app", "warm", PublishOptions::default())
+        .await
+        .unwrap();
+    acked.push(ack.seq);
+    for _ in 0..6 {
+        tokio::time::timeout(common::SLOW_HANG_GUARD, warmed.recv())
+            .await
+            .expect("every subscriber receives the first messages")
+            .unwrap();
+    }
+
+    // The stream: back-end records and acknowledged publishes, interleaved; the
+    // first gateway is killed halfway.
+    for i in 0..STREAM {
+        if i == STREAM / 2 {
+            gateways[0].kill();
+        }
+        produced.push(produce("backend".into(), format!("b{i}")).await);
+        let ack = writer
+            .publish("/fleet/app", format!("p{i}"), PublishOptions::default())
+            .await
+            .unwrap();
+        acked.push(ack.seq);
+    }
+    let mut failovers = 0;
+    for (_client, receiving) in subscribers {
+        let received = receiving.await.unwrap();
+        assert_eq!(
+            received.backend, produced,
+            "back-end records: once, in order"
+        );
+        assert_eq!(
+            received.published, acked,
+            "acknowledged publishes: once, in order"
+        );
+        failovers += received.failovers;
+    }
+    assert_eq!(
+        failovers, 2,
+        "the killed gateway's two subscribers failed over"
+    );
+}

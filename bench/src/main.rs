@@ -14,7 +14,7 @@ use sluice_bench::durability::{self, DurabilityLoad};
 use sluice_bench::pinning::Pinning;
 use sluice_bench::report;
 use sluice_bench::scenario::{self, Load, RunResult, ScenarioKind};
-use sluice_bench::system::{self, SystemKind};
+use sluice_bench::system::{self, SluiceOptions, SystemKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Profile {
@@ -90,6 +90,9 @@ struct Args {
     /// second of the broker's waiting into every latency.
     #[arg(long, default_value_t = 5)]
     kafka_fetch_wait_ms: u32,
+    /// Sluice's `[runtime] shards` (threads, each with its own core).
+    #[arg(long, default_value_t = 1)]
+    sluice_shards: usize,
 }
 
 /// One planned run.
@@ -350,7 +353,10 @@ async fn bench(args: &Args, profile: Profile, pinning: &Pinning) -> anyhow::Resu
                 &dir,
                 &args.sluice_bin,
                 pinning,
-                args.kafka_fetch_wait_ms,
+                SluiceOptions {
+                    kafka_fetch_wait_ms: args.kafka_fetch_wait_ms,
+                    shards: args.sluice_shards,
+                },
             )?;
             let result = scenario::run(run.scenario, &system, run.load).await;
             drop(system);

@@ -64,29 +64,42 @@ impl Drop for Running {
     }
 }
 
+/// How Sluice runs, beyond what each system's start sets.
+#[derive(Debug, Clone, Copy)]
+pub struct SluiceOptions {
+    /// On Kafka, how long the consumer lets the broker hold a fetch that finds
+    /// nothing (librdkafka's `fetch.wait.max.ms`).
+    pub kafka_fetch_wait_ms: u32,
+    /// `[runtime] shards`.
+    pub shards: usize,
+}
+
 /// Starts `kind`, with its files under `dir`. `sluice_bin` is the release build
 /// of the `sluice` binary. Sluice keeps its log in memory, as nats-server keeps
-/// its messages; on Kafka its consumer asks the broker to hold an empty fetch at
-/// most `kafka_fetch_wait_ms` (librdkafka's `fetch.wait.max.ms`).
+/// its messages.
 pub fn start(
     kind: SystemKind,
     dir: &Path,
     sluice_bin: &Path,
     pinning: &Pinning,
-    kafka_fetch_wait_ms: u32,
+    options: SluiceOptions,
 ) -> anyhow::Result<Running> {
+    let runtime = format!("[runtime]\nshards = {}\n", options.shards);
     if kind == SystemKind::SluiceKafka {
         let cluster = MockCluster::start()?;
         let broker = format!(
-            "[broker]\nkind = \"kafka\"\n[broker.kafka]\nbootstrap_servers = \"{}\"\n[broker.kafka.properties]\n\"fetch.wait.max.ms\" = \"{kafka_fetch_wait_ms}\"\n",
-            cluster.bootstrap
+            "{runtime}[broker]\nkind = \"kafka\"\n[broker.kafka]\nbootstrap_servers = \"{}\"\n[broker.kafka.properties]\n\"fetch.wait.max.ms\" = \"{}\"\n",
+            cluster.bootstrap, options.kafka_fetch_wait_ms
         );
         let mut running = start_with_broker(kind, dir, sluice_bin, pinning, &broker)?;
         running.kafka_bootstrap = Some(cluster.bootstrap.clone());
         running._kafka = Some(cluster);
         return Ok(running);
     }
-    start_with_log(kind, dir, sluice_bin, pinning, "storage = \"memory\"")
+    let broker = format!(
+        "{runtime}[broker.embedded]\nstorage = \"memory\"\npartitions = 4\nretention_records_max = 20000\n"
+    );
+    start_with_broker(kind, dir, sluice_bin, pinning, &broker)
 }
 
 /// [`start`] with `storage` as the settings of Sluice's embedded log

@@ -41,6 +41,29 @@ impl GatewayProcess {
     /// log's `sluice-data` goes: a gateway started again in `dir` finds it. The
     /// directory is left in place.
     pub fn start_in(dir: &Path, config_toml: Option<&str>, env: &[(&str, &str)]) -> GatewayProcess {
+        Self::spawn(dir, config_toml, env, None)
+    }
+
+    /// [`GatewayProcess::start`], sending the admin listener's URL on `admin` as soon
+    /// as the gateway prints it: before it listens for clients, while it may still
+    /// be bootstrapping. Blocks until it listens.
+    pub fn start_reporting_admin(
+        config_toml: Option<&str>,
+        admin: std::sync::mpsc::Sender<String>,
+    ) -> GatewayProcess {
+        let dir = scratch_path("sluice-gw-dir");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut gateway = Self::spawn(&dir, config_toml, &[], Some(admin));
+        gateway.dir_owned = true;
+        gateway
+    }
+
+    fn spawn(
+        dir: &Path,
+        config_toml: Option<&str>,
+        env: &[(&str, &str)],
+        admin: Option<std::sync::mpsc::Sender<String>>,
+    ) -> GatewayProcess {
         let config = config_toml.map(|toml| {
             let path = scratch_path("sluice-gw").with_extension("toml");
             std::fs::write(&path, toml).unwrap();
@@ -78,6 +101,9 @@ impl GatewayProcess {
                     .next()
                     .unwrap_or_default()
                     .to_owned();
+                if let Some(admin) = &admin {
+                    let _ = admin.send(admin_url.clone());
+                }
             }
             banner.push(line);
         };
