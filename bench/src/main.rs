@@ -409,6 +409,9 @@ async fn bench(args: &Args, profile: Profile, pinning: &Pinning) -> anyhow::Resu
         if report::throughput_chart(&results, &args.out.join("throughput.png"))? {
             charts.push("throughput.png");
         }
+        if report::kafka_chart(&results, &args.out.join("kafka.png"))? {
+            charts.push("kafka.png");
+        }
         for (scenario, file) in [
             (ScenarioKind::Fanout, "latency_cdf_fanout.png"),
             (ScenarioKind::Broadcast, "latency_cdf_broadcast.png"),

@@ -291,3 +291,69 @@ pub fn throughput_chart(results: &[RunResult], path: &Path) -> anyhow::Result<bo
     root.present()?;
     Ok(true)
 }
+
+/// W5's sweep: latencies against offered deliveries per second, produce → delivery
+/// beside the gateway's own share, for the largest sweep of one shape.
+pub fn kafka_chart(results: &[RunResult], path: &Path) -> anyhow::Result<bool> {
+    let mut runs: Vec<&RunResult> = results
+        .iter()
+        .filter(|r| r.scenario == ScenarioKind::Kafka)
+        .collect();
+    // The shape with the most runs is the sweep.
+    let shape = |r: &RunResult| (r.connections, r.subjects);
+    let sweep = runs
+        .iter()
+        .map(|r| shape(r))
+        .max_by_key(|s| runs.iter().filter(|r| shape(r) == *s).count());
+    runs.retain(|r| Some(shape(r)) == sweep);
+    if runs.len() < 2 {
+        return Ok(false);
+    }
+    runs.sort_by(|a, b| {
+        a.offered_deliveries_per_s
+            .total_cmp(&b.offered_deliveries_per_s)
+    });
+    let max_x = runs
+        .iter()
+        .map(|r| r.offered_deliveries_per_s)
+        .fold(1.0f64, f64::max);
+    let max_ms = runs.iter().map(|r| r.latency_p99_ms).fold(1.0f64, f64::max);
+    let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (connections, keys) = sweep.unwrap_or_default();
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!("W5 on Kafka: {connections} subscribers over {keys} keys"),
+            ("sans-serif", 22),
+        )
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(55)
+        .build_cartesian_2d(0f64..max_x * 1.05, (0.1f64..max_ms * 1.5).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc("offered deliveries / s")
+        .y_desc("latency (ms, log)")
+        .draw()?;
+    type Pick = fn(&RunResult) -> Option<f64>;
+    let lines: [(&str, Pick); 4] = [
+        ("produce → delivery p50", |r| Some(r.latency_p50_ms)),
+        ("produce → delivery p99", |r| Some(r.latency_p99_ms)),
+        ("gateway share p50", |r| r.gateway_share_p50_ms),
+        ("gateway share p99", |r| r.gateway_share_p99_ms),
+    ];
+    for (i, (label, pick)) in lines.into_iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        chart
+            .draw_series(LineSeries::new(
+                runs.iter()
+                    .filter_map(|r| pick(r).map(|ms| (r.offered_deliveries_per_s, ms.max(0.1)))),
+                color.stroke_width(2),
+            ))?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+    }
+    legend(&mut chart)?;
+    root.present()?;
+    Ok(true)
+}
