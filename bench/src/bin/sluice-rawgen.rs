@@ -6,7 +6,11 @@
 //! subscribers' latencies go into HdrHistograms.
 //!
 //!   sluice-rawgen --sluice-bin target/release/sluice --connections 1000 --subjects 1000 \
-//!       --rate 40000 [--seconds 10] [--warmup 2] [--payload 512] [--publishers 4]
+//!       --rate 40000 [--seconds 10] [--warmup 2] [--payload 512] [--publishers 4] [--kafka]
+//!
+//! With `--kafka` (issue #20's W5) the gateway runs on librdkafka's mock cluster,
+//! started here, and the rate is written into Kafka by a producer (rdkafka's
+//! `BaseProducer`, a thread of its own) instead of published through the gateway.
 //!
 //! It starts the gateway (log in memory, the bench's bounds) pinned to CPU 0 and
 //! itself to CPU 1 when `taskset` exists, and prints one line: offered and delivered
@@ -31,6 +35,7 @@ struct Args {
     warmup: u64,
     payload: usize,
     publishers: usize,
+    kafka: bool,
 }
 
 fn args() -> Args {
@@ -55,11 +60,68 @@ fn args() -> Args {
         warmup: num("--warmup", "2"),
         payload: num("--payload", "512") as usize,
         publishers: num("--publishers", "4") as usize,
+        kafka: argv.iter().any(|a| a == "--kafka"),
     }
 }
 
-/// Starts the gateway on a free port, pinned to CPU 0 when possible.
-fn start_gateway(bin: &str, dir: &std::path::Path) -> (Child, u16) {
+/// Topic `bench` (8 partitions) and the Portal's topic on a mock cluster; the
+/// producer owns the cluster. Returns it with the bootstrap address.
+fn mock_kafka() -> (rdkafka::producer::BaseProducer, String) {
+    use rdkafka::producer::Producer;
+    let owner: rdkafka::producer::BaseProducer = rdkafka::ClientConfig::new()
+        .set("test.mock.num.brokers", "1")
+        .create()
+        .expect("a mock cluster");
+    let bootstrap = {
+        let cluster = owner.client().mock_cluster().expect("a mock cluster");
+        cluster.create_topic("bench", 8, 1).unwrap();
+        cluster.create_topic("_sluice_portal", 1, 1).unwrap();
+        cluster.bootstrap_servers()
+    };
+    (owner, bootstrap)
+}
+
+/// Writes `rate` records a second over the subjects' keys (`s0`, `s1`, ...), each
+/// value the send time (ns since `base`) then padding, until `stop`.
+fn produce_into_kafka(
+    bootstrap: &str,
+    subjects: usize,
+    rate: u64,
+    payload: usize,
+    base: Instant,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let producer: BaseProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "1")
+        .create()
+        .expect("a producer");
+    std::thread::spawn(move || {
+        let keys: Vec<String> = (0..subjects).map(|s| format!("s{s}")).collect();
+        let pad = vec![b'x'; payload.saturating_sub(8)];
+        let start = Instant::now();
+        let mut sent = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
+            while sent < due {
+                let mut value = (base.elapsed().as_nanos() as u64).to_be_bytes().to_vec();
+                value.extend_from_slice(&pad);
+                let key = &keys[sent as usize % keys.len()];
+                match producer.send(BaseRecord::to("bench").key(key).payload(&value)) {
+                    Ok(()) => sent += 1,
+                    Err(_) => break,
+                }
+            }
+            producer.poll(Duration::from_millis(1));
+        }
+        let _ = producer.flush(Duration::from_secs(5));
+    })
+}
+
+/// Starts the gateway on a free port, pinned to CPU 0 when possible; on Kafka
+/// when `kafka` names the bootstrap address.
+fn start_gateway(bin: &str, dir: &std::path::Path, kafka: Option<&str>) -> (Child, u16) {
     // The gateway runs in `dir`: a relative path would no longer point at it.
     let bin = std::fs::canonicalize(bin).expect("--sluice-bin names the gateway binary");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -75,8 +137,16 @@ fn start_gateway(bin: &str, dir: &std::path::Path) -> (Child, u16) {
              exposed_topics = [\"bench\"]\npublishes_in_flight_per_client_max = 65536\n\
              publish_rate_per_s = 0\nmessage_cache_messages_per_subject_max = 16\n\
              [websocket]\nping_interval_ms = 60000\npong_timeout_ms = 120000\n\
-             connections_max = 100000\nconnections_per_ip_max = 100000\n\
-             [broker.embedded]\nstorage = \"memory\"\npartitions = 4\nretention_records_max = 20000\n"
+             connections_max = 100000\nconnections_per_ip_max = 100000\n{}",
+            match kafka {
+                Some(bootstrap) => format!(
+                    "[broker]\nkind = \"kafka\"\n[broker.kafka]\nbootstrap_servers = \"{bootstrap}\"\n\
+                     [broker.kafka.properties]\n\"fetch.wait.max.ms\" = \"5\"\n"
+                ),
+                None => "[broker.embedded]\nstorage = \"memory\"\npartitions = 4\n\
+                         retention_records_max = 20000\n"
+                    .to_owned(),
+            }
         ),
     )
     .unwrap();
@@ -128,7 +198,11 @@ fn cpu_seconds(pid: u32) -> f64 {
 
 /// Opens a WebSocket with the binary subprotocol, the handshake by hand.
 async fn connect(port: u16) -> TcpStream {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap_or_else(|err| {
+            panic!("cannot connect to the gateway: {err} (after a run of 18,000, the ephemeral ports may still be in TIME_WAIT: wait a minute)")
+        });
     stream.set_nodelay(true).unwrap();
     stream
         .write_all(
@@ -207,7 +281,12 @@ async fn main() {
     let args = args();
     let dir = std::env::temp_dir().join(format!("sluice-rawgen-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (mut gateway, port) = start_gateway(&args.sluice_bin, &dir);
+    let kafka = args.kafka.then(mock_kafka);
+    let (mut gateway, port) = start_gateway(
+        &args.sluice_bin,
+        &dir,
+        kafka.as_ref().map(|(_, bootstrap)| bootstrap.as_str()),
+    );
     let base = Instant::now();
     let measuring = Arc::new(AtomicBool::new(false));
     let delivered = Arc::new(AtomicU64::new(0));
@@ -254,7 +333,17 @@ async fn main() {
     // its acks.
     let stop = Arc::new(AtomicBool::new(false));
     let mut publishers = Vec::new();
-    for p in 0..args.publishers {
+    let producer = kafka.as_ref().map(|(_, bootstrap)| {
+        produce_into_kafka(
+            bootstrap,
+            args.subjects,
+            args.rate,
+            args.payload,
+            base,
+            stop.clone(),
+        )
+    });
+    for p in (0..args.publishers).filter(|_| !args.kafka) {
         let stream = connect(port).await;
         let (mut read, mut write) = stream.into_split();
         tokio::spawn(async move {
@@ -306,6 +395,9 @@ async fn main() {
     let elapsed = window.elapsed().as_secs_f64();
     let cpu = cpu_seconds(gateway_pid) - cpu_start;
     stop.store(true, Ordering::Relaxed);
+    if let Some(producer) = producer {
+        let _ = producer.join();
+    }
     let got = delivered.load(Ordering::Relaxed);
     let _ = gateway.kill();
     let _ = gateway.wait();
