@@ -377,8 +377,11 @@ async fn three_gateways_one_killed_mid_stream_lose_nothing_and_readyz_shows_the_
     futures_util::future::join_all(seeds).await;
     let config = gateway_config(&tansu, "fleet")
         .replace("[gateway]\n", "[gateway]\npartitioner = \"consistent\"\n");
-    // The third gateway fetches one batch (here one record) per partition at a
-    // time: its bootstrap of the seed records takes a while, and /readyz says so.
+    // The third gateway asks for at most one byte per partition and fetch:
+    // librdkafka starts there and grows the size until a batch (here one record)
+    // fits, so its bootstrap of the seed records takes seconds, and /readyz says so.
+    // (How long is up to librdkafka; the check below only needs one answer
+    // during it, and the admin listener answers from before the bootstrap starts.)
     let slow_config =
         format!("{config}[broker.kafka.properties]\n\"max.partition.fetch.bytes\" = \"1\"\n");
     let mut gateways = vec![

@@ -2,7 +2,8 @@
 //! does the same against a release build): Sluice alone, tiny loads, under 30 s.
 //! It keeps the harness working; it measures nothing that a test could assert on
 //! speed, so it asserts only that every scenario ran, the storm's resumes were
-//! checked without a gap, and the outputs were written.
+//! checked without a gap, and the outputs were written; and that W5 runs on Kafka
+//! (librdkafka's mock cluster) with the gateway's latency share read.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -60,6 +61,38 @@ fn the_smoke_profile_runs_every_scenario_and_writes_its_results() {
     assert_eq!(storm["violations"]["duplicates"], 0, "{storm}");
     assert!(stdout.contains("Resumes checked"), "{stdout}");
     assert!(out.join("results.md").is_file());
+}
+
+#[test]
+fn w5_runs_on_the_mock_cluster_and_reads_the_gateways_share() {
+    let out = tempfile_dir().join("w5");
+    let output = Command::new(env!("CARGO_BIN_EXE_sluice-bench"))
+        .args([
+            "--scenarios",
+            "kafka",
+            "--connections",
+            "50",
+            "--subjects",
+            "5",
+        ])
+        .args(["--rate", "200", "--seconds", "1", "--sluice-bin"])
+        .arg(sluice_bin())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("the bench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("W5 on Kafka"), "{stdout}");
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    let run = &results[0];
+    assert_eq!(run["scenario"], "kafka", "{results}");
+    assert_eq!(run["system"], "sluice-kafka", "{run}");
+    assert!(run["deliveries_per_s"].as_f64().unwrap() > 0.0, "{run}");
+    // The gateway's share came from its /metrics: records were stamped and timed.
+    assert!(run["gateway_share_p50_ms"].is_number(), "{run}");
 }
 
 fn tempfile_dir() -> PathBuf {
