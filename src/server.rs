@@ -338,7 +338,11 @@ impl Launched {
         let cert = load_certificate(&config.tls, config.listen.ip())?;
         if let Some(mut bootstrap) = bootstrap {
             wait_for_bootstrap(&mut bootstrap).await?;
-            wait_for_caught_up(&runtime).await;
+            // Every shard's core applies the bootstrap's records on its own: a
+            // client dealt to a shard still applying them would race its snapshots.
+            for shard in std::iter::once(&runtime).chain(extra_shards.runtimes()) {
+                wait_for_caught_up(shard).await;
+            }
         }
         for shard in std::iter::once(&runtime).chain(extra_shards.runtimes()) {
             wait_for_topics(shard, &listed_topics).await;

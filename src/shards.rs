@@ -20,7 +20,6 @@ pub enum ShardBroker {
 }
 
 /// The extra shards. Dropping them stops their threads.
-#[derive(Default)]
 pub struct ExtraShards {
     shards: Vec<(Runtime, Background)>,
 }

@@ -1,8 +1,8 @@
 //! `[runtime] shards = 2` on Kafka (tansu): one consumer for the process, its records
 //! reaching both shards' cores. Clients on either shard get the same snapshot (from
 //! the bootstrap), the same live records (from a back-end producer with
-//! librdkafka's defaults, and from a client's publish), and the same resumes;
-//! `/readyz` waits for both shards to apply the bootstrap.
+//! librdkafka's defaults, and from a client's publish), and the same resumes; the
+//! listener (and `/readyz`) wait for both shards to apply the bootstrap.
 
 mod common;
 
@@ -58,10 +58,16 @@ async fn two_shards_on_kafka_share_one_consumer_and_agree() {
     })
     .await;
     assert_eq!(server.runtimes().len(), 2);
-    common::eventually("/readyz once both shards applied the bootstrap", || async {
-        (http::get(server.admin_addr(), "/readyz").await.0 == 200).then_some(())
-    })
-    .await;
+    // The listener opens only once both shards' cores applied the bootstrap, so
+    // the gateway is ready the moment it listens.
+    for shard in server.runtimes() {
+        assert!(
+            shard.broker_caught_up(),
+            "listening before every shard caught up"
+        );
+    }
+    let (status, body) = http::get(server.admin_addr(), "/readyz").await;
+    assert_eq!(status, 200, "{body}");
     let url = server.url();
 
     // Four subscribers, dealt to the shards in turn: each gets the snapshot its own

@@ -25,14 +25,17 @@ const PORTAL_TOPIC: &str = "_sluice_portal";
 /// Partitions of the topic.
 pub const PARTITIONS: i32 = 8;
 
-/// A mock cluster with [`TOPIC`] and the Portal's topic created; dropping it takes the cluster down.
+/// A mock cluster with a topic and the Portal's topic created; dropping it takes
+/// the cluster down.
 pub struct MockCluster {
-    owner: BaseProducer,
+    /// Owns the cluster: librdkafka runs it inside this client.
+    _owner: BaseProducer,
     pub bootstrap: String,
 }
 
 impl MockCluster {
-    pub fn start() -> anyhow::Result<MockCluster> {
+    /// `topic` with `partitions` partitions, and the Portal's topic.
+    pub fn start(topic: &str, partitions: i32) -> anyhow::Result<MockCluster> {
         let owner: BaseProducer = ClientConfig::new()
             .set("test.mock.num.brokers", "1")
             .create()
@@ -42,19 +45,17 @@ impl MockCluster {
                 .client()
                 .mock_cluster()
                 .context("librdkafka made no mock cluster")?;
-            cluster.create_topic(TOPIC, PARTITIONS, 1)?;
+            cluster.create_topic(topic, partitions, 1)?;
             // The Portal's topic, as an operator's cluster has it: the mock cluster
             // times out the gateway's CreateTopics, and a gateway retrying it is
             // not the gateway being measured.
             cluster.create_topic(PORTAL_TOPIC, 1, 1)?;
             cluster.bootstrap_servers()
         };
-        Ok(MockCluster { owner, bootstrap })
-    }
-
-    /// Keeps the cluster alive for as long as the caller holds it.
-    pub fn owner(&self) -> &BaseProducer {
-        &self.owner
+        Ok(MockCluster {
+            _owner: owner,
+            bootstrap,
+        })
     }
 }
 

@@ -57,7 +57,8 @@ struct Args {
     /// Peers to run beside Sluice (`nats`); none runs Sluice alone.
     #[arg(long, value_enum, value_delimiter = ',')]
     peers: Vec<SystemKind>,
-    /// Only these scenarios (default: all).
+    /// Only these scenarios (default: all but `kafka`, which needs `--scenarios kafka`
+    /// or `--profile kafka`).
     #[arg(long, value_enum, value_delimiter = ',')]
     scenarios: Vec<ScenarioKind>,
     /// Fan-out connection counts (overrides the profile's).

@@ -219,7 +219,7 @@ async fn await_reached(progress: &mut mpsc::Receiver<Progress>, count: usize) {
 
 /// The buckets of the gateway's own latency share, for a system on Kafka.
 async fn gateway_share_buckets(system: &Running) -> Option<Vec<(f64, f64)>> {
-    system.kafka_bootstrap.as_ref()?;
+    system.kafka_bootstrap()?;
     let text = prometheus_text::scrape(system.admin?).await.ok()?;
     Some(prometheus_text::buckets(
         &text,
@@ -294,8 +294,7 @@ pub async fn run(
         let mut producer = None;
         if scenario == ScenarioKind::Kafka {
             let bootstrap = system
-                .kafka_bootstrap
-                .as_deref()
+                .kafka_bootstrap()
                 .context("W5 needs a system on Kafka (sluice-kafka)")?;
             producer = Some(kafka_source::produce(
                 bootstrap,

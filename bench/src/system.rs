@@ -49,12 +49,17 @@ pub struct Running {
     pub pid: u32,
     /// The admin listener (`/metrics`), for the systems whose metrics a scenario reads.
     pub admin: Option<SocketAddr>,
-    /// Where a Kafka producer writes, on Kafka.
-    pub kafka_bootstrap: Option<String>,
     child: Child,
     /// The mock cluster the gateway reads, owned by the run: dropped after the
     /// gateway (fields drop in order), so the gateway never sees it go.
-    _kafka: Option<MockCluster>,
+    kafka: Option<MockCluster>,
+}
+
+impl Running {
+    /// Where a Kafka producer writes, for a system on Kafka.
+    pub fn kafka_bootstrap(&self) -> Option<&str> {
+        self.kafka.as_ref().map(|k| k.bootstrap.as_str())
+    }
 }
 
 impl Drop for Running {
@@ -86,20 +91,23 @@ pub fn start(
 ) -> anyhow::Result<Running> {
     let runtime = format!("[runtime]\nshards = {}\n", options.shards);
     if kind == SystemKind::SluiceKafka {
-        let cluster = MockCluster::start()?;
+        let cluster = MockCluster::start(kafka_source::TOPIC, kafka_source::PARTITIONS)?;
         let broker = format!(
             "{runtime}[broker]\nkind = \"kafka\"\n[broker.kafka]\nbootstrap_servers = \"{}\"\n[broker.kafka.properties]\n\"fetch.wait.max.ms\" = \"{}\"\n",
             cluster.bootstrap, options.kafka_fetch_wait_ms
         );
         let mut running = start_with_broker(kind, dir, sluice_bin, pinning, &broker)?;
-        running.kafka_bootstrap = Some(cluster.bootstrap.clone());
-        running._kafka = Some(cluster);
+        running.kafka = Some(cluster);
         return Ok(running);
     }
-    let broker = format!(
-        "{runtime}[broker.embedded]\nstorage = \"memory\"\npartitions = 4\nretention_records_max = 20000\n"
-    );
+    let broker = format!("{runtime}{}", embedded_broker("storage = \"memory\""));
     start_with_broker(kind, dir, sluice_bin, pinning, &broker)
+}
+
+/// The embedded broker's section with `storage` as its log's settings, and the
+/// bench's bounds.
+fn embedded_broker(storage: &str) -> String {
+    format!("[broker.embedded]\n{storage}\npartitions = 4\nretention_records_max = 20000\n")
 }
 
 /// [`start`] with `storage` as the settings of Sluice's embedded log
@@ -111,9 +119,7 @@ pub fn start_with_log(
     pinning: &Pinning,
     storage: &str,
 ) -> anyhow::Result<Running> {
-    let broker =
-        format!("[broker.embedded]\n{storage}\npartitions = 4\nretention_records_max = 20000\n");
-    start_with_broker(kind, dir, sluice_bin, pinning, &broker)
+    start_with_broker(kind, dir, sluice_bin, pinning, &embedded_broker(storage))
 }
 
 /// [`start`] with `broker` as Sluice's broker sections.
@@ -264,9 +270,8 @@ connections_per_ip_max = 100000
         target,
         pid,
         admin,
-        kafka_bootstrap: None,
         child,
-        _kafka: None,
+        kafka: None,
     };
     wait_listening(
         SocketAddr::from(([127, 0, 0, 1], port)),

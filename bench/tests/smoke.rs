@@ -26,24 +26,13 @@ fn sluice_bin() -> PathBuf {
 #[test]
 fn the_smoke_profile_runs_every_scenario_and_writes_its_results() {
     let out = tempfile_dir();
-    let output = Command::new(env!("CARGO_BIN_EXE_sluice-bench"))
-        .args(["--profile", "smoke", "--seconds", "1", "--sluice-bin"])
-        .arg(sluice_bin())
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .expect("the bench runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let (stdout, results) = run_bench(&["--profile", "smoke", "--seconds", "1"], &out);
     for scenario in ["Fanout", "Broadcast", "Storm", "Idle"] {
         assert!(
             stdout.contains(&format!("| {scenario} | sluice |")),
             "{stdout}"
         );
     }
-    let results: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
     let runs = results.as_array().expect("an array of runs");
     assert_eq!(runs.len(), 4);
     let fanout = &runs[0];
@@ -66,33 +55,47 @@ fn the_smoke_profile_runs_every_scenario_and_writes_its_results() {
 #[test]
 fn w5_runs_on_the_mock_cluster_and_reads_the_gateways_share() {
     let out = tempfile_dir().join("w5");
-    let output = Command::new(env!("CARGO_BIN_EXE_sluice-bench"))
-        .args([
+    let (stdout, results) = run_bench(
+        &[
             "--scenarios",
             "kafka",
             "--connections",
             "50",
             "--subjects",
             "5",
-        ])
-        .args(["--rate", "200", "--seconds", "1", "--sluice-bin"])
-        .arg(sluice_bin())
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .expect("the bench runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+            "--rate",
+            "200",
+            "--seconds",
+            "1",
+        ],
+        &out,
+    );
     assert!(stdout.contains("W5 on Kafka"), "{stdout}");
-    let results: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
     let run = &results[0];
     assert_eq!(run["scenario"], "kafka", "{results}");
     assert_eq!(run["system"], "sluice-kafka", "{run}");
     assert!(run["deliveries_per_s"].as_f64().unwrap() > 0.0, "{run}");
     // The gateway's share came from its /metrics: records were stamped and timed.
     assert!(run["gateway_share_p50_ms"].is_number(), "{run}");
+}
+
+/// Runs the harness with `args` against the debug gateway, results into `out`;
+/// its printed table and `results.json`. A failed run fails the test.
+fn run_bench(args: &[&str], out: &std::path::Path) -> (String, serde_json::Value) {
+    let output = Command::new(env!("CARGO_BIN_EXE_sluice-bench"))
+        .args(args)
+        .arg("--sluice-bin")
+        .arg(sluice_bin())
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("the bench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let results =
+        serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    (stdout, results)
 }
 
 fn tempfile_dir() -> PathBuf {

@@ -30,9 +30,18 @@ impl GatewayProcess {
 
     /// [`GatewayProcess::start`] with extra environment variables (`OTEL_*`, ...).
     pub fn start_with_env(config_toml: Option<&str>, env: &[(&str, &str)]) -> GatewayProcess {
+        Self::start_in_scratch(config_toml, env, None)
+    }
+
+    /// In a directory of its own, removed on drop.
+    fn start_in_scratch(
+        config_toml: Option<&str>,
+        env: &[(&str, &str)],
+        admin: Option<std::sync::mpsc::Sender<String>>,
+    ) -> GatewayProcess {
         let dir = scratch_path("sluice-gw-dir");
         std::fs::create_dir_all(&dir).unwrap();
-        let mut gateway = Self::start_in(&dir, config_toml, env);
+        let mut gateway = Self::spawn(&dir, config_toml, env, admin);
         gateway.dir_owned = true;
         gateway
     }
@@ -51,11 +60,7 @@ impl GatewayProcess {
         config_toml: Option<&str>,
         admin: std::sync::mpsc::Sender<String>,
     ) -> GatewayProcess {
-        let dir = scratch_path("sluice-gw-dir");
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut gateway = Self::spawn(&dir, config_toml, &[], Some(admin));
-        gateway.dir_owned = true;
-        gateway
+        Self::start_in_scratch(config_toml, &[], Some(admin))
     }
 
     fn spawn(

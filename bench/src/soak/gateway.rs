@@ -10,9 +10,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::ValueEnum;
-use rdkafka::producer::{BaseProducer, Producer};
-use rdkafka::ClientConfig;
 
+use crate::kafka_source::MockCluster;
 use crate::system::{free_port, wait_listening, write_config};
 
 /// The topic every soak client uses.
@@ -47,7 +46,7 @@ pub struct SoakGateway {
     pub dir: PathBuf,
     child: Child,
     /// Owns the mock cluster the gateway reads, when on Kafka.
-    _kafka: Option<BaseProducer>,
+    _kafka: Option<MockCluster>,
 }
 
 impl SoakGateway {
@@ -65,19 +64,12 @@ impl SoakGateway {
                     .to_owned(),
             ),
             SoakBroker::Kafka => {
-                let owner: BaseProducer = ClientConfig::new()
-                    .set("test.mock.num.brokers", "1")
-                    .create()
-                    .context("starting librdkafka's mock cluster")?;
-                let bootstrap = {
-                    let cluster = owner.client().mock_cluster().context("no mock cluster")?;
-                    cluster.create_topic(TOPIC, PARTITIONS, 1)?;
-                    cluster.bootstrap_servers()
-                };
+                let cluster = MockCluster::start(TOPIC, PARTITIONS)?;
                 let section = format!(
-                    "[broker]\nkind = \"kafka\"\n[broker.kafka]\nbootstrap_servers = \"{bootstrap}\"\n"
+                    "[broker]\nkind = \"kafka\"\n[broker.kafka]\nbootstrap_servers = \"{}\"\n",
+                    cluster.bootstrap
                 );
-                (Some(owner), section)
+                (Some(cluster), section)
             }
         };
         let config = write_config(
