@@ -5,9 +5,11 @@ use std::sync::{Arc, OnceLock};
 
 use sluice_core::GatewayStats;
 use sluice_driver::Runtime;
-use sluice_kafka::{Bootstrap, ConsumerLag};
+use sluice_kafka::{Bootstrap, ConsumerLag, ConsumptionStats};
 use sluice_memory_broker::MemoryBroker;
-use sluice_observability::{EmbeddedLogStats, GatewayProbe, Health, PartitionLag, QuicCounters};
+use sluice_observability::{
+    EmbeddedLogStats, GatewayProbe, Health, KafkaConsumption, PartitionLag, QuicCounters,
+};
 use sluice_quic::QuicStatsReader;
 use tokio::sync::watch;
 
@@ -20,6 +22,7 @@ pub enum BrokerProbe {
         bootstrap: watch::Receiver<Bootstrap>,
         reachable: watch::Receiver<Result<(), String>>,
         lag: ConsumerLag,
+        consumed: ConsumptionStats,
     },
 }
 
@@ -102,6 +105,20 @@ impl GatewayProbe for ServerProbe {
             segments: stats.segments,
             syncs_total: stats.syncs_total,
             sync_seconds_total: stats.sync_seconds_total,
+        })
+    }
+
+    fn kafka_consumption(&self) -> Option<KafkaConsumption> {
+        let BrokerProbe::Kafka { consumed, .. } = &self.broker else {
+            return None;
+        };
+        let read = consumed.read();
+        Some(KafkaConsumption {
+            records_total: read.records_total,
+            bytes_total: read.bytes_total,
+            partitions_assigned: read.interest.partitions_assigned,
+            assignments_total: read.interest.watches_total,
+            releases_total: read.interest.releases_total,
         })
     }
 

@@ -114,6 +114,10 @@ impl Server {
         };
         config.gateway.exposed_topics = topics;
         config.gateway.exposed_topic_patterns = patterns;
+        let kafka = &config.broker.kafka;
+        if on_kafka && kafka.consumption == sluice_kafka::Consumption::Interest {
+            config.gateway.partition_release_grace_ms = Some(kafka.interest_grace_ms);
+        }
         let mut kafka_parts = None;
         let mut kafka_shards = Vec::new();
         let registry = Registry::new();
@@ -150,6 +154,7 @@ impl Server {
                     bootstrap: link.bootstrap.clone(),
                     reachable: link.reachable.clone(),
                     lag: link.lag.clone(),
+                    consumed: link.consumed.clone(),
                 };
                 let bootstrap = Some(link.bootstrap.clone());
                 let link = BrokerLink {
@@ -166,7 +171,10 @@ impl Server {
             Some(broker) => (1..config.runtime.shard_count())
                 .map(|_| ShardBroker::Memory(broker.clone()))
                 .collect(),
-            None => kafka_shards.into_iter().map(ShardBroker::Kafka).collect(),
+            None => kafka_shards
+                .into_iter()
+                .map(|link| ShardBroker::Kafka(Box::new(link)))
+                .collect(),
         };
         let extra_shards = ExtraShards::start(shard_links, &config, &observer, start_runtime)?;
         let build = BuildInfo {

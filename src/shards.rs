@@ -16,7 +16,7 @@ pub enum ShardBroker {
     /// A session of the embedded broker, which every shard shares.
     Memory(MemoryBroker),
     /// The shard's end of the process's Kafka session.
-    Kafka(sluice_kafka::ShardLink),
+    Kafka(Box<sluice_kafka::ShardLink>),
 }
 
 /// The extra shards. Dropping them stops their threads.

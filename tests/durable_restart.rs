@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::http::metric;
 use common::process::GatewayProcess;
 use common::RawClient;
 use futures_util::{SinkExt, StreamExt};
@@ -265,16 +266,6 @@ async fn a_damaged_segment_tail_is_cut_with_a_log_line_and_the_rest_is_kept() {
     assert_eq!(after_first, [(second.seq, "second".to_owned())]);
     drop(gateway);
     std::fs::remove_dir_all(&dir).unwrap();
-}
-
-/// The value of the unlabelled series `name` in a Prometheus exposition.
-fn metric(body: &str, name: &str) -> f64 {
-    body.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("{name} not exported"))
-        .trim()
-        .parse()
-        .unwrap()
 }
 
 #[tokio::test]

@@ -15,10 +15,15 @@ const DASHBOARD: &str = concat!(
     "/observability/dashboards/sluice.json"
 );
 
-/// Families only a gateway on Kafka, or with a QUIC listener, exports (the latter
-/// checked on a QUIC gateway in `quic_e2e.rs`).
-const KAFKA_OR_QUIC_ONLY: [&str; 4] = [
+/// Families only a gateway on Kafka, or with a QUIC listener, exports (checked on
+/// tansu in `kafka_interest.rs`, and on a QUIC gateway in `quic_e2e.rs`).
+const KAFKA_OR_QUIC_ONLY: [&str; 9] = [
     "sluice_kafka_consumer_lag_records",
+    "sluice_kafka_records_consumed_total",
+    "sluice_kafka_consumed_bytes_total",
+    "sluice_kafka_partitions_assigned",
+    "sluice_kafka_partition_assignments_total",
+    "sluice_kafka_partition_unassignments_total",
     "sluice_quic_handshakes_refused_total",
     "sluice_quic_migrations_total",
     "sluice_quic_early_frames_held_total",

@@ -140,6 +140,20 @@ pub struct FetchRequest {
 pub enum BrokerCommand {
     Produce(ProduceRequest),
     Fetch(FetchRequest),
+    /// Interest mode: read this partition (from the snapshot start point), then
+    /// answer [`BrokerEvent::PartitionReady`] behind the records that rebuild its
+    /// snapshots. Sent when a client of this core first needs the partition.
+    Watch {
+        topic: Arc<str>,
+        partition: u32,
+    },
+    /// Interest mode: this core no longer needs the partition (its grace period
+    /// ended). The broker stops reading it once no core of the process watches it,
+    /// and then sends [`BrokerEvent::PartitionReleased`].
+    Unwatch {
+        topic: Arc<str>,
+        partition: u32,
+    },
 }
 
 /// Why the broker could not do what was asked.
@@ -195,4 +209,20 @@ pub enum BrokerEvent {
     /// for the broker to have sent the records, so the first client sees complete
     /// snapshots. A broker without a bootstrap need not send it.
     CaughtUp,
+    /// Interest mode: the partition is read anew from `start_offset` (the snapshot
+    /// start point); its records follow. The core forgets what it kept of the
+    /// partition and applies them.
+    PartitionReading {
+        topic: Arc<str>,
+        partition: u32,
+        start_offset: u64,
+    },
+    /// Interest mode, the answer to this core's [`BrokerCommand::Watch`]: every
+    /// record up to the high watermark at the watch came before this event, so the
+    /// partition's snapshots are complete.
+    PartitionReady { topic: Arc<str>, partition: u32 },
+    /// Interest mode: the broker stopped reading the partition (no core watches it).
+    /// The core drops its snapshots and cached messages, which would go stale, and
+    /// ignores records of it until the next [`BrokerEvent::PartitionReading`].
+    PartitionReleased { topic: Arc<str>, partition: u32 },
 }

@@ -82,6 +82,13 @@ pub struct GatewayConfig {
     /// exposed through the Portal. Set by the binary, so not a key of `[gateway]`.
     #[serde(skip)]
     pub exposed_topic_patterns: Vec<String>,
+    /// Interest mode (`[broker.kafka] consumption = "interest"`): the broker reads
+    /// only the partitions this gateway's subscribers need, and a partition nobody
+    /// subscribes to any more is released this long after its last subscriber
+    /// went. `None`: the broker reads everything. Set by the binary from
+    /// `interest_grace_ms`, so not a key of `[gateway]`.
+    #[serde(skip)]
+    pub partition_release_grace_ms: Option<u64>,
 }
 
 impl GatewayConfig {
@@ -131,6 +138,7 @@ impl Default for GatewayConfig {
             auth_timeout_ms: 10_000,
             token_expiry_notice_ms: 60_000,
             auth_required: false,
+            partition_release_grace_ms: None,
         }
     }
 }

@@ -105,6 +105,16 @@ pub struct GatewayStats {
     pub handshakes_refused_token_total: u64,
     /// Connections dropped for not finishing the handshake in `handshake_timeout_ms`.
     pub handshake_timeouts_total: u64,
+    // Interest mode (`[broker.kafka] consumption = "interest"`); 0 otherwise.
+    /// Partitions this core watches (its subscribers need them, or their grace
+    /// period has not ended).
+    pub partitions_watched: u64,
+    /// Partitions being read for a first subscriber, its start parked meanwhile.
+    pub partitions_warming: u64,
+    /// Subscription starts parked until their partition is read.
+    pub starts_parked: u64,
+    pub partition_watches_total: u64,
+    pub partition_releases_total: u64,
 }
 
 impl GatewayStats {
@@ -172,6 +182,11 @@ impl GatewayStats {
             client_queue_bytes_largest,
             client_queue_bytes_peak,
             revoked_token_ids,
+            partitions_watched,
+            partitions_warming,
+            starts_parked,
+            partition_watches_total,
+            partition_releases_total,
         } = other;
         self.clients_connected += clients_connected;
         self.subscriptions_active += subscriptions_active;
@@ -227,6 +242,11 @@ impl GatewayStats {
         self.handshakes_refused_origin_total += handshakes_refused_origin_total;
         self.handshakes_refused_token_total += handshakes_refused_token_total;
         self.handshake_timeouts_total += handshake_timeouts_total;
+        self.partitions_watched += partitions_watched;
+        self.partitions_warming += partitions_warming;
+        self.starts_parked += starts_parked;
+        self.partition_watches_total += partition_watches_total;
+        self.partition_releases_total += partition_releases_total;
         self.client_queue_bytes_largest = self
             .client_queue_bytes_largest
             .max(*client_queue_bytes_largest);

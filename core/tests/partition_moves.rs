@@ -9,8 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use sluice_core::partitioner::Partitioner;
 use sluice_core::protocol::{
-    ClientFrame, MessageKind, PublishFrame, Qos, ResumePoint, ServerFrame, SubscribeItem,
-    SubscribeOptions,
+    ClientFrame, PublishFrame, Qos, ResumePoint, SubscribeItem, SubscribeOptions,
 };
 use sluice_core::testing::{self, epoch};
 use sluice_core::{
@@ -125,23 +124,7 @@ impl Harness {
     /// `update e-3:1`, `recovered …`, `sync`, `resync`.
     fn frames(&mut self, client: u64) -> Vec<String> {
         let frames = self.core.transmit(ClientId(client));
-        frames
-            .into_iter()
-            .map(|frame| match frame {
-                ServerFrame::Ok { .. } => "ok".to_string(),
-                ServerFrame::Message(m) => {
-                    let kind = match m.kind {
-                        MessageKind::Snapshot => "snapshot",
-                        MessageKind::Update => "update",
-                        MessageKind::Recovered => "recovered",
-                        MessageKind::History => "history",
-                    };
-                    format!("{kind} {}:{}", m.epoch, m.seq)
-                }
-                ServerFrame::Status { status, .. } => status.as_str().to_string(),
-                other => format!("{other:?}"),
-            })
-            .collect()
+        frames.iter().map(testing::describe).collect()
     }
 }
 

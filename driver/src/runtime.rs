@@ -35,8 +35,9 @@ pub(crate) struct Locked {
 pub(crate) struct Shared {
     locked: Mutex<Locked>,
     /// Commands for the broker. Unbounded as a channel, but bounded by the core: at
-    /// most `publishes_in_flight_per_client_max` produces per client and
-    /// `fetches_in_flight_max` fetches are ever outstanding.
+    /// most `publishes_in_flight_per_client_max` produces per client,
+    /// `fetches_in_flight_max` fetches and (interest mode) one watch or unwatch per
+    /// partition are ever outstanding.
     commands: mpsc::UnboundedSender<BrokerCommand>,
     epoch: Instant,
     next_client: AtomicU64,

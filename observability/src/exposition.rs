@@ -8,8 +8,8 @@ use sluice_core::GatewayConfig;
 
 use crate::family::Family;
 use crate::gateway_metrics::{
-    embedded_log_families, health_families, lag_family, limit_families, quic_families,
-    stats_families,
+    embedded_log_families, health_families, kafka_consumption_families, lag_family, limit_families,
+    quic_families, stats_families,
 };
 use crate::probe::GatewayProbe;
 
@@ -78,6 +78,9 @@ impl Metrics {
         }
         if let Some(log) = self.probe.embedded_log() {
             families.extend(embedded_log_families(&log));
+        }
+        if let Some(consumed) = self.probe.kafka_consumption() {
+            families.extend(kafka_consumption_families(&consumed));
         }
         let lag = self.probe.consumer_lag();
         if !lag.is_empty() {

@@ -5,7 +5,7 @@ use prometheus::proto::MetricFamily;
 use sluice_core::{GatewayConfig, GatewayStats};
 
 use crate::family::Family;
-use crate::probe::{EmbeddedLogStats, Health, PartitionLag, QuicCounters};
+use crate::probe::{EmbeddedLogStats, Health, KafkaConsumption, PartitionLag, QuicCounters};
 
 /// Families read from the core's counters and gauges.
 pub fn stats_families(s: &GatewayStats) -> Vec<MetricFamily> {
@@ -55,7 +55,7 @@ pub fn stats_families(s: &GatewayStats) -> Vec<MetricFamily> {
     .with(&[("outcome", "sync")], s.resumes_sync_total as f64)
     .with(&[("outcome", "resync")], s.resumes_resync_total as f64);
     let mut families = vec![messages_in, bytes_in, publishes, resumes];
-    let counters: [(&str, &str, u64); 18] = [
+    let counters: [(&str, &str, u64); 20] = [
         (
             "sluice_messages_out_total",
             "Messages queued to clients (snapshots, updates, history, recovered).",
@@ -137,6 +137,16 @@ pub fn stats_families(s: &GatewayStats) -> Vec<MetricFamily> {
             s.subject_partition_moves_total,
         ),
         (
+            "sluice_partition_watches_total",
+            "Interest mode: partitions this gateway started reading for a first subscriber.",
+            s.partition_watches_total,
+        ),
+        (
+            "sluice_partition_releases_total",
+            "Interest mode: partitions released after their last subscriber's grace period.",
+            s.partition_releases_total,
+        ),
+        (
             "sluice_publishes_received_total",
             "Client publishes received, finished or not.",
             s.publishes_total,
@@ -152,7 +162,7 @@ pub fn stats_families(s: &GatewayStats) -> Vec<MetricFamily> {
             .into_iter()
             .map(|(n, h, v)| Family::counter(n, h).value(v)),
     );
-    let gauges: [(&str, &str, u64); 17] = [
+    let gauges: [(&str, &str, u64); 20] = [
         (
             "sluice_clients",
             "Clients connected to the core, all transports.",
@@ -187,6 +197,21 @@ pub fn stats_families(s: &GatewayStats) -> Vec<MetricFamily> {
             "sluice_starts_paused",
             "Subscription starts waiting for room in their client's queue.",
             s.starts_paused,
+        ),
+        (
+            "sluice_partitions_watched",
+            "Interest mode: partitions read for this gateway's subscribers (or in their grace period).",
+            s.partitions_watched,
+        ),
+        (
+            "sluice_partitions_warming",
+            "Interest mode: partitions being read for a first subscriber, its start parked.",
+            s.partitions_warming,
+        ),
+        (
+            "sluice_starts_parked",
+            "Interest mode: subscription starts waiting for their partition to be read.",
+            s.starts_parked,
         ),
         (
             "sluice_fetches_in_flight",
@@ -375,6 +400,41 @@ pub fn embedded_log_families(log: &EmbeddedLogStats) -> Vec<MetricFamily> {
     .with(&[], log.sync_seconds_total)
     .build();
     gauges.chain([syncs, sync_seconds]).collect()
+}
+
+/// What the Kafka consumer read, and the partitions interest mode assigned it.
+pub fn kafka_consumption_families(k: &KafkaConsumption) -> Vec<MetricFamily> {
+    let counters = [
+        (
+            "sluice_kafka_records_consumed_total",
+            "Records the Kafka consumer handed to the gateway.",
+            k.records_total,
+        ),
+        (
+            "sluice_kafka_consumed_bytes_total",
+            "Key, value and header bytes of those records: what the gateway fetched from Kafka, without protocol framing.",
+            k.bytes_total,
+        ),
+        (
+            "sluice_kafka_partition_assignments_total",
+            "Interest mode: partitions assigned to the consumer because a subscriber needed them.",
+            k.assignments_total,
+        ),
+        (
+            "sluice_kafka_partition_unassignments_total",
+            "Interest mode: partitions unassigned because no subscriber needed them any more.",
+            k.releases_total,
+        ),
+    ]
+    .into_iter()
+    .map(|(n, help, v)| Family::counter(n, help).value(v).build());
+    let assigned = Family::gauge(
+        "sluice_kafka_partitions_assigned",
+        "Interest mode: partitions the consumer reads now (0 in read-everything mode).",
+    )
+    .value(k.partitions_assigned)
+    .build();
+    counters.chain([assigned]).collect()
 }
 
 /// Kafka consumer lag, one series per partition.

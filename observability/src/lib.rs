@@ -26,6 +26,8 @@ pub use admin::{AdminRoutes, AdminServer, CONNECTIONS_MAX as ADMIN_CONNECTIONS_M
 pub use config::{AdminConfig, LogFormat, TelemetryConfig};
 pub use exposition::{BuildInfo, Metrics};
 pub use observer::GatewayObserver;
-pub use probe::{EmbeddedLogStats, GatewayProbe, Health, PartitionLag, QuicCounters};
+pub use probe::{
+    EmbeddedLogStats, GatewayProbe, Health, KafkaConsumption, PartitionLag, QuicCounters,
+};
 pub use prometheus::Registry;
 pub use telemetry::{init as init_telemetry, Telemetry};

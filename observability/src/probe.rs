@@ -57,6 +57,20 @@ pub trait GatewayProbe: Send + Sync + 'static {
     fn embedded_log(&self) -> Option<EmbeddedLogStats> {
         None
     }
+    /// What the Kafka consumer read; `None` on the embedded broker.
+    fn kafka_consumption(&self) -> Option<KafkaConsumption> {
+        None
+    }
+}
+
+/// What a gateway's Kafka consumer read, and in interest mode what it is assigned.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KafkaConsumption {
+    pub records_total: u64,
+    pub bytes_total: u64,
+    pub partitions_assigned: u64,
+    pub assignments_total: u64,
+    pub releases_total: u64,
 }
 
 /// What the embedded broker's log holds and what keeping it on disk costs.

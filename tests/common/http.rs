@@ -56,3 +56,13 @@ pub fn encode(value: &str) -> String {
         })
         .collect()
 }
+
+/// The value of the unlabelled series `name` in a Prometheus exposition.
+pub fn metric(body: &str, name: &str) -> f64 {
+    body.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("{name} not exported"))
+        .trim()
+        .parse()
+        .unwrap()
+}

@@ -29,6 +29,14 @@ pub struct KafkaConfig {
     pub events_queue_max: usize,
     /// Records per batch handed to the core.
     pub batch_records_max: usize,
+    /// Which partitions the gateway reads: `all` of every exposed topic (small
+    /// deployments; the records of any partitioner reach subscribers), or only
+    /// those some subscriber needs (`interest`: the topic's keys must be written
+    /// with the partitioner the gateway is configured with).
+    pub consumption: Consumption,
+    /// Interest mode: how long a partition stays read after its last subscriber
+    /// went, so a client that comes back finds it read.
+    pub interest_grace_ms: u64,
     /// Extra librdkafka properties for every client (SASL, TLS, ...), e.g.
     /// `"security.protocol" = "SASL_SSL"`.
     pub properties: BTreeMap<String, String>,
@@ -47,7 +55,21 @@ impl Default for KafkaConfig {
             fetch_records_max: 10_000,
             events_queue_max: 1024,
             batch_records_max: 512,
+            consumption: Consumption::All,
+            interest_grace_ms: 30_000,
             properties: BTreeMap::new(),
         }
     }
+}
+
+/// What a gateway reads of the exposed topics (`consumption`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Consumption {
+    /// Every partition of every exposed topic, from start to end.
+    #[default]
+    All,
+    /// Only the partitions the gateway's subscribers' keys map to, each read from
+    /// the snapshot start point when its first subscriber comes.
+    Interest,
 }

@@ -2,7 +2,9 @@
 //!
 //! Kafka behind the broker boundary. Each gateway reads **every partition** of every
 //! exposed topic by manual assignment (no consumer group, no rebalances), first from
-//! the bootstrap start point to the high watermark (rebuilding snapshots), then live.
+//! the bootstrap start point to the high watermark (rebuilding snapshots), then live;
+//! or, with `consumption = "interest"`, only the partitions its cores watch, each
+//! read the same way when first watched (`interest.rs`).
 //! Publishes go through an idempotent producer with `acks=all`. Resumes older than
 //! the gateway's cache are read back from the log by short-lived fetch consumers.
 //! `seq` is the record offset; the epoch is derived from the topic's UUID and the
@@ -15,9 +17,11 @@
 
 mod client_config;
 mod config;
+mod consumption_stats;
 mod exposure_log;
 mod fetcher;
 mod incarnation_check;
+mod interest;
 mod lag;
 mod producer;
 mod record;
@@ -38,8 +42,10 @@ use rdkafka::consumer::StreamConsumer;
 use sluice_core::{BrokerCommand, BrokerEvent};
 use tokio::sync::{mpsc, watch};
 
-pub use config::KafkaConfig;
+pub use config::{Consumption, KafkaConfig};
+pub use consumption_stats::{Consumed, ConsumptionStats};
 pub use exposure_log::{ExposureLog, ExposureLogRecord};
+pub use interest::InterestStats;
 pub use lag::ConsumerLag;
 pub use session::Bootstrap;
 
@@ -54,6 +60,8 @@ pub struct KafkaLink {
     pub reachable: watch::Receiver<Result<(), String>>,
     /// Records not yet read, per partition.
     pub lag: ConsumerLag,
+    /// Records and bytes read; in interest mode, the partitions assigned.
+    pub consumed: ConsumptionStats,
     /// Changes what the session reads (the Portal); takes effect at once.
     pub exposure: ExposureHandle,
     /// The ends of the gateway's other shards, if it has more than one: the same
@@ -78,25 +86,21 @@ impl ShardLink {
 }
 
 /// What a shard's command task shares with the others, and its events sender.
-struct CommandRunner {
+pub(crate) struct CommandRunner {
     config: KafkaConfig,
     topology: Arc<topology::Topology>,
     producers: Arc<producer::Producers>,
     check: Arc<incarnation_check::IncarnationCheck>,
     events: mpsc::Sender<BrokerEvent>,
+    /// Which shard this is, for the session's answers to its watches.
+    shard: usize,
+    watches: mpsc::Sender<interest::WatchRequest>,
 }
 
 impl CommandRunner {
     fn start(self) -> mpsc::Sender<BrokerCommand> {
         let (command_tx, command_rx) = mpsc::channel(self.config.events_queue_max.max(1));
-        tokio::spawn(session::run_commands(
-            self.config,
-            self.topology,
-            self.producers,
-            command_rx,
-            self.events,
-            self.check,
-        ));
+        tokio::spawn(session::run_commands(self, command_rx));
         command_tx
     }
 }
@@ -195,7 +199,8 @@ pub fn connect_sharded(
     );
     let mut senders = Vec::new();
     let mut ends = Vec::new();
-    for _ in 0..shards.max(1) {
+    let (watch_tx, watch_rx) = mpsc::channel(config.events_queue_max.max(1));
+    for shard in 0..shards.max(1) {
         let (event_tx, event_rx) = mpsc::channel(config.events_queue_max.max(1));
         senders.push(event_tx.clone());
         ends.push(ShardLink {
@@ -206,12 +211,19 @@ pub fn connect_sharded(
                 producers: producers.clone(),
                 check: check.clone(),
                 events: event_tx,
+                shard,
+                watches: watch_tx.clone(),
             },
         });
     }
     let mut ends = ends.into_iter();
     let (commands, events) = ends.next().expect("at least one shard").start();
+    let consumed = ConsumptionStats::default();
     let session = session::Session {
+        interest: config.consumption == Consumption::Interest,
+        watch_requests: Some(watch_rx),
+        assignments: Default::default(),
+        consumed: consumed.clone(),
         config,
         exposure: exposure.clone(),
         topology,
@@ -230,6 +242,7 @@ pub fn connect_sharded(
         bootstrap: bootstrap_rx,
         reachable: reachable_rx,
         lag,
+        consumed,
         exposure,
         shards: ends.collect(),
     })

@@ -14,8 +14,9 @@ use rdkafka::{Offset, TopicPartitionList};
 use sluice_core::{BrokerCommand, BrokerEvent, PartitionMeta};
 use tokio::sync::{mpsc, watch, Semaphore};
 
+use crate::consumption_stats::ConsumptionStats;
 use crate::fetcher;
-use crate::incarnation_check::IncarnationCheck;
+use crate::interest::{Assignments, Step, WatchRequest};
 use crate::lag::{cached_high_watermark, ConsumerLag};
 use crate::record::{to_record, unix_now_us};
 use crate::shard_events::ShardEvents;
@@ -61,7 +62,16 @@ pub(crate) struct Session {
     /// A refresh forgot a changed topic; the next one, which exposes it anew,
     /// should come soon rather than a whole `metadata_refresh_ms` later.
     pub refresh_soon: AtomicBool,
+    /// Interest mode (`consumption = "interest"`): the cores' watches.
+    pub interest: bool,
+    pub watch_requests: Option<mpsc::Receiver<WatchRequest>>,
+    pub assignments: std::sync::Mutex<Assignments>,
+    pub consumed: ConsumptionStats,
 }
+
+/// How often a partition read for a watch is checked for having reached its
+/// target when no record of it arrives (a tail of transaction markers).
+const WARMUP_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 /// DescribeTopics attempts before a topic is served with a name-based epoch.
 const ID_ATTEMPTS_MAX: u32 = 3;
@@ -74,7 +84,11 @@ const LAG_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Session {
     /// Runs until the gateway drops its end of the events channel.
-    pub async fn run(self) {
+    pub async fn run(mut self) {
+        let (_unused, idle) = mpsc::channel(1);
+        let mut watch_requests = self.watch_requests.take().unwrap_or(idle);
+        let mut warmup_check = tokio::time::interval(WARMUP_CHECK_INTERVAL);
+        warmup_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let refresh_period = Duration::from_millis(self.config.metadata_refresh_ms.max(100));
         let mut refresh = refresh_interval(refresh_period);
         let mut progress = tokio::time::interval(Duration::from_millis(500));
@@ -92,6 +106,8 @@ impl Session {
         let mut forced_refresh: Option<tokio::time::Instant> = None;
         // One shared name per topic, so records do not each allocate their own.
         let mut topic_names: BTreeMap<String, Arc<str>> = BTreeMap::new();
+        // Interest mode: watches that failed (Kafka away), tried again after a refresh.
+        let mut retry_watches: Vec<WatchRequest> = Vec::new();
         loop {
             tokio::select! {
                 _ = self.events.closed() => break,
@@ -106,6 +122,15 @@ impl Session {
                         || (confirm_first && refreshed.is_err())
                     {
                         refresh = refresh_soon(&mut forced_refresh, refresh_period);
+                    }
+                    if refreshed.is_ok() && !retry_watches.is_empty() {
+                        refresh = refresh_soon(&mut forced_refresh, refresh_period);
+                        for request in std::mem::take(&mut retry_watches) {
+                            if let Err((err, request)) = self.on_watch_request(request, &mut positions).await {
+                                tracing::debug!(%err, "interest mode: watch retry failed");
+                                retry_watches.push(request);
+                            }
+                        }
                     }
                     match refreshed {
                         Ok(assigned) => {
@@ -164,23 +189,52 @@ impl Session {
                             continue;
                         }
                     };
-                    let mut batch = Vec::new();
-                    let handed_over_unix_us = unix_now_us();
-                    let mut next = Some(message);
-                    while let Some(message) = next.take() {
-                        use rdkafka::Message;
-                        let topic = topic_names
-                            .entry(message.topic().to_owned())
-                            .or_insert_with(|| Arc::from(message.topic()))
-                            .clone();
-                        let record = to_record(&message, &topic, handed_over_unix_us);
-                        positions.insert((record.topic.to_string(), record.partition), record.offset + 1);
-                        batch.push(record);
-                        if batch.len() < self.config.batch_records_max.max(1) {
-                            next = self.consumer.recv().now_or_never().and_then(Result::ok);
+                    let (batch, bytes) = {
+                        let mut batch = Vec::new();
+                        let handed_over_unix_us = unix_now_us();
+                        let mut next = Some(message);
+                        let mut bytes = 0u64;
+                        let assignments = self.interest.then(|| self.lock_assignments());
+                        while let Some(message) = next.take() {
+                            use rdkafka::Message;
+                            if batch.len() + 1 < self.config.batch_records_max.max(1) {
+                                next = self.consumer.recv().now_or_never().and_then(Result::ok);
+                            }
+                            // Interest mode: a record of a partition released meanwhile.
+                            if assignments.as_ref().is_some_and(|a| {
+                                !a.contains(message.topic(), message.partition().max(0) as u32)
+                            }) {
+                                continue;
+                            }
+                            let topic = topic_names
+                                .entry(message.topic().to_owned())
+                                .or_insert_with(|| Arc::from(message.topic()))
+                                .clone();
+                            let record = to_record(&message, &topic, handed_over_unix_us);
+                            bytes += record_bytes(&record);
+                            positions.insert((record.topic.to_string(), record.partition), record.offset + 1);
+                            batch.push(record);
                         }
+                        (batch, bytes)
+                    };
+                    self.consumed.add(batch.len() as u64, bytes);
+                    if !batch.is_empty() && self.events.send(BrokerEvent::Records(batch)).await.is_err() {
+                        break;
                     }
-                    if self.events.send(BrokerEvent::Records(batch)).await.is_err() {
+                    if self.interest && self.answer_warmed_up(&positions).await.is_err() {
+                        break;
+                    }
+                }
+                Some(request) = watch_requests.recv() => {
+                    if let Err((err, request)) = self.on_watch_request(request, &mut positions).await {
+                        tracing::warn!(%err, topic = %request.topic, partition = request.partition,
+                            "interest mode: cannot read the partition yet; trying again at the next refresh");
+                        retry_watches.push(request);
+                    }
+                }
+                _ = warmup_check.tick(), if self.interest && self.lock_assignments().warming() => {
+                    self.merge_positions(&mut positions);
+                    if self.answer_warmed_up(&positions).await.is_err() {
                         break;
                     }
                 }
@@ -216,6 +270,108 @@ impl Session {
                 }
             }
         }
+    }
+
+    fn lock_assignments(&self) -> std::sync::MutexGuard<'_, Assignments> {
+        self.assignments.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Interest mode: a shard's core watches a partition, or gives one up.
+    /// A partition nobody read yet is assigned from the snapshot start point (the
+    /// cores are told first, with `PartitionReading`); the watch is answered with
+    /// `PartitionReady` once read up to the high watermark of that moment. The
+    /// last watcher's `Unwatch` unassigns it (`PartitionReleased`). On failure the
+    /// request comes back, to be tried again.
+    async fn on_watch_request(
+        &self,
+        request: WatchRequest,
+        positions: &mut BTreeMap<(String, u32), u64>,
+    ) -> Result<(), (String, WatchRequest)> {
+        let (topic, partition) = (request.topic.clone(), request.partition);
+        let step = self.lock_assignments().request(&request);
+        tracing::debug!(?request, ?step, "interest mode: watch request");
+        self.consumed.set_interest(self.lock_assignments().stats());
+        let gone = |request: &WatchRequest| ("gateway gone".to_string(), request.clone());
+        match step {
+            Step::Nothing => Ok(()),
+            Step::AnswerNow => {
+                let ready = BrokerEvent::PartitionReady { topic, partition };
+                self.events
+                    .send_to(request.shard, ready)
+                    .await
+                    .map_err(|_| gone(&request))
+            }
+            Step::Unassign => {
+                self.unassign_partitions(&topic, &[partition]);
+                positions.remove(&(topic.to_string(), partition));
+                tracing::debug!(%topic, partition, "interest mode: partition released");
+                let released = BrokerEvent::PartitionReleased { topic, partition };
+                self.events.send(released).await.map_err(|_| gone(&request))
+            }
+            Step::Assign => {
+                let known = self
+                    .topology
+                    .get(&topic)
+                    .is_some_and(|layout| partition < layout.partitions);
+                let starts = match known {
+                    true => self.start_offsets(&topic, &[partition]).await,
+                    false => Err(format!(
+                        "topic {topic} partition {partition} is not known in Kafka (yet)"
+                    )),
+                };
+                let (start, high) = match starts.map(|s| s[0]) {
+                    Ok(found) => found,
+                    Err(err) => {
+                        // Forgotten, so that the retry assigns it afresh.
+                        self.lock_assignments().forget(&topic, partition);
+                        return Err((err, request));
+                    }
+                };
+                let reading = BrokerEvent::PartitionReading {
+                    topic: topic.clone(),
+                    partition,
+                    start_offset: start,
+                };
+                self.events
+                    .send(reading)
+                    .await
+                    .map_err(|_| gone(&request))?;
+                let mut list = TopicPartitionList::new();
+                if let Err(err) = list
+                    .add_partition_offset(&topic, partition as i32, Offset::Offset(start as i64))
+                    .and_then(|()| self.consumer.incremental_assign(&list))
+                {
+                    self.lock_assignments().forget(&topic, partition);
+                    return Err((err.to_string(), request));
+                }
+                tracing::debug!(%topic, partition, start, high, "interest mode: partition assigned");
+                positions.insert((topic.to_string(), partition), start);
+                self.lock_assignments().assigned(&topic, partition, high);
+                self.answer_warmed_up(positions)
+                    .await
+                    .map_err(|_| gone(&request))
+            }
+        }
+    }
+
+    /// Interest mode: answers the watches of partitions read up to their target.
+    async fn answer_warmed_up(
+        &self,
+        positions: &BTreeMap<(String, u32), u64>,
+    ) -> Result<(), crate::shard_events::AllClosed> {
+        let ready = self.lock_assignments().take_ready(positions);
+        for ((topic, partition), shards) in ready {
+            let topic: Arc<str> = Arc::from(topic.as_str());
+            tracing::debug!(%topic, partition, "interest mode: partition read, snapshots complete");
+            for shard in shards {
+                let ready = BrokerEvent::PartitionReady {
+                    topic: topic.clone(),
+                    partition,
+                };
+                self.events.send_to(shard, ready).await?;
+            }
+        }
+        Ok(())
     }
 
     /// After retention deleted records this gateway had not read yet: tells the core
@@ -455,7 +611,8 @@ impl Session {
                 continue;
             }
             tracing::info!(topic, partitions = layout.partitions, "exposing topic");
-            let starts = self.start_offsets(&topic, layout.partitions).await?;
+            let all: Vec<u32> = (0..layout.partitions).collect();
+            let starts = self.start_offsets(&topic, &all).await?;
             let partitions = (0..layout.partitions)
                 .map(|p| PartitionMeta {
                     partition: p,
@@ -471,6 +628,12 @@ impl Session {
                 })
                 .await
                 .map_err(|_| "gateway gone".to_string())?;
+            if self.interest {
+                // Read only once a core watches a partition (its watch is handled
+                // after this refresh returns, with the topic known).
+                self.topology.set(&topic, Some(layout));
+                continue;
+            }
             let mut list = TopicPartitionList::new();
             for (p, (start, high)) in starts.iter().enumerate() {
                 list.add_partition_offset(&topic, p as i32, Offset::Offset(*start as i64))
@@ -512,9 +675,23 @@ impl Session {
         Ok(assigned)
     }
 
+    /// Stops reading every partition of `topic` this gateway reads.
     fn unassign(&self, topic: &str, partitions: u32) {
+        if self.interest {
+            let assigned = self.lock_assignments().forget_topic(topic);
+            self.consumed.set_interest(self.lock_assignments().stats());
+            self.unassign_partitions(topic, &assigned);
+        } else {
+            self.unassign_partitions(topic, &(0..partitions).collect::<Vec<_>>());
+        }
+    }
+
+    fn unassign_partitions(&self, topic: &str, partitions: &[u32]) {
+        if partitions.is_empty() {
+            return;
+        }
         let mut list = TopicPartitionList::new();
-        for p in 0..partitions {
+        for &p in partitions {
             list.add_partition(topic, p as i32);
         }
         if let Err(err) = self.consumer.incremental_unassign(&list) {
@@ -522,14 +699,20 @@ impl Session {
         }
     }
 
-    /// Per partition: where the bootstrap starts reading, and the high watermark.
-    async fn start_offsets(&self, topic: &str, partitions: u32) -> Result<Vec<(u64, u64)>, String> {
+    /// Per partition of `partitions`: where the bootstrap starts reading, and the
+    /// high watermark.
+    async fn start_offsets(
+        &self,
+        topic: &str,
+        partitions: &[u32],
+    ) -> Result<Vec<(u64, u64)>, String> {
         let consumer = self.consumer.clone();
         let topic = topic.to_owned();
+        let partitions = partitions.to_vec();
         let timeout = Duration::from_millis(self.config.request_timeout_ms);
         let lookback_ms = self.config.bootstrap_lookback_ms;
         tokio::task::spawn_blocking(move || {
-            let mut starts = Vec::with_capacity(partitions as usize);
+            let mut starts = Vec::with_capacity(partitions.len());
             let since_ms = lookback_ms.map(|ms| {
                 let now_ms = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
@@ -537,7 +720,7 @@ impl Session {
                     .as_millis() as i64;
                 now_ms - ms as i64
             });
-            for p in 0..partitions as i32 {
+            for p in partitions.into_iter().map(|p| p as i32) {
                 let (low, high) = consumer
                     .fetch_watermarks(&topic, p, timeout)
                     .map_err(|e| e.to_string())?;
@@ -567,6 +750,18 @@ impl Session {
     }
 }
 
+/// A record's key, value and header bytes.
+fn record_bytes(record: &sluice_core::BrokerRecord) -> u64 {
+    let headers: usize = record
+        .headers
+        .iter()
+        .map(|h| h.name.len() + h.value.len())
+        .sum();
+    (record.key.as_ref().map_or(0, |k| k.len())
+        + record.payload.as_ref().map_or(0, |p| p.len())
+        + headers) as u64
+}
+
 /// A refresh interval whose first tick comes now, or `FORCED_REFRESH_INTERVAL`
 /// after the last one asked for this way, whichever is later.
 fn refresh_soon(
@@ -592,17 +787,36 @@ fn refresh_interval(period: Duration) -> tokio::time::Interval {
 /// Executes the core's commands: produces on the shared producer, fetches on
 /// bounded blocking workers. Each answer goes back as an event.
 pub(crate) async fn run_commands(
-    config: KafkaConfig,
-    topology: Arc<Topology>,
-    producers: Arc<crate::producer::Producers>,
+    runner: crate::CommandRunner,
     mut commands: mpsc::Receiver<BrokerCommand>,
-    events: mpsc::Sender<BrokerEvent>,
-    check: Arc<IncarnationCheck>,
 ) {
+    let crate::CommandRunner {
+        config,
+        topology,
+        producers,
+        check,
+        events,
+        shard,
+        watches,
+    } = runner;
     let fetch_slots = Arc::new(Semaphore::new(config.fetch_concurrency_max.max(1)));
     let config = Arc::new(config);
     while let Some(command) = commands.recv().await {
+        let watch = matches!(command, BrokerCommand::Watch { .. });
         match command {
+            // In order, on the session's task: it owns the consumer's assignment.
+            BrokerCommand::Watch { topic, partition }
+            | BrokerCommand::Unwatch { topic, partition } => {
+                let request = WatchRequest {
+                    shard,
+                    topic,
+                    partition,
+                    watch,
+                };
+                if watches.send(request).await.is_err() {
+                    break;
+                }
+            }
             BrokerCommand::Produce(request) => {
                 let producers = producers.clone();
                 let events = events.clone();

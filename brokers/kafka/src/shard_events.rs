@@ -39,6 +39,15 @@ impl ShardEvents {
         }
     }
 
+    /// Sends `event` to one shard: an answer to its own watch, behind every record
+    /// sent to it before.
+    pub async fn send_to(&self, shard: usize, event: BrokerEvent) -> Result<(), AllClosed> {
+        match self.shards.get(shard) {
+            Some(sender) => sender.send(event).await.map_err(|_| AllClosed),
+            None => Ok(()),
+        }
+    }
+
     /// Resolves once every shard has dropped its end.
     pub async fn closed(&self) {
         join_all(self.shards.iter().map(mpsc::Sender::closed)).await;

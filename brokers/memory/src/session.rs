@@ -57,10 +57,10 @@ impl Session {
                     // otherwise held a gateway with 10,000 connections to about 128
                     // publishes per round of its scheduler. The batch also shares
                     // one sync of a durable log.
-                    let mut answers = vec![execute(&self.broker, command)];
+                    let mut answers: Vec<BrokerEvent> = execute(&self.broker, command).into_iter().collect();
                     while answers.len() < COMMANDS_PER_TURN_MAX {
                         let Ok(command) = self.commands.try_recv() else { break };
-                        answers.push(execute(&self.broker, command));
+                        answers.extend(execute(&self.broker, command));
                     }
                     if self.broker.acks_after_sync() {
                         sync_before_answering(&self.broker, &mut answers).await;
@@ -141,8 +141,9 @@ async fn send(events: &mpsc::Sender<BrokerEvent>, answer: BrokerEvent) -> bool {
     }
 }
 
-fn execute(broker: &MemoryBroker, command: BrokerCommand) -> BrokerEvent {
-    match command {
+/// The answer to one command, if it has one.
+fn execute(broker: &MemoryBroker, command: BrokerCommand) -> Option<BrokerEvent> {
+    Some(match command {
         BrokerCommand::Produce(r) => BrokerEvent::Produced {
             produce: r.produce,
             result: broker.produce(&r.topic, r.partition, r.key, Some(r.payload), r.headers),
@@ -151,7 +152,12 @@ fn execute(broker: &MemoryBroker, command: BrokerCommand) -> BrokerEvent {
             fetch: r.fetch,
             result: broker.fetch(&r),
         },
-    }
+        // The embedded broker streams every partition: a watched one is read.
+        BrokerCommand::Watch { topic, partition } => {
+            BrokerEvent::PartitionReady { topic, partition }
+        }
+        BrokerCommand::Unwatch { .. } => return None,
+    })
 }
 
 /// What a session has told its gateway: which topic incarnations it announced and

@@ -39,6 +39,9 @@ pub(super) enum Recovering {
     /// A start frame did not fit the client's queue: the start goes on when the client
     /// has read enough ([`ClientState::paused`] holds its turn).
     Paused(PendingStart),
+    /// Interest mode: the subscription's partition is being read for it; its start
+    /// is parked in `interest` until the partition is ready.
+    Parked,
 }
 
 /// How a paused start goes on. In every case the messages the subscription missed

@@ -168,7 +168,10 @@ impl Gateway {
             return;
         };
         for subject in state.subscriptions.keys() {
-            self.routing.remove_subscriber(subject, client);
+            self.interest.unpark(client, subject);
+            if self.routing.remove_subscriber(subject, client) {
+                self.interest.subject_removed(subject);
+            }
         }
         self.clients.conflation.stop_client(client);
         self.fetches.forget_waiting(client, None);
@@ -181,7 +184,10 @@ impl Gateway {
             c.subscriptions.remove(subject)
         });
         if removed.is_some() {
-            self.routing.remove_subscriber(subject, client);
+            self.interest.unpark(client, subject);
+            if self.routing.remove_subscriber(subject, client) {
+                self.interest.subject_removed(subject);
+            }
             self.clients.conflation.stop(client, subject);
             self.fetches.forget_waiting(client, Some(subject));
         }

@@ -18,6 +18,7 @@ mod delta_base;
 mod exposure;
 mod fetches;
 mod history_search;
+mod interest;
 mod portal;
 mod produces;
 mod publish;
@@ -42,6 +43,7 @@ use crate::token_bucket::TokenBucket;
 use client::ClientState;
 use clients::Clients;
 use fetches::Fetches;
+use interest::Interest;
 use produces::Produces;
 use routing::Routing;
 
@@ -86,6 +88,7 @@ pub struct Gateway {
     routing: Routing,
     produces: Produces,
     fetches: Fetches,
+    interest: Interest,
     outputs: VecDeque<Output>,
     /// The counters of requests and their outcomes; the parts count the rest
     /// ([`Gateway::stats`] assembles them).
@@ -102,6 +105,7 @@ impl Gateway {
             routing: Routing::new(&config),
             produces: Produces::default(),
             fetches: Fetches::default(),
+            interest: Interest::new(config.partition_release_grace_ms),
             outputs: VecDeque::new(),
             stats: GatewayStats::default(),
             #[cfg(feature = "testing")]
@@ -147,6 +151,17 @@ impl Gateway {
                 BrokerEvent::Produced { produce, result } => self.on_produced(produce, result),
                 BrokerEvent::Fetched { fetch, result } => self.on_fetched(fetch, result),
                 BrokerEvent::CaughtUp => self.routing.set_broker_caught_up(),
+                BrokerEvent::PartitionReading {
+                    topic,
+                    partition,
+                    start_offset,
+                } => self.on_partition_reading(topic, partition, start_offset),
+                BrokerEvent::PartitionReady { topic, partition } => {
+                    self.on_partition_ready(topic, partition)
+                }
+                BrokerEvent::PartitionReleased { topic, partition } => {
+                    self.on_partition_released(topic, partition)
+                }
             },
             Input::Authenticated {
                 client,
@@ -156,6 +171,7 @@ impl Gateway {
             Input::RevokedTokens(token_ids) => self.on_revoked_tokens(token_ids),
             Input::Exposure(change) => self.on_exposure(change),
         }
+        self.interest.stamp_releases(now_ms);
         Ok(())
     }
 
@@ -165,6 +181,7 @@ impl Gateway {
         self.expire_produces(now_ms);
         self.expire_access(now_ms);
         self.send_conflated(now_ms);
+        self.release_partitions(now_ms);
     }
 
     /// The next instruction for the caller.
@@ -178,6 +195,7 @@ impl Gateway {
             self.produces.next_deadline_ms(),
             self.clients.next_access_due_ms(),
             self.clients.conflation.next_due_ms(),
+            self.interest.next_release_ms(),
         ]
         .into_iter()
         .flatten()
@@ -250,6 +268,7 @@ impl Gateway {
         self.clients.add_stats(&mut stats);
         self.routing.add_stats(&mut stats);
         self.fetches.add_stats(&mut stats);
+        self.interest.add_stats(&mut stats);
         stats
     }
 

@@ -13,13 +13,58 @@ use crate::output::Output;
 
 impl Gateway {
     pub(super) fn on_topic_meta(&mut self, topic: Arc<str>, partitions: Vec<PartitionMeta>) {
+        // Interest mode: partitions on a new log are watched afresh.
+        let before = self.routing.topic_positions(&topic);
+        let replaced: Vec<u32> = partitions
+            .iter()
+            .filter(|p| {
+                before
+                    .get(p.partition as usize)
+                    .is_some_and(|(epoch, _)| *epoch != p.epoch)
+            })
+            .map(|p| p.partition)
+            .collect();
+        let count = u32::try_from(partitions.len()).unwrap_or(u32::MAX);
         let affected =
             self.routing
-                .apply_topic_meta(&self.config, &self.clients, topic, partitions);
+                .apply_topic_meta(&self.config, &self.clients, topic.clone(), partitions);
+        for watch in self.interest.on_topic_meta(&topic, &replaced, count) {
+            self.outputs.push_back(Output::Broker(watch));
+        }
         self.resync_subjects(affected);
     }
 
+    /// Interest mode: the broker reads the partition anew from `start_offset`.
+    pub(super) fn on_partition_reading(&mut self, topic: Arc<str>, partition: u32, start: u64) {
+        self.routing.read_partition_from(&topic, partition, start);
+        self.interest.on_reading(topic, partition);
+    }
+
+    /// Interest mode: the partition is read up to where it was when this core
+    /// watched it; the starts parked on it go on.
+    pub(super) fn on_partition_ready(&mut self, topic: Arc<str>, partition: u32) {
+        for parked in self.interest.on_ready(topic, partition) {
+            self.unpark_start(parked);
+        }
+    }
+
+    /// Interest mode: the broker no longer reads the partition.
+    pub(super) fn on_partition_released(&mut self, topic: Arc<str>, partition: u32) {
+        self.routing.forget_partition(&topic, partition);
+        self.interest.on_released(topic, partition);
+    }
+
+    /// Interest mode: partitions whose grace period ended are unwatched.
+    pub(super) fn release_partitions(&mut self, now_ms: u64) {
+        for unwatch in self.interest.release_due(now_ms) {
+            self.outputs.push_back(Output::Broker(unwatch));
+        }
+    }
+
     pub(super) fn on_record(&mut self, now_ms: u64, record: BrokerRecord) {
+        if !self.interest.applies(&record.topic, record.partition) {
+            return;
+        }
         let (moved, routed) = self.routing.apply_record(record);
         if let Some(moved) = moved {
             self.outputs.push_back(Output::SubjectMoved {

@@ -5,18 +5,13 @@
 use std::collections::BTreeSet;
 
 use super::check::Action;
-use super::client::{HistoryStart, Subscription};
+use super::client::{HistoryStart, Recovering, Subscription};
+use super::interest::{ParkedStart, Start};
 use super::Gateway;
 use crate::ids::{ClientId, RequestId};
-use crate::protocol::{ErrorCode, ResumePoint, ServerFrame, SubscribeItem, SubscribeOptions};
+use crate::output::Output;
+use crate::protocol::{ErrorCode, ServerFrame, SubscribeItem, SubscribeOptions};
 use crate::subject::Subject;
-
-/// What a new subscription starts with.
-enum Start {
-    Snapshot,
-    History(u32),
-    Resume(ResumePoint),
-}
 
 impl Gateway {
     pub(super) fn subscribe(
@@ -71,7 +66,10 @@ impl Gateway {
             held += usize::from(!renewing);
             let start = match (item.resume, options.history) {
                 (Some(point), _) => Start::Resume(point),
-                (None, Some(n)) => Start::History(n),
+                (None, Some(n)) => Start::History {
+                    n,
+                    end_marker: options.history_end,
+                },
                 (None, None) => Start::Snapshot,
             };
             accepted.push((subject, start));
@@ -124,8 +122,9 @@ impl Gateway {
     }
 
     /// Registers the subscription and sends what it starts with (as far as it fits
-    /// the client's queue: the rest follows as the client reads). False if the client
-    /// is gone.
+    /// the client's queue: the rest follows as the client reads), or, in interest
+    /// mode, parks its start until its partition is read. False if the client is
+    /// gone.
     fn start_subscription(
         &mut self,
         client: ClientId,
@@ -133,36 +132,32 @@ impl Gateway {
         start: Start,
         options: SubscribeOptions,
     ) -> bool {
-        let Some((_, partition)) = self.routing.current_partition(&self.config, &subject) else {
+        let Some((partition, state)) = self.routing.current_partition(&self.config, &subject)
+        else {
             return true;
         };
-        let (mut epoch, head) = (partition.epoch.clone(), partition.next_offset);
-        // A resume continues on the log its epoch names, if that position is still
-        // exact for the subject (it may be on another partition than the key's default).
-        let resumable = match &start {
-            Start::Resume(point) => self.routing.resumable(&subject, point),
-            _ => false,
-        };
-        if resumable {
-            if let Start::Resume(point) = &start {
-                epoch = point.epoch.clone();
-            }
-        }
+        let epoch = state.epoch.clone();
         if !self.clients.contains(client) {
             return false;
         }
         // Every subscription to a subject shares the routing table's copy of its
         // text, so routing a record finds each subscriber's entry by pointer.
-        let subject = self.routing.add_subscriber(subject, client);
+        let (subject, first) = self.routing.add_subscriber(subject, client);
+        if first {
+            if let Some(watch) = self.interest.subject_added(&subject, partition) {
+                self.outputs.push_back(Output::Broker(watch));
+            }
+        }
+        let parked = self.interest.warming(subject.topic(), partition);
         let Some(state) = self.clients.get_mut(client) else {
             return false;
         };
         state.subscriptions.insert(
             subject.clone(),
             Subscription {
-                epoch: epoch.clone(),
+                epoch,
                 after: None,
-                recovering: None,
+                recovering: parked.then_some(Recovering::Parked),
                 headers: options.headers,
                 conflate_ms: options.conflate_ms.unwrap_or(0),
                 delta: options.delta.then(Box::default),
@@ -177,32 +172,83 @@ impl Gateway {
             None => self.clients.conflation.stop(client, &subject),
         }
         self.fetches.forget_waiting(client, Some(&subject));
+        if parked {
+            let topic = subject.topic().to_owned();
+            let start = ParkedStart {
+                client,
+                subject,
+                start,
+            };
+            self.interest.park(&topic, partition, start);
+            return true;
+        }
+        self.interest.unpark(client, &subject);
+        self.begin_start(client, &subject, start)
+    }
+
+    /// A parked start goes on: its partition is read now.
+    pub(super) fn unpark_start(&mut self, parked: ParkedStart) {
+        let ParkedStart {
+            client,
+            subject,
+            start,
+        } = parked;
+        let Some(sub) = self.clients.subscription_mut(client, &subject) else {
+            return;
+        };
+        if sub.recovering != Some(Recovering::Parked) {
+            return;
+        }
+        sub.recovering = None;
+        if let Some((_, state)) = self.routing.current_partition(&self.config, &subject) {
+            sub.epoch = state.epoch.clone();
+        }
+        self.begin_start(client, &subject, start);
+    }
+
+    /// Sends what a registered subscription starts with, from the gateway's head now.
+    fn begin_start(&mut self, client: ClientId, subject: &Subject, start: Start) -> bool {
+        let Some((_, partition)) = self.routing.current_partition(&self.config, subject) else {
+            return true;
+        };
+        let head = partition.next_offset;
+        // A resume continues on the log its epoch names, if that position is still
+        // exact for the subject (it may be on another partition than the key's default).
+        let resumable = match &start {
+            Start::Resume(point) => self.routing.resumable(subject, point),
+            _ => false,
+        };
+        if let (true, Start::Resume(point)) = (resumable, &start) {
+            if let Some(sub) = self.clients.subscription_mut(client, subject) {
+                sub.epoch = point.epoch.clone();
+            }
+        }
         match start {
             #[cfg(feature = "testing")]
             Start::Snapshot if self.bug_on(crate::testing::InjectedBug::UpdateBeforeSnapshot) => {
-                let latest = self.routing.messages().last(&subject, 1).pop();
+                let latest = self.routing.messages().last(subject, 1).pop();
                 latest.is_none_or(|m| {
                     let frame =
-                        self.start_frame(client, &subject, m, crate::protocol::MessageKind::Update);
+                        self.start_frame(client, subject, m, crate::protocol::MessageKind::Update);
                     self.send(client, frame)
-                }) && self.start_snapshot(client, &subject, head)
+                }) && self.start_snapshot(client, subject, head)
             }
-            Start::Snapshot => self.start_snapshot(client, &subject, head),
-            Start::History(n) => {
+            Start::Snapshot => self.start_snapshot(client, subject, head),
+            Start::History { n, end_marker } => {
                 let start = HistoryStart {
                     n,
                     until: head,
-                    end_marker: options.history_end,
+                    end_marker,
                     complete: false,
                 };
-                self.history_from(client, &subject, start)
+                self.history_from(client, subject, start)
             }
             Start::Resume(point) => {
                 if resumable {
-                    self.set_after(client, &subject, Some(point.seq));
-                    self.resume_from(client, &subject)
+                    self.set_after(client, subject, Some(point.seq));
+                    self.resume_from(client, subject)
                 } else {
-                    self.resync(client, &subject)
+                    self.resync(client, subject)
                 }
             }
         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::broker::{BrokerCommand, BrokerEvent, BrokerRecord, Epoch, PartitionMeta};
 use crate::config::GatewayConfig;
 use crate::ids::{ClientId, RequestId};
-use crate::protocol::{ClientFrame, Encoding, ServerFrame};
+use crate::protocol::{ClientFrame, Encoding, MessageKind, ServerFrame};
 use crate::{Gateway, Input, Output};
 
 /// The epoch the harness gives partition `partition` of a topic ([`Harness::topic`]).
@@ -27,6 +27,25 @@ pub fn record(topic: &str, partition: u32, offset: u64, key: &str, payload: &str
         headers: Arc::from(Vec::new()),
         timestamp_ms: 0,
         handed_over_unix_us: 0,
+    }
+}
+
+/// A frame as a short string, for tests to compare: `ok`, `snapshot e-3:0`,
+/// `update e-3:1`, `recovered …`, `history …`, `sync`, `resync`, or its `Debug`.
+pub fn describe(frame: &ServerFrame) -> String {
+    match frame {
+        ServerFrame::Ok { .. } => "ok".to_string(),
+        ServerFrame::Message(m) => {
+            let kind = match m.kind {
+                MessageKind::Snapshot => "snapshot",
+                MessageKind::Update => "update",
+                MessageKind::Recovered => "recovered",
+                MessageKind::History => "history",
+            };
+            format!("{kind} {}:{}", m.epoch, m.seq)
+        }
+        ServerFrame::Status { status, .. } => status.as_str().to_string(),
+        other => format!("{other:?}"),
     }
 }
 

@@ -6,5 +6,5 @@
 mod harness;
 mod injected_bug;
 
-pub use harness::{epoch, record, Harness};
+pub use harness::{describe, epoch, record, Harness};
 pub use injected_bug::{InjectedBug, UnknownInjectedBug};

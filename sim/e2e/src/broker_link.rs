@@ -58,10 +58,13 @@ enum Waiting {
 }
 
 impl Waiting {
-    fn of(command: &BrokerCommand) -> Waiting {
+    /// What a command waits for; `None` for interest mode's watches, which the
+    /// log server (it streams every partition) does not get.
+    fn of(command: &BrokerCommand) -> Option<Waiting> {
         match command {
-            BrokerCommand::Produce(request) => Waiting::Produce(request.produce),
-            BrokerCommand::Fetch(request) => Waiting::Fetch(request.fetch),
+            BrokerCommand::Produce(request) => Some(Waiting::Produce(request.produce)),
+            BrokerCommand::Fetch(request) => Some(Waiting::Fetch(request.fetch)),
+            BrokerCommand::Watch { .. } | BrokerCommand::Unwatch { .. } => None,
         }
     }
 
@@ -69,7 +72,7 @@ impl Waiting {
         match event {
             BrokerEvent::Produced { produce, .. } => Some(Waiting::Produce(*produce)),
             BrokerEvent::Fetched { fetch, .. } => Some(Waiting::Fetch(*fetch)),
-            BrokerEvent::TopicMeta { .. } | BrokerEvent::Records(_) | BrokerEvent::CaughtUp => None,
+            _ => None,
         }
     }
 
@@ -146,7 +149,8 @@ impl Link {
                 command = self.commands.recv() => {
                     let Some(command) = command else { break Ended::RuntimeGone };
                     let timeout = Duration::from_millis(self.config.request_timeout_ms);
-                    self.waiting.insert(Waiting::of(&command), Instant::now() + timeout);
+                    let Some(waiting) = Waiting::of(&command) else { continue };
+                    self.waiting.insert(waiting, Instant::now() + timeout);
                     if let Err(error) = write_frame(&mut writer, &command).await {
                         break Ended::Lost(format!("writing to the log server: {error}"));
                     }
@@ -219,7 +223,8 @@ impl Link {
                 () = tokio::time::sleep_until(until) => return true,
                 command = self.commands.recv() => {
                     let Some(command) = command else { return false };
-                    let refused = Waiting::of(&command).failed("log server not connected");
+                    let Some(waiting) = Waiting::of(&command) else { continue };
+                    let refused = waiting.failed("log server not connected");
                     if self.events.send(refused).await.is_err() {
                         return false;
                     }

@@ -151,6 +151,8 @@ impl LogServer {
                         break;
                     }
                 }
+                // It streams every partition; no gateway it serves watches any.
+                BrokerCommand::Watch { .. } | BrokerCommand::Unwatch { .. } => {}
             }
         }
         streaming.abort();

@@ -144,6 +144,17 @@ impl World {
                 });
                 self.send_to_gateway(BrokerEvent::Fetched { fetch, result });
             }
+            // The simulated broker streams every partition; its gateways read
+            // everything, so they send no watches.
+            BrokerCommand::Watch { .. } | BrokerCommand::Unwatch { .. } => {
+                return Err(self.violation(
+                    (
+                        Invariant::Answers,
+                        "a watch from a gateway that reads everything".to_string(),
+                    ),
+                    None,
+                ));
+            }
         }
         Ok(())
     }

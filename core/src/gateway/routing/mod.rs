@@ -224,6 +224,36 @@ impl Routing {
         next >= self.messages.covered_from(subject, epoch) || next >= head
     }
 
+    /// Interest mode: the partition is no longer read. Its snapshots and cached
+    /// messages would go stale, so they go; nothing below its position is cached.
+    pub fn forget_partition(&mut self, topic: &str, partition: u32) {
+        let Some(state) = self
+            .topics
+            .get(topic)
+            .and_then(|t| t.partitions.get(partition as usize))
+        else {
+            return;
+        };
+        let (epoch, next) = (state.epoch.clone(), state.next_offset);
+        self.snapshots.drop_epoch(&epoch);
+        self.messages.drop_epoch(&epoch);
+        self.messages.raise_floor(&epoch, next);
+    }
+
+    /// Interest mode: the partition is read anew from `start_offset` (the snapshot
+    /// start point). What was kept of it goes; its records are applied from there.
+    pub fn read_partition_from(&mut self, topic: &str, partition: u32, start_offset: u64) {
+        if let Some(state) = self
+            .topics
+            .get_mut(topic)
+            .and_then(|t| t.partitions.get_mut(partition as usize))
+        {
+            state.next_offset = start_offset;
+            state.read_from = start_offset;
+            self.forget_partition(topic, partition);
+        }
+    }
+
     /// The announced topics and their partitions, by name.
     pub fn topics(&self) -> impl Iterator<Item = (&str, &[PartitionState])> {
         self.topics
@@ -259,26 +289,31 @@ impl Routing {
     }
 
     /// Adds `client` to `subject`'s subscribers; returns the routing table's copy of
-    /// the subject, which the client's subscription must share.
-    pub fn add_subscriber(&mut self, subject: Subject, client: ClientId) -> Subject {
-        let subject = match self.subscribers.get_key_value(&subject) {
-            Some((shared, _)) => shared.clone(),
-            None => subject,
+    /// the subject, which the client's subscription must share, and whether it is
+    /// the subject's first subscriber.
+    pub fn add_subscriber(&mut self, subject: Subject, client: ClientId) -> (Subject, bool) {
+        let (subject, first) = match self.subscribers.get_key_value(&subject) {
+            Some((shared, _)) => (shared.clone(), false),
+            None => (subject, true),
         };
         self.subscribers
             .entry(subject.clone())
             .or_default()
             .insert(client);
-        subject
+        (subject, first)
     }
 
-    pub fn remove_subscriber(&mut self, subject: &Subject, client: ClientId) {
-        if let Some(set) = self.subscribers.get_mut(subject) {
-            set.remove(&client);
-            if set.is_empty() {
-                self.subscribers.remove(subject);
-            }
+    /// Removes `client` from `subject`'s subscribers; true if it was the last.
+    pub fn remove_subscriber(&mut self, subject: &Subject, client: ClientId) -> bool {
+        let Some(set) = self.subscribers.get_mut(subject) else {
+            return false;
+        };
+        set.remove(&client);
+        if set.is_empty() {
+            self.subscribers.remove(subject);
+            return true;
         }
+        false
     }
 
     /// The subscribers of `subject`, in id order.
