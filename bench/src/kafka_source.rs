@@ -22,9 +22,6 @@ pub const TOPIC: &str = "bench";
 /// The Portal's topic (`portal.kafka_topic`'s default).
 const PORTAL_TOPIC: &str = "_sluice_portal";
 
-/// Partitions of the topic.
-pub const PARTITIONS: i32 = 8;
-
 /// A mock cluster with a topic and the Portal's topic created; dropping it takes
 /// the cluster down.
 pub struct MockCluster {

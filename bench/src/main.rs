@@ -13,8 +13,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sluice_bench::durability::{self, DurabilityLoad};
 use sluice_bench::pinning::Pinning;
 use sluice_bench::report;
-use sluice_bench::scenario::{self, Load, RunResult, ScenarioKind};
-use sluice_bench::system::{self, SluiceOptions, SystemKind};
+use sluice_bench::scenario::{self, Load, RunResult, ScenarioKind, WatchedPartitions};
+use sluice_bench::system::{self, KafkaConsumption, SluiceOptions, SystemKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Profile {
@@ -94,6 +94,16 @@ struct Args {
     /// Sluice's `[runtime] shards` (threads, each with its own core).
     #[arg(long, default_value_t = 1)]
     sluice_shards: usize,
+    /// W5: partitions of the topic.
+    #[arg(long, default_value_t = 8)]
+    kafka_partitions: u32,
+    /// W5: subscribers take only the keys on the first N partitions (default: all),
+    /// as one gateway's clients watching part of a topic.
+    #[arg(long)]
+    kafka_watched_partitions: Option<u32>,
+    /// W5: what the gateway reads (`[broker.kafka] consumption`).
+    #[arg(long, value_enum, default_value = "all")]
+    kafka_consumption: KafkaConsumption,
 }
 
 /// One planned run.
@@ -142,6 +152,15 @@ const KAFKA: [(usize, usize, &[f64]); 2] = [
     (10_000, 1_000, &[10_000.0, 20_000.0, 40_000.0, 60_000.0]),
 ];
 
+/// W5's `--kafka-watched-partitions`, if given.
+fn watched_partitions(args: &Args) -> Option<WatchedPartitions> {
+    args.kafka_watched_partitions
+        .map(|watched| WatchedPartitions {
+            partitions: args.kafka_partitions,
+            watched,
+        })
+}
+
 fn plan(args: &Args, profile: Profile) -> Vec<Planned> {
     if profile == Profile::Kafka {
         let seconds = args.seconds.unwrap_or(10.0);
@@ -157,6 +176,7 @@ fn plan(args: &Args, profile: Profile) -> Vec<Planned> {
                         payload_bytes: args.payload_bytes,
                         warmup: Duration::from_millis(3_000),
                         measure: Duration::from_secs_f64(seconds),
+                        watched_partitions: watched_partitions(args),
                     },
                 })
             })
@@ -176,6 +196,7 @@ fn plan(args: &Args, profile: Profile) -> Vec<Planned> {
                         payload_bytes: args.payload_bytes,
                         warmup: Duration::from_millis(2_000),
                         measure: Duration::from_secs_f64(seconds),
+                        watched_partitions: None,
                     },
                 })
             })
@@ -216,6 +237,7 @@ fn plan(args: &Args, profile: Profile) -> Vec<Planned> {
         payload_bytes: args.payload_bytes,
         warmup: Duration::from_millis(1_000),
         measure: Duration::from_secs_f64(seconds),
+        watched_partitions: None,
     };
     let wanted = |s| args.scenarios.is_empty() || args.scenarios.contains(&s);
     let mut planned = Vec::new();
@@ -233,7 +255,10 @@ fn plan(args: &Args, profile: Profile) -> Vec<Planned> {
         for &connections in &fanout_conns {
             planned.push(Planned {
                 scenario: ScenarioKind::Kafka,
-                load: load(connections, subjects, args.rate.unwrap_or(rate)),
+                load: Load {
+                    watched_partitions: watched_partitions(args),
+                    ..load(connections, subjects, args.rate.unwrap_or(rate))
+                },
             });
         }
     }
@@ -357,6 +382,8 @@ async fn bench(args: &Args, profile: Profile, pinning: &Pinning) -> anyhow::Resu
                 SluiceOptions {
                     kafka_fetch_wait_ms: args.kafka_fetch_wait_ms,
                     shards: args.sluice_shards,
+                    kafka_partitions: args.kafka_partitions,
+                    kafka_consumption: args.kafka_consumption,
                 },
             )?;
             let result = scenario::run(run.scenario, &system, run.load).await;

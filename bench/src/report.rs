@@ -60,12 +60,12 @@ pub fn markdown(results: &[RunResult]) -> String {
         .filter(|r| r.scenario == ScenarioKind::Kafka)
         .collect();
     if !on_kafka.is_empty() {
-        out.push_str("\nW5 on Kafka (librdkafka's mock cluster): produce → delivery is the table above; the gateway's own share (the consumer handing the record over → written to the socket, from `sluice_gateway_latency_seconds`, interpolated within its buckets):\n\n| conns | keys | records/s | delivered/s | per gateway CPU-s | produce→delivery p50 / p99 / p999 ms | gateway share p50 / p99 / p999 ms |\n|---|---|---|---|---|---|---|\n");
+        out.push_str("\nW5 on Kafka (librdkafka's mock cluster): produce → delivery is the table above; the gateway's own share (the consumer handing the record over → written to the socket, from `sluice_gateway_latency_seconds`, interpolated within its buckets):\n\n| conns | keys | records/s | delivered/s | per gateway CPU-s | produce→delivery p50 / p99 / p999 ms | gateway share p50 / p99 / p999 ms | consumed from Kafka MB/s | gateway CPU % | RSS MB | caches MB |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
         let ms = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.2}"));
         for r in on_kafka {
             let _ = writeln!(
                 out,
-                "| {} | {} | {:.0} | {:.0} | {} | {:.1} / {:.1} / {:.1} | {} / {} / {} |",
+                "| {} | {} | {:.0} | {:.0} | {} | {:.1} / {:.1} / {:.1} | {} / {} / {} | {} | {:.0} | {:.0} | {} |",
                 r.connections,
                 r.subjects,
                 r.publish_rate_per_s,
@@ -77,6 +77,12 @@ pub fn markdown(results: &[RunResult]) -> String {
                 ms(r.gateway_share_p50_ms),
                 ms(r.gateway_share_p99_ms),
                 ms(r.gateway_share_p999_ms),
+                r.kafka_consumed_bytes_per_s
+                    .map_or("–".to_owned(), |b| format!("{:.2}", b / 1e6)),
+                r.cpu_percent,
+                r.rss_bytes as f64 / 1e6,
+                r.kafka_cache_bytes
+                    .map_or("–".to_owned(), |b| format!("{:.1}", b / 1e6)),
             );
         }
     }

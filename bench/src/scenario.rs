@@ -89,6 +89,12 @@ pub struct RunResult {
     pub gateway_share_p50_ms: Option<f64>,
     pub gateway_share_p99_ms: Option<f64>,
     pub gateway_share_p999_ms: Option<f64>,
+    /// On Kafka: bytes of records the gateway consumed per second over the window
+    /// (`sluice_kafka_consumed_bytes_total`: keys, values and headers).
+    pub kafka_consumed_bytes_per_s: Option<f64>,
+    /// On Kafka: what the gateway's snapshot and message caches hold at the end of
+    /// the window, in bytes (the memory that follows what it reads).
+    pub kafka_cache_bytes: Option<f64>,
     /// Latency CDF points: (latency ms, fraction at or below).
     #[serde(skip)]
     pub cdf: Vec<(f64, f64)>,
@@ -103,6 +109,32 @@ pub struct Load {
     pub payload_bytes: usize,
     pub warmup: Duration,
     pub measure: Duration,
+    /// W5: subscribers take only the keys on the first `watched` of the topic's
+    /// `partitions` (where librdkafka's default partitioner puts them), as clients
+    /// of one gateway watching part of a topic. `None`: every key.
+    pub watched_partitions: Option<WatchedPartitions>,
+}
+
+/// See [`Load::watched_partitions`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchedPartitions {
+    pub partitions: u32,
+    pub watched: u32,
+}
+
+impl Load {
+    /// The key indexes subscribers take, in turn.
+    fn subscribed_keys(&self) -> Vec<usize> {
+        let keys = 0..self.subjects.max(1);
+        let Some(w) = self.watched_partitions else {
+            return keys.collect();
+        };
+        let consistent = sluice_core::partitioner::Partitioner::Consistent;
+        keys.filter(|i| {
+            consistent.partition(Some(format!("s{i}").as_bytes()), w.partitions) < w.watched
+        })
+        .collect()
+    }
 }
 
 /// Subscribers connected and subscribed, with what it took.
@@ -127,9 +159,11 @@ async fn connect_subscribers(
     let gate = Arc::new(Semaphore::new(in_flight_max));
     let started = Instant::now();
     let mut subscribers = Vec::with_capacity(load.connections);
+    let keys = load.subscribed_keys();
+    anyhow::ensure!(!keys.is_empty(), "no key is on the watched partitions");
     for (index, start) in starts.into_iter().enumerate() {
         let target = system.target.clone();
-        let subject = subject(index % load.subjects.max(1));
+        let subject = subject(keys[index % keys.len()]);
         let (window, ready_tx, stop_rx, gate) = (
             Arc::clone(window),
             ready_tx.clone(),
@@ -217,15 +251,22 @@ async fn await_reached(progress: &mut mpsc::Receiver<Progress>, count: usize) {
     }
 }
 
-/// The buckets of the gateway's own latency share, for a system on Kafka.
-async fn gateway_share_buckets(system: &Running) -> Option<Vec<(f64, f64)>> {
+/// For a system on Kafka: the buckets of the gateway's own latency share, the
+/// bytes it has consumed, and the bytes its caches hold.
+async fn kafka_scrape(system: &Running) -> Option<(Vec<(f64, f64)>, f64, f64)> {
     system.kafka_bootstrap()?;
     let text = prometheus_text::scrape(system.admin?).await.ok()?;
-    Some(prometheus_text::buckets(
+    let buckets = prometheus_text::buckets(
         &text,
         "sluice_gateway_latency_seconds",
         "transport=\"websocket\"",
-    ))
+    );
+    let consumed = prometheus_text::gauge_sum(&text, "sluice_kafka_consumed_bytes_total");
+    let cached = ["sluice_snapshot_cache_bytes", "sluice_message_cache_bytes"]
+        .iter()
+        .map(|name| prometheus_text::gauge_sum(&text, name))
+        .sum();
+    Some((buckets, consumed, cached))
 }
 
 fn sample(system: &Running) -> anyhow::Result<ProcSample> {
@@ -288,6 +329,7 @@ pub async fn run(
     }
     let (cpu_percent, measured_s);
     let mut gateway_share = [None; 3];
+    let (mut kafka_consumed_bytes_per_s, mut kafka_cache_bytes) = (None, None);
     if publishing {
         let (stop_publishers, stop_rx) = watch::channel(false);
         let mut publishers = Vec::new();
@@ -321,14 +363,14 @@ pub async fn run(
         let from = load::micros_since(window.origin);
         window.measure_from_us.store(from, Ordering::Relaxed);
         let before = sample(system)?;
-        let share_before = gateway_share_buckets(system).await;
+        let share_before = kafka_scrape(system).await;
         let start = Instant::now();
         tokio::time::sleep(load.measure).await;
         measured_s = start.elapsed().as_secs_f64();
         let until = load::micros_since(window.origin);
         window.measure_until_us.store(until, Ordering::Relaxed);
         let after = sample(system)?;
-        let share_after = gateway_share_buckets(system).await;
+        let share_after = kafka_scrape(system).await;
         cpu_percent = 100.0 * (after.cpu_s - before.cpu_s) / measured_s;
         let _ = stop_publishers.send(true);
         for publisher in publishers {
@@ -339,9 +381,13 @@ pub async fn run(
                 .join()
                 .map_err(|_| anyhow::anyhow!("the W5 producer panicked"))??;
         }
-        if let (Some(before), Some(after)) = (share_before, share_after) {
+        if let (Some((before, consumed_before, _)), Some((after, consumed_after, cached))) =
+            (share_before, share_after)
+        {
             gateway_share = [0.5, 0.99, 0.999]
                 .map(|q| prometheus_text::quantile_between(&before, &after, q).map(|s| s * 1000.0));
+            kafka_consumed_bytes_per_s = Some((consumed_after - consumed_before) / measured_s);
+            kafka_cache_bytes = Some(cached);
         }
         // Let what was sent in the window arrive.
         tokio::time::sleep(Duration::from_millis(1_000)).await;
@@ -417,6 +463,8 @@ pub async fn run(
         gateway_share_p50_ms: gateway_share[0],
         gateway_share_p99_ms: gateway_share[1],
         gateway_share_p999_ms: gateway_share[2],
+        kafka_consumed_bytes_per_s,
+        kafka_cache_bytes,
         resumed,
         resumed_messages,
         resyncs,

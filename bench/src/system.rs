@@ -77,6 +77,26 @@ pub struct SluiceOptions {
     pub kafka_fetch_wait_ms: u32,
     /// `[runtime] shards`.
     pub shards: usize,
+    /// On Kafka: partitions of W5's topic.
+    pub kafka_partitions: u32,
+    /// On Kafka: `[broker.kafka] consumption`.
+    pub kafka_consumption: KafkaConsumption,
+}
+
+/// `[broker.kafka] consumption`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KafkaConsumption {
+    All,
+    Interest,
+}
+
+impl KafkaConsumption {
+    fn as_str(self) -> &'static str {
+        match self {
+            KafkaConsumption::All => "all",
+            KafkaConsumption::Interest => "interest",
+        }
+    }
 }
 
 /// Starts `kind`, with its files under `dir`. `sluice_bin` is the release build
@@ -91,10 +111,15 @@ pub fn start(
 ) -> anyhow::Result<Running> {
     let runtime = format!("[runtime]\nshards = {}\n", options.shards);
     if kind == SystemKind::SluiceKafka {
-        let cluster = MockCluster::start(kafka_source::TOPIC, kafka_source::PARTITIONS)?;
+        let partitions = i32::try_from(options.kafka_partitions)?;
+        let cluster = MockCluster::start(kafka_source::TOPIC, partitions)?;
+        // The producer keeps librdkafka's default partitioner (CRC32 of the key).
         let broker = format!(
-            "{runtime}[broker]\nkind = \"kafka\"\n[broker.kafka]\nbootstrap_servers = \"{}\"\n[broker.kafka.properties]\n\"fetch.wait.max.ms\" = \"{}\"\n",
-            cluster.bootstrap, options.kafka_fetch_wait_ms
+            "{runtime}[gateway.topic_partitioners]\n{} = \"consistent\"\n[broker]\nkind = \"kafka\"\n[broker.kafka]\nbootstrap_servers = \"{}\"\nconsumption = \"{}\"\n[broker.kafka.properties]\n\"fetch.wait.max.ms\" = \"{}\"\n",
+            kafka_source::TOPIC,
+            cluster.bootstrap,
+            options.kafka_consumption.as_str(),
+            options.kafka_fetch_wait_ms
         );
         let mut running = start_with_broker(kind, dir, sluice_bin, pinning, &broker)?;
         running.kafka = Some(cluster);

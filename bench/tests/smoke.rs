@@ -79,6 +79,38 @@ fn w5_runs_on_the_mock_cluster_and_reads_the_gateways_share() {
     assert!(run["gateway_share_p50_ms"].is_number(), "{run}");
 }
 
+#[test]
+fn w5_in_interest_mode_reads_only_the_watched_partition() {
+    let out = tempfile_dir().join("w5-interest");
+    let (_, results) = run_bench(
+        &[
+            "--scenarios",
+            "kafka",
+            "--connections",
+            "20",
+            "--subjects",
+            "64",
+            "--rate",
+            "320",
+            "--seconds",
+            "1",
+            "--kafka-partitions",
+            "16",
+            "--kafka-watched-partitions",
+            "1",
+            "--kafka-consumption",
+            "interest",
+        ],
+        &out,
+    );
+    let run = &results[0];
+    assert!(run["deliveries_per_s"].as_f64().unwrap() > 0.0, "{run}");
+    // Records of the watched partition only: about 1/16 of the 320 records/s of
+    // ~520 bytes each (all 16 would be ~166 kB/s).
+    let consumed = run["kafka_consumed_bytes_per_s"].as_f64().unwrap();
+    assert!(consumed > 0.0 && consumed < 60_000.0, "{run}");
+}
+
 /// Runs the harness with `args` against the debug gateway, results into `out`;
 /// its printed table and `results.json`. A failed run fails the test.
 fn run_bench(args: &[&str], out: &std::path::Path) -> (String, serde_json::Value) {
