@@ -279,3 +279,33 @@ fn a_subscriber_that_leaves_before_its_partition_is_read_gets_nothing() {
         vec![format!("watch {p}"), format!("unwatch {p}")]
     );
 }
+
+#[test]
+fn subscribers_waiting_through_a_deleted_topic_are_served_when_it_returns() {
+    // Found by the simulator (tier 2 on Kafka, seed 58): the partition's entry was
+    // dropped while the topic was gone, so its subscribers waited forever.
+    let mut h = Harness::new();
+    let p = partition_of("k");
+    h.core.connect(ClientId(1));
+    h.subscribe(1, "/t/k", None);
+    h.watches();
+    h.event(BrokerEvent::TopicMeta {
+        topic: Arc::from("t"),
+        partitions: Vec::new(),
+    });
+    h.core
+        .advance_to(h.core.now_ms + 10 * GRACE_MS, ClientId(1));
+    assert_eq!(h.watches(), Vec::<String>::new(), "nothing to read");
+    // Created again: the partition is watched afresh and the start goes on.
+    h.core.topic("t", PARTITIONS, 0);
+    assert_eq!(h.watches(), vec![format!("watch {p}")]);
+    h.reading(p, 0);
+    h.records(p, &[(0, "k", "back")]);
+    h.ready(p);
+    let frames = h.frames(1);
+    assert_eq!(
+        frames.last(),
+        Some(&format!("snapshot {}:0", epoch(p))),
+        "{frames:?}"
+    );
+}

@@ -209,9 +209,10 @@ impl Interest {
     }
 
     /// The topic's partitions were announced again: those in `replaced` are on a
-    /// new log (a recreated topic), and those past `partitions` are gone. A
-    /// replaced partition this core watches is watched afresh, its starts parked
-    /// again until it is read. Returns the `Watch`es to send.
+    /// new log (a recreated topic), and those past `partitions` are gone (all of
+    /// them, while the topic is deleted). A replaced partition this core watches,
+    /// or one subscribers wait for since it was gone, is watched afresh, its starts
+    /// parked again until it is read. Returns the `Watch`es to send.
     pub fn on_topic_meta(
         &mut self,
         topic: &Arc<str>,
@@ -231,11 +232,14 @@ impl Interest {
                 state.watch = Watch::Unwatched;
                 continue;
             }
-            if !replaced.contains(partition) {
+            let subscribed = state.subjects > 0;
+            let returned = subscribed && state.watch == Watch::Unwatched;
+            if !replaced.contains(partition) && !returned {
                 continue;
             }
+            // On a new log, or back after the topic was gone: read it afresh.
             state.reading = false;
-            if state.watch != Watch::Unwatched {
+            if state.watch != Watch::Unwatched || subscribed {
                 state.watch = Watch::Warming;
                 self.watches_total += 1;
                 watches.push(BrokerCommand::Watch {
@@ -277,8 +281,11 @@ impl Interest {
                     });
                 }
             }
-            // An entry no longer needed: nothing watched, read or parked.
-            state.watch != Watch::Unwatched || state.reading || !state.parked.is_empty()
+            // An entry no longer needed: nothing subscribed, watched, read or parked.
+            state.subjects > 0
+                || state.watch != Watch::Unwatched
+                || state.reading
+                || !state.parked.is_empty()
         });
         self.releases_total += unwatches.len() as u64;
         unwatches

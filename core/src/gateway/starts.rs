@@ -6,6 +6,7 @@
 use super::client::{HistoryStart, PendingStart, Recovering};
 use super::delivery::StartSend;
 use super::fetches::FetchPurpose;
+use super::interest::Start;
 use super::Gateway;
 use crate::ids::ClientId;
 use crate::protocol::{Message, MessageKind, ServerFrame, SyncStatus};
@@ -237,13 +238,23 @@ impl Gateway {
         let partition = self
             .routing
             .current_partition(&self.config, subject)
-            .map(|(_, p)| (p.epoch.clone(), p.next_offset));
+            .map(|(p, state)| (p, state.epoch.clone(), state.next_offset));
+        // Interest mode: a partition being read has no complete snapshots yet.
+        let warming = partition
+            .as_ref()
+            .map(|(p, ..)| *p)
+            .filter(|&p| self.interest.warming(subject.topic(), p));
         let Some(sub) = self.clients.subscription_mut(client, subject) else {
             return true;
         };
-        if let Some(Recovering::Paused(pending)) = &mut sub.recovering {
-            *pending = PendingStart::Resync;
-            return true;
+        match &mut sub.recovering {
+            Some(Recovering::Paused(pending)) => {
+                *pending = PendingStart::Resync;
+                return true;
+            }
+            // Its start has not begun: it begins once the partition is read.
+            Some(Recovering::Parked) => return true,
+            _ => {}
         }
         sub.recovering = None;
         sub.after = None;
@@ -252,14 +263,20 @@ impl Gateway {
             base.reset();
         }
         let mut head = 0;
-        if let Some((epoch, next_offset)) = partition {
+        if let Some((_, epoch, next_offset)) = partition {
             sub.epoch = epoch;
             head = next_offset;
         }
         match self.send_status(client, subject, SyncStatus::Resync) {
             StartSend::Sent => {
                 self.stats.resumes_resync_total += 1;
-                self.start_snapshot(client, subject, head)
+                match warming {
+                    Some(p) => {
+                        self.park_start(client, subject, p, Start::Snapshot);
+                        true
+                    }
+                    None => self.start_snapshot(client, subject, head),
+                }
             }
             StartSend::NoRoom(cost) => {
                 self.pause_start(client, subject, PendingStart::Resync, cost);

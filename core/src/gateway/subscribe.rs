@@ -157,7 +157,7 @@ impl Gateway {
             Subscription {
                 epoch,
                 after: None,
-                recovering: parked.then_some(Recovering::Parked),
+                recovering: None,
                 headers: options.headers,
                 conflate_ms: options.conflate_ms.unwrap_or(0),
                 delta: options.delta.then(Box::default),
@@ -173,17 +173,32 @@ impl Gateway {
         }
         self.fetches.forget_waiting(client, Some(&subject));
         if parked {
-            let topic = subject.topic().to_owned();
-            let start = ParkedStart {
-                client,
-                subject,
-                start,
-            };
-            self.interest.park(&topic, partition, start);
+            self.park_start(client, &subject, partition, start);
             return true;
         }
         self.interest.unpark(client, &subject);
         self.begin_start(client, &subject, start)
+    }
+
+    /// Parks the start of `client`'s subscription to `subject` until `partition`
+    /// is read (interest mode): live messages are held back meanwhile.
+    pub(super) fn park_start(
+        &mut self,
+        client: ClientId,
+        subject: &Subject,
+        partition: u32,
+        start: Start,
+    ) {
+        let Some(sub) = self.clients.subscription_mut(client, subject) else {
+            return;
+        };
+        sub.recovering = Some(Recovering::Parked);
+        let parked = ParkedStart {
+            client,
+            subject: subject.clone(),
+            start,
+        };
+        self.interest.park(subject.topic(), partition, parked);
     }
 
     /// A parked start goes on: its partition is read now.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use sluice_core::Header;
 use sluice_driver::BrokerLink;
-use sluice_kafka::KafkaConfig;
+use sluice_kafka::{Consumption, KafkaConfig};
 use sluice_memory_broker::{MemoryBroker, MemoryBrokerConfig};
 use sluice_sim_kafka::cluster::{Faults, SimCluster, SimClusterConfig};
 use sluice_sim_kafka::message::Headers;
@@ -108,6 +108,11 @@ pub fn connect(plan: &E2ePlan, index: usize) -> Option<BrokerLink> {
         request_timeout_ms: plan.kafka.request_timeout_ms,
         produce_timeout_ms: plan.kafka.produce_timeout_ms,
         properties: BTreeMap::from([("client.id".to_owned(), client_id(index))]),
+        consumption: match plan.kafka.interest_grace_ms {
+            Some(_) => Consumption::Interest,
+            None => Consumption::All,
+        },
+        interest_grace_ms: plan.kafka.interest_grace_ms.unwrap_or(0),
         ..KafkaConfig::default()
     };
     match sluice_kafka::connect(config, vec![TOPIC.to_owned()]) {

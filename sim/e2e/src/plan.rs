@@ -58,6 +58,8 @@ pub struct KafkaPlan {
     /// The topic is deleted, and created again (new id, new epochs) up to
     /// `size_max` ms later.
     pub topic_recreate: Option<Recurring>,
+    /// `consumption = "interest"` with this grace period; `None`: read everything.
+    pub interest_grace_ms: Option<u64>,
 }
 
 impl KafkaPlan {
@@ -77,6 +79,8 @@ impl KafkaPlan {
                 .random_bool(0.5)
                 .then(|| recurring(&mut rng, 3_000..=12_000, 0..=3_000))
                 .flatten(),
+            // Drawn last: the draws above stay what they were for every seed.
+            interest_grace_ms: rng.random_bool(0.5).then(|| rng.random_range(0..=2_000)),
         }
     }
 }
@@ -119,7 +123,12 @@ impl E2ePlan {
         rng.set_stream(2);
         let partitions = rng.random_range(1..=3);
         let small_cache = rng.random_bool(0.5);
+        let kafka = KafkaPlan::draw(seed);
         let gateway = GatewayConfig {
+            partition_release_grace_ms: match broker {
+                Broker::Kafka => kafka.interest_grace_ms,
+                Broker::LogServer => None,
+            },
             exposed_topics: vec![TOPIC.to_owned()],
             client_queue_bytes_max: if rng.random_bool(0.4) {
                 rng.random_range(1_000..=4_000)
@@ -140,7 +149,7 @@ impl E2ePlan {
         E2ePlan {
             seed,
             broker,
-            kafka: KafkaPlan::draw(seed),
+            kafka,
             gateways: rng.random_range(2..=3),
             clients: rng.random_range(2..=4),
             partitions,
@@ -196,13 +205,16 @@ impl fmt::Display for E2ePlan {
             let k = &self.kafka;
             writeln!(
                 f,
-                "  kafka: metadata refresh {} ms, request timeout {} ms, produce timeout {} ms; retention {}; producers {}fenced by a restart",
+                "  kafka: metadata refresh {} ms, request timeout {} ms, produce timeout {} ms; retention {}; producers {}fenced by a restart; reads {}",
                 k.metadata_refresh_ms,
                 k.request_timeout_ms,
                 k.produce_timeout_ms,
                 k.retention_records_max
                     .map_or("unbounded".to_owned(), |n| format!("{n} records/partition")),
-                if k.fence_producers_on_restart { "" } else { "not " }
+                if k.fence_producers_on_restart { "" } else { "not " },
+                k.interest_grace_ms.map_or("every partition".to_owned(), |ms| format!(
+                    "by interest (grace {ms} ms)"
+                ))
             )?;
         }
         let kafka = |fault| (self.broker == Broker::Kafka).then_some(fault).flatten();
