@@ -22,16 +22,21 @@ struct Assigned {
     shards: BTreeSet<usize>,
     /// Shards whose watch is not answered yet.
     waiting: BTreeSet<usize>,
-    /// While warming: the high watermark when it was assigned. `None`: read up to it.
+    /// While warming: the high watermark when it was assigned (`u64::MAX` while its
+    /// start point is looked up). `None`: read up to it.
     target: Option<u64>,
+    /// Tells this assignment from an earlier one of the same partition, for the
+    /// answer of a look-up that finishes after the partition was released.
+    generation: u64,
 }
 
 /// What happens after a watch request.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Step {
-    /// Assign the partition (it was not read); answer once read up to its high
-    /// watermark.
-    Assign,
+    /// Look up the partition's start point, then assign it (it was not read);
+    /// answer once read up to its high watermark. The look-up's answer must name
+    /// this generation.
+    Assign { generation: u64 },
     /// Answer this shard now: the partition is read and every shard got its records.
     AnswerNow,
     /// Nothing to do (the partition is warming, or other shards still watch it).
@@ -45,6 +50,7 @@ pub(crate) struct Assignments {
     partitions: BTreeMap<(String, u32), Assigned>,
     watches_total: u64,
     releases_total: u64,
+    generations: u64,
 }
 
 impl Assignments {
@@ -56,8 +62,13 @@ impl Assignments {
             entry.shards.insert(request.shard);
             if fresh {
                 self.watches_total += 1;
+                self.generations += 1;
+                entry.generation = self.generations;
+                entry.target = Some(u64::MAX);
                 entry.waiting.insert(request.shard);
-                return Step::Assign;
+                return Step::Assign {
+                    generation: entry.generation,
+                };
             }
             if entry.target.is_some() {
                 entry.waiting.insert(request.shard);
@@ -78,8 +89,15 @@ impl Assignments {
         Step::Unassign
     }
 
-    /// The partition was assigned from `start`; it is read once the position
-    /// reaches `high`.
+    /// Whether `generation` is still the partition's assignment (not released,
+    /// or released and watched again, meanwhile).
+    pub fn is_current(&self, topic: &str, partition: u32, generation: u64) -> bool {
+        self.partitions
+            .get(&(topic.to_owned(), partition))
+            .is_some_and(|a| a.generation == generation)
+    }
+
+    /// The partition was assigned; it is read once the position reaches `high`.
     pub fn assigned(&mut self, topic: &str, partition: u32, high: u64) {
         if let Some(entry) = self.partitions.get_mut(&(topic.to_owned(), partition)) {
             entry.target = Some(high);
@@ -169,9 +187,10 @@ mod tests {
     #[test]
     fn a_partition_is_assigned_once_and_released_by_its_last_watcher() {
         let mut a = Assignments::default();
-        assert_eq!(a.request(&request(0, true)), Step::Assign);
+        assert_eq!(a.request(&request(0, true)), Step::Assign { generation: 1 });
+        assert_eq!(a.request(&request(1, true)), Step::Nothing, "looking up");
+        assert!(a.is_current("t", 3, 1));
         a.assigned("t", 3, 10);
-        assert_eq!(a.request(&request(1, true)), Step::Nothing);
         let mut positions = BTreeMap::new();
         positions.insert(("t".to_owned(), 3), 9);
         assert!(a.take_ready(&positions).is_empty());
@@ -186,5 +205,26 @@ mod tests {
         assert_eq!(a.request(&request(1, false)), Step::Unassign);
         assert!(!a.contains("t", 3));
         assert_eq!(a.stats().releases_total, 1);
+    }
+}
+
+#[cfg(test)]
+mod generation_tests {
+    use super::*;
+
+    #[test]
+    fn a_look_up_answered_after_a_release_is_not_current() {
+        let mut a = Assignments::default();
+        let watch = |watch| WatchRequest {
+            shard: 0,
+            topic: Arc::from("t"),
+            partition: 0,
+            watch,
+        };
+        assert_eq!(a.request(&watch(true)), Step::Assign { generation: 1 });
+        assert_eq!(a.request(&watch(false)), Step::Unassign);
+        assert_eq!(a.request(&watch(true)), Step::Assign { generation: 2 });
+        assert!(!a.is_current("t", 0, 1));
+        assert!(a.is_current("t", 0, 2));
     }
 }

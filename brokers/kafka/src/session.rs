@@ -69,6 +69,14 @@ pub(crate) struct Session {
     pub consumed: ConsumptionStats,
 }
 
+/// Interest mode: a partition's start point and high watermark, looked up for a
+/// watch off the session's task.
+pub(crate) struct StartLookup {
+    request: WatchRequest,
+    generation: u64,
+    result: Result<(u64, u64), String>,
+}
+
 /// How often a partition read for a watch is checked for having reached its
 /// target when no record of it arrives (a tail of transaction markers).
 const WARMUP_CHECK_INTERVAL: Duration = Duration::from_millis(100);
@@ -87,6 +95,7 @@ impl Session {
     pub async fn run(mut self) {
         let (_unused, idle) = mpsc::channel(1);
         let mut watch_requests = self.watch_requests.take().unwrap_or(idle);
+        let (lookups, mut looked_up) = mpsc::channel(self.config.events_queue_max.max(1));
         let mut warmup_check = tokio::time::interval(WARMUP_CHECK_INTERVAL);
         warmup_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let refresh_period = Duration::from_millis(self.config.metadata_refresh_ms.max(100));
@@ -126,7 +135,7 @@ impl Session {
                     if refreshed.is_ok() && !retry_watches.is_empty() {
                         refresh = refresh_soon(&mut forced_refresh, refresh_period);
                         for request in std::mem::take(&mut retry_watches) {
-                            if let Err((err, request)) = self.on_watch_request(request, &mut positions).await {
+                            if let Err((err, request)) = self.on_watch_request(request, &mut positions, &lookups).await {
                                 tracing::debug!(%err, "interest mode: watch retry failed");
                                 retry_watches.push(request);
                             }
@@ -225,8 +234,15 @@ impl Session {
                         break;
                     }
                 }
+                Some(lookup) = looked_up.recv() => {
+                    if let Err((err, request)) = self.finish_assignment(lookup, &mut positions).await {
+                        tracing::warn!(%err, topic = %request.topic, partition = request.partition,
+                            "interest mode: cannot read the partition yet; trying again at the next refresh");
+                        retry_watches.push(request);
+                    }
+                }
                 Some(request) = watch_requests.recv() => {
-                    if let Err((err, request)) = self.on_watch_request(request, &mut positions).await {
+                    if let Err((err, request)) = self.on_watch_request(request, &mut positions, &lookups).await {
                         tracing::warn!(%err, topic = %request.topic, partition = request.partition,
                             "interest mode: cannot read the partition yet; trying again at the next refresh");
                         retry_watches.push(request);
@@ -277,8 +293,8 @@ impl Session {
     }
 
     /// Interest mode: a shard's core watches a partition, or gives one up.
-    /// A partition nobody read yet is assigned from the snapshot start point (the
-    /// cores are told first, with `PartitionReading`); the watch is answered with
+    /// A partition nobody reads yet has its snapshot start point looked up
+    /// (`finish_assignment` assigns it); the watch is answered with
     /// `PartitionReady` once read up to the high watermark of that moment. The
     /// last watcher's `Unwatch` unassigns it (`PartitionReleased`). On failure the
     /// request comes back, to be tried again.
@@ -286,6 +302,7 @@ impl Session {
         &self,
         request: WatchRequest,
         positions: &mut BTreeMap<(String, u32), u64>,
+        lookups: &mpsc::Sender<StartLookup>,
     ) -> Result<(), (String, WatchRequest)> {
         let (topic, partition) = (request.topic.clone(), request.partition);
         let step = self.lock_assignments().request(&request);
@@ -308,50 +325,89 @@ impl Session {
                 let released = BrokerEvent::PartitionReleased { topic, partition };
                 self.events.send(released).await.map_err(|_| gone(&request))
             }
-            Step::Assign => {
+            Step::Assign { generation } => {
                 let known = self
                     .topology
                     .get(&topic)
                     .is_some_and(|layout| partition < layout.partitions);
-                let starts = match known {
-                    true => self.start_offsets(&topic, &[partition]).await,
-                    false => Err(format!(
-                        "topic {topic} partition {partition} is not known in Kafka (yet)"
-                    )),
-                };
-                let (start, high) = match starts.map(|s| s[0]) {
-                    Ok(found) => found,
-                    Err(err) => {
-                        // Forgotten, so that the retry assigns it afresh.
-                        self.lock_assignments().forget(&topic, partition);
-                        return Err((err, request));
-                    }
-                };
-                let reading = BrokerEvent::PartitionReading {
-                    topic: topic.clone(),
-                    partition,
-                    start_offset: start,
-                };
-                self.events
-                    .send(reading)
-                    .await
-                    .map_err(|_| gone(&request))?;
-                let mut list = TopicPartitionList::new();
-                if let Err(err) = list
-                    .add_partition_offset(&topic, partition as i32, Offset::Offset(start as i64))
-                    .and_then(|()| self.consumer.incremental_assign(&list))
-                {
+                if !known {
+                    // Forgotten, so that the retry assigns it afresh.
                     self.lock_assignments().forget(&topic, partition);
-                    return Err((err.to_string(), request));
+                    let why =
+                        format!("topic {topic} partition {partition} is not known in Kafka (yet)");
+                    return Err((why, request));
                 }
-                tracing::debug!(%topic, partition, start, high, "interest mode: partition assigned");
-                positions.insert((topic.to_string(), partition), start);
-                self.lock_assignments().assigned(&topic, partition, high);
-                self.answer_warmed_up(positions)
-                    .await
-                    .map_err(|_| gone(&request))
+                // Off the session's task: the look-up takes round trips to Kafka,
+                // and every other partition's records must keep flowing meanwhile.
+                let (consumer, config, lookups) =
+                    (self.consumer.clone(), self.config.clone(), lookups.clone());
+                tokio::spawn(async move {
+                    let result = start_offsets(consumer, &config, &topic, &[partition])
+                        .await
+                        .map(|starts| starts[0]);
+                    let lookup = StartLookup {
+                        request,
+                        generation,
+                        result,
+                    };
+                    let _ = lookups.send(lookup).await;
+                });
+                Ok(())
             }
         }
+    }
+
+    /// Interest mode: a partition's start point was looked up. Unless it was
+    /// released meanwhile, the cores are told it is read from there
+    /// (`PartitionReading`, before any of its records), and it is assigned.
+    async fn finish_assignment(
+        &self,
+        lookup: StartLookup,
+        positions: &mut BTreeMap<(String, u32), u64>,
+    ) -> Result<(), (String, WatchRequest)> {
+        let StartLookup {
+            request,
+            generation,
+            result,
+        } = lookup;
+        let (topic, partition) = (request.topic.clone(), request.partition);
+        if !self
+            .lock_assignments()
+            .is_current(&topic, partition, generation)
+        {
+            return Ok(());
+        }
+        let gone = |request: &WatchRequest| ("gateway gone".to_string(), request.clone());
+        let (start, high) = match result {
+            Ok(found) => found,
+            Err(err) => {
+                self.lock_assignments().forget(&topic, partition);
+                return Err((err, request));
+            }
+        };
+        let reading = BrokerEvent::PartitionReading {
+            topic: topic.clone(),
+            partition,
+            start_offset: start,
+        };
+        self.events
+            .send(reading)
+            .await
+            .map_err(|_| gone(&request))?;
+        let mut list = TopicPartitionList::new();
+        if let Err(err) = list
+            .add_partition_offset(&topic, partition as i32, Offset::Offset(start as i64))
+            .and_then(|()| self.consumer.incremental_assign(&list))
+        {
+            self.lock_assignments().forget(&topic, partition);
+            return Err((err.to_string(), request));
+        }
+        tracing::debug!(%topic, partition, start, high, "interest mode: partition assigned");
+        positions.insert((topic.to_string(), partition), start);
+        self.lock_assignments().assigned(&topic, partition, high);
+        self.answer_warmed_up(positions)
+            .await
+            .map_err(|_| gone(&request))
     }
 
     /// Interest mode: answers the watches of partitions read up to their target.
@@ -612,7 +668,7 @@ impl Session {
             }
             tracing::info!(topic, partitions = layout.partitions, "exposing topic");
             let all: Vec<u32> = (0..layout.partitions).collect();
-            let starts = self.start_offsets(&topic, &all).await?;
+            let starts = start_offsets(self.consumer.clone(), &self.config, &topic, &all).await?;
             let partitions = (0..layout.partitions)
                 .map(|p| PartitionMeta {
                     partition: p,
@@ -698,56 +754,56 @@ impl Session {
             tracing::warn!(%err, topic, "unassigning partitions failed");
         }
     }
+}
 
-    /// Per partition of `partitions`: where the bootstrap starts reading, and the
-    /// high watermark.
-    async fn start_offsets(
-        &self,
-        topic: &str,
-        partitions: &[u32],
-    ) -> Result<Vec<(u64, u64)>, String> {
-        let consumer = self.consumer.clone();
-        let topic = topic.to_owned();
-        let partitions = partitions.to_vec();
-        let timeout = Duration::from_millis(self.config.request_timeout_ms);
-        let lookback_ms = self.config.bootstrap_lookback_ms;
-        tokio::task::spawn_blocking(move || {
-            let mut starts = Vec::with_capacity(partitions.len());
-            let since_ms = lookback_ms.map(|ms| {
-                let now_ms = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_millis() as i64;
-                now_ms - ms as i64
-            });
-            for p in partitions.into_iter().map(|p| p as i32) {
-                let (low, high) = consumer
-                    .fetch_watermarks(&topic, p, timeout)
-                    .map_err(|e| e.to_string())?;
-                let (low, high) = (low.max(0) as u64, high.max(0) as u64);
-                let start = match since_ms {
-                    None => low,
-                    Some(since_ms) => {
-                        let mut query = TopicPartitionList::new();
-                        query
-                            .add_partition_offset(&topic, p, Offset::Offset(since_ms))
-                            .map_err(|e| e.to_string())?;
-                        let found = consumer
-                            .offsets_for_times(query, timeout)
-                            .map_err(|e| e.to_string())?;
-                        match found.find_partition(&topic, p).map(|e| e.offset()) {
-                            Some(Offset::Offset(at)) => (at.max(0) as u64).max(low),
-                            _ => high,
-                        }
+/// Per partition of `partitions`: where the bootstrap starts reading (the log's
+/// start, or the first record of the lookback window), and the high watermark.
+async fn start_offsets(
+    consumer: Arc<StreamConsumer>,
+    config: &KafkaConfig,
+    topic: &str,
+    partitions: &[u32],
+) -> Result<Vec<(u64, u64)>, String> {
+    let topic = topic.to_owned();
+    let partitions = partitions.to_vec();
+    let timeout = Duration::from_millis(config.request_timeout_ms);
+    let lookback_ms = config.bootstrap_lookback_ms;
+    tokio::task::spawn_blocking(move || {
+        let mut starts = Vec::with_capacity(partitions.len());
+        let since_ms = lookback_ms.map(|ms| {
+            let now_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis() as i64;
+            now_ms - ms as i64
+        });
+        for p in partitions.into_iter().map(|p| p as i32) {
+            let (low, high) = consumer
+                .fetch_watermarks(&topic, p, timeout)
+                .map_err(|e| e.to_string())?;
+            let (low, high) = (low.max(0) as u64, high.max(0) as u64);
+            let start = match since_ms {
+                None => low,
+                Some(since_ms) => {
+                    let mut query = TopicPartitionList::new();
+                    query
+                        .add_partition_offset(&topic, p, Offset::Offset(since_ms))
+                        .map_err(|e| e.to_string())?;
+                    let found = consumer
+                        .offsets_for_times(query, timeout)
+                        .map_err(|e| e.to_string())?;
+                    match found.find_partition(&topic, p).map(|e| e.offset()) {
+                        Some(Offset::Offset(at)) => (at.max(0) as u64).max(low),
+                        _ => high,
                     }
-                };
-                starts.push((start, high));
-            }
-            Ok(starts)
-        })
-        .await
-        .map_err(|e| e.to_string())?
-    }
+                }
+            };
+            starts.push((start, high));
+        }
+        Ok(starts)
+    })
+    .await
+    .map_err(|e| e.to_string())?
 }
 
 /// A record's key, value and header bytes.
