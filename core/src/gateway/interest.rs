@@ -8,7 +8,7 @@
 //!
 //! With read-everything mode (`grace_ms` `None`) nothing here does anything.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use crate::broker::BrokerCommand;
@@ -79,6 +79,12 @@ pub(super) struct Interest {
     /// The partition each subscribed subject counts towards (its key's, when it
     /// was first subscribed).
     subjects: HashMap<Subject, u32>,
+    /// Partitions released by the input being handled, their grace period not
+    /// started yet ([`Interest::stamp_releases`]).
+    unstamped: Vec<(Arc<str>, u32)>,
+    /// When grace periods end: `(until_ms, partition)`. An entry whose partition
+    /// was watched again meanwhile is skipped when it comes due.
+    deadlines: BTreeSet<(u64, Arc<str>, u32)>,
     watches_total: u64,
     releases_total: u64,
 }
@@ -133,6 +139,7 @@ impl Interest {
         state.subjects = state.subjects.saturating_sub(1);
         if state.subjects == 0 && state.watch == Watch::Watched {
             state.watch = Watch::Releasing { until_ms: None };
+            self.unstamped.push(key);
         }
     }
 
@@ -189,7 +196,8 @@ impl Interest {
 
     /// The broker answered this core's watch: returns the starts parked on it.
     pub fn on_ready(&mut self, topic: Arc<str>, partition: u32) -> Vec<ParkedStart> {
-        let Some(state) = self.partitions.get_mut(&(topic, partition)) else {
+        let key = (topic, partition);
+        let Some(state) = self.partitions.get_mut(&key) else {
             return Vec::new();
         };
         if state.watch != Watch::Warming {
@@ -199,12 +207,23 @@ impl Interest {
             0 => Watch::Releasing { until_ms: None },
             _ => Watch::Watched,
         };
-        std::mem::take(&mut state.parked)
+        let parked = std::mem::take(&mut state.parked);
+        let released = state.subjects == 0;
+        if released {
+            self.unstamped.push(key);
+        }
+        parked
     }
 
     pub fn on_released(&mut self, topic: Arc<str>, partition: u32) {
-        if let Some(state) = self.partitions.get_mut(&(topic, partition)) {
-            state.reading = false;
+        let key = (topic, partition);
+        let Some(state) = self.partitions.get_mut(&key) else {
+            return;
+        };
+        state.reading = false;
+        // An entry no longer needed: nothing subscribed, watched or parked.
+        if state.subjects == 0 && state.watch == Watch::Unwatched && state.parked.is_empty() {
+            self.partitions.remove(&key);
         }
     }
 
@@ -256,11 +275,16 @@ impl Interest {
         let Some(grace_ms) = self.grace_ms else {
             return;
         };
-        for state in self.partitions.values_mut() {
-            if state.watch == (Watch::Releasing { until_ms: None }) {
-                state.watch = Watch::Releasing {
-                    until_ms: Some(now_ms.saturating_add(grace_ms)),
-                };
+        let until_ms = now_ms.saturating_add(grace_ms);
+        for (topic, partition) in std::mem::take(&mut self.unstamped) {
+            let key = (topic, partition);
+            if let Some(state) = self.partitions.get_mut(&key) {
+                if state.watch == (Watch::Releasing { until_ms: None }) {
+                    state.watch = Watch::Releasing {
+                        until_ms: Some(until_ms),
+                    };
+                    self.deadlines.insert((until_ms, key.0, key.1));
+                }
             }
         }
     }
@@ -268,41 +292,40 @@ impl Interest {
     /// The `Unwatch`es whose grace period ended by `now_ms`.
     pub fn release_due(&mut self, now_ms: u64) -> Vec<BrokerCommand> {
         let mut unwatches = Vec::new();
-        self.partitions.retain(|(topic, partition), state| {
-            if let Watch::Releasing {
-                until_ms: Some(until_ms),
-            } = state.watch
-            {
-                if until_ms <= now_ms {
-                    state.watch = Watch::Unwatched;
-                    unwatches.push(BrokerCommand::Unwatch {
-                        topic: topic.clone(),
-                        partition: *partition,
-                    });
-                }
+        while let Some((until_ms, topic, partition)) = self.deadlines.first().cloned() {
+            if until_ms > now_ms {
+                break;
             }
-            // An entry no longer needed: nothing subscribed, watched, read or parked.
-            state.subjects > 0
-                || state.watch != Watch::Unwatched
-                || state.reading
-                || !state.parked.is_empty()
-        });
+            self.deadlines.pop_first();
+            let key = (topic, partition);
+            let Some(state) = self.partitions.get_mut(&key) else {
+                continue;
+            };
+            // Watched again since, or released again with a later deadline.
+            if state.watch
+                != (Watch::Releasing {
+                    until_ms: Some(until_ms),
+                })
+            {
+                continue;
+            }
+            state.watch = Watch::Unwatched;
+            // An entry no longer needed: nothing subscribed, read or parked.
+            if state.subjects == 0 && !state.reading && state.parked.is_empty() {
+                self.partitions.remove(&key);
+            }
+            unwatches.push(BrokerCommand::Unwatch {
+                topic: key.0,
+                partition: key.1,
+            });
+        }
         self.releases_total += unwatches.len() as u64;
         unwatches
     }
 
     /// When the next grace period ends.
     pub fn next_release_ms(&self) -> Option<u64> {
-        if !self.enabled() {
-            return None;
-        }
-        self.partitions
-            .values()
-            .filter_map(|p| match p.watch {
-                Watch::Releasing { until_ms } => until_ms,
-                _ => None,
-            })
-            .min()
+        self.deadlines.first().map(|(until_ms, ..)| *until_ms)
     }
 
     pub fn add_stats(&self, stats: &mut GatewayStats) {
