@@ -51,6 +51,8 @@ pub(crate) struct Assignments {
     watches_total: u64,
     releases_total: u64,
     generations: u64,
+    /// Entries with a target: checked after every batch, so counted, not searched.
+    warming: usize,
 }
 
 impl Assignments {
@@ -65,6 +67,7 @@ impl Assignments {
                 self.generations += 1;
                 entry.generation = self.generations;
                 entry.target = Some(u64::MAX);
+                self.warming += 1;
                 entry.waiting.insert(request.shard);
                 return Step::Assign {
                     generation: entry.generation,
@@ -84,7 +87,7 @@ impl Assignments {
         if !entry.shards.is_empty() {
             return Step::Nothing;
         }
-        self.partitions.remove(&key);
+        self.remove(&key);
         self.releases_total += 1;
         Step::Unassign
     }
@@ -106,7 +109,13 @@ impl Assignments {
 
     /// Forgets a partition whose assignment failed, so a retry assigns it afresh.
     pub fn forget(&mut self, topic: &str, partition: u32) {
-        self.partitions.remove(&(topic.to_owned(), partition));
+        self.remove(&(topic.to_owned(), partition));
+    }
+
+    fn remove(&mut self, key: &(String, u32)) {
+        if let Some(removed) = self.partitions.remove(key) {
+            self.warming -= usize::from(removed.target.is_some());
+        }
     }
 
     /// Whether records of the partition are wanted.
@@ -115,7 +124,7 @@ impl Assignments {
     }
 
     pub fn warming(&self) -> bool {
-        self.partitions.values().any(|a| a.target.is_some())
+        self.warming > 0
     }
 
     /// Partitions read up to their target by `positions`, with the shards to answer.
@@ -124,12 +133,16 @@ impl Assignments {
         positions: &BTreeMap<(String, u32), u64>,
     ) -> Vec<((String, u32), Vec<usize>)> {
         let mut ready = Vec::new();
+        if self.warming == 0 {
+            return ready;
+        }
         for (tp, entry) in &mut self.partitions {
             let Some(target) = entry.target else {
                 continue;
             };
             if positions.get(tp).is_some_and(|&at| at >= target) {
                 entry.target = None;
+                self.warming -= 1;
                 ready.push((
                     tp.clone(),
                     std::mem::take(&mut entry.waiting).into_iter().collect(),
@@ -149,7 +162,7 @@ impl Assignments {
             .map(|(_, p)| *p)
             .collect();
         for p in &gone {
-            self.partitions.remove(&(topic.to_owned(), *p));
+            self.remove(&(topic.to_owned(), *p));
         }
         gone
     }
@@ -204,6 +217,7 @@ mod tests {
         assert_eq!(a.request(&request(0, false)), Step::Nothing);
         assert_eq!(a.request(&request(1, false)), Step::Unassign);
         assert!(!a.contains("t", 3));
+        assert!(!a.warming());
         assert_eq!(a.stats().releases_total, 1);
     }
 }
