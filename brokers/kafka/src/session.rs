@@ -242,6 +242,14 @@ impl Session {
                     }
                 }
                 Some(request) = watch_requests.recv() => {
+                    // An unwatch supersedes the same shard's failed watch of the
+                    // partition waiting to be tried again: retried, it would keep the
+                    // partition assigned for a core that no longer watches it.
+                    if !request.watch {
+                        retry_watches.retain(|r| {
+                            (r.shard, &r.topic, r.partition) != (request.shard, &request.topic, request.partition)
+                        });
+                    }
                     if let Err((err, request)) = self.on_watch_request(request, &mut positions, &lookups).await {
                         tracing::warn!(%err, topic = %request.topic, partition = request.partition,
                             "interest mode: cannot read the partition yet; trying again at the next refresh");
